@@ -1,0 +1,324 @@
+// Package engine is the one place that runs meshgate's rules: it picks the rules
+// for an object's kind, runs the mutations, applies their patch to the object as
+// submitted, and validates the final object. The admission server and
+// `meshgate check` both call Review, so they cannot disagree.
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/meshgate/meshgate/mutators"
+	"github.com/meshgate/meshgate/policy"
+	"github.com/meshgate/meshgate/validators"
+)
+
+// Operation is the admission operation the object arrives with.
+type Operation string
+
+// Operations the engine distinguishes. `meshgate check` reviews as Create.
+const (
+	Create Operation = "CREATE"
+	Update Operation = "UPDATE"
+)
+
+// Input is one object to review.
+type Input struct {
+	// Object is the object as submitted. Review does not modify it.
+	Object *unstructured.Unstructured
+	// Namespace is the request's namespace; when empty, the object's; when that
+	// is empty too, "default".
+	Namespace string
+	// Operation is CREATE or UPDATE; empty means CREATE.
+	Operation Operation
+}
+
+// Result is the engine's verdict on one object.
+type Result struct {
+	// Object is the final object: the input with Patch applied. It is the input
+	// itself when nothing changed.
+	Object *unstructured.Unstructured
+	// Changes lists what the mutations did, in order.
+	Changes []policy.Change
+	// Findings lists what the rules found (conflicts from the mutations first).
+	Findings []policy.Finding
+	// Patch is every change's RFC 6902 operations, in order, against the input.
+	Patch []policy.PatchOp
+	// Mutated is the object as the mutators left it (a *corev1.Pod,
+	// *corev1.Service or *unstructured.Unstructured; nil when no mutation rule
+	// applied). It exists so tests can prove that Patch makes the same object.
+	Mutated runtime.Object
+}
+
+// Changed reports whether any mutation changed the object.
+func (r *Result) Changed() bool { return len(r.Patch) > 0 }
+
+// Denied reports whether any finding is in enforce mode.
+func (r *Result) Denied() bool {
+	for _, f := range r.Findings {
+		if f.Mode == policy.Enforce {
+			return true
+		}
+	}
+	return false
+}
+
+// Messages returns the findings of mode as one line each.
+func (r *Result) Messages(mode policy.Mode) []string {
+	var out []string
+	for _, f := range r.Findings {
+		if f.Mode == mode {
+			out = append(out, f.String())
+		}
+	}
+	return out
+}
+
+// Engine runs the rules with one configuration. It is safe for concurrent use.
+type Engine struct {
+	cfg *policy.Config
+}
+
+// New returns an engine for cfg (nil means the defaults).
+func New(cfg *policy.Config) *Engine {
+	if cfg == nil {
+		cfg = policy.DefaultConfig()
+	}
+	return &Engine{cfg: cfg}
+}
+
+// Config returns the engine's configuration.
+func (e *Engine) Config() *policy.Config { return e.cfg }
+
+// Handles reports whether the engine has rules for objects of this group and kind.
+func Handles(gk schema.GroupKind) bool {
+	_, ok := handlers[gk]
+	return ok
+}
+
+type handler func(e *Engine, in Input, t policy.Target, w policy.World) (*Result, error)
+
+var handlers = map[schema.GroupKind]handler{}
+
+func init() {
+	handlers[schema.GroupKind{Kind: "Pod"}] = (*Engine).reviewPod
+	for gk, tpl := range podTemplates {
+		tpl := tpl
+		handlers[gk] = func(e *Engine, in Input, t policy.Target, w policy.World) (*Result, error) {
+			return e.reviewTemplate(in, t, w, tpl)
+		}
+	}
+	handlers[schema.GroupKind{Kind: "Service"}] = (*Engine).reviewService
+	handlers[schema.GroupKind{Group: groupEmissary, Kind: "Mapping"}] = (*Engine).reviewMapping
+	handlers[schema.GroupKind{Group: groupEmissary, Kind: "TLSContext"}] = validateOnly(policy.MappingTLSContext, validators.TLSContextWiring)
+	handlers[schema.GroupKind{Group: "networking.istio.io", Kind: "VirtualService"}] = validateOnly(policy.VirtualServiceGatewayRef, validators.VirtualServiceGatewayRef)
+	for _, k := range RouteKinds {
+		handlers[schema.GroupKind{Group: groupGatewayAPI, Kind: k}] = validateOnly(policy.RouteParentRef, validators.RouteParentRef)
+	}
+}
+
+const (
+	groupEmissary   = "getambassador.io"
+	groupGatewayAPI = "gateway.networking.k8s.io"
+)
+
+// RouteKinds are the Gateway API route kinds route-parent-ref checks.
+var RouteKinds = []string{"HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute"}
+
+// Review runs every rule that applies to in.Object and returns the verdict. An
+// error means the object could not be read as its kind (for example a Pod whose
+// spec is not a Pod spec); objects of kinds without rules pass untouched.
+func (e *Engine) Review(in Input, w policy.World) (*Result, error) {
+	if in.Object == nil {
+		return nil, fmt.Errorf("review: no object")
+	}
+	if in.Operation == "" {
+		in.Operation = Create
+	}
+	gvk := in.Object.GroupVersionKind()
+	h, ok := handlers[gvk.GroupKind()]
+	if !ok {
+		return &Result{Object: in.Object}, nil
+	}
+	ns := in.Namespace
+	if ns == "" {
+		ns = in.Object.GetNamespace()
+	}
+	if ns == "" {
+		ns = "default"
+	}
+	name := in.Object.GetName()
+	if name == "" {
+		name = in.Object.GetGenerateName()
+	}
+	t := policy.Target{
+		Object:    policy.ObjectRef{APIVersion: in.Object.GetAPIVersion(), Kind: gvk.Kind, Namespace: ns, Name: name},
+		Namespace: ns,
+	}
+	return h(e, in, t, w)
+}
+
+func (e *Engine) reviewPod(in Input, t policy.Target, w policy.World) (*Result, error) {
+	res := &Result{Object: in.Object}
+	if in.Operation != Create || !e.podCandidate(in.Object.Object) {
+		return res, nil
+	}
+	pod := &corev1.Pod{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(in.Object.Object, pod); err != nil {
+		return nil, fmt.Errorf("%s: not a valid Pod: %w", t.Object, err)
+	}
+	rep := e.mutatePod(pod, t, w)
+	if err := res.apply(in.Object, rep); err != nil {
+		return nil, err
+	}
+	res.Mutated = pod
+	e.validatePod(pod, t, w, &rep)
+	res.Findings = rep.Findings
+	return res, nil
+}
+
+// podCandidate is the cheap pre-check that keeps ordinary pods off the slow path:
+// both pod rules concern edge proxies only.
+func (e *Engine) podCandidate(podOrTemplate map[string]any) bool {
+	labels, _, _ := unstructured.NestedStringMap(podOrTemplate, "metadata", "labels")
+	annotations, _, _ := unstructured.NestedStringMap(podOrTemplate, "metadata", "annotations")
+	return e.cfg.IsEdgeProxy(labels, annotations)
+}
+
+func (e *Engine) mutatePod(pod *corev1.Pod, t policy.Target, w policy.World) policy.Report {
+	rep := t.NewReport()
+	if e.cfg.Enabled(policy.EdgeProxyIstioCerts) {
+		rep.Merge(mutators.EdgeProxyIstioCerts(pod, t, w, e.cfg))
+	}
+	return rep
+}
+
+func (e *Engine) validatePod(pod *corev1.Pod, t policy.Target, w policy.World, rep *policy.Report) {
+	if e.cfg.Enabled(policy.EdgeProxyWiring) {
+		rep.Merge(validators.EdgeProxyWiring(pod, t, w, e.cfg))
+	}
+}
+
+func (e *Engine) reviewService(in Input, t policy.Target, w policy.World) (*Result, error) {
+	res := &Result{Object: in.Object}
+	svc := &corev1.Service{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(in.Object.Object, svc); err != nil {
+		return nil, fmt.Errorf("%s: not a valid Service: %w", t.Object, err)
+	}
+	rep := t.NewReport()
+	if e.cfg.Enabled(policy.ServicePortProtocol) {
+		rep.Merge(mutators.ServicePortProtocol(svc, t, w, e.cfg))
+		res.Mutated = svc
+	}
+	if err := res.apply(in.Object, rep); err != nil {
+		return nil, err
+	}
+	if e.cfg.Enabled(policy.ServicePortName) {
+		rep.Merge(validators.ServicePortName(svc, t, w, e.cfg))
+	}
+	res.Findings = rep.Findings
+	return res, nil
+}
+
+func (e *Engine) reviewMapping(in Input, t policy.Target, w policy.World) (*Result, error) {
+	res := &Result{Object: in.Object}
+	m := in.Object.DeepCopy()
+	rep := t.NewReport()
+	if e.cfg.Enabled(policy.MappingIstioTLS) {
+		rep.Merge(mutators.MappingIstioTLS(m, t, w, e.cfg))
+		res.Mutated = m
+	}
+	if err := res.apply(in.Object, rep); err != nil {
+		return nil, err
+	}
+	if e.cfg.Enabled(policy.MappingTLSContext) {
+		rep.Merge(validators.MappingTLSContext(m, t, w, e.cfg))
+	}
+	res.Findings = rep.Findings
+	return res, nil
+}
+
+type validateFunc func(*unstructured.Unstructured, policy.Target, policy.World, *policy.Config) policy.Report
+
+func validateOnly(rule string, fn validateFunc) handler {
+	return func(e *Engine, in Input, t policy.Target, w policy.World) (*Result, error) {
+		res := &Result{Object: in.Object}
+		if e.cfg.Enabled(rule) {
+			rep := fn(in.Object, t, w, e.cfg)
+			res.Findings = rep.Findings
+		}
+		return res, nil
+	}
+}
+
+// apply records rep's changes and sets res.Object to the input with their patch
+// applied.
+func (res *Result) apply(input *unstructured.Unstructured, rep policy.Report) error {
+	res.Changes = rep.Changes
+	res.Patch = rep.Ops()
+	if len(res.Patch) == 0 {
+		return nil
+	}
+	out, err := ApplyPatch(input, res.Patch)
+	if err != nil {
+		return err
+	}
+	res.Object = out
+	return nil
+}
+
+// ApplyPatch returns a copy of obj with ops applied.
+func ApplyPatch(obj *unstructured.Unstructured, ops []policy.PatchOp) (*unstructured.Unstructured, error) {
+	doc, err := json.Marshal(obj.Object)
+	if err != nil {
+		return nil, fmt.Errorf("apply patch: encode object: %w", err)
+	}
+	raw, err := json.Marshal(ops)
+	if err != nil {
+		return nil, fmt.Errorf("apply patch: encode patch: %w", err)
+	}
+	p, err := jsonpatch.DecodePatch(raw)
+	if err != nil {
+		return nil, fmt.Errorf("apply patch: %w", err)
+	}
+	patched, err := p.Apply(doc)
+	if err != nil {
+		return nil, fmt.Errorf("apply patch %s: %w", raw, err)
+	}
+	out := &unstructured.Unstructured{}
+	if err := out.UnmarshalJSON(patched); err != nil {
+		return nil, fmt.Errorf("apply patch: decode result: %w", err)
+	}
+	return out, nil
+}
+
+// rebase prefixes every change's field path and patch pointers, and every
+// finding's field path, for a rule run on an embedded pod template.
+func rebase(rep *policy.Report, fieldPrefix, pointerPrefix string) {
+	for i := range rep.Changes {
+		rep.Changes[i].Field = joinField(fieldPrefix, rep.Changes[i].Field)
+		for j := range rep.Changes[i].Ops {
+			rep.Changes[i].Ops[j].Path = pointerPrefix + rep.Changes[i].Ops[j].Path
+		}
+	}
+	for i := range rep.Findings {
+		rep.Findings[i].Field = joinField(fieldPrefix, rep.Findings[i].Field)
+	}
+}
+
+func joinField(prefix, f string) string {
+	if f == "" {
+		return prefix
+	}
+	if strings.HasPrefix(f, "[") {
+		return prefix + f
+	}
+	return prefix + "." + f
+}

@@ -1,0 +1,90 @@
+package policy
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// World is the read-only view of the cluster that rules may consult. The admission
+// server answers it from an informer cache; `meshgate check` from the manifests it
+// was given (plus --world files). Implementations must be safe for concurrent use
+// and must not be modified through the values they return.
+type World interface {
+	// Namespace returns the namespace named name, and whether the World knows it.
+	Namespace(name string) (Namespace, bool)
+	// Service returns the Service namespace/name, and whether the World knows it.
+	Service(namespace, name string) (*corev1.Service, bool)
+	// TLSContexts returns every Emissary TLSContext called name, in any namespace
+	// (TLSContext names are cluster-global in Emissary).
+	TLSContexts(name string) []TLSContext
+	// IstioGateways returns the networking.istio.io Gateways called name, in any
+	// namespace.
+	IstioGateways(name string) []ObjectMeta
+	// Gateway returns the gateway.networking.k8s.io Gateway namespace/name.
+	Gateway(namespace, name string) (Gateway, bool)
+	// PeerAuthentications returns the security.istio.io PeerAuthentications in
+	// namespace.
+	PeerAuthentications(namespace string) []PeerAuthentication
+	// Has reports whether the World holds objects of kind at all (false when the
+	// CRD is not installed or the CLI was given none), so rules can tell "absent"
+	// from "unknown".
+	Has(kind WorldKind) bool
+}
+
+// WorldKind names the kinds of objects a World holds.
+type WorldKind string
+
+// The kinds of objects a World can hold.
+const (
+	KindNamespace          WorldKind = "Namespace"
+	KindService            WorldKind = "Service"
+	KindTLSContext         WorldKind = "TLSContext"
+	KindIstioGateway       WorldKind = "networking.istio.io/Gateway"
+	KindGateway            WorldKind = "gateway.networking.k8s.io/Gateway"
+	KindPeerAuthentication WorldKind = "PeerAuthentication"
+)
+
+// ObjectMeta is the identity of a World object.
+type ObjectMeta struct {
+	Namespace string
+	Name      string
+}
+
+// Namespace is a namespace and its labels.
+type Namespace struct {
+	Name   string
+	Labels map[string]string
+}
+
+// TLSContext is the part of an Emissary TLSContext the rules read.
+type TLSContext struct {
+	ObjectMeta
+	Secret        string
+	ALPNProtocols string
+}
+
+// Gateway is the part of a Gateway API Gateway the rules read.
+type Gateway struct {
+	ObjectMeta
+	Listeners []Listener
+}
+
+// Listener is the part of a Gateway listener the rules read.
+type Listener struct {
+	Name string
+	// From is allowedRoutes.namespaces.from: Same (the default), All or Selector.
+	From string
+	// Selector is allowedRoutes.namespaces.selector, when From is Selector.
+	Selector *metav1.LabelSelector
+	// Kinds is allowedRoutes.kinds (group/kind); empty means the protocol's default.
+	Kinds []string
+}
+
+// PeerAuthentication is the part of an Istio PeerAuthentication the rules read.
+type PeerAuthentication struct {
+	ObjectMeta
+	// Selector is spec.selector.matchLabels; empty means namespace-wide.
+	Selector map[string]string
+	// Mode is spec.mtls.mode: STRICT, PERMISSIVE, DISABLE, UNSET or "".
+	Mode string
+}

@@ -1,0 +1,269 @@
+// Package world builds policy.World views of a cluster. Memory is the in-memory
+// World that `meshgate check` and the tests build from a set of manifests; the
+// From* functions turn objects into the World's value types for any World
+// implementation (the admission server's cache-backed one uses them too).
+package world
+
+import (
+	"fmt"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/meshgate/meshgate/policy"
+)
+
+// API groups of the kinds a World holds.
+const (
+	GroupEmissary   = "getambassador.io"
+	GroupIstioNet   = "networking.istio.io"
+	GroupIstioSec   = "security.istio.io"
+	GroupGatewayAPI = "gateway.networking.k8s.io"
+)
+
+// Memory is a policy.World over a fixed set of objects. Add objects, then read;
+// reads are safe for concurrent use once adding is done.
+type Memory struct {
+	mu         sync.RWMutex
+	namespaces map[string]policy.Namespace
+	services   map[key]*corev1.Service
+	tls        map[string][]policy.TLSContext
+	istioGWs   map[string][]policy.ObjectMeta
+	gateways   map[key]policy.Gateway
+	peerAuths  map[string][]policy.PeerAuthentication
+	has        map[policy.WorldKind]bool
+	// defaultNamespace is assumed for namespaced objects without one.
+	defaultNamespace string
+}
+
+type key struct{ ns, name string }
+
+var _ policy.World = (*Memory)(nil)
+
+// NewMemory returns an empty World; namespaced objects without a namespace are
+// placed in defaultNamespace ("default" when empty).
+func NewMemory(defaultNamespace string) *Memory {
+	if defaultNamespace == "" {
+		defaultNamespace = "default"
+	}
+	return &Memory{
+		namespaces:       map[string]policy.Namespace{},
+		services:         map[key]*corev1.Service{},
+		tls:              map[string][]policy.TLSContext{},
+		istioGWs:         map[string][]policy.ObjectMeta{},
+		gateways:         map[key]policy.Gateway{},
+		peerAuths:        map[string][]policy.PeerAuthentication{},
+		has:              map[policy.WorldKind]bool{},
+		defaultNamespace: defaultNamespace,
+	}
+}
+
+// KindOf tells which World kind an object is, if any.
+func KindOf(u *unstructured.Unstructured) (policy.WorldKind, bool) {
+	gvk := u.GroupVersionKind()
+	switch {
+	case gvk.Group == "" && gvk.Kind == "Namespace":
+		return policy.KindNamespace, true
+	case gvk.Group == "" && gvk.Kind == "Service":
+		return policy.KindService, true
+	case gvk.Group == GroupEmissary && gvk.Kind == "TLSContext":
+		return policy.KindTLSContext, true
+	case gvk.Group == GroupIstioNet && gvk.Kind == "Gateway":
+		return policy.KindIstioGateway, true
+	case gvk.Group == GroupGatewayAPI && gvk.Kind == "Gateway":
+		return policy.KindGateway, true
+	case gvk.Group == GroupIstioSec && gvk.Kind == "PeerAuthentication":
+		return policy.KindPeerAuthentication, true
+	}
+	return "", false
+}
+
+// Add puts u into the World if it is a kind the World holds, and reports whether
+// it did. A Service that does not convert is an error.
+func (m *Memory) Add(u *unstructured.Unstructured) (bool, error) {
+	kind, ok := KindOf(u)
+	if !ok {
+		return false, nil
+	}
+	ns := u.GetNamespace()
+	if ns == "" && kind != policy.KindNamespace {
+		ns = m.defaultNamespace
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.has[kind] = true
+	switch kind {
+	case policy.KindNamespace:
+		m.namespaces[u.GetName()] = NamespaceFrom(u.GetName(), u.GetLabels())
+	case policy.KindService:
+		svc, err := ServiceFrom(u)
+		if err != nil {
+			return false, err
+		}
+		svc.Namespace = ns
+		m.services[key{ns, u.GetName()}] = svc
+	case policy.KindTLSContext:
+		tc := TLSContextFrom(u)
+		tc.Namespace = ns
+		m.tls[tc.Name] = append(m.tls[tc.Name], tc)
+	case policy.KindIstioGateway:
+		m.istioGWs[u.GetName()] = append(m.istioGWs[u.GetName()], policy.ObjectMeta{Namespace: ns, Name: u.GetName()})
+	case policy.KindGateway:
+		gw := GatewayFrom(u)
+		gw.Namespace = ns
+		m.gateways[key{ns, gw.Name}] = gw
+	case policy.KindPeerAuthentication:
+		pa := PeerAuthenticationFrom(u)
+		pa.Namespace = ns
+		m.peerAuths[ns] = append(m.peerAuths[ns], pa)
+	}
+	return true, nil
+}
+
+// MarkKnown records that the World holds kind, even with no object of it (for
+// example: the cluster has the CRD but no object).
+func (m *Memory) MarkKnown(kind policy.WorldKind) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.has[kind] = true
+}
+
+// Namespace implements policy.World.
+func (m *Memory) Namespace(name string) (policy.Namespace, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	ns, ok := m.namespaces[name]
+	return ns, ok
+}
+
+// Service implements policy.World.
+func (m *Memory) Service(namespace, name string) (*corev1.Service, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	s, ok := m.services[key{namespace, name}]
+	return s, ok
+}
+
+// TLSContexts implements policy.World.
+func (m *Memory) TLSContexts(name string) []policy.TLSContext {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.tls[name]
+}
+
+// IstioGateways implements policy.World.
+func (m *Memory) IstioGateways(name string) []policy.ObjectMeta {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.istioGWs[name]
+}
+
+// Gateway implements policy.World.
+func (m *Memory) Gateway(namespace, name string) (policy.Gateway, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	g, ok := m.gateways[key{namespace, name}]
+	return g, ok
+}
+
+// PeerAuthentications implements policy.World.
+func (m *Memory) PeerAuthentications(namespace string) []policy.PeerAuthentication {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.peerAuths[namespace]
+}
+
+// Has implements policy.World.
+func (m *Memory) Has(kind policy.WorldKind) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.has[kind]
+}
+
+// NamespaceFrom builds a World namespace.
+func NamespaceFrom(name string, labels map[string]string) policy.Namespace {
+	return policy.Namespace{Name: name, Labels: labels}
+}
+
+// ServiceFrom converts an unstructured Service.
+func ServiceFrom(u *unstructured.Unstructured) (*corev1.Service, error) {
+	svc := &corev1.Service{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, svc); err != nil {
+		return nil, fmt.Errorf("Service %s/%s: %w", u.GetNamespace(), u.GetName(), err)
+	}
+	return svc, nil
+}
+
+// TLSContextFrom reads the fields the rules need from an Emissary TLSContext (any
+// version). alpn_protocols is a string in Emissary's schema; a list is joined.
+func TLSContextFrom(u *unstructured.Unstructured) policy.TLSContext {
+	tc := policy.TLSContext{ObjectMeta: policy.ObjectMeta{Namespace: u.GetNamespace(), Name: u.GetName()}}
+	tc.Secret, _, _ = unstructured.NestedString(u.Object, "spec", "secret")
+	switch v := nested(u.Object, "spec", "alpn_protocols").(type) {
+	case string:
+		tc.ALPNProtocols = v
+	case []any:
+		for i, p := range v {
+			if i > 0 {
+				tc.ALPNProtocols += ","
+			}
+			tc.ALPNProtocols += fmt.Sprint(p)
+		}
+	}
+	return tc
+}
+
+// GatewayFrom reads the listeners' allowedRoutes from a Gateway API Gateway.
+func GatewayFrom(u *unstructured.Unstructured) policy.Gateway {
+	gw := policy.Gateway{ObjectMeta: policy.ObjectMeta{Namespace: u.GetNamespace(), Name: u.GetName()}}
+	listeners, _, _ := unstructured.NestedSlice(u.Object, "spec", "listeners")
+	for _, l := range listeners {
+		lm, ok := l.(map[string]any)
+		if !ok {
+			continue
+		}
+		var out policy.Listener
+		out.Name, _, _ = unstructured.NestedString(lm, "name")
+		out.From, _, _ = unstructured.NestedString(lm, "allowedRoutes", "namespaces", "from")
+		if out.From == "" {
+			out.From = "Same"
+		}
+		if sel, ok, _ := unstructured.NestedMap(lm, "allowedRoutes", "namespaces", "selector"); ok {
+			ls := &metav1.LabelSelector{}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(sel, ls); err == nil {
+				out.Selector = ls
+			}
+		}
+		kinds, _, _ := unstructured.NestedSlice(lm, "allowedRoutes", "kinds")
+		for _, k := range kinds {
+			km, ok := k.(map[string]any)
+			if !ok {
+				continue
+			}
+			group, found, _ := unstructured.NestedString(km, "group")
+			if !found {
+				group = GroupGatewayAPI
+			}
+			kind, _, _ := unstructured.NestedString(km, "kind")
+			out.Kinds = append(out.Kinds, group+"/"+kind)
+		}
+		gw.Listeners = append(gw.Listeners, out)
+	}
+	return gw
+}
+
+// PeerAuthenticationFrom reads selector and mTLS mode from a PeerAuthentication.
+func PeerAuthenticationFrom(u *unstructured.Unstructured) policy.PeerAuthentication {
+	pa := policy.PeerAuthentication{ObjectMeta: policy.ObjectMeta{Namespace: u.GetNamespace(), Name: u.GetName()}}
+	pa.Selector, _, _ = unstructured.NestedStringMap(u.Object, "spec", "selector", "matchLabels")
+	pa.Mode, _, _ = unstructured.NestedString(u.Object, "spec", "mtls", "mode")
+	return pa
+}
+
+func nested(obj map[string]any, fields ...string) any {
+	v, _, _ := unstructured.NestedFieldNoCopy(obj, fields...)
+	return v
+}
