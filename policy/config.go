@@ -1,12 +1,14 @@
 package policy
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"sort"
 
+	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -129,6 +131,9 @@ func (c *Config) applyDefaults() {
 	if c.GatewayRefs.AllowedNamespaces == nil {
 		c.GatewayRefs.AllowedNamespaces = []string{"istio-system", "istio-ingress"}
 	}
+	if c.Routes.AllowedNamespaces == nil {
+		c.Routes.AllowedNamespaces = []string{}
+	}
 	if c.Istio.RootNamespace == "" {
 		c.Istio.RootNamespace = "istio-system"
 	}
@@ -191,8 +196,19 @@ func knownRules() string {
 // errors; anything not set takes its documented default.
 func ParseConfig(data []byte) (*Config, error) {
 	c := &Config{}
-	if err := yaml.UnmarshalStrict(data, c); err != nil {
+	j, err := yaml.YAMLToJSONStrict(data)
+	if err != nil {
 		return nil, fmt.Errorf("parse config: %w", err)
+	}
+	if len(bytes.TrimSpace(j)) > 0 && !bytes.Equal(bytes.TrimSpace(j), []byte("null")) {
+		// Case-sensitive and strict: "certmode" is not "certMode".
+		strictErrs, err := sigsjson.UnmarshalStrict(j, c)
+		if err != nil {
+			return nil, fmt.Errorf("parse config: %w", err)
+		}
+		if len(strictErrs) > 0 {
+			return nil, fmt.Errorf("parse config: %w", errors.Join(strictErrs...))
+		}
 	}
 	c.applyDefaults()
 	if err := c.Validate(); err != nil {

@@ -21,6 +21,21 @@ const (
 	Off Mode = "off"
 )
 
+// UnmarshalJSON accepts the mode names, and false for "off": YAML 1.1 reads an
+// unquoted off as a boolean, and users write it unquoted.
+func (m *Mode) UnmarshalJSON(b []byte) error {
+	if string(b) == "false" {
+		*m = Off
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("mode must be enforce, warn or off, not %s", b)
+	}
+	*m = Mode(s)
+	return nil
+}
+
 // Valid reports whether m is one of the known modes.
 func (m Mode) Valid() bool { return m == Enforce || m == Warn || m == Off }
 
