@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 
 	"github.com/meshgate/meshgate/mutators"
 	"github.com/meshgate/meshgate/policy"
@@ -292,11 +293,12 @@ func ApplyPatch(obj *unstructured.Unstructured, ops []policy.PatchOp) (*unstruct
 	if err != nil {
 		return nil, fmt.Errorf("apply patch %s: %w", raw, err)
 	}
-	out := &unstructured.Unstructured{}
-	if err := out.UnmarshalJSON(patched); err != nil {
+	out := map[string]any{}
+	// utiljson keeps integers as int64, as unstructured objects expect.
+	if err := utiljson.Unmarshal(patched, &out); err != nil {
 		return nil, fmt.Errorf("apply patch: decode result: %w", err)
 	}
-	return out, nil
+	return &unstructured.Unstructured{Object: out}, nil
 }
 
 // rebase prefixes every change's field path and patch pointers, and every
