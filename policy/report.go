@@ -176,8 +176,10 @@ func EscapePointer(s string) string {
 	if !strings.ContainsAny(s, "~/") {
 		return s
 	}
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
+	return pointerEscaper.Replace(s)
 }
+
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
 
 // Add is an RFC 6902 "add" (which replaces an existing object member).
 func Add(path string, value any) PatchOp { return PatchOp{Op: "add", Path: path, Value: value} }

@@ -1,0 +1,421 @@
+package mutators
+
+import (
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/meshgate/meshgate/edgeproxy"
+	"github.com/meshgate/meshgate/policy"
+)
+
+// EdgeProxyIstioCerts implements rule edge-proxy-istio-certs (DESIGN.md §3): it
+// wires Istio's mTLS certificates into an edge-proxy (Emissary-ingress /
+// Ambassador Edge Stack) pod, so Emissary can originate Istio mTLS to meshed
+// upstreams.
+//
+// A pod is an edge proxy when cfg.IsEdgeProxy says so; meshgate.io/inject: "false"
+// opts it out (no change; edge-proxy-wiring then warns). The edge container is
+// chosen by edgeproxy.EdgeContainer. The mode comes from edgeproxy.ModeOf:
+//
+//   - sidecar: the istio-certs emptyDir (medium Memory), its read-only mount at
+//     /etc/istio-certs and env AMBASSADOR_ISTIO_SECRET_DIR and
+//     AMBASSADOR_ENVOY_BASE_ID in the edge container, and the annotations
+//     proxy.istio.io/config (OUTPUT_CERTS merged into the existing YAML),
+//     sidecar.istio.io/userVolumeMount (merged, in Istio's map form) and the two
+//     traffic annotations; a sidecar.istio.io/inject label or annotation that
+//     would stop injection is flipped to "true". When Istio's injector ran first,
+//     the same wiring goes straight onto istio-proxy (env OUTPUT_CERTS and the
+//     mount; istio-proxy may be a native-sidecar init container) and onto
+//     istio-init (-b "" -i "").
+//   - legacy-secret: sidecar.istio.io/inject: "false", volume istio-certs from
+//     secret istio.<serviceAccountName> (optional), mounted read-only at
+//     /etc/istiocerts/. A pod that runs as the default account gets a warning.
+//   - ambient: nothing. ztunnel does mTLS for the pod and there are no certificate
+//     files to share, so there is nothing to wire and nothing wrong: the rule
+//     deliberately reports neither a change (a Change must change something) nor
+//     a finding (it would be noise on every ambient edge pod).
+//   - not in the mesh: nothing.
+//
+// A value the user set to something else (env var, volume, mount, annotation) is
+// never overwritten: it is reported as a conflict, a finding in the rule's mode.
+// When the istio-certs volume itself is someone else's, meshgate mounts nothing
+// from it. Values that are already right are left exactly as they are, so a
+// second run changes nothing.
+func EdgeProxyIstioCerts(pod *corev1.Pod, t policy.Target, w policy.World, cfg *policy.Config) policy.Report {
+	rep := t.NewReport()
+	if pod == nil || cfg == nil || !cfg.Enabled(policy.EdgeProxyIstioCerts) {
+		return rep
+	}
+	if !cfg.IsEdgeProxy(pod.Labels, pod.Annotations) || policy.OptedOut(pod.Annotations) {
+		return rep
+	}
+	edge := edgeproxy.EdgeContainer(pod)
+	if edge < 0 {
+		return rep // no container to wire: the API server rejects such a pod anyway
+	}
+	m := &certsWiring{pod: pod, rep: &rep, mode: cfg.Mode(policy.EdgeProxyIstioCerts), edge: edge, namespace: t.Namespace}
+	if v, unknown := edgeproxy.UnknownCertMode(pod); unknown {
+		m.conflict(annotationsPath.Key(policy.AnnotationCertMode),
+			"annotation %s is %q, which meshgate does not know, so it reads it as %q: set it to %q (Ambassador 1.x with Istio <= 1.4: mount secret istio.<serviceAccountName>) or %q (the namespace decides), or remove it",
+			policy.AnnotationCertMode, v, policy.CertModeAuto, policy.CertModeSecret, policy.CertModeAuto)
+	}
+	switch edgeproxy.ModeOf(pod, t.Namespace, w, cfg) {
+	case edgeproxy.ModeSidecar:
+		m.sidecar()
+	case edgeproxy.ModeLegacySecret:
+		m.legacySecret()
+	case edgeproxy.ModeAmbient, edgeproxy.ModeNone:
+		// See the doc comment: ambient needs no files, and outside the mesh
+		// there is nothing to wire.
+	}
+	return rep
+}
+
+var (
+	annotationsPath = field.NewPath("metadata", "annotations")
+	labelsPath      = field.NewPath("metadata", "labels")
+	specPath        = field.NewPath("spec")
+)
+
+// Why each piece of the wiring is there; used in change reasons and conflicts.
+const (
+	whyVolume       = "istio-proxy writes the Istio certificates into it and Emissary reads them from it"
+	whyEdgeMount    = "Emissary reads the Istio certificates from there"
+	whyProxyMount   = "istio-proxy writes its certificates there"
+	whySecretDir    = "Emissary reads the Istio certificates from there and publishes them as Secret istio-certs"
+	whyBaseID       = "Emissary's Envoy must not share base id 0 with istio-proxy's Envoy in the same pod"
+	whyInbound      = "clients reach Emissary directly, not through istio-proxy"
+	whyOutbound     = "Emissary originates Istio mTLS itself, so istio-proxy must not intercept its upstream traffic"
+	whyLegacyMount  = "the Istio TLSContext of the Ambassador 1.x guide reads the certificate files from there"
+	alreadyInjected = "Istio's injector ran first"
+)
+
+// certsWiring applies one pod's wiring. Every method changes the pod in place and
+// records, per change, the patch operations computed against the pod as it is at
+// that moment, so the operations apply in order to the pod as submitted.
+type certsWiring struct {
+	pod       *corev1.Pod
+	rep       *policy.Report
+	mode      policy.Mode
+	edge      int
+	namespace string
+	// pending is the volume to add once the annotations are done.
+	pending *pendingVolume
+}
+
+func (m *certsWiring) change(fld *field.Path, reason string, ops ...policy.PatchOp) {
+	m.rep.Change(policy.EdgeProxyIstioCerts, fld, reason, ops...)
+}
+
+func (m *certsWiring) conflict(fld *field.Path, format string, args ...any) {
+	m.rep.Find(policy.EdgeProxyIstioCerts, m.mode, fld, format, args...)
+}
+
+func (m *certsWiring) edgeRef() edgeproxy.ContainerRef {
+	return edgeproxy.ContainerRef{List: "containers", Index: m.edge}
+}
+
+// sidecar applies the sidecar-mode wiring.
+func (m *certsWiring) sidecar() {
+	volumeOK := m.ensureVolume(corev1.Volume{
+		Name:         edgeproxy.VolumeName,
+		VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}},
+	}, "an emptyDir with medium Memory", edgeproxy.VolumeWired, whyVolume)
+	// The annotations come first in the patch, so it reads in the order of the pod.
+	m.enableInjection()
+	m.proxyConfig()
+	m.userVolumeMount(volumeOK)
+	m.ensureAnnotation(edgeproxy.AnnotationIncludeInboundPorts, "", "intercept no inbound port: "+whyInbound)
+	m.ensureAnnotation(edgeproxy.AnnotationIncludeOutboundIPRanges, "", "intercept no outbound traffic: "+whyOutbound)
+	m.addPendingVolume()
+	m.ensureMount(m.edgeRef(), edgeproxy.CertDir, true, whyEdgeMount, volumeOK)
+	m.ensureEnv(m.edgeRef(), edgeproxy.EnvSecretDir, edgeproxy.CertDir,
+		func(v string) bool { return v == edgeproxy.CertDir }, whySecretDir, "")
+	m.ensureEnv(m.edgeRef(), edgeproxy.EnvEnvoyBaseID, edgeproxy.EnvoyBaseID,
+		edgeproxy.EnvoyBaseIDWired, whyBaseID, " (any positive integer will do)")
+	if ref, ok := edgeproxy.IstioProxy(m.pod); ok {
+		m.ensureEnv(ref, edgeproxy.EnvOutputCerts, edgeproxy.CertDir,
+			func(v string) bool { return edgeproxy.SameDir(v, edgeproxy.CertDir) },
+			alreadyInjected+", so proxy.istio.io/config can no longer set it, and "+whyProxyMount, "")
+		m.ensureMount(ref, edgeproxy.CertDir, false,
+			alreadyInjected+", so sidecar.istio.io/userVolumeMount can no longer mount it, and "+whyProxyMount, volumeOK)
+	}
+	m.istioInitArgs()
+}
+
+// legacySecret applies the Ambassador 1.x / Istio <= 1.4 wiring.
+func (m *certsWiring) legacySecret() {
+	sa := edgeproxy.ServiceAccount(m.pod)
+	secret := edgeproxy.LegacySecretName(sa)
+	optional := true
+	volumeOK := m.ensureVolume(corev1.Volume{
+		Name:         edgeproxy.VolumeName,
+		VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret, Optional: &optional}},
+	}, "secret "+strconv.Quote(secret)+" (optional)", func(v *corev1.Volume) bool { return edgeproxy.LegacyVolumeWired(v, secret) },
+		"Istio <= 1.4 keeps the certificates of ServiceAccount "+strconv.Quote(orDefault(sa))+" there")
+
+	inj, ok := m.pod.Annotations[policy.AnnotationSidecarInj]
+	switch {
+	case !ok:
+		m.setAnnotation(policy.AnnotationSidecarInj, "false",
+			"legacy-secret mode: the edge proxy runs without an Istio sidecar and uses the mounted secret instead")
+	case !edgeproxy.InjectBlocks(inj):
+		m.conflict(annotationsPath.Key(policy.AnnotationSidecarInj),
+			"annotation %s is %q, not \"false\": legacy-secret mode runs the edge proxy without a sidecar; meshgate left it alone: set it to \"false\", or drop meshgate.io/cert-mode: secret (and edgeProxy.certMode: secret) to use sidecar mode",
+			policy.AnnotationSidecarInj, inj)
+	}
+	if lbl, ok := m.pod.Labels[policy.LabelSidecarInject]; ok && edgeproxy.InjectTruthy(lbl) {
+		m.conflict(labelsPath.Key(policy.LabelSidecarInject),
+			"label %s is %q, which makes Istio inject a sidecar (the label wins over the annotation), but legacy-secret mode runs the edge proxy without one; meshgate left it alone: remove the label, or leave legacy-secret mode",
+			policy.LabelSidecarInject, lbl)
+	}
+	if ref, ok := edgeproxy.IstioProxy(m.pod); ok {
+		m.conflict(specPath.Child(ref.List).Index(ref.Index),
+			"the pod already carries an injected %s container, but legacy-secret mode runs the edge proxy without a sidecar: create the pod with sidecar.istio.io/inject: \"false\", or leave legacy-secret mode to use the sidecar's certificates",
+			edgeproxy.ProxyContainerName)
+	}
+	if sa == "" || sa == edgeproxy.DefaultServiceAccount {
+		who := "the edge proxy runs as ServiceAccount \"default\""
+		if sa == "" {
+			who = "spec.serviceAccountName is unset, so the edge proxy runs as ServiceAccount \"default\""
+		}
+		m.conflict(specPath.Child("serviceAccountName"),
+			"%s: its certificates come from secret %s, an identity (spiffe://<trust domain>/ns/%s/sa/default) that every pod on that account shares, so Istio authorization policies cannot single out the edge proxy: give it its own account (spec.serviceAccountName: ambassador, as the guides do) and meshgate mounts istio.<that account> instead",
+			who, secret, m.namespace)
+	}
+	m.addPendingVolume()
+	m.ensureMount(m.edgeRef(), edgeproxy.LegacyCertDir, true, whyLegacyMount, volumeOK)
+}
+
+func orDefault(sa string) string {
+	if sa == "" {
+		return edgeproxy.DefaultServiceAccount
+	}
+	return sa
+}
+
+// enableInjection flips a sidecar.istio.io/inject label or annotation that would
+// stop Istio from injecting the sidecar (vendor YAML ships "false" on these pods).
+// This is the one user value meshgate overwrites, on purpose.
+func (m *certsWiring) enableInjection() {
+	if v, ok := m.pod.Labels[policy.LabelSidecarInject]; ok && edgeproxy.InjectBlocks(v) {
+		m.pod.Labels[policy.LabelSidecarInject] = "true"
+		m.change(labelsPath.Key(policy.LabelSidecarInject),
+			"label was "+strconv.Quote(v)+", which keeps Istio's injector away: the edge proxy needs the sidecar that writes its certificates",
+			policy.Replace(policy.Pointer("metadata", "labels", policy.LabelSidecarInject), "true"))
+	}
+	if v, ok := m.pod.Annotations[policy.AnnotationSidecarInj]; ok && edgeproxy.InjectBlocks(v) {
+		m.pod.Annotations[policy.AnnotationSidecarInj] = "true"
+		m.change(annotationsPath.Key(policy.AnnotationSidecarInj),
+			"annotation was "+strconv.Quote(v)+" (as vendor YAML ships it), which stops injection: the edge proxy needs the sidecar that writes its certificates",
+			policy.Replace(policy.Pointer("metadata", "annotations", policy.AnnotationSidecarInj), "true"))
+	}
+}
+
+// setAnnotation sets annotation key to value (absent or not).
+func (m *certsWiring) setAnnotation(key, value, reason string) {
+	var op policy.PatchOp
+	if _, exists := m.pod.Annotations[key]; exists {
+		op = policy.Replace(policy.Pointer("metadata", "annotations", key), value)
+	} else {
+		op = policy.SetKeyOp("/metadata/annotations", len(m.pod.Annotations), key, value)
+	}
+	if m.pod.Annotations == nil {
+		m.pod.Annotations = map[string]string{}
+	}
+	m.pod.Annotations[key] = value
+	m.change(annotationsPath.Key(key), reason, op)
+}
+
+// ensureAnnotation sets annotation key to want when absent; another value is a
+// conflict.
+func (m *certsWiring) ensureAnnotation(key, want, reason string) {
+	v, ok := m.pod.Annotations[key]
+	switch {
+	case !ok:
+		m.setAnnotation(key, want, reason)
+	case v != want:
+		m.conflict(annotationsPath.Key(key),
+			"annotation %s is %q, not %q (%s); meshgate left it alone: set it to %q or remove it",
+			key, v, want, reason, want)
+	}
+}
+
+func (m *certsWiring) proxyConfig() {
+	key := policy.AnnotationProxyConfig
+	v, ok := m.pod.Annotations[key]
+	merged, changed, err := edgeproxy.MergeOutputCerts(v, ok)
+	switch {
+	case err != nil:
+		m.conflict(annotationsPath.Key(key),
+			"annotation %s %s, so meshgate cannot add proxyMetadata.%s: %s (%s) and left it alone: make it carry that entry (other keys may stay)",
+			key, err.Error(), edgeproxy.EnvOutputCerts, edgeproxy.CertDir, whyProxyMount)
+	case !changed:
+	case ok && strings.TrimSpace(v) != "":
+		m.setAnnotation(key, merged, "set proxyMetadata."+edgeproxy.EnvOutputCerts+" to "+edgeproxy.CertDir+" in the existing proxy config, other keys kept: "+whyProxyMount)
+	default:
+		m.setAnnotation(key, merged, "set proxyMetadata."+edgeproxy.EnvOutputCerts+" to "+edgeproxy.CertDir+": "+whyProxyMount)
+	}
+}
+
+// userVolumeMount merges the istio-certs mount into sidecar.istio.io/userVolumeMount;
+// with add false (the volume is someone else's) it only reports conflicts.
+func (m *certsWiring) userVolumeMount(add bool) {
+	key := edgeproxy.AnnotationUserVolumeMount
+	v, ok := m.pod.Annotations[key]
+	merged, changed, err := edgeproxy.MergeUserVolumeMount(v, ok)
+	switch {
+	case err != nil:
+		m.conflict(annotationsPath.Key(key),
+			"annotation %s %s, so meshgate cannot make istio-proxy mount volume %s writable at %s (%s) and left it alone: make it {%q:{\"mountPath\":%q}} (other mounts may stay)",
+			key, err.Error(), edgeproxy.VolumeName, edgeproxy.CertDir, whyProxyMount, edgeproxy.VolumeName, edgeproxy.CertDir)
+	case !changed || !add:
+	case !ok || strings.TrimSpace(v) == "":
+		m.setAnnotation(key, merged, "mount volume "+edgeproxy.VolumeName+" at "+edgeproxy.CertDir+" in istio-proxy: it writes its certificates there")
+	default:
+		reason := "add the " + edgeproxy.VolumeName + " mount at " + edgeproxy.CertDir + " to the existing mounts: " + whyProxyMount
+		if _, form, _ := edgeproxy.ParseUserVolumeMounts(v); form == edgeproxy.FormList {
+			reason += "; written in Istio's canonical map form {\"<volume>\":{...}}, every mount kept (the list form only works because Istio's template tolerates a repeated name key)"
+		}
+		m.setAnnotation(key, merged, reason)
+	}
+}
+
+// ensureVolume checks the volume named like want. It reports whether the pod's
+// volume of that name is (or will be) want: absent volumes are added by
+// addPendingVolume, so the patch keeps the annotations first; a volume that
+// wired() rejects is a conflict, and false.
+func (m *certsWiring) ensureVolume(want corev1.Volume, wantDesc string, wired func(*corev1.Volume) bool, why string) bool {
+	i := edgeproxy.FindVolume(m.pod, want.Name)
+	if i < 0 {
+		m.pending = &pendingVolume{want, wantDesc, why}
+		return true
+	}
+	have := &m.pod.Spec.Volumes[i]
+	if wired(have) {
+		return true
+	}
+	m.conflict(specPath.Child("volumes").Index(i),
+		"volume %s is %s, not %s (%s); meshgate left it alone and mounts nothing from it: make it %s, or rename your volume so meshgate can add its own",
+		want.Name, edgeproxy.VolumeSource(have), wantDesc, why, wantDesc)
+	return false
+}
+
+type pendingVolume struct {
+	vol  corev1.Volume
+	desc string
+	why  string
+}
+
+// addPendingVolume adds the volume ensureVolume found missing.
+func (m *certsWiring) addPendingVolume() {
+	if m.pending == nil {
+		return
+	}
+	v := m.pending.vol
+	op := policy.AppendOp("/spec/volumes", len(m.pod.Spec.Volumes), v)
+	m.pod.Spec.Volumes = append(m.pod.Spec.Volumes, v)
+	m.change(specPath.Child("volumes"), "add volume "+v.Name+", "+m.pending.desc+": "+m.pending.why, op)
+	m.pending = nil
+}
+
+// ensureMount mounts volume istio-certs at dir in the referenced container unless
+// it is mounted there already. A mount of istio-certs elsewhere, a mount of another
+// volume at dir, or (for a writable mount) a read-only one is a conflict. With add
+// false (the volume is someone else's) it only reports conflicts.
+func (m *certsWiring) ensureMount(ref edgeproxy.ContainerRef, dir string, readOnly bool, why string, add bool) {
+	c := ref.Get(m.pod)
+	cPath := specPath.Child(ref.List).Index(ref.Index)
+	if i := edgeproxy.FindMount(c, edgeproxy.VolumeName); i >= 0 {
+		have := c.VolumeMounts[i]
+		switch {
+		case !edgeproxy.SameDir(have.MountPath, dir):
+			m.conflict(cPath.Child("volumeMounts").Index(i),
+				"container %q mounts volume %s at %q, not %q (%s); meshgate left it alone: mount it at %q",
+				c.Name, edgeproxy.VolumeName, have.MountPath, dir, why, dir)
+		case !readOnly && have.ReadOnly:
+			m.conflict(cPath.Child("volumeMounts").Index(i),
+				"container %q mounts volume %s read-only, but %s; meshgate left it alone: drop readOnly",
+				c.Name, edgeproxy.VolumeName, whyProxyMount)
+		}
+		return
+	}
+	if i := edgeproxy.FindMountAt(c, dir); i >= 0 {
+		m.conflict(cPath.Child("volumeMounts").Index(i),
+			"container %q mounts volume %q at %q, where volume %s belongs (%s); meshgate left it alone: mount that volume elsewhere",
+			c.Name, c.VolumeMounts[i].Name, c.VolumeMounts[i].MountPath, edgeproxy.VolumeName, why)
+		return
+	}
+	if !add {
+		return
+	}
+	mount := corev1.VolumeMount{Name: edgeproxy.VolumeName, MountPath: dir, ReadOnly: readOnly}
+	op := policy.AppendOp(policy.Pointer("spec", ref.List, ref.Index, "volumeMounts"), len(c.VolumeMounts), mount)
+	c.VolumeMounts = append(c.VolumeMounts, mount)
+	how := "writable"
+	if readOnly {
+		how = "read-only"
+	}
+	m.change(cPath.Child("volumeMounts"),
+		"mount volume "+edgeproxy.VolumeName+" "+how+" at "+dir+" in container "+strconv.Quote(c.Name)+": "+why, op)
+}
+
+// ensureEnv appends name=want to the referenced container's env when name is
+// absent. A literal value that ok() rejects, or a valueFrom, is a conflict.
+func (m *certsWiring) ensureEnv(ref edgeproxy.ContainerRef, name, want string, ok func(string) bool, why, hint string) {
+	c := ref.Get(m.pod)
+	i := edgeproxy.FindEnv(c, name)
+	if i < 0 {
+		ev := corev1.EnvVar{Name: name, Value: want}
+		op := policy.AppendOp(policy.Pointer("spec", ref.List, ref.Index, "env"), len(c.Env), ev)
+		c.Env = append(c.Env, ev)
+		m.change(specPath.Child(ref.List).Index(ref.Index).Child("env"),
+			"set "+name+"="+want+" in container "+strconv.Quote(c.Name)+": "+why, op)
+		return
+	}
+	ev := c.Env[i]
+	if ev.ValueFrom == nil && ok(ev.Value) {
+		return
+	}
+	have := strconv.Quote(ev.Value)
+	if ev.ValueFrom != nil {
+		have = "set from valueFrom"
+	}
+	fix := "set it to " + strconv.Quote(want) + hint + " or remove it"
+	if name == edgeproxy.EnvSecretDir && ev.ValueFrom == nil && edgeproxy.SameDir(ev.Value, want) {
+		fix = "drop the trailing slash (Emissary's watcher compares the exact string " + strconv.Quote(want) + ")"
+	}
+	m.conflict(specPath.Child(ref.List).Index(ref.Index).Child("env").Index(i),
+		"env %s of container %q is %s, not %q (%s); meshgate left it alone: %s",
+		name, c.Name, have, want, why, fix)
+}
+
+// istioInitArgs gives an already injected istio-init the -b "" and -i "" that the
+// two traffic annotations would have produced.
+func (m *certsWiring) istioInitArgs() {
+	j := edgeproxy.IstioInit(m.pod)
+	if j < 0 {
+		return
+	}
+	c := &m.pod.Spec.InitContainers[j]
+	list, name := &c.Args, "args"
+	if len(c.Args) == 0 && len(c.Command) > 0 {
+		list, name = &c.Command, "command" // Istio <= 1.5 put istio-iptables and its flags in command
+	}
+	out, changed := edgeproxy.RewriteIptablesArgs(*list)
+	if !changed {
+		return
+	}
+	ptr := policy.Pointer("spec", "initContainers", j, name)
+	op := policy.Replace(ptr, out)
+	if len(*list) == 0 {
+		op = policy.Add(ptr, out)
+	}
+	*list = out
+	m.change(specPath.Child("initContainers").Index(j).Child(name),
+		alreadyInjected+`, so the two traffic.sidecar.istio.io annotations can no longer reach istio-init: istio-iptables gets -b "" and -i "" (intercept no inbound port and no outbound range)`,
+		op)
+}

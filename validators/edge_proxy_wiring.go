@@ -1,0 +1,53 @@
+package validators
+
+import (
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/meshgate/meshgate/edgeproxy"
+	"github.com/meshgate/meshgate/policy"
+)
+
+// EdgeProxyWiring implements rule edge-proxy-wiring (DESIGN.md §3): an edge-proxy
+// pod (cfg.IsEdgeProxy, opted-out pods included) whose data plane is sidecar and
+// whose cert mode is not the legacy secret gets one warning, in the rule's mode,
+// when the final pod lacks any part of the Istio certificate wiring (see
+// edgeproxy.MissingSidecarWiring). The message lists what is missing and says
+// how to get it: remove the opt-out, resolve the conflicts edge-proxy-istio-certs
+// reported, or turn that rule on. It reads the pod as it is, whatever the
+// mutation did.
+func EdgeProxyWiring(pod *corev1.Pod, t policy.Target, w policy.World, cfg *policy.Config) policy.Report {
+	rep := t.NewReport()
+	if pod == nil || cfg == nil {
+		return rep
+	}
+	mode := cfg.Mode(policy.EdgeProxyWiring)
+	if mode == policy.Off || !cfg.IsEdgeProxy(pod.Labels, pod.Annotations) {
+		return rep
+	}
+	if edgeproxy.ModeOf(pod, t.Namespace, w, cfg) != edgeproxy.ModeSidecar {
+		return rep
+	}
+	edge := edgeproxy.EdgeContainer(pod)
+	missing := edgeproxy.MissingSidecarWiring(pod, edge)
+	if len(missing) == 0 {
+		return rep
+	}
+	fld := field.NewPath("spec", "containers").Index(edge)
+	var fix string
+	switch {
+	case policy.OptedOut(pod.Annotations):
+		fld = field.NewPath("metadata", "annotations").Key(policy.AnnotationInject)
+		fix = `remove the annotation meshgate.io/inject: "false" so meshgate wires the pod, or add the wiring yourself`
+	case !cfg.Enabled(policy.EdgeProxyIstioCerts):
+		fix = "turn rule " + policy.EdgeProxyIstioCerts + " on so meshgate wires the pod, or add the wiring yourself"
+	default:
+		fix = "resolve the conflicts " + policy.EdgeProxyIstioCerts + " reported (meshgate never overwrites your values), then meshgate completes the wiring"
+	}
+	rep.Find(policy.EdgeProxyWiring, mode, fld,
+		"edge proxy in sidecar mode (namespace %q) lacks the Istio certificate wiring, so Emissary gets no Istio certificates and Mappings with tls: %s fail. Missing: %s. Fix: %s",
+		t.Namespace, cfg.Mappings.TLSContext, strings.Join(missing, "; "), fix)
+	return rep
+}
