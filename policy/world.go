@@ -78,6 +78,9 @@ type Listener struct {
 	Selector *metav1.LabelSelector
 	// Kinds is allowedRoutes.kinds (group/kind); empty means the protocol's default.
 	Kinds []string
+	// Port is the listener's port (0 when unset or unreadable); a parentRef with
+	// a port attaches only to listeners on that port.
+	Port int32
 }
 
 // PeerAuthentication is the part of an Istio PeerAuthentication the rules read.

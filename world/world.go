@@ -227,6 +227,16 @@ func GatewayFrom(u *unstructured.Unstructured) policy.Gateway {
 		}
 		var out policy.Listener
 		out.Name, _, _ = unstructured.NestedString(lm, "name")
+		switch port := lm["port"].(type) {
+		case int64:
+			if port > 0 && port <= 65535 {
+				out.Port = int32(port)
+			}
+		case float64:
+			if port > 0 && port <= 65535 && port == float64(int32(port)) {
+				out.Port = int32(port)
+			}
+		}
 		out.From, _, _ = unstructured.NestedString(lm, "allowedRoutes", "namespaces", "from")
 		if out.From == "" {
 			out.From = "Same"

@@ -1,0 +1,106 @@
+package mutators_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/meshgate/meshgate/mutators"
+	"github.com/meshgate/meshgate/policy"
+)
+
+var sppSeeds = []string{
+	`{"apiVersion":"v1","kind":"Service","metadata":{"name":"web","namespace":"mesh"},"spec":{"ports":[{"port":80}]}}`,
+	`{"apiVersion":"v1","kind":"Service","metadata":{"name":"web","namespace":"mesh"},"spec":{"ports":[{"name":"http","port":9000},{"port":80,"targetPort":8080},{"port":8080,"protocol":"TCP"}]}}`,
+	`{"apiVersion":"v1","kind":"Service","metadata":{"name":"web","namespace":"mesh"},"spec":{"ports":[{"name":"web","port":80},{"name":"db","port":3306},{"port":9000,"appProtocol":"kubernetes.io/h2c"}]}}`,
+	`{"apiVersion":"v1","kind":"Service","metadata":{"name":"dns","namespace":"amb"},"spec":{"ports":[{"port":53,"protocol":"UDP"},{"port":53,"name":"","protocol":"TCP"}]}}`,
+	`{"apiVersion":"v1","kind":"Service","metadata":{"name":"ext","namespace":"mesh"},"spec":{"type":"ExternalName","externalName":"example.com","ports":[{"port":443}]}}`,
+	`{"apiVersion":"v1","kind":"Service","metadata":{"name":"x","namespace":"mesh","labels":{"istio":"pilot"}},"spec":{"ports":[{"port":80}]}}`,
+	`{"apiVersion":"v1","kind":"Service","metadata":{"name":"x","namespace":"mesh"},"spec":{"ports":[{"name":"http","port":80},{"name":"http-80","port":81},{"port":80},{"port":80,"appProtocol":"http_proxy"}]}}`,
+	`{"apiVersion":"v1","kind":"Service","metadata":{"name":"x","namespace":"mesh"},"spec":{"ports":null}}`,
+	`{"apiVersion":"v1","kind":"Service","metadata":{"name":"x","namespace":"mesh"}}`,
+}
+
+// FuzzServicePortProtocol: on any Service the engine could decode, the mutator
+// does not panic, its ops apply cleanly to the Service as submitted and give the
+// mutated Service, and a second run changes nothing.
+func FuzzServicePortProtocol(f *testing.F) {
+	for _, s := range sppSeeds {
+		f.Add([]byte(s), "mesh", false)
+	}
+	f.Add([]byte(sppSeeds[1]), "plain", true)
+	w := sppWorld(f)
+	f.Fuzz(func(t *testing.T, doc []byte, ns string, scopeAll bool) {
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(doc); err != nil {
+			return
+		}
+		svc := &corev1.Service{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, svc); err != nil {
+			return
+		}
+		cfg := policy.DefaultConfig()
+		if scopeAll {
+			cfg.ServicePorts.Scope = policy.ScopeAll
+		}
+		tgt := sppTarget(ns)
+		rep := mutators.ServicePortProtocol(svc, tgt, w, cfg)
+		if ops := rep.Ops(); len(ops) > 0 {
+			raw, err := json.Marshal(ops)
+			if err != nil {
+				t.Fatalf("encode ops: %v", err)
+			}
+			patch, err := jsonpatch.DecodePatch(raw)
+			if err != nil {
+				t.Fatalf("decode ops %s: %v", raw, err)
+			}
+			in, err := json.Marshal(u.Object)
+			if err != nil {
+				t.Fatalf("encode input: %v", err)
+			}
+			patched, err := patch.Apply(in)
+			if err != nil {
+				t.Fatalf("ops %s do not apply to %s: %v", raw, in, err)
+			}
+			pu := &unstructured.Unstructured{}
+			if err := pu.UnmarshalJSON(patched); err != nil {
+				t.Fatalf("patched object: %v", err)
+			}
+			fromPatch := &corev1.Service{}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(pu.Object, fromPatch); err != nil {
+				t.Fatalf("patched object is no Service: %v", err)
+			}
+			a, _ := json.Marshal(fromPatch)
+			b, _ := json.Marshal(svc)
+			if string(a) != string(b) {
+				t.Fatalf("patch gives\n%s\nmutator gives\n%s", a, b)
+			}
+		}
+		again := mutators.ServicePortProtocol(svc, tgt, w, cfg)
+		if len(again.Changes) > 0 {
+			t.Fatalf("second run changed %v", again.Changes)
+		}
+	})
+}
+
+func BenchmarkServicePortProtocol(b *testing.B) {
+	w := sppWorld(b)
+	cfg := policy.DefaultConfig()
+	svc := sppService("mesh",
+		corev1.ServicePort{Name: "http", Port: 9000},
+		corev1.ServicePort{Port: 80},
+		corev1.ServicePort{Name: "web", Port: 8080},
+		corev1.ServicePort{Name: "grpc-api", Port: 9090},
+		corev1.ServicePort{Port: 9999},
+	)
+	tgt := sppTarget("mesh")
+	b.ReportAllocs()
+	for b.Loop() {
+		s := svc.DeepCopy()
+		mutators.ServicePortProtocol(s, tgt, w, cfg)
+	}
+}

@@ -1,0 +1,229 @@
+package validators
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/meshgate/meshgate/policy"
+)
+
+// GatewayAPIGroup is the Gateway API's group, the default of a parentRef's group.
+const GatewayAPIGroup = "gateway.networking.k8s.io"
+
+// labelNamespaceName is the label Kubernetes sets on every namespace to its own
+// name; Gateway API selectors often match on it.
+const labelNamespaceName = "kubernetes.io/metadata.name"
+
+// Values of a listener's allowedRoutes.namespaces.from.
+const (
+	FromAll      = "All"
+	FromSame     = "Same"
+	FromSelector = "Selector"
+)
+
+// ListenerAdmits reports whether listener l of a Gateway in gatewayNamespace
+// admits a route of kind routeKind ("group/Kind") from routeNamespace, and if
+// not, why. allowedRoutes.namespaces decides: All admits every namespace, Same
+// (the default) only the Gateway's own, Selector the namespaces whose labels it
+// matches, read from w (plus kubernetes.io/metadata.name, which Kubernetes sets
+// on every namespace); a namespace w does not know can only match a selector on
+// that label. A listener that lists allowedRoutes.kinds admits only those kinds
+// (the protocol's default kinds, when none are listed, are not checked).
+func ListenerAdmits(l policy.Listener, gatewayNamespace, routeNamespace, routeKind string, w policy.World) (bool, string) {
+	ok, why := namespaceAdmitted(l, gatewayNamespace, routeNamespace, w)
+	if !ok {
+		return false, why
+	}
+	if len(l.Kinds) > 0 && !slices.Contains(l.Kinds, routeKind) {
+		return false, fmt.Sprintf("its allowedRoutes.kinds admit only %s", strings.Join(l.Kinds, ", "))
+	}
+	return true, ""
+}
+
+func namespaceAdmitted(l policy.Listener, gatewayNamespace, routeNamespace string, w policy.World) (bool, string) {
+	switch l.From {
+	case FromAll:
+		return true, ""
+	case FromSame, "":
+		if routeNamespace == gatewayNamespace {
+			return true, ""
+		}
+		return false, "its allowedRoutes.namespaces.from is Same (the default): only routes in " + gatewayNamespace
+	case FromSelector:
+		if l.Selector == nil {
+			return false, "its allowedRoutes.namespaces.from is Selector but it has no selector"
+		}
+		sel, err := metav1.LabelSelectorAsSelector(l.Selector)
+		if err != nil {
+			return false, fmt.Sprintf("its allowedRoutes.namespaces.selector is invalid (%v)", err)
+		}
+		var nsLabels map[string]string
+		known := false
+		if w != nil {
+			var ns policy.Namespace
+			ns, known = w.Namespace(routeNamespace)
+			nsLabels = ns.Labels
+		}
+		set := make(labels.Set, len(nsLabels)+1)
+		for k, v := range nsLabels {
+			set[k] = v
+		}
+		set[labelNamespaceName] = routeNamespace
+		if sel.Matches(set) {
+			return true, ""
+		}
+		if !known {
+			return false, fmt.Sprintf("its allowedRoutes.namespaces.selector %q could not be matched: namespace %s and its labels are unknown to meshgate", sel.String(), routeNamespace)
+		}
+		return false, fmt.Sprintf("its allowedRoutes.namespaces.selector %q does not match the labels of namespace %s", sel.String(), routeNamespace)
+	default:
+		return false, fmt.Sprintf("its allowedRoutes.namespaces.from %q is not one of All, Same, Selector", l.From)
+	}
+}
+
+// RouteParentRef implements rule route-parent-ref on Gateway API routes
+// (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute; any version). For each
+// spec.parentRefs[i] to a Gateway (group gateway.networking.k8s.io and kind
+// Gateway, the defaults; other parents such as the Services of GAMMA mesh
+// routing are skipped) in another namespace than the route's, one of the
+// Gateway's listeners (only the one named by sectionName, only those on port,
+// when set) must admit the route (ListenerAdmits); otherwise the Gateway API
+// would not attach it. Routes in a namespace listed in routes.allowedNamespaces
+// are not checked. A Gateway the World does not know gives a warning whatever
+// the rule's mode: never a silent pass, never a denial.
+func RouteParentRef(obj *unstructured.Unstructured, t policy.Target, w policy.World, cfg *policy.Config) policy.Report {
+	rep := t.NewReport()
+	if obj == nil || cfg == nil {
+		return rep
+	}
+	mode := cfg.Mode(policy.RouteParentRef)
+	if mode == policy.Off || slices.Contains(cfg.Routes.AllowedNamespaces, t.Namespace) {
+		return rep
+	}
+	spec, _ := obj.Object["spec"].(map[string]any)
+	refs, _ := spec["parentRefs"].([]any)
+	gvk := obj.GroupVersionKind()
+	routeKind := gvk.Group + "/" + gvk.Kind
+	for i, r := range refs {
+		ref, _ := r.(map[string]any)
+		if ref == nil {
+			continue
+		}
+		p := readParentRef(ref, t.Namespace)
+		if !p.isGateway() || p.namespace == t.Namespace || p.name == "" {
+			continue
+		}
+		checkParentRef(&rep, mode, p, field.NewPath("spec", "parentRefs").Index(i), t, gvk.Kind, routeKind, w)
+	}
+	return rep
+}
+
+type parentRef struct {
+	group, kind, namespace, name, sectionName string
+	port                                      int64
+	hasPort                                   bool
+}
+
+func readParentRef(ref map[string]any, routeNamespace string) parentRef {
+	p := parentRef{group: GatewayAPIGroup, kind: "Gateway", namespace: routeNamespace}
+	if g, ok := ref["group"].(string); ok {
+		p.group = g // an explicit "" is the core group
+	}
+	if k, ok := ref["kind"].(string); ok && k != "" {
+		p.kind = k
+	}
+	if ns, ok := ref["namespace"].(string); ok && ns != "" {
+		p.namespace = ns
+	}
+	p.name, _ = ref["name"].(string)
+	p.sectionName, _ = ref["sectionName"].(string)
+	switch v := ref["port"].(type) {
+	case int64:
+		p.port, p.hasPort = v, true
+	case int32:
+		p.port, p.hasPort = int64(v), true
+	case int:
+		p.port, p.hasPort = int64(v), true
+	case float64:
+		p.port, p.hasPort = int64(v), true
+	}
+	return p
+}
+
+func (p parentRef) isGateway() bool { return p.group == GatewayAPIGroup && p.kind == "Gateway" }
+
+func (p parentRef) listenerScope() string {
+	var parts []string
+	if p.sectionName != "" {
+		parts = append(parts, fmt.Sprintf("named %q", p.sectionName))
+	}
+	if p.hasPort {
+		parts = append(parts, fmt.Sprintf("on port %d", p.port))
+	}
+	return strings.Join(parts, " ")
+}
+
+func checkParentRef(rep *policy.Report, mode policy.Mode, p parentRef, fld *field.Path, t policy.Target, kind, routeKind string, w policy.World) {
+	const rule = policy.RouteParentRef
+	gwRef := p.namespace + "/" + p.name
+	var gw policy.Gateway
+	known := false
+	if w != nil {
+		gw, known = w.Gateway(p.namespace, p.name)
+	}
+	if !known {
+		rep.Find(rule, policy.Warn, fld, "Gateway %s is not known to meshgate, so whether it admits %ss from namespace %s could not be checked: make sure one of its listeners has allowedRoutes.namespaces from: All, or from: Selector matching namespace %s, or the Gateway API will not attach this route",
+			gwRef, kind, t.Namespace, t.Namespace)
+		return
+	}
+	var reasons []string
+	candidates := 0
+	for _, l := range gw.Listeners {
+		if p.sectionName != "" && l.Name != p.sectionName {
+			continue
+		}
+		if p.hasPort && int64(l.Port) != p.port {
+			continue
+		}
+		candidates++
+		ok, why := ListenerAdmits(l, gw.Namespace, t.Namespace, routeKind, w)
+		if ok {
+			return
+		}
+		reasons = append(reasons, fmt.Sprintf("listener %q: %s", l.Name, why))
+	}
+	if candidates == 0 {
+		scope := p.listenerScope()
+		if scope == "" {
+			rep.Find(rule, mode, fld, "Gateway %s has no listeners, so the Gateway API will not attach this %s: add a listener whose allowedRoutes admit namespace %s",
+				gwRef, kind, t.Namespace)
+			return
+		}
+		rep.Find(rule, mode, fld, "Gateway %s has no listener %s, so the Gateway API will not attach this %s: fix sectionName/port to name one of its listeners (%s)",
+			gwRef, scope, kind, listenerNames(gw.Listeners))
+		return
+	}
+	rep.Find(rule, mode, fld, "Gateway %s does not admit %ss from namespace %s (%s), so the Gateway API will not attach this route: on a listener set allowedRoutes.namespaces.from: All, or from: Selector with a selector matching namespace %s (and list %s in allowedRoutes.kinds if it lists kinds), or add %s to routes.allowedNamespaces in the meshgate config",
+		gwRef, kind, t.Namespace, strings.Join(reasons, "; "), t.Namespace, kind, t.Namespace)
+}
+
+func listenerNames(ls []policy.Listener) string {
+	var out []string
+	for _, l := range ls {
+		s := fmt.Sprintf("%q", l.Name)
+		if l.Port != 0 {
+			s += fmt.Sprintf(" on port %d", l.Port)
+		}
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, ", ")
+}

@@ -1,0 +1,125 @@
+package validators
+
+import (
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/meshgate/meshgate/policy"
+	"github.com/meshgate/meshgate/protocol"
+)
+
+// ServicePortName implements rule service-port-name: every port of a Service in
+// scope (protocol.InScope: mesh namespaces, or everywhere with scope "all") must
+// give Istio a known protocol, read exactly as istiod reads it
+// (protocol.Convert). One finding per port that does not, naming the fix.
+//
+// ExternalName Services are checked like any other: istiod converts their ports
+// with the same function (it builds a mesh-external service from them), and
+// Istio's analyzer reports their unreadable ports too.
+func ServicePortName(svc *corev1.Service, t policy.Target, w policy.World, cfg *policy.Config) policy.Report {
+	rep := t.NewReport()
+	if cfg == nil {
+		return rep
+	}
+	mode := cfg.Mode(policy.ServicePortName)
+	if mode == policy.Off || !protocol.InScope(svc, t.Namespace, w, cfg) {
+		return rep
+	}
+	for i, p := range svc.Spec.Ports {
+		r := protocol.Read(p)
+		if r.Protocol.Known() {
+			continue
+		}
+		fld := field.NewPath("spec", "ports").Index(i)
+		switch {
+		case r.Source == protocol.FromAppProtocol:
+			rep.Find(policy.ServicePortName, mode, fld.Child("appProtocol"), "%s", appProtocolMessage(p))
+		case p.Name == "":
+			also := ""
+			if len(svc.Spec.Ports) > 1 {
+				also = " (Kubernetes also requires a name on every port of a Service with more than one)"
+			}
+			rep.Find(policy.ServicePortName, mode, fld.Child("name"),
+				"port %d has no name and no appProtocol, so Istio cannot tell its protocol and only sniffs it: name it \"<protocol>[-<suffix>]\" with a protocol Istio knows (%s), e.g. %q or %q%s, or set appProtocol",
+				p.Port, knownPrefixes(), "http", fmt.Sprintf("tcp-%d", p.Port), also)
+		default:
+			rep.Find(policy.ServicePortName, mode, fld.Child("name"),
+				"port name %q (port %d) does not give Istio a protocol (Istio reads the part before the first \"-\", which must be one of %s): %s, or set appProtocol",
+				p.Name, p.Port, knownPrefixes(), renameAdvice(p.Name))
+		}
+	}
+	return rep
+}
+
+// knownPrefixList is protocol.PortNamePrefixes as a message lists them.
+var knownPrefixList = strings.Join(protocol.PortNamePrefixes, ", ")
+
+func knownPrefixes() string { return knownPrefixList }
+
+// appProtocolMessage explains an appProtocol Istio does not know.
+func appProtocolMessage(p corev1.ServicePort) string {
+	ap := *p.AppProtocol
+	known := "http, http2, https, grpc, grpc-web, tcp, tls, mongo, redis, mysql, " +
+		protocol.AppProtocolH2C + ", " + protocol.AppProtocolWS + " or " + protocol.AppProtocolWSS
+	for _, std := range []string{protocol.AppProtocolH2C, protocol.AppProtocolWS, protocol.AppProtocolWSS} {
+		if strings.EqualFold(ap, std) {
+			return fmt.Sprintf("appProtocol %q (port %d) is not a protocol Istio knows: Istio matches the Kubernetes-defined values exactly; write %q",
+				ap, p.Port, std)
+		}
+	}
+	what := fmt.Sprintf("appProtocol %q (port %d) is not a protocol Istio knows", ap, p.Port)
+	if ap == "" {
+		what = fmt.Sprintf("appProtocol (port %d) is set but empty", p.Port)
+	}
+	return fmt.Sprintf("%s, and a set appProtocol replaces the port name, so Istio cannot tell the port's protocol and only sniffs it: set appProtocol to one of %s, or remove it and name the port \"<protocol>[-<suffix>]\"",
+		what, known)
+}
+
+// suggestPrefixes are the prefixes a rename may suggest, longest first so that
+// "http2foo" is read as http2 + foo. udp is left out: a TCP port must not be
+// named udp.
+var suggestPrefixes = []string{"grpc-web", "http2", "https", "http", "grpc", "mongo", "redis", "mysql", "tcp", "tls"}
+
+// renameAdvice proposes concrete names for a port name Istio cannot read.
+func renameAdvice(name string) string {
+	lower := strings.ToLower(name)
+	// "http2foo": a known protocol glued to the rest.
+	for _, pre := range suggestPrefixes {
+		if rest, ok := strings.CutPrefix(lower, pre); ok && rest != "" {
+			rest = strings.TrimLeft(rest, "-_.")
+			return "name it " + quoteNames(pre, pre, pre+"-"+rest)
+		}
+	}
+	// "foo-http": the protocol is there, but not first.
+	parts := strings.Split(lower, "-")
+	for i := 1; i < len(parts); i++ {
+		if protocol.Parse(parts[i]).Known() && parts[i] != "udp" && parts[i] != "http_proxy" {
+			rest := strings.Join(append(append([]string{}, parts[:i]...), parts[i+1:]...), "-")
+			return "put the protocol first: name it " + quoteNames(parts[i], parts[i]+"-"+rest)
+		}
+	}
+	// "web": no protocol at all.
+	return "name it \"<protocol>[-<suffix>]\", e.g. " + quoteNames(`"http" or "tcp"`, "http-"+lower, "tcp-"+lower)
+}
+
+// quoteNames renders the valid port names among candidates as `"a" or "b"`, or
+// fallback (quoted unless it already is) when none is valid.
+func quoteNames(fallback string, candidates ...string) string {
+	var out []string
+	for _, c := range candidates {
+		if len(validation.IsDNS1123Label(c)) == 0 {
+			out = append(out, fmt.Sprintf("%q", c))
+		}
+	}
+	if len(out) == 0 {
+		if strings.HasPrefix(fallback, `"`) {
+			return fallback
+		}
+		return fmt.Sprintf("%q", fallback)
+	}
+	return strings.Join(out, " or ")
+}

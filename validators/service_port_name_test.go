@@ -1,0 +1,249 @@
+package validators_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/meshgate/meshgate/policy"
+	"github.com/meshgate/meshgate/validators"
+	"github.com/meshgate/meshgate/world"
+)
+
+func spnStr(s string) *string { return &s }
+
+// spnWorld is a World with a sidecar namespace "mesh", an ambient namespace
+// "amb" and a namespace "plain" outside the mesh.
+func spnWorld(t testing.TB) *world.Memory {
+	w := world.NewMemory("default")
+	for name, labels := range map[string]map[string]any{
+		"mesh":  {policy.LabelIstioInjection: "enabled"},
+		"amb":   {policy.LabelDataplaneMode: "ambient"},
+		"plain": {},
+	} {
+		_, err := w.Add(&unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": name, "labels": labels},
+		}})
+		require.NoError(t, err)
+	}
+	return w
+}
+
+func spnService(ns string, labels map[string]string, ports ...corev1.ServicePort) *corev1.Service {
+	return &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns, Labels: labels},
+		Spec:       corev1.ServiceSpec{Ports: ports},
+	}
+}
+
+func spnTarget(ns string) policy.Target {
+	return policy.Target{Object: policy.ObjectRef{APIVersion: "v1", Kind: "Service", Namespace: ns, Name: "web"}, Namespace: ns}
+}
+
+type spnFinding struct{ Field, Message string }
+
+func spnRun(svc *corev1.Service, w policy.World, cfg *policy.Config) []spnFinding {
+	rep := validators.ServicePortName(svc, spnTarget(svc.Namespace), w, cfg)
+	var out []spnFinding
+	for _, f := range rep.Findings {
+		out = append(out, spnFinding{f.Field, f.Message})
+	}
+	return out
+}
+
+func TestServicePortName(t *testing.T) {
+	w := spnWorld(t)
+	tests := []struct {
+		name  string
+		ns    string
+		ports []corev1.ServicePort
+		want  []spnFinding
+	}{
+		{
+			name: "valid names pass", ns: "mesh",
+			ports: []corev1.ServicePort{{Name: "http", Port: 80}, {Name: "http-web", Port: 81}, {Name: "grpc-web-x", Port: 82}, {Name: "tcp", Port: 83}, {Name: "HTTPS", Port: 443}},
+		},
+		{
+			name: "http2foo fails with a concrete rename", ns: "mesh",
+			ports: []corev1.ServicePort{{Name: "http2foo", Port: 8080}},
+			want:  []spnFinding{{"spec.ports[0].name", `port name "http2foo" (port 8080) does not give Istio a protocol (Istio reads the part before the first "-", which must be one of http, http2, https, grpc, grpc-web, tcp, tls, udp, mongo, redis, mysql): name it "http2" or "http2-foo", or set appProtocol`}},
+		},
+		{
+			name: "foo-http fails: protocol must come first", ns: "mesh",
+			ports: []corev1.ServicePort{{Name: "foo-http", Port: 8080}},
+			want:  []spnFinding{{"spec.ports[0].name", `port name "foo-http" (port 8080) does not give Istio a protocol (Istio reads the part before the first "-", which must be one of http, http2, https, grpc, grpc-web, tcp, tls, udp, mongo, redis, mysql): put the protocol first: name it "http-foo", or set appProtocol`}},
+		},
+		{
+			name: "web fails with example names", ns: "amb",
+			ports: []corev1.ServicePort{{Name: "web", Port: 9000}},
+			want:  []spnFinding{{"spec.ports[0].name", `port name "web" (port 9000) does not give Istio a protocol (Istio reads the part before the first "-", which must be one of http, http2, https, grpc, grpc-web, tcp, tls, udp, mongo, redis, mysql): name it "<protocol>[-<suffix>]", e.g. "http-web" or "tcp-web", or set appProtocol`}},
+		},
+		{
+			name: "unnamed port fails", ns: "mesh",
+			ports: []corev1.ServicePort{{Name: "http", Port: 80}, {Port: 9000}},
+			want:  []spnFinding{{"spec.ports[1].name", `port 9000 has no name and no appProtocol, so Istio cannot tell its protocol and only sniffs it: name it "<protocol>[-<suffix>]" with a protocol Istio knows (http, http2, https, grpc, grpc-web, tcp, tls, udp, mongo, redis, mysql), e.g. "http" or "tcp-9000" (Kubernetes also requires a name on every port of a Service with more than one), or set appProtocol`}},
+		},
+		{
+			name: "one finding per bad port", ns: "mesh",
+			ports: []corev1.ServicePort{{Name: "web", Port: 9000}, {Name: "http", Port: 80}, {Name: "admin", Port: 9001}},
+			want: []spnFinding{
+				{"spec.ports[0].name", `port name "web" (port 9000) does not give Istio a protocol (Istio reads the part before the first "-", which must be one of http, http2, https, grpc, grpc-web, tcp, tls, udp, mongo, redis, mysql): name it "<protocol>[-<suffix>]", e.g. "http-web" or "tcp-web", or set appProtocol`},
+				{"spec.ports[2].name", `port name "admin" (port 9001) does not give Istio a protocol (Istio reads the part before the first "-", which must be one of http, http2, https, grpc, grpc-web, tcp, tls, udp, mongo, redis, mysql): name it "<protocol>[-<suffix>]", e.g. "http-admin" or "tcp-admin", or set appProtocol`},
+			},
+		},
+		{
+			name: "appProtocol kubernetes.io/h2c makes a bad name fine", ns: "mesh",
+			ports: []corev1.ServicePort{{Name: "http2foo", Port: 8080, AppProtocol: spnStr("kubernetes.io/h2c")}},
+		},
+		{
+			name: "unknown appProtocol fails even with a good name", ns: "mesh",
+			ports: []corev1.ServicePort{{Name: "http", Port: 8080, AppProtocol: spnStr("example.com/custom")}},
+			want:  []spnFinding{{"spec.ports[0].appProtocol", `appProtocol "example.com/custom" (port 8080) is not a protocol Istio knows, and a set appProtocol replaces the port name, so Istio cannot tell the port's protocol and only sniffs it: set appProtocol to one of http, http2, https, grpc, grpc-web, tcp, tls, mongo, redis, mysql, kubernetes.io/h2c, kubernetes.io/ws or kubernetes.io/wss, or remove it and name the port "<protocol>[-<suffix>]"`}},
+		},
+		{
+			name: "Kubernetes-defined appProtocol in the wrong case", ns: "mesh",
+			ports: []corev1.ServicePort{{Name: "http", Port: 8080, AppProtocol: spnStr("kubernetes.io/H2C")}},
+			want:  []spnFinding{{"spec.ports[0].appProtocol", `appProtocol "kubernetes.io/H2C" (port 8080) is not a protocol Istio knows: Istio matches the Kubernetes-defined values exactly; write "kubernetes.io/h2c"`}},
+		},
+		{
+			name: "UDP port with any name passes", ns: "mesh",
+			ports: []corev1.ServicePort{{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP}, {Port: 5353, Protocol: corev1.ProtocolUDP}},
+		},
+		{
+			name: "well-known port 3306 named db passes", ns: "mesh",
+			ports: []corev1.ServicePort{{Name: "db", Port: 3306}},
+		},
+		{
+			name: "bad names outside the mesh are not checked", ns: "plain",
+			ports: []corev1.ServicePort{{Name: "web", Port: 9000}},
+		},
+		{
+			name: "bad names in a namespace the World does not know are not checked", ns: "elsewhere",
+			ports: []corev1.ServicePort{{Name: "web", Port: 9000}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := spnRun(spnService(tt.ns, nil, tt.ports...), w, policy.DefaultConfig())
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestServicePortNameSkips(t *testing.T) {
+	w := spnWorld(t)
+	all := policy.DefaultConfig()
+	all.ServicePorts.Scope = policy.ScopeAll
+	off := policy.DefaultConfig()
+	off.Rules[policy.ServicePortName] = policy.Off
+	bad := corev1.ServicePort{Name: "web", Port: 9000}
+	tests := []struct {
+		name     string
+		svc      *corev1.Service
+		cfg      *policy.Config
+		findings int
+	}{
+		{"scope all checks namespaces outside the mesh", spnService("plain", nil, bad), all, 1},
+		{"scope all checks unknown namespaces", spnService("elsewhere", nil, bad), all, 1},
+		{"kube-system is skipped even with scope all", spnService("kube-system", nil, bad), all, 0},
+		{"kube-public is skipped", spnService("kube-public", nil, bad), all, 0},
+		{"kube-node-lease is skipped", spnService("kube-node-lease", nil, bad), all, 0},
+		{"label istio is skipped", spnService("mesh", map[string]string{"istio": "ingressgateway"}, bad), all, 0},
+		{"release=istio is skipped", spnService("mesh", map[string]string{"release": "istio"}, bad), all, 0},
+		{"Gateway Services generated by istiod are skipped", spnService("mesh", map[string]string{"gateway.istio.io/managed": "istio.io-gateway-controller"}, bad), all, 0},
+		{"rule off", spnService("mesh", nil, bad), off, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Len(t, spnRun(tt.svc, w, tt.cfg), tt.findings)
+		})
+	}
+}
+
+func TestServicePortNameModes(t *testing.T) {
+	for _, mode := range []policy.Mode{policy.Enforce, policy.Warn} {
+		cfg := policy.DefaultConfig()
+		cfg.Rules[policy.ServicePortName] = mode
+		rep := validators.ServicePortName(spnService("mesh", nil, corev1.ServicePort{Port: 9000}), spnTarget("mesh"), spnWorld(t), cfg)
+		require.Len(t, rep.Findings, 1)
+		assert.Equal(t, mode, rep.Findings[0].Mode)
+		assert.Equal(t, policy.ServicePortName, rep.Findings[0].Rule)
+	}
+}
+
+func TestServicePortNameExternalName(t *testing.T) {
+	svc := spnService("mesh", nil, corev1.ServicePort{Name: "web", Port: 9000})
+	svc.Spec.Type = corev1.ServiceTypeExternalName
+	svc.Spec.ExternalName = "api.example.com"
+	assert.Len(t, spnRun(svc, spnWorld(t), policy.DefaultConfig()), 1, "istiod reads ExternalName ports too")
+}
+
+func TestServicePortNameNilInputs(t *testing.T) {
+	assert.NotPanics(t, func() {
+		rep := validators.ServicePortName(nil, spnTarget("mesh"), spnWorld(t), policy.DefaultConfig())
+		assert.Empty(t, rep.Findings)
+		rep = validators.ServicePortName(spnService("mesh", nil, corev1.ServicePort{}), spnTarget("mesh"), nil, nil)
+		assert.Empty(t, rep.Findings)
+	})
+}
+
+// FuzzServicePortName: any Service the engine could decode, in any namespace,
+// is judged without panicking, with at most one finding per port.
+func FuzzServicePortName(f *testing.F) {
+	for _, s := range []string{
+		`{"apiVersion":"v1","kind":"Service","metadata":{"name":"web","namespace":"mesh"},"spec":{"ports":[{"name":"http2foo","port":8080},{"port":80},{"name":"web","port":80,"appProtocol":"kubernetes.io/H2C"}]}}`,
+		`{"apiVersion":"v1","kind":"Service","metadata":{"name":"web","namespace":"mesh"},"spec":{"ports":[{"name":"grpc-web-x","port":8080},{"name":"db","port":3306},{"name":"dns","port":53,"protocol":"UDP"}]}}`,
+		`{"apiVersion":"v1","kind":"Service","metadata":{"name":"ext","namespace":"amb"},"spec":{"type":"ExternalName","externalName":"a.example.com","ports":[{"name":"foo-http","port":80,"appProtocol":""}]}}`,
+		`{"apiVersion":"v1","kind":"Service","metadata":{"name":"x","namespace":"mesh","labels":{"release":"istio"}},"spec":{"ports":[{"port":1}]}}`,
+		`{"apiVersion":"v1","kind":"Service","metadata":{"name":"x"}}`,
+	} {
+		f.Add([]byte(s), "mesh", false)
+	}
+	w := spnWorld(f)
+	f.Fuzz(func(t *testing.T, doc []byte, ns string, scopeAll bool) {
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(doc); err != nil {
+			return
+		}
+		svc := &corev1.Service{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, svc); err != nil {
+			return
+		}
+		cfg := policy.DefaultConfig()
+		if scopeAll {
+			cfg.ServicePorts.Scope = policy.ScopeAll
+		}
+		rep := validators.ServicePortName(svc, spnTarget(ns), w, cfg)
+		if len(rep.Findings) > len(svc.Spec.Ports) {
+			t.Fatalf("%d findings for %d ports", len(rep.Findings), len(svc.Spec.Ports))
+		}
+		for _, f := range rep.Findings {
+			if f.Message == "" || f.Field == "" {
+				t.Fatalf("finding without message or field: %+v", f)
+			}
+		}
+	})
+}
+
+func BenchmarkServicePortName(b *testing.B) {
+	w := spnWorld(b)
+	cfg := policy.DefaultConfig()
+	svc := spnService("mesh", nil,
+		corev1.ServicePort{Name: "http", Port: 80},
+		corev1.ServicePort{Name: "grpc-api", Port: 9090},
+		corev1.ServicePort{Name: "http2foo", Port: 8080},
+		corev1.ServicePort{Name: "metrics", Port: 9102},
+		corev1.ServicePort{Name: "db", Port: 3306},
+	)
+	tgt := spnTarget("mesh")
+	b.ReportAllocs()
+	for b.Loop() {
+		validators.ServicePortName(svc, tgt, w, cfg)
+	}
+}

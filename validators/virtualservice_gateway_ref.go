@@ -1,0 +1,237 @@
+package validators
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/meshgate/meshgate/policy"
+)
+
+// MeshGateway is the reserved gateway name that binds a VirtualService to the
+// mesh's sidecars rather than to a Gateway.
+const MeshGateway = "mesh"
+
+// GatewayRef is a VirtualService gateway reference resolved the way istiod
+// resolves it.
+type GatewayRef struct {
+	// Namespace and Name of the referenced networking.istio.io Gateway.
+	Namespace, Name string
+	// Mesh is true for the reserved name "mesh".
+	Mesh bool
+	// Form says how it was written: "mesh", "short", "qualified" or "legacy".
+	Form string
+}
+
+// The forms of a gateway reference.
+const (
+	RefMesh      = "mesh"
+	RefShort     = "short"
+	RefQualified = "qualified"
+	RefLegacy    = "legacy"
+)
+
+// String renders the resolved reference as namespace/name (or "mesh").
+func (r GatewayRef) String() string {
+	if r.Mesh {
+		return MeshGateway
+	}
+	return r.Namespace + "/" + r.Name
+}
+
+// ResolveGatewayRef resolves a gateway reference written in a VirtualService in
+// namespace vsNamespace, as istiod's resolveGatewayName does
+// (pilot/pkg/model/config.go):
+//   - "mesh" is reserved;
+//   - "<ns>/<name>" is taken as written;
+//   - a short name (no "/" and no ".") is in the VirtualService's namespace;
+//   - the legacy dotted form maps the first label to the name and the second to
+//     the namespace and ignores the rest ("gw.infra" and
+//     "gw.infra.svc.cluster.local" are both infra/gw).
+//
+// It returns an error for references Istio's validation rejects (and istiod
+// could not resolve as meant): "./gw" and "*/gw" (namespace "." or "*"), empty
+// parts, and a namespace or name that is not a DNS-1123 label. istiod itself
+// would quietly turn "./gw" into the VirtualService's own namespace; meshgate
+// asks for the explicit form instead.
+func ResolveGatewayRef(ref, vsNamespace string) (GatewayRef, error) {
+	if ref == MeshGateway {
+		return GatewayRef{Mesh: true, Form: RefMesh}, nil
+	}
+	var out GatewayRef
+	switch ns, name, qualified := strings.Cut(ref, "/"); {
+	case qualified:
+		out = GatewayRef{Namespace: ns, Name: name, Form: RefQualified}
+	case !strings.Contains(ref, "."):
+		out = GatewayRef{Namespace: vsNamespace, Name: ref, Form: RefShort}
+	default:
+		name, rest, _ := strings.Cut(ref, ".")
+		ns, _, _ := strings.Cut(rest, ".")
+		out = GatewayRef{Namespace: ns, Name: name, Form: RefLegacy}
+	}
+	switch {
+	case ref == "":
+		return out, fmt.Errorf("the gateway reference is empty")
+	case out.Form == RefQualified && (out.Namespace == "." || out.Namespace == "*"):
+		return out, fmt.Errorf("%q is not a namespace (a reference names one Gateway)", out.Namespace)
+	case out.Namespace == "" || out.Name == "":
+		return out, fmt.Errorf("the namespace and the name must both be set")
+	}
+	if errs := validation.IsDNS1123Label(out.Namespace); len(errs) > 0 {
+		return out, fmt.Errorf("namespace %q is not valid: %s", out.Namespace, strings.Join(errs, "; "))
+	}
+	if errs := validation.IsDNS1123Label(out.Name); len(errs) > 0 {
+		return out, fmt.Errorf("gateway name %q is not valid: %s", out.Name, strings.Join(errs, "; "))
+	}
+	return out, nil
+}
+
+// VirtualServiceGatewayRef implements rule virtualservice-gateway-ref on a
+// networking.istio.io VirtualService of any version. Every reference in
+// spec.gateways and in the gateways of spec.http/tls/tcp[].match[] must:
+//   - be well formed (ResolveGatewayRef);
+//   - stay in the VirtualService's namespace, or point into one of
+//     gatewayRefs.allowedNamespaces;
+//   - when the World holds Istio Gateways: not be a short name that matches no
+//     Gateway in this namespace while one of that name exists elsewhere ("did
+//     you mean <ns>/<name>?", the silent 404 of the guides).
+//
+// A reference to a Gateway the World does not know, in any other form, is a
+// warning (never a denial: the Gateway may be applied after the
+// VirtualService). Without Istio Gateways in the World only the syntax and the
+// namespace are checked. Entries that are not strings are left to the API
+// server's schema validation.
+func VirtualServiceGatewayRef(obj *unstructured.Unstructured, t policy.Target, w policy.World, cfg *policy.Config) policy.Report {
+	rep := t.NewReport()
+	if obj == nil || cfg == nil {
+		return rep
+	}
+	mode := cfg.Mode(policy.VirtualServiceGatewayRef)
+	if mode == policy.Off {
+		return rep
+	}
+	spec, _ := obj.Object["spec"].(map[string]any)
+	if spec == nil {
+		return rep
+	}
+	c := gatewayRefChecker{rep: &rep, mode: mode, ns: t.Namespace, w: w, cfg: cfg}
+	specPath := field.NewPath("spec")
+	c.checkList(spec["gateways"], specPath.Child("gateways"))
+	for _, section := range []string{"http", "tls", "tcp"} {
+		routes, _ := spec[section].([]any)
+		for i, r := range routes {
+			route, _ := r.(map[string]any)
+			matches, _ := route["match"].([]any)
+			for j, m := range matches {
+				match, _ := m.(map[string]any)
+				c.checkList(match["gateways"], specPath.Child(section).Index(i).Child("match").Index(j).Child("gateways"))
+			}
+		}
+	}
+	return rep
+}
+
+type gatewayRefChecker struct {
+	rep  *policy.Report
+	mode policy.Mode
+	ns   string
+	w    policy.World
+	cfg  *policy.Config
+}
+
+func (c *gatewayRefChecker) checkList(v any, fld *field.Path) {
+	refs, _ := v.([]any)
+	for i, r := range refs {
+		if s, ok := r.(string); ok {
+			c.check(s, fld.Index(i))
+		}
+	}
+}
+
+func (c *gatewayRefChecker) check(ref string, fld *field.Path) {
+	const rule = policy.VirtualServiceGatewayRef
+	gw, err := ResolveGatewayRef(ref, c.ns)
+	if err != nil {
+		c.rep.Find(rule, c.mode, fld, "gateway reference %q is invalid: %v: write %s",
+			ref, err, c.fixFor(gw))
+		return
+	}
+	if gw.Mesh {
+		return
+	}
+	what := fmt.Sprintf("gateway reference %q", ref)
+	if ref != gw.String() {
+		what += fmt.Sprintf(" (%s)", gw)
+	}
+	if gw.Namespace != c.ns && !slices.Contains(c.cfg.GatewayRefs.AllowedNamespaces, gw.Namespace) {
+		c.rep.Find(rule, c.mode, fld, "%s points into namespace %s, but VirtualServices in %s may only bind Gateways in their own namespace or in %s: move the Gateway or the VirtualService, or add %s to gatewayRefs.allowedNamespaces in the meshgate config",
+			what, gw.Namespace, c.ns, allowedList(c.cfg.GatewayRefs.AllowedNamespaces), gw.Namespace)
+		return
+	}
+	if !c.knowsGateways() {
+		return
+	}
+	found := c.w.IstioGateways(gw.Name)
+	if slices.ContainsFunc(found, func(m policy.ObjectMeta) bool { return m.Namespace == gw.Namespace }) {
+		return
+	}
+	elsewhere := c.suggestions(found)
+	switch {
+	case gw.Form == RefShort && len(elsewhere) > 0:
+		c.rep.Find(rule, c.mode, fld, "%s: there is no Gateway %s in namespace %s, and a short name always means the VirtualService's own namespace, so istiod binds nothing and requests get 404: did you mean %s?",
+			what, gw.Name, c.ns, strings.Join(elsewhere, " or "))
+	case len(elsewhere) > 0:
+		c.rep.Find(rule, policy.Warn, fld, "%s: no Gateway %s is known to meshgate: did you mean %s?",
+			what, gw, strings.Join(elsewhere, " or "))
+	default:
+		c.rep.Find(rule, policy.Warn, fld, "%s: no Gateway %s is known to meshgate: create the Gateway, or fix the reference (<namespace>/<name>)",
+			what, gw)
+	}
+}
+
+func (c *gatewayRefChecker) knowsGateways() bool {
+	return c.w != nil && c.w.Has(policy.KindIstioGateway)
+}
+
+// fixFor proposes a well-formed reference for an invalid one: the Gateways of
+// that name the World knows, or <namespace>/<name> in the VirtualService's
+// namespace.
+func (c *gatewayRefChecker) fixFor(gw GatewayRef) string {
+	if len(validation.IsDNS1123Label(gw.Name)) > 0 {
+		return "<namespace>/<name>, or the short name of a Gateway in namespace " + c.ns
+	}
+	if c.knowsGateways() {
+		if found := c.suggestions(c.w.IstioGateways(gw.Name)); len(found) > 0 {
+			return `"` + strings.Join(found, `" or "`) + `"`
+		}
+	}
+	return fmt.Sprintf("%q (or the short name %q)", c.ns+"/"+gw.Name, gw.Name)
+}
+
+// suggestions lists the Gateways of that name elsewhere as namespace/name,
+// those in allowed namespaces first, then by namespace.
+func (c *gatewayRefChecker) suggestions(found []policy.ObjectMeta) []string {
+	var allowed, other []string
+	for _, m := range found {
+		s := m.Namespace + "/" + m.Name
+		if m.Namespace == c.ns || slices.Contains(c.cfg.GatewayRefs.AllowedNamespaces, m.Namespace) {
+			allowed = append(allowed, s)
+		} else {
+			other = append(other, s)
+		}
+	}
+	slices.Sort(allowed)
+	slices.Sort(other)
+	return slices.Compact(append(allowed, other...))
+}
+
+func allowedList(ns []string) string {
+	if len(ns) == 0 {
+		return "no other namespace"
+	}
+	return strings.Join(ns, ", ")
+}
