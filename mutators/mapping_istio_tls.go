@@ -1,0 +1,153 @@
+package mutators
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/meshgate/meshgate/emissary"
+	"github.com/meshgate/meshgate/policy"
+)
+
+// MappingIstioTLS implements rule mapping-istio-tls on an Emissary Mapping
+// (getambassador.io v2 or v3alpha1). When the Mapping's upstream Service is in a
+// sidecar-mode mesh namespace whose effective mTLS (PeerAuthentication) is
+// STRICT or PERMISSIVE, it sets spec.tls to the Istio TLSContext
+// (cfg.Mappings.TLSContext) when no tls is set, and makes the port in
+// spec.service explicit: without a port Emissary originates TLS to 443, which
+// the Service usually does not expose, and the connection hangs.
+//
+// The port is the Service's HTTP port when the World knows the Service (see
+// emissary.HTTPPort), else 80. Host, namespace and scheme keep their spelling:
+// "quote.apps" becomes "quote.apps:80", "https://productpage" becomes
+// "https://productpage:80" (Emissary originates TLS for https:// and uses the
+// tls context's certificates for it).
+//
+// Left alone: a tls naming another TLSContext, a v2 boolean tls, an upstream
+// outside the mesh, in an ambient namespace (ztunnel does the mTLS), in a
+// namespace the World does not know, in a namespace (or behind a workload
+// PeerAuthentication) that DISABLEs mTLS, an ExternalName Service, IPs and
+// external hosts, unknown schemes, and services Emissary itself would have to
+// guess about (paths, bad ports).
+//
+// Conflicts, reported with the rule's mode and no change: an explicit http://
+// scheme (the author asked for plaintext) to a STRICT upstream, which the
+// sidecar will refuse; and a known Service whose HTTP port meshgate cannot
+// tell (no http/http2 port, no port 80, several ports).
+//
+// When tls already names the Istio TLSContext, only the port is made explicit,
+// so the rule also repairs the guide's Mapping that forgot ":80".
+func MappingIstioTLS(m *unstructured.Unstructured, t policy.Target, w policy.World, cfg *policy.Config) policy.Report {
+	rep := t.NewReport()
+	if m == nil || m.Object == nil || cfg == nil {
+		return rep
+	}
+	mp := emissary.ReadMapping(m.Object)
+	if !mp.Spec || !mp.HasService {
+		return rep
+	}
+	istioCtx := cfg.Mappings.TLSContext
+	addTLS := false
+	switch mp.TLS.Kind {
+	case emissary.TLSUnset:
+		addTLS = true
+	case emissary.TLSName:
+		if mp.TLS.Name != istioCtx {
+			return rep
+		}
+	default:
+		return rep
+	}
+	up, err := emissary.ParseUpstream(mp.Service, t.Namespace)
+	if err != nil || up.Kind != emissary.HostService {
+		return rep
+	}
+	switch up.Scheme {
+	case emissary.SchemeNone, emissary.SchemeHTTPS, emissary.SchemeHTTP:
+	default:
+		return rep
+	}
+	if !addTLS && up.HasPort() {
+		return rep // already wired
+	}
+	res := emissary.Resolve(up, w, cfg.Istio.RootNamespace)
+	if res.DataPlane != policy.Sidecar || emissary.IsExternalName(res.Service) || res.MTLS.Mode == emissary.Disable {
+		return rep
+	}
+	mode := cfg.Mode(policy.MappingIstioTLS)
+	servicePath := field.NewPath("spec", "service")
+	tlsPath := field.NewPath("spec", "tls")
+	where := fmt.Sprintf("Service %s is in sidecar-mode mesh namespace %q with mTLS %s",
+		up.ServiceKey(), up.Namespace, res.MTLS.Explain())
+
+	if up.Scheme == emissary.SchemeHTTP && addTLS {
+		// The author asked for plaintext. PERMISSIVE accepts it (without mTLS);
+		// STRICT refuses it.
+		if res.MTLS.Mode == emissary.Strict {
+			fix := fmt.Sprintf("drop the http:// prefix so meshgate adds tls: %s, or set spec.tls: %s yourself", istioCtx, istioCtx)
+			if !up.HasPort() {
+				fix = fmt.Sprintf("drop the http:// prefix so meshgate adds tls: %s and the port, or set spec.tls: %s and write the port yourself", istioCtx, istioCtx)
+			}
+			rep.Find(policy.MappingIstioTLS, mode, servicePath,
+				"service %q forces plaintext with http://, but %s: the sidecar will reset the connection; %s",
+				mp.Service, where, fix)
+		}
+		return rep
+	}
+
+	port := up.Port
+	var why string
+	if port == 0 {
+		if res.Service != nil {
+			choice, ok := emissary.HTTPPort(res.Service)
+			if !ok {
+				also := "; without one Emissary originates TLS to port 443 and the connection hangs"
+				if addTLS {
+					also = " and set spec.tls: " + istioCtx + " for Istio mTLS"
+				}
+				if len(res.Service.Spec.Ports) == 0 {
+					rep.Find(policy.MappingIstioTLS, mode, servicePath,
+						"%s, but the Service has no ports, so meshgate cannot make the port explicit: add the HTTP port to the Service and write it in spec.service (for example %q)%s",
+						where, up.WithPort(80), also)
+					return rep
+				}
+				rep.Find(policy.MappingIstioTLS, mode, servicePath,
+					"%s, but meshgate cannot tell which of its %d ports serves HTTP (none is named http or http2 or has that appProtocol, and none is 80): write the port in spec.service (for example %q)%s",
+					where, len(res.Service.Spec.Ports), up.WithPort(firstPort(res)), also)
+				return rep
+			}
+			port, why = int(choice.Port), choice.Why
+		} else {
+			port, why = 80, "Service not known: Emissary's plain HTTP port 80"
+		}
+	}
+
+	spec, ok := m.Object["spec"].(map[string]any)
+	if !ok {
+		return rep
+	}
+	if addTLS {
+		spec["tls"] = istioCtx
+		rep.Change(policy.MappingIstioTLS, tlsPath,
+			fmt.Sprintf("%s: originate Istio mTLS with TLSContext %q", where, istioCtx),
+			policy.Add("/spec/tls", istioCtx))
+	}
+	if up.Port == 0 {
+		newService := up.WithPort(port)
+		spec["service"] = newService
+		rep.Change(policy.MappingIstioTLS, servicePath,
+			fmt.Sprintf("%q -> %q (%s): with TLS and no port Emissary connects to port 443, and the connection hangs when the Service does not serve it", mp.Service, newService, why),
+			policy.Replace("/spec/service", newService))
+	}
+	return rep
+}
+
+// firstPort returns the resolved Service's first port, for an example in a
+// message (80 when it has none).
+func firstPort(res emissary.Resolved) int {
+	if res.Service != nil && len(res.Service.Spec.Ports) > 0 && res.Service.Spec.Ports[0].Port > 0 {
+		return int(res.Service.Spec.Ports[0].Port)
+	}
+	return 80
+}

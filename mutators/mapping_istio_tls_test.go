@@ -1,0 +1,447 @@
+package mutators_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshgate/meshgate/mutators"
+	"github.com/meshgate/meshgate/policy"
+	"github.com/meshgate/meshgate/world"
+)
+
+// mappingWorldYAML is the cluster the Mapping tests run against.
+const mappingWorldYAML = `
+apiVersion: v1
+kind: Namespace
+metadata: {name: default, labels: {istio-injection: enabled}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: apps, labels: {istio.io/rev: stable}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: relaxed, labels: {istio-injection: enabled}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: mixed, labels: {istio-injection: enabled}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: ambient, labels: {istio.io/dataplane-mode: ambient}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: plain}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: injection-off, labels: {istio-injection: disabled, istio.io/rev: stable}}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: default}
+spec: {mtls: {mode: STRICT}}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: relaxed}
+spec: {mtls: {mode: DISABLE}}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: legacy-off, namespace: mixed}
+spec: {selector: {matchLabels: {app: legacy}}, mtls: {mode: DISABLE}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: quote, namespace: apps}
+spec:
+  selector: {app: quote}
+  ports: [{name: http, port: 80, targetPort: 8080}, {name: https, port: 443, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: apps}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: multi, namespace: apps}
+spec:
+  selector: {app: multi}
+  ports: [{name: tcp-a, port: 9000}, {name: metrics, port: 9090}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: noports, namespace: apps}
+spec:
+  selector: {app: noports}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: alias, namespace: apps}
+spec: {type: ExternalName, externalName: api.example.com}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: legacy, namespace: mixed}
+spec:
+  selector: {app: legacy}
+  ports: [{name: http, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: modern, namespace: mixed}
+spec:
+  selector: {app: modern}
+  ports: [{name: http, port: 80}]
+`
+
+func mappingWorld(tb testing.TB) *world.Memory {
+	tb.Helper()
+	w := world.NewMemory("default")
+	for _, doc := range strings.Split(mappingWorldYAML, "\n---\n") {
+		u := &unstructured.Unstructured{}
+		require.NoError(tb, yaml.Unmarshal([]byte(doc), &u.Object))
+		_, err := w.Add(u)
+		require.NoError(tb, err)
+	}
+	return w
+}
+
+func mappingObj(tb testing.TB, doc string) *unstructured.Unstructured {
+	tb.Helper()
+	u := &unstructured.Unstructured{}
+	require.NoError(tb, yaml.Unmarshal([]byte(doc), &u.Object))
+	return u
+}
+
+func mappingTarget(u *unstructured.Unstructured) policy.Target {
+	ns := u.GetNamespace()
+	if ns == "" {
+		ns = "default"
+	}
+	return policy.Target{
+		Object:    policy.ObjectRef{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: ns, Name: u.GetName()},
+		Namespace: ns,
+	}
+}
+
+// mappingApplyOps applies the report's ops to the object as submitted.
+func mappingApplyOps(tb testing.TB, submitted []byte, rep policy.Report) []byte {
+	tb.Helper()
+	ops := rep.Ops()
+	if len(ops) == 0 {
+		return submitted
+	}
+	raw, err := json.Marshal(ops)
+	require.NoError(tb, err)
+	patch, err := jsonpatch.DecodePatch(raw)
+	require.NoError(tb, err)
+	out, err := patch.Apply(submitted)
+	require.NoError(tb, err, "ops %s must apply to the submitted object", raw)
+	return out
+}
+
+func TestMappingIstioTLS(t *testing.T) {
+	w := mappingWorld(t)
+	tests := []struct {
+		name        string
+		mapping     string
+		cfg         func(*policy.Config)
+		wantService string
+		wantTLS     any // nil: absent
+		wantChanges []string
+		wantFinding string
+	}{
+		{
+			name: "Emissary guide quote Mapping in a STRICT sidecar namespace gets tls and port 80",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: quote-backend, namespace: default},
+				spec: {hostname: "*", prefix: /backend/, service: quote}}`,
+			wantService: "quote:80", wantTLS: "istio-upstream",
+			wantChanges: []string{"spec.tls", "spec.service"},
+		},
+		{
+			name: "known Service: its HTTP port named http",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: apps},
+				spec: {prefix: /q/, service: quote}}`,
+			wantService: "quote:80", wantTLS: "istio-upstream",
+			wantChanges: []string{"spec.tls", "spec.service"},
+		},
+		{
+			name: "known Service with only port 8080 named http",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: w, namespace: default},
+				spec: {prefix: /w/, service: web.apps}}`,
+			wantService: "web.apps:8080", wantTLS: "istio-upstream",
+			wantChanges: []string{"spec.tls", "spec.service"},
+		},
+		{
+			name: "cluster FQDN keeps its spelling",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: emissary},
+				spec: {prefix: /q/, service: quote.apps.svc.cluster.local}}`,
+			wantService: "quote.apps.svc.cluster.local:80", wantTLS: "istio-upstream",
+			wantChanges: []string{"spec.tls", "spec.service"},
+		},
+		{
+			name: "explicit port: only tls is added",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default},
+				spec: {prefix: /q/, service: "quote.apps:80"}}`,
+			wantService: "quote.apps:80", wantTLS: "istio-upstream",
+			wantChanges: []string{"spec.tls"},
+		},
+		{
+			name: "https scheme with a port: tls added, scheme kept",
+			mapping: `{apiVersion: getambassador.io/v2, kind: Mapping, metadata: {name: productpage, namespace: default},
+				spec: {prefix: /productpage/, service: "https://productpage:9080"}}`,
+			wantService: "https://productpage:9080", wantTLS: "istio-upstream",
+			wantChanges: []string{"spec.tls"},
+		},
+		{
+			name: "https scheme without a port gets the port too",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: apps},
+				spec: {prefix: /q/, service: "https://quote"}}`,
+			wantService: "https://quote:80", wantTLS: "istio-upstream",
+			wantChanges: []string{"spec.tls", "spec.service"},
+		},
+		{
+			name: "tls already the Istio context: only the port is made explicit",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: apps},
+				spec: {prefix: /q/, service: web, tls: istio-upstream}}`,
+			wantService: "web:8080", wantTLS: "istio-upstream",
+			wantChanges: []string{"spec.service"},
+		},
+		{
+			name: "empty tls string counts as unset",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: apps},
+				spec: {prefix: /q/, service: "quote:80", tls: ""}}`,
+			wantService: "quote:80", wantTLS: "istio-upstream",
+			wantChanges: []string{"spec.tls"},
+		},
+		{
+			name: "configured TLSContext name",
+			cfg:  func(c *policy.Config) { c.Mappings.TLSContext = "mesh-mtls" },
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default},
+				spec: {prefix: /q/, service: quote}}`,
+			wantService: "quote:80", wantTLS: "mesh-mtls",
+			wantChanges: []string{"spec.tls", "spec.service"},
+		},
+		{
+			name: "v2 tls: true is left alone",
+			mapping: `{apiVersion: getambassador.io/v2, kind: Mapping, metadata: {name: q, namespace: default},
+				spec: {prefix: /q/, service: quote, tls: true}}`,
+			wantService: "quote", wantTLS: true,
+		},
+		{
+			name: "another TLSContext is left alone",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default},
+				spec: {prefix: /q/, service: quote, tls: upstream-ca}}`,
+			wantService: "quote", wantTLS: "upstream-ca",
+		},
+		{
+			name: "namespace-wide DISABLE: no TLS",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: relaxed},
+				spec: {prefix: /q/, service: quote}}`,
+			wantService: "quote",
+		},
+		{
+			name: "workload DISABLE selecting the Service's pods: no TLS",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: mixed},
+				spec: {prefix: /q/, service: legacy}}`,
+			wantService: "legacy",
+		},
+		{
+			name: "workload DISABLE for other pods does not apply",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: mixed},
+				spec: {prefix: /q/, service: modern}}`,
+			wantService: "modern:80", wantTLS: "istio-upstream",
+			wantChanges: []string{"spec.tls", "spec.service"},
+		},
+		{
+			name: "ambient upstream: ztunnel does mTLS, no change",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: ambient},
+				spec: {prefix: /q/, service: quote}}`,
+			wantService: "quote",
+		},
+		{
+			name: "namespace without mesh labels: no change",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: plain},
+				spec: {prefix: /q/, service: quote}}`,
+			wantService: "quote",
+		},
+		{
+			name: "istio-injection=disabled beats istio.io/rev: no change",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: injection-off},
+				spec: {prefix: /q/, service: quote}}`,
+			wantService: "quote",
+		},
+		{
+			name: "external host httpbin.org from the AES guide: no change",
+			mapping: `{apiVersion: getambassador.io/v2, kind: Mapping, metadata: {name: httpbin, namespace: default},
+				spec: {prefix: /httpbin/, service: httpbin.org, host_rewrite: httpbin.org}}`,
+			wantService: "httpbin.org",
+		},
+		{
+			name: "IP upstream: no change",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default},
+				spec: {prefix: /q/, service: "10.0.0.7"}}`,
+			wantService: "10.0.0.7",
+		},
+		{
+			name: "ExternalName Service: no change",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: apps},
+				spec: {prefix: /q/, service: alias}}`,
+			wantService: "alias",
+		},
+		{
+			name: "service with a path: Emissary would guess, no change",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default},
+				spec: {prefix: /q/, service: quote/api}}`,
+			wantService: "quote/api",
+		},
+		{
+			name: "unknown scheme: no change",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default},
+				spec: {prefix: /q/, service: "tcp://quote"}}`,
+			wantService: "tcp://quote",
+		},
+		{
+			name: "http:// to a STRICT upstream: conflict, no change",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default},
+				spec: {prefix: /q/, service: "http://quote"}}`,
+			wantService: "http://quote",
+			wantFinding: `service "http://quote" forces plaintext with http://, but Service default/quote is in sidecar-mode mesh namespace "default" with mTLS STRICT, set by PeerAuthentication default/default (namespace-wide): the sidecar will reset the connection; drop the http:// prefix`,
+		},
+		{
+			name: "http:// to a PERMISSIVE upstream: plaintext works, no finding",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: apps},
+				spec: {prefix: /q/, service: "http://quote"}}`,
+			wantService: "http://quote",
+		},
+		{
+			name: "Service whose HTTP port cannot be told: conflict, no change",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: apps},
+				spec: {prefix: /q/, service: multi}}`,
+			wantService: "multi",
+			wantFinding: `meshgate cannot tell which of its 2 ports serves HTTP (none is named http or http2 or has that appProtocol, and none is 80): write the port in spec.service (for example "multi:9000") and set spec.tls: istio-upstream for Istio mTLS`,
+		},
+		{
+			name: "Service without ports: conflict, no change",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: apps},
+				spec: {prefix: /q/, service: noports}}`,
+			wantService: "noports",
+			wantFinding: `the Service has no ports`,
+		},
+		{
+			name: "Mapping without a service",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default},
+				spec: {prefix: /q/}}`,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := policy.DefaultConfig()
+			if tc.cfg != nil {
+				tc.cfg(cfg)
+			}
+			m := mappingObj(t, tc.mapping)
+			submitted, err := json.Marshal(m.Object)
+			require.NoError(t, err)
+
+			rep := mutators.MappingIstioTLS(m, mappingTarget(m), w, cfg)
+
+			svc, _, _ := unstructured.NestedFieldNoCopy(m.Object, "spec", "service")
+			if tc.wantService == "" {
+				assert.Nil(t, svc)
+			} else {
+				assert.Equal(t, tc.wantService, svc)
+			}
+			tls, _, _ := unstructured.NestedFieldNoCopy(m.Object, "spec", "tls")
+			assert.Equal(t, tc.wantTLS, tls)
+
+			var fields []string
+			for _, c := range rep.Changes {
+				fields = append(fields, c.Field)
+				assert.Equal(t, policy.MappingIstioTLS, c.Rule)
+				assert.NotEmpty(t, c.Reason)
+			}
+			assert.Equal(t, tc.wantChanges, fields)
+
+			if tc.wantFinding == "" {
+				assert.Empty(t, rep.Findings)
+			} else {
+				require.Len(t, rep.Findings, 1)
+				assert.Equal(t, policy.Warn, rep.Findings[0].Mode)
+				assert.Equal(t, "spec.service", rep.Findings[0].Field)
+				assert.Contains(t, rep.Findings[0].Message, tc.wantFinding)
+			}
+
+			mutated, err := json.Marshal(m.Object)
+			require.NoError(t, err)
+			assert.JSONEq(t, string(mutated), string(mappingApplyOps(t, submitted, rep)),
+				"the ops must turn the submitted object into the mutated one")
+
+			again := mutators.MappingIstioTLS(m, mappingTarget(m), w, cfg)
+			assert.Empty(t, again.Changes, "a second run must change nothing")
+			assert.Equal(t, rep.Findings, again.Findings, "a second run must find the same")
+		})
+	}
+}
+
+func TestMappingIstioTLSReasons(t *testing.T) {
+	w := mappingWorld(t)
+	m := mappingObj(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: apps}, spec: {prefix: /q/, service: quote}}`)
+	rep := mutators.MappingIstioTLS(m, mappingTarget(m), w, policy.DefaultConfig())
+	require.Len(t, rep.Changes, 2)
+	assert.Equal(t, `Service apps/quote is in sidecar-mode mesh namespace "apps" with mTLS PERMISSIVE, Istio's default: originate Istio mTLS with TLSContext "istio-upstream"`, rep.Changes[0].Reason)
+	assert.Equal(t, `"quote" -> "quote:80" (the Service's HTTP port "http"): with TLS and no port Emissary connects to port 443, and the connection hangs when the Service does not serve it`, rep.Changes[1].Reason)
+	assert.Equal(t, []policy.PatchOp{policy.Add("/spec/tls", "istio-upstream")}, rep.Changes[0].Ops)
+	assert.Equal(t, []policy.PatchOp{policy.Replace("/spec/service", "quote:80")}, rep.Changes[1].Ops)
+}
+
+func TestMappingIstioTLSConflictUsesRuleMode(t *testing.T) {
+	cfg := policy.DefaultConfig()
+	cfg.Rules[policy.MappingIstioTLS] = policy.Enforce
+	m := mappingObj(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: "http://quote"}}`)
+	rep := mutators.MappingIstioTLS(m, mappingTarget(m), mappingWorld(t), cfg)
+	require.Len(t, rep.Findings, 1)
+	assert.Equal(t, policy.Enforce, rep.Findings[0].Mode)
+}
+
+func TestMappingIstioTLSUnknownWorldChangesNothing(t *testing.T) {
+	m := mappingObj(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: quote}}`)
+	rep := mutators.MappingIstioTLS(m, mappingTarget(m), world.NewMemory("default"), policy.DefaultConfig())
+	assert.Empty(t, rep.Changes, "a namespace the World does not know is not known to be meshed")
+	rep = mutators.MappingIstioTLS(m, mappingTarget(m), nil, policy.DefaultConfig())
+	assert.Empty(t, rep.Changes)
+}
+
+func TestMappingIstioTLSGarbage(t *testing.T) {
+	w := mappingWorld(t)
+	cfg := policy.DefaultConfig()
+	for name, obj := range map[string]map[string]any{
+		"nil object":       nil,
+		"spec is a string": {"spec": "quote"},
+		"spec is nil":      {"spec": nil},
+		"service is a map": {"spec": map[string]any{"service": map[string]any{"a": 1}}},
+		"tls is a list":    {"spec": map[string]any{"service": "quote", "tls": []any{"x"}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			u := &unstructured.Unstructured{Object: obj}
+			rep := mutators.MappingIstioTLS(u, policy.Target{Namespace: "default"}, w, cfg)
+			assert.Empty(t, rep.Changes)
+			assert.Empty(t, rep.Findings)
+		})
+	}
+	assert.Empty(t, mutators.MappingIstioTLS(nil, policy.Target{}, w, cfg).Changes)
+}

@@ -1,0 +1,193 @@
+package validators
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/meshgate/meshgate/emissary"
+	"github.com/meshgate/meshgate/policy"
+)
+
+// MappingTLSContext implements rule mapping-tls-context on an Emissary Mapping
+// (v2 or v3alpha1), after mutation:
+//
+//   - `tls: <name>` must name a TLSContext that exists, in any namespace
+//     (TLSContext names are cluster-global in Emissary). This is only checked
+//     when the World holds TLSContexts at all (World.Has): a CLI run over one
+//     chart or a cluster without the CRD cannot tell "missing" from "not shown",
+//     and a "could not verify" on every Mapping would be noise.
+//   - with the Istio TLSContext (cfg.Mappings.TLSContext) and no explicit port,
+//     to a Service the World knows that has no port 443: rejected, Emissary
+//     originates TLS to 443 and the connection hangs.
+//   - with the Istio TLSContext, to an upstream in an ambient namespace (ztunnel
+//     already does mTLS; the application would receive Emissary's TLS) or to
+//     one whose PeerAuthentication DISABLEs mTLS (the sidecar passes the TLS
+//     through to the application): rejected, the route cannot work.
+//
+// How the Istio TLSContext itself is wired (namespace, secret, ALPN) is checked
+// on the TLSContext object (TLSContextWiring), not on every Mapping that names
+// it: the fix is in one place, and repeating it on each Mapping would be noise.
+// v2 `tls: true|false` names no context and is not checked.
+func MappingTLSContext(obj *unstructured.Unstructured, t policy.Target, w policy.World, cfg *policy.Config) policy.Report {
+	rep := t.NewReport()
+	if obj == nil || obj.Object == nil || cfg == nil {
+		return rep
+	}
+	mode := cfg.Mode(policy.MappingTLSContext)
+	mp := emissary.ReadMapping(obj.Object)
+	if mp.TLS.Kind != emissary.TLSName {
+		return rep
+	}
+	name := mp.TLS.Name
+	istioCtx := cfg.Mappings.TLSContext
+	tlsPath := field.NewPath("spec", "tls")
+	servicePath := field.NewPath("spec", "service")
+
+	if w != nil && w.Has(policy.KindTLSContext) && len(w.TLSContexts(name)) == 0 {
+		how := ""
+		if name == istioCtx {
+			how = fmt.Sprintf(" in Emissary's namespace (%s) with secret: %s and alpn_protocols: istio",
+				strings.Join(cfg.EdgeProxy.Namespaces, " or "), cfg.Mappings.IstioSecret)
+		}
+		rep.Find(policy.MappingTLSContext, mode, tlsPath,
+			"TLSContext %q does not exist in any namespace: Emissary reports \"Originate-TLS context %s is not defined\" and connects without it; create TLSContext %q%s, or set spec.tls to an existing TLSContext",
+			name, name, name, how)
+	}
+	if name != istioCtx || !mp.HasService {
+		return rep
+	}
+	up, err := emissary.ParseUpstream(mp.Service, t.Namespace)
+	if err != nil || up.Kind != emissary.HostService {
+		return rep
+	}
+	res := emissary.Resolve(up, w, cfg.Istio.RootNamespace)
+	switch {
+	case res.DataPlane == policy.Ambient:
+		rep.Find(policy.MappingTLSContext, mode, tlsPath,
+			"tls: %s originates Istio mTLS from Emissary, but Service %s is in ambient namespace %q, where ztunnel carries the traffic over mTLS itself and the application would receive TLS it cannot read: remove spec.tls",
+			name, up.ServiceKey(), up.Namespace)
+	case res.DataPlane == policy.Sidecar && res.MTLS.Mode == emissary.Disable:
+		rep.Find(policy.MappingTLSContext, mode, tlsPath,
+			"tls: %s originates Istio mTLS, but %s DISABLEs mTLS for Service %s: the sidecar passes Emissary's TLS through and the application cannot read it; remove spec.tls, or enable mTLS (PERMISSIVE or STRICT) for the Service",
+			name, res.MTLS.Source(), up.ServiceKey())
+	}
+	if !up.HasPort() && res.Service != nil && !emissary.IsExternalName(res.Service) && !emissary.HasPort(res.Service, 443) {
+		suggest := 80
+		if choice, ok := emissary.HTTPPort(res.Service); ok {
+			suggest = int(choice.Port)
+		} else if len(res.Service.Spec.Ports) > 0 && res.Service.Spec.Ports[0].Port > 0 {
+			suggest = int(res.Service.Spec.Ports[0].Port)
+		}
+		rep.Find(policy.MappingTLSContext, mode, servicePath,
+			"service %q has no port: with tls: %s Emissary originates TLS to port 443, which Service %s does not expose, and the connection hangs; write %q",
+			mp.Service, name, up.ServiceKey(), up.WithPort(suggest))
+	}
+	return rep
+}
+
+// TLSContextWiring implements the TLSContext half of rule mapping-tls-context:
+// the Istio TLSContext (named cfg.Mappings.TLSContext; others are not checked)
+// must
+//
+//   - live in one of Emissary's namespaces (cfg.EdgeProxy.Namespaces): Emissary
+//     creates the Secret istio-certs from AMBASSADOR_ISTIO_SECRET_DIR in its own
+//     namespace, and a TLSContext reads secrets from its own namespace;
+//   - use `secret: istio-certs` (cfg.Mappings.IstioSecret; the namespaced
+//     spelling `istio-certs.<its namespace>` is the same Secret). With cert mode
+//     "secret" (cfg.EdgeProxy.CertMode: Ambassador 1.x, Istio <= 1.4) the legacy
+//     form is accepted as well: cert_chain_file and private_key_file (and
+//     cacert_chain_file, if set) under /etc/istiocerts/, where that mode mounts
+//     the Istio secret;
+//   - offer `alpn_protocols: istio`: without it a sidecar in PERMISSIVE mode
+//     does not recognise Emissary's TLS as Istio mTLS.
+func TLSContextWiring(obj *unstructured.Unstructured, t policy.Target, w policy.World, cfg *policy.Config) policy.Report {
+	rep := t.NewReport()
+	if obj == nil || obj.Object == nil || cfg == nil {
+		return rep
+	}
+	name := obj.GetName()
+	if name == "" || name != cfg.Mappings.TLSContext {
+		return rep
+	}
+	mode := cfg.Mode(policy.MappingTLSContext)
+	ns := t.Namespace
+	secretName := cfg.Mappings.IstioSecret
+	edgeNamespaces := strings.Join(cfg.EdgeProxy.Namespaces, " or ")
+
+	if !slices.Contains(cfg.EdgeProxy.Namespaces, ns) {
+		rep.Find(policy.MappingTLSContext, mode, field.NewPath("metadata", "namespace"),
+			"the Istio TLSContext %q is in namespace %q, but Emissary creates the Secret %q in its own namespace (%s) and a TLSContext reads secrets from its own: move it to %s (edgeProxy.namespaces in meshgate's config lists Emissary's namespaces)",
+			name, ns, secretName, edgeNamespaces, edgeNamespaces)
+	}
+
+	tc := emissary.ReadTLSContext(obj.Object)
+	legacy := cfg.EdgeProxy.CertMode == policy.CertModeSecret
+	secretOK := tc.Secret != "" && istioSecretRef(tc.Secret, secretName, ns)
+	switch {
+	case secretOK:
+	case legacy && tc.Secret == "":
+		checkLegacyFiles(&rep, mode, name, tc)
+	case tc.Secret == "" && tc.UsesLegacyFiles():
+		rep.Find(policy.MappingTLSContext, mode, field.NewPath("spec", "secret"),
+			"the Istio TLSContext %q uses certificate files (the Ambassador 1.x form), which meshgate only wires with cert mode \"secret\" (edgeProxy.certMode in its config): set secret: %s, the Secret Emissary creates from AMBASSADOR_ISTIO_SECRET_DIR",
+			name, secretName)
+	case tc.Secret == "":
+		rep.Find(policy.MappingTLSContext, mode, field.NewPath("spec", "secret"),
+			"the Istio TLSContext %q sets no secret, so Emissary originates TLS without Istio's certificates: set secret: %s, the Secret Emissary creates from AMBASSADOR_ISTIO_SECRET_DIR",
+			name, secretName)
+	default:
+		rep.Find(policy.MappingTLSContext, mode, field.NewPath("spec", "secret"),
+			"the Istio TLSContext %q uses secret %q, but Istio's certificates are in the Secret %q that Emissary creates from AMBASSADOR_ISTIO_SECRET_DIR: set secret: %s",
+			name, tc.Secret, secretName, secretName)
+	}
+
+	if !emissary.OffersIstioALPN(tc.ALPN) {
+		got := "is not set"
+		if len(tc.ALPN) > 0 {
+			got = fmt.Sprintf("is %q", strings.Join(tc.ALPN, ","))
+		}
+		rep.Find(policy.MappingTLSContext, mode, field.NewPath("spec", "alpn_protocols"),
+			"alpn_protocols of the Istio TLSContext %q %s: an Istio sidecar in PERMISSIVE mode only takes a connection as mTLS when the client offers ALPN \"istio\"; set alpn_protocols: istio",
+			name, got)
+	}
+	return rep
+}
+
+// istioSecretRef reports whether secret names the Istio Secret as seen from a
+// TLSContext in namespace ns: "istio-certs", or "istio-certs.<ns>" (Emissary's
+// secret_namespacing spelling of the same Secret).
+func istioSecretRef(secret, want, ns string) bool {
+	if secret == want {
+		return true
+	}
+	n, namespace := emissary.SecretRef(secret)
+	return n == want && namespace == ns
+}
+
+// checkLegacyFiles checks the Ambassador 1.x cert-file form.
+func checkLegacyFiles(rep *policy.Report, mode policy.Mode, name string, tc emissary.TLSContextSpec) {
+	files := []struct {
+		key, value, example string
+		required            bool
+	}{
+		{"cert_chain_file", tc.CertChainFile, "cert-chain.pem", true},
+		{"private_key_file", tc.PrivateKeyFile, "key.pem", true},
+		{"cacert_chain_file", tc.CACertChainFile, "root-cert.pem", false},
+	}
+	for _, f := range files {
+		switch {
+		case f.value == "" && f.required:
+			rep.Find(policy.MappingTLSContext, mode, field.NewPath("spec", f.key),
+				"the Istio TLSContext %q sets neither secret nor %s: with cert mode \"secret\" the Istio certificates are mounted at %s; set %s: %s%s",
+				name, f.key, emissary.LegacyCertDir, f.key, emissary.LegacyCertDir, f.example)
+		case f.value != "" && !emissary.InLegacyCertDir(f.value):
+			rep.Find(policy.MappingTLSContext, mode, field.NewPath("spec", f.key),
+				"%s of the Istio TLSContext %q is %q, but with cert mode \"secret\" the Istio certificates are mounted at %s: set %s: %s%s",
+				f.key, name, f.value, emissary.LegacyCertDir, f.key, emissary.LegacyCertDir, f.example)
+		}
+	}
+}

@@ -1,0 +1,350 @@
+package validators_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshgate/meshgate/policy"
+	"github.com/meshgate/meshgate/validators"
+	"github.com/meshgate/meshgate/world"
+)
+
+// mappingTLSWorldYAML is the cluster the mapping-tls-context tests run against.
+const mappingTLSWorldYAML = `
+apiVersion: v1
+kind: Namespace
+metadata: {name: default, labels: {istio-injection: enabled}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: emissary, labels: {istio-injection: enabled}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: mesh-ambient, labels: {istio.io/dataplane-mode: ambient}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: relaxed, labels: {istio-injection: enabled}}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: relaxed}
+spec: {mtls: {mode: DISABLE}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: quote, namespace: default}
+spec:
+  selector: {app: quote}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: quote-tls, namespace: default}
+spec:
+  selector: {app: quote}
+  ports: [{name: http, port: 80, targetPort: 8080}, {name: https, port: 443, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: mesh-ambient}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: quote, namespace: relaxed}
+spec:
+  selector: {app: quote}
+  ports: [{name: http, port: 80}]
+---
+apiVersion: getambassador.io/v3alpha1
+kind: TLSContext
+metadata: {name: istio-upstream, namespace: emissary}
+spec: {secret: istio-certs, alpn_protocols: istio}
+---
+apiVersion: getambassador.io/v3alpha1
+kind: TLSContext
+metadata: {name: upstream-ca, namespace: apps}
+spec: {secret: upstream-ca}
+`
+
+func mtcWorld(tb testing.TB, docs string) *world.Memory {
+	tb.Helper()
+	w := world.NewMemory("default")
+	for _, doc := range strings.Split(docs, "\n---\n") {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		_, err := w.Add(mtcObj(tb, doc))
+		require.NoError(tb, err)
+	}
+	return w
+}
+
+func mtcObj(tb testing.TB, doc string) *unstructured.Unstructured {
+	tb.Helper()
+	u := &unstructured.Unstructured{}
+	require.NoError(tb, yaml.Unmarshal([]byte(doc), &u.Object))
+	return u
+}
+
+func mtcTarget(u *unstructured.Unstructured) policy.Target {
+	ns := u.GetNamespace()
+	if ns == "" {
+		ns = "default"
+	}
+	return policy.Target{
+		Object:    policy.ObjectRef{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: ns, Name: u.GetName()},
+		Namespace: ns,
+	}
+}
+
+type mtcFinding struct {
+	field, contains string
+}
+
+func mtcCheck(t *testing.T, rep policy.Report, mode policy.Mode, want []mtcFinding) {
+	t.Helper()
+	require.Len(t, rep.Findings, len(want), "findings: %v", rep.Findings)
+	for i, w := range want {
+		f := rep.Findings[i]
+		assert.Equal(t, policy.MappingTLSContext, f.Rule)
+		assert.Equal(t, mode, f.Mode)
+		assert.Equal(t, w.field, f.Field)
+		assert.Contains(t, f.Message, w.contains)
+	}
+}
+
+func TestMappingTLSContext(t *testing.T) {
+	w := mtcWorld(t, mappingTLSWorldYAML)
+	tests := []struct {
+		name    string
+		mapping string
+		world   *world.Memory
+		want    []mtcFinding
+	}{
+		{
+			name:    "good: Istio context, explicit port",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: "quote:80", tls: istio-upstream}}`,
+		},
+		{
+			name:    "good: another existing context in another namespace (names are cluster-global)",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: "quote", tls: upstream-ca}}`,
+		},
+		{
+			name:    "good: no port, but the Service exposes 443",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: quote-tls, tls: istio-upstream}}`,
+		},
+		{
+			name:    "good: no port to a Service the World does not know",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: unknown, tls: istio-upstream}}`,
+		},
+		{
+			name:    "v2 tls: true names no context",
+			mapping: `{apiVersion: getambassador.io/v2, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: quote, tls: true}}`,
+		},
+		{
+			name:    "no tls",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: quote}}`,
+		},
+		{
+			name:    "missing TLSContext",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: "quote:80", tls: upstream-cert}}`,
+			want:    []mtcFinding{{"spec.tls", `TLSContext "upstream-cert" does not exist in any namespace: Emissary reports "Originate-TLS context upstream-cert is not defined" and connects without it; create TLSContext "upstream-cert", or set spec.tls to an existing TLSContext`}},
+		},
+		{
+			name:    "missing Istio TLSContext: the message says how to create it",
+			world:   mtcWorld(t, "apiVersion: getambassador.io/v3alpha1\nkind: TLSContext\nmetadata: {name: other, namespace: emissary}\n"),
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: "quote:80", tls: istio-upstream}}`,
+			want:    []mtcFinding{{"spec.tls", `create TLSContext "istio-upstream" in Emissary's namespace (ambassador or emissary) with secret: istio-certs and alpn_protocols: istio`}},
+		},
+		{
+			name:    "World without any TLSContext: existence is not checked",
+			world:   mtcWorld(t, ""),
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: "quote:80", tls: nowhere}}`,
+		},
+		{
+			name:    "Istio context, no port, Service without 443: it would hang",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: quote-backend, namespace: default}, spec: {prefix: /backend/, service: quote, tls: istio-upstream}}`,
+			want:    []mtcFinding{{"spec.service", `service "quote" has no port: with tls: istio-upstream Emissary originates TLS to port 443, which Service default/quote does not expose, and the connection hangs; write "quote:80"`}},
+		},
+		{
+			name:    "the suggested port is the Service's HTTP port, spelled like the original",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: emissary}, spec: {prefix: /q/, service: "https://web.mesh-ambient", tls: istio-upstream}}`,
+			want: []mtcFinding{
+				{"spec.tls", `Service mesh-ambient/web is in ambient namespace "mesh-ambient"`},
+				{"spec.service", `write "https://web.mesh-ambient:8080"`},
+			},
+		},
+		{
+			name:    "Istio context to an ambient upstream",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: "web.mesh-ambient:8080", tls: istio-upstream}}`,
+			want:    []mtcFinding{{"spec.tls", `tls: istio-upstream originates Istio mTLS from Emissary, but Service mesh-ambient/web is in ambient namespace "mesh-ambient", where ztunnel carries the traffic over mTLS itself and the application would receive TLS it cannot read: remove spec.tls`}},
+		},
+		{
+			name:    "Istio context to an upstream whose mTLS is DISABLEd",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: "quote.relaxed:80", tls: istio-upstream}}`,
+			want:    []mtcFinding{{"spec.tls", `tls: istio-upstream originates Istio mTLS, but PeerAuthentication relaxed/default (namespace-wide) DISABLEs mTLS for Service relaxed/quote`}},
+		},
+		{
+			name:    "another context to an ambient upstream is the author's business",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: "web.mesh-ambient", tls: upstream-ca}}`,
+		},
+		{
+			name:    "external host with the Istio context",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: "api.example.com", tls: istio-upstream}}`,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ww := w
+			if tc.world != nil {
+				ww = tc.world
+			}
+			m := mtcObj(t, tc.mapping)
+			rep := validators.MappingTLSContext(m, mtcTarget(m), ww, policy.DefaultConfig())
+			mtcCheck(t, rep, policy.Enforce, tc.want)
+		})
+	}
+}
+
+func TestMappingTLSContextUsesRuleMode(t *testing.T) {
+	cfg := policy.DefaultConfig()
+	cfg.Rules[policy.MappingTLSContext] = policy.Warn
+	m := mtcObj(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: "quote:80", tls: missing}}`)
+	rep := validators.MappingTLSContext(m, mtcTarget(m), mtcWorld(t, mappingTLSWorldYAML), cfg)
+	mtcCheck(t, rep, policy.Warn, []mtcFinding{{"spec.tls", `TLSContext "missing" does not exist`}})
+}
+
+func TestTLSContextWiring(t *testing.T) {
+	tests := []struct {
+		name   string
+		tlsctx string
+		cfg    func(*policy.Config)
+		want   []mtcFinding
+	}{
+		{
+			name:   "Emissary guide's TLSContext",
+			tlsctx: `{apiVersion: getambassador.io/v3alpha1, kind: TLSContext, metadata: {name: istio-upstream, namespace: emissary}, spec: {secret: istio-certs, secret_namespacing: false, sni: some-sni-hostname, alpn_protocols: istio}}`,
+		},
+		{
+			name:   "namespaced secret spelling of the same Secret, ALPN list with istio",
+			tlsctx: `{apiVersion: getambassador.io/v2, kind: TLSContext, metadata: {name: istio-upstream, namespace: ambassador}, spec: {secret: istio-certs.ambassador, alpn_protocols: "h2,istio"}}`,
+		},
+		{
+			name:   "other TLSContexts are not checked",
+			tlsctx: `{apiVersion: getambassador.io/v3alpha1, kind: TLSContext, metadata: {name: upstream-ca, namespace: apps}, spec: {secret: upstream-ca}}`,
+		},
+		{
+			name:   "wrong namespace",
+			tlsctx: `{apiVersion: getambassador.io/v3alpha1, kind: TLSContext, metadata: {name: istio-upstream, namespace: default}, spec: {secret: istio-certs, alpn_protocols: istio}}`,
+			want:   []mtcFinding{{"metadata.namespace", `the Istio TLSContext "istio-upstream" is in namespace "default", but Emissary creates the Secret "istio-certs" in its own namespace (ambassador or emissary) and a TLSContext reads secrets from its own: move it to ambassador or emissary`}},
+		},
+		{
+			name:   "secret in another namespace is not the Istio Secret",
+			tlsctx: `{apiVersion: getambassador.io/v3alpha1, kind: TLSContext, metadata: {name: istio-upstream, namespace: emissary}, spec: {secret: istio-certs.default, alpn_protocols: istio}}`,
+			want:   []mtcFinding{{"spec.secret", `uses secret "istio-certs.default"`}},
+		},
+		{
+			name:   "wrong secret",
+			tlsctx: `{apiVersion: getambassador.io/v3alpha1, kind: TLSContext, metadata: {name: istio-upstream, namespace: emissary}, spec: {secret: istio.default, alpn_protocols: istio}}`,
+			want:   []mtcFinding{{"spec.secret", `the Istio TLSContext "istio-upstream" uses secret "istio.default", but Istio's certificates are in the Secret "istio-certs" that Emissary creates from AMBASSADOR_ISTIO_SECRET_DIR: set secret: istio-certs`}},
+		},
+		{
+			name:   "no secret",
+			tlsctx: `{apiVersion: getambassador.io/v3alpha1, kind: TLSContext, metadata: {name: istio-upstream, namespace: emissary}, spec: {alpn_protocols: istio}}`,
+			want:   []mtcFinding{{"spec.secret", `sets no secret`}},
+		},
+		{
+			name:   "no alpn_protocols",
+			tlsctx: `{apiVersion: getambassador.io/v3alpha1, kind: TLSContext, metadata: {name: istio-upstream, namespace: emissary}, spec: {secret: istio-certs}}`,
+			want:   []mtcFinding{{"spec.alpn_protocols", `alpn_protocols of the Istio TLSContext "istio-upstream" is not set: an Istio sidecar in PERMISSIVE mode only takes a connection as mTLS when the client offers ALPN "istio"; set alpn_protocols: istio`}},
+		},
+		{
+			name:   "alpn_protocols without istio",
+			tlsctx: `{apiVersion: getambassador.io/v3alpha1, kind: TLSContext, metadata: {name: istio-upstream, namespace: emissary}, spec: {secret: istio-certs, alpn_protocols: "h2,http/1.1"}}`,
+			want:   []mtcFinding{{"spec.alpn_protocols", `is "h2,http/1.1"`}},
+		},
+		{
+			name:   "everything wrong at once",
+			tlsctx: `{apiVersion: getambassador.io/v3alpha1, kind: TLSContext, metadata: {name: istio-upstream, namespace: apps}, spec: {secret: mine}}`,
+			want: []mtcFinding{
+				{"metadata.namespace", `is in namespace "apps"`},
+				{"spec.secret", `uses secret "mine"`},
+				{"spec.alpn_protocols", `is not set`},
+			},
+		},
+		{
+			name:   "AES 1.x file form with cert mode auto",
+			tlsctx: `{apiVersion: getambassador.io/v2, kind: TLSContext, metadata: {name: istio-upstream, namespace: ambassador}, spec: {cert_chain_file: /etc/istiocerts/cert-chain.pem, private_key_file: /etc/istiocerts/key.pem, cacert_chain_file: /etc/istiocerts/root-cert.pem, alpn_protocols: istio}}`,
+			want:   []mtcFinding{{"spec.secret", `uses certificate files (the Ambassador 1.x form), which meshgate only wires with cert mode "secret"`}},
+		},
+		{
+			name:   "AES 1.x file form with cert mode secret",
+			cfg:    func(c *policy.Config) { c.EdgeProxy.CertMode = policy.CertModeSecret },
+			tlsctx: `{apiVersion: getambassador.io/v2, kind: TLSContext, metadata: {name: istio-upstream, namespace: ambassador}, spec: {cert_chain_file: /etc/istiocerts/cert-chain.pem, private_key_file: /etc/istiocerts/key.pem, cacert_chain_file: /etc/istiocerts/root-cert.pem, alpn_protocols: istio}}`,
+		},
+		{
+			name:   "cert mode secret still accepts the secret form",
+			cfg:    func(c *policy.Config) { c.EdgeProxy.CertMode = policy.CertModeSecret },
+			tlsctx: `{apiVersion: getambassador.io/v3alpha1, kind: TLSContext, metadata: {name: istio-upstream, namespace: emissary}, spec: {secret: istio-certs, alpn_protocols: istio}}`,
+		},
+		{
+			name:   "cert mode secret: files outside /etc/istiocerts/ and a missing key",
+			cfg:    func(c *policy.Config) { c.EdgeProxy.CertMode = policy.CertModeSecret },
+			tlsctx: `{apiVersion: getambassador.io/v2, kind: TLSContext, metadata: {name: istio-upstream, namespace: ambassador}, spec: {cert_chain_file: /etc/certs/cert-chain.pem, alpn_protocols: istio}}`,
+			want: []mtcFinding{
+				{"spec.cert_chain_file", `cert_chain_file of the Istio TLSContext "istio-upstream" is "/etc/certs/cert-chain.pem", but with cert mode "secret" the Istio certificates are mounted at /etc/istiocerts/: set cert_chain_file: /etc/istiocerts/cert-chain.pem`},
+				{"spec.private_key_file", `sets neither secret nor private_key_file`},
+			},
+		},
+		{
+			name: "configured names and namespaces",
+			cfg: func(c *policy.Config) {
+				c.Mappings.TLSContext = "mesh"
+				c.Mappings.IstioSecret = "mesh-certs"
+				c.EdgeProxy.Namespaces = []string{"edge"}
+			},
+			tlsctx: `{apiVersion: getambassador.io/v3alpha1, kind: TLSContext, metadata: {name: mesh, namespace: edge}, spec: {secret: mesh-certs, alpn_protocols: istio}}`,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := policy.DefaultConfig()
+			if tc.cfg != nil {
+				tc.cfg(cfg)
+			}
+			obj := mtcObj(t, tc.tlsctx)
+			rep := validators.TLSContextWiring(obj, mtcTarget(obj), world.NewMemory("default"), cfg)
+			mtcCheck(t, rep, policy.Enforce, tc.want)
+		})
+	}
+}
+
+func TestMappingTLSContextGarbage(t *testing.T) {
+	w := mtcWorld(t, mappingTLSWorldYAML)
+	cfg := policy.DefaultConfig()
+	for name, obj := range map[string]map[string]any{
+		"nil object":          nil,
+		"spec is a list":      {"spec": []any{1}},
+		"tls is a number":     {"spec": map[string]any{"service": "quote", "tls": int64(1)}},
+		"service is a number": {"spec": map[string]any{"service": int64(80), "tls": "istio-upstream"}},
+		"metadata is garbage": {"metadata": "x", "spec": map[string]any{"service": "quote:80", "tls": "istio-upstream"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			u := &unstructured.Unstructured{Object: obj}
+			assert.Empty(t, validators.MappingTLSContext(u, policy.Target{Namespace: "default"}, w, cfg).Findings)
+			assert.Empty(t, validators.TLSContextWiring(u, policy.Target{Namespace: "emissary"}, w, cfg).Findings)
+		})
+	}
+	assert.Empty(t, validators.MappingTLSContext(nil, policy.Target{}, w, cfg).Findings)
+	assert.Empty(t, validators.TLSContextWiring(nil, policy.Target{}, w, cfg).Findings)
+}
