@@ -101,7 +101,7 @@ func (m *Memory) Add(u *unstructured.Unstructured) (bool, error) {
 	case policy.KindService:
 		svc, err := ServiceFrom(u)
 		if err != nil {
-			return false, err
+			return false, fmt.Errorf("Service %s/%s: %w", ns, u.GetName(), err)
 		}
 		svc.Namespace = ns
 		m.services[key{ns, u.GetName()}] = svc
@@ -192,7 +192,7 @@ func NamespaceFrom(name string, labels map[string]string) policy.Namespace {
 func ServiceFrom(u *unstructured.Unstructured) (*corev1.Service, error) {
 	svc := &corev1.Service{}
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, svc); err != nil {
-		return nil, fmt.Errorf("Service %s/%s: %w", u.GetNamespace(), u.GetName(), err)
+		return nil, fmt.Errorf("not a valid Service: %w", err)
 	}
 	return svc, nil
 }

@@ -1,0 +1,119 @@
+package world
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshgate/meshgate/manifest"
+	"github.com/meshgate/meshgate/policy"
+)
+
+const objects = `
+apiVersion: v1
+kind: Namespace
+metadata: {name: apps, labels: {istio-injection: enabled}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: quote}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: getambassador.io/v2
+kind: TLSContext
+metadata: {name: istio-upstream, namespace: emissary}
+spec: {secret: istio-certs, alpn_protocols: [istio, h2]}
+---
+apiVersion: getambassador.io/v3alpha1
+kind: TLSContext
+metadata: {name: istio-upstream, namespace: other}
+spec: {alpn_protocols: istio}
+---
+apiVersion: networking.istio.io/v1beta1
+kind: Gateway
+metadata: {name: gw, namespace: istio-ingress}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: shared, namespace: infra}
+spec:
+  listeners:
+  - {name: plain, port: 80, protocol: HTTP}
+  - name: picky
+    port: 8080
+    protocol: HTTP
+    allowedRoutes:
+      namespaces: {from: Selector, selector: {matchLabels: {team: a}}}
+      kinds: [{kind: HTTPRoute}, {group: example.com, kind: Other}]
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: apps}
+spec: {mtls: {mode: STRICT}, selector: {matchLabels: {app: quote}}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: not-world}
+`
+
+func TestMemory(t *testing.T) {
+	objs, err := manifest.Decode("objects", strings.NewReader(objects))
+	require.NoError(t, err)
+	w := NewMemory("")
+	added := 0
+	for _, o := range objs {
+		ok, err := w.Add(o)
+		require.NoError(t, err)
+		if ok {
+			added++
+		}
+	}
+	assert.Equal(t, len(objs)-1, added, "everything but the ConfigMap is a World kind")
+
+	ns, ok := w.Namespace("apps")
+	require.True(t, ok)
+	assert.Equal(t, "enabled", ns.Labels["istio-injection"])
+	_, ok = w.Namespace("nope")
+	assert.False(t, ok)
+
+	svc, ok := w.Service("default", "quote")
+	require.True(t, ok, "a Service without a namespace lands in the default namespace")
+	assert.Equal(t, int32(80), svc.Spec.Ports[0].Port)
+
+	tls := w.TLSContexts("istio-upstream")
+	require.Len(t, tls, 2, "TLSContext names are cluster-global: both namespaces are returned")
+	assert.Equal(t, policy.TLSContext{ObjectMeta: policy.ObjectMeta{Namespace: "emissary", Name: "istio-upstream"}, Secret: "istio-certs", ALPNProtocols: "istio,h2"}, tls[0])
+	assert.Equal(t, "istio", tls[1].ALPNProtocols)
+
+	assert.Equal(t, []policy.ObjectMeta{{Namespace: "istio-ingress", Name: "gw"}}, w.IstioGateways("gw"))
+
+	gw, ok := w.Gateway("infra", "shared")
+	require.True(t, ok)
+	assert.Equal(t, []policy.Listener{
+		{Name: "plain", From: "Same", Port: 80},
+		{Name: "picky", From: "Selector", Port: 8080,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}},
+			Kinds:    []string{"gateway.networking.k8s.io/HTTPRoute", "example.com/Other"}},
+	}, gw.Listeners)
+
+	assert.Equal(t, []policy.PeerAuthentication{{ObjectMeta: policy.ObjectMeta{Namespace: "apps", Name: "default"}, Selector: map[string]string{"app": "quote"}, Mode: "STRICT"}},
+		w.PeerAuthentications("apps"))
+
+	for _, k := range []policy.WorldKind{policy.KindNamespace, policy.KindService, policy.KindTLSContext, policy.KindIstioGateway, policy.KindGateway, policy.KindPeerAuthentication} {
+		assert.True(t, w.Has(k), k)
+	}
+	empty := NewMemory("x")
+	assert.False(t, empty.Has(policy.KindGateway))
+	empty.MarkKnown(policy.KindGateway)
+	assert.True(t, empty.Has(policy.KindGateway), "MarkKnown: the cluster has the CRD but no object")
+}
+
+func TestAddRejectsAServiceThatIsNotOne(t *testing.T) {
+	objs, err := manifest.Decode("bad", strings.NewReader("apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: 80}\n"))
+	require.NoError(t, err)
+	_, err = NewMemory("").Add(objs[0])
+	assert.ErrorContains(t, err, "Service default/s")
+}
