@@ -37,12 +37,25 @@ lint: ## gofmt and go vet
 golden: ## regenerate the golden corpus's want.yaml files
 	UPDATE_GOLDEN=1 $(GO) test -count=1 -run 'Golden' ./test/golden/
 
-bench: ## benchmarks of every rule and of the engine
-	$(GO) test -run '^$$' -bench . -benchmem ./mutators/ ./validators/ ./engine/
+bench: ## benchmarks of every rule, the engine, the admission handlers and the CLI
+	$(GO) test -run '^$$' -bench . -benchmem ./mutators/ ./validators/ ./engine/ ./webhook/ ./manifest/ ./check/
+
+.PHONY: bench-check
+bench-check: ## time `meshgate check` on a generated 10,000-object corpus (wall, CPU, peak memory)
+	hack/bench-check.sh
 
 FUZZTIME ?= 10s
 fuzz: ## run every fuzz target for FUZZTIME each (bounded)
 	hack/fuzz.sh $(FUZZTIME)
+
+demo: control-plane crds ## local control plane + meshgate, apply examples/ and show what meshgate did; runs until Ctrl-C (DEMO_ONESHOT=1: exit after the show)
+	$(GO) run ./hack/demo
+
+.PHONY: loadgen
+LOADGEN_REQUESTS ?= 20000
+LOADGEN_SECONDS  ?= 20
+loadgen: ## bounded TLS load test of the mutating handler on 127.0.0.1: engine ops vs PatchResponseFromRaw vs no-op
+	$(GO) run ./hack/loadgen -requests $(LOADGEN_REQUESTS) -max-seconds $(LOADGEN_SECONDS)
 
 clean:
 	rm -rf $(BIN)/meshgate

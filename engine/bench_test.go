@@ -113,4 +113,3 @@ func BenchmarkReview(b *testing.B) {
 		})
 	}
 }
-

@@ -39,12 +39,16 @@ type Input struct {
 	Namespace string
 	// Operation is CREATE or UPDATE; empty means CREATE.
 	Operation Operation
+	// PatchOnly skips building Result.Object (the input with the patch applied),
+	// for callers that only send the patch on, like the admission server: it is
+	// the costliest step of a mutating review. Result.Object is then the input.
+	PatchOnly bool
 }
 
 // Result is the engine's verdict on one object.
 type Result struct {
 	// Object is the final object: the input with Patch applied. It is the input
-	// itself when nothing changed.
+	// itself when nothing changed, or when Input.PatchOnly was set.
 	Object *unstructured.Unstructured
 	// Changes lists what the mutations did, in order.
 	Changes []policy.Change
@@ -176,7 +180,7 @@ func (e *Engine) reviewPod(in Input, t policy.Target, w policy.World) (*Result, 
 		return nil, fmt.Errorf("%s: not a valid Pod: %w", t.Object, err)
 	}
 	rep := e.mutatePod(pod, t, w)
-	if err := res.apply(in.Object, rep); err != nil {
+	if err := res.apply(in, rep); err != nil {
 		return nil, err
 	}
 	res.Mutated = pod
@@ -218,7 +222,7 @@ func (e *Engine) reviewService(in Input, t policy.Target, w policy.World) (*Resu
 		rep.Merge(mutators.ServicePortProtocol(svc, t, w, e.cfg))
 		res.Mutated = svc
 	}
-	if err := res.apply(in.Object, rep); err != nil {
+	if err := res.apply(in, rep); err != nil {
 		return nil, err
 	}
 	if e.cfg.Enabled(policy.ServicePortName) {
@@ -236,7 +240,7 @@ func (e *Engine) reviewMapping(in Input, t policy.Target, w policy.World) (*Resu
 		rep.Merge(mutators.MappingIstioTLS(m, t, w, e.cfg))
 		res.Mutated = m
 	}
-	if err := res.apply(in.Object, rep); err != nil {
+	if err := res.apply(in, rep); err != nil {
 		return nil, err
 	}
 	if e.cfg.Enabled(policy.MappingTLSContext) {
@@ -261,12 +265,13 @@ func validateOnly(rule string, fn validateFunc) handler {
 
 // apply records rep's changes and sets res.Object to the input with their patch
 // applied.
-func (res *Result) apply(input *unstructured.Unstructured, rep policy.Report) error {
+func (res *Result) apply(in Input, rep policy.Report) error {
 	res.Changes = rep.Changes
 	res.Patch = rep.Ops()
-	if len(res.Patch) == 0 {
+	if len(res.Patch) == 0 || in.PatchOnly {
 		return nil
 	}
+	input := in.Object
 	out, err := ApplyPatch(input, res.Patch)
 	if err != nil {
 		return err

@@ -140,3 +140,21 @@ func TestResultVerdicts(t *testing.T) {
 	assert.True(t, res.Denied())
 	assert.Len(t, res.Messages(policy.Enforce), 1)
 }
+
+func TestPatchOnlySkipsTheFinalObject(t *testing.T) {
+	w := world.NewMemory("")
+	_, err := w.Add(obj(map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "apps", "labels": map[string]any{"istio-injection": "enabled"}}}))
+	require.NoError(t, err)
+	svc := obj(map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": "s", "namespace": "apps"},
+		"spec": map[string]any{"ports": []any{map[string]any{"port": int64(80)}}}})
+	full, err := New(nil).Review(Input{Object: svc}, w)
+	require.NoError(t, err)
+	require.True(t, full.Changed(), "an unnamed port 80 in a mesh namespace gets a name")
+	assert.NotSame(t, svc, full.Object)
+
+	only, err := New(nil).Review(Input{Object: svc, PatchOnly: true}, w)
+	require.NoError(t, err)
+	assert.Equal(t, full.Patch, only.Patch)
+	assert.Equal(t, full.Findings, only.Findings)
+	assert.Same(t, svc, only.Object)
+}

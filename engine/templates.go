@@ -57,7 +57,7 @@ func (e *Engine) reviewTemplate(in Input, t policy.Target, w policy.World, tplPa
 			rep.Changes[0].Ops = append([]policy.PatchOp{policy.Add(pointerPrefix+"/metadata", map[string]any{})}, rep.Changes[0].Ops...)
 		}
 	}
-	if err := res.apply(in.Object, rep); err != nil {
+	if err := res.apply(in, rep); err != nil {
 		return nil, err
 	}
 	if res.Mutated, err = withTemplate(in.Object, tplPath, pod); err != nil {

@@ -1,5 +1,12 @@
 // Package manifest reads Kubernetes objects from YAML and JSON streams: several
-// documents per stream, `kind: List` expanded, empty documents skipped.
+// documents per stream, `kind: List` expanded, empty documents skipped, and the
+// line of every field remembered, so a finding about a field can point at it.
+//
+// Each document is parsed once, with go.yaml.in/yaml/v3, into a node tree that is
+// turned into the unstructured object directly (scalars resolved as kubectl
+// resolves them) while a compact index of key and item lines is recorded; the
+// node tree is then dropped. A document that does not parse, or is not a
+// Kubernetes object, is an error for that document only: the others are still read.
 package manifest
 
 import (
@@ -7,68 +14,288 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
+	"strconv"
+	"strings"
 
+	yaml "go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
 
-// Decode reads every object in r. name is used in error messages.
+// Object is one Kubernetes object read from a stream, with where it came from.
+type Object struct {
+	// Object is the decoded object.
+	Object *unstructured.Unstructured
+	// Source names the stream (a file path, or "-" for standard input).
+	Source string
+	// Doc is the 1-based index of the document in the stream.
+	Doc int
+	// Item is the index of the object in its document's List, or -1.
+	Item int
+	// Line is the line of the object's first key.
+	Line int
+
+	pos  []posEntry
+	root int32
+}
+
+// Document is one document of a stream and what it holds.
+type Document struct {
+	Chunk
+	// Source names the stream.
+	Source string
+	// Objects are the objects in the document: none for an empty document, one,
+	// or a List's items.
+	Objects []*Object
+	// List is true when the document is a `kind: *List` with items.
+	List bool
+	// JSON is true when the document is JSON rather than block YAML.
+	JSON bool
+	// Err is why the document could not be read; Objects is then empty.
+	Err *Error
+}
+
+// Error is a document that could not be read.
+type Error struct {
+	Source string
+	// Line is the line of the problem, or of the document's start.
+	Line int
+	// Doc is the 1-based index of the document in its stream.
+	Doc int
+	Err error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s:%d: document %d: %v", e.Source, e.Line, e.Doc, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Decode reads every object in r. name is used in error messages. It stops at
+// the first document that cannot be read and returns the objects before it with
+// the error (a *Error carrying file and line).
 func Decode(name string, r io.Reader) ([]*unstructured.Unstructured, error) {
-	reader := utilyaml.NewYAMLReader(bufioReader(r))
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: read: %w", name, err)
+	}
 	var out []*unstructured.Unstructured
-	for doc := 1; ; doc++ {
-		raw, err := reader.Read()
+	for _, c := range Split(data) {
+		doc := ParseChunk(name, c)
+		if doc.Err != nil {
+			return out, doc.Err
+		}
+		for _, o := range doc.Objects {
+			out = append(out, o.Object)
+		}
+	}
+	return out, nil
+}
+
+// DecodeDocument decodes one YAML or JSON document into objects (a List gives
+// its items; a document of only comments gives none).
+func DecodeDocument(raw []byte) ([]*unstructured.Unstructured, error) {
+	doc := ParseChunk("document", Chunk{Index: 1, Line: 1, Raw: raw})
+	if doc.Err != nil {
+		return nil, doc.Err
+	}
+	out := make([]*unstructured.Unstructured, len(doc.Objects))
+	for i, o := range doc.Objects {
+		out[i] = o.Object
+	}
+	return out, nil
+}
+
+// Parse reads every document of a stream.
+func Parse(name string, data []byte) []*Document {
+	chunks := Split(data)
+	docs := make([]*Document, len(chunks))
+	for i, c := range chunks {
+		docs[i] = ParseChunk(name, c)
+	}
+	return docs
+}
+
+// ParseChunk reads one document. It is safe to call concurrently for different
+// chunks.
+func ParseChunk(name string, c Chunk) *Document {
+	doc := &Document{Chunk: c, Source: name}
+	if blank(c.Raw) {
+		return doc
+	}
+	fail := func(line int, err error) *Document {
+		doc.Objects = nil
+		doc.Err = &Error{Source: name, Line: line, Doc: c.Index, Err: err}
+		return doc
+	}
+	trimmed := bytes.TrimLeft(c.Raw, " \t\r\n")
+	doc.JSON = len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[')
+
+	roots, err := parseYAML(c.Raw)
+	if err != nil && doc.JSON {
+		// Not one JSON value: perhaps a stream of them ({...}\n{...}).
+		if ranges, ok := jsonValues(c.Raw); ok {
+			roots, err = nil, nil
+			for _, r := range ranges {
+				sub, perr := parseYAML(c.Raw[r[0]:r[1]])
+				if perr != nil {
+					err = perr
+					break
+				}
+				line := 1 + bytes.Count(c.Raw[:r[0]], []byte{'\n'})
+				for _, s := range sub {
+					roots = append(roots, shifted{s.node, line - 1})
+				}
+			}
+		}
+	}
+	if err != nil {
+		line, msg := yamlErrorLine(err)
+		return fail(c.Line+line-1, errors.New(msg))
+	}
+	for _, r := range roots {
+		objs, line, err := objectsOf(name, c, r.node, c.Line+r.shift)
+		if err != nil {
+			return fail(line, err)
+		}
+		if len(objs) > 0 && objs[0].Item >= 0 {
+			doc.List = true
+		}
+		doc.Objects = append(doc.Objects, objs...)
+	}
+	return doc
+}
+
+// shifted is a parsed document root whose lines are shift lines into the chunk.
+type shifted struct {
+	node  *yaml.Node
+	shift int
+}
+
+// parseYAML parses every YAML document in raw (usually one).
+func parseYAML(raw []byte) ([]shifted, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	var out []shifted
+	for {
+		n := &yaml.Node{}
+		err := dec.Decode(n)
 		if errors.Is(err, io.EOF) {
 			return out, nil
 		}
 		if err != nil {
-			return out, fmt.Errorf("%s: document %d: %w", name, doc, err)
+			return nil, err
 		}
-		if len(bytes.TrimSpace(raw)) == 0 {
-			continue
-		}
-		objs, err := DecodeDocument(raw)
-		if err != nil {
-			return out, fmt.Errorf("%s: document %d: %w", name, doc, err)
-		}
-		out = append(out, objs...)
+		out = append(out, shifted{node: n})
 	}
 }
 
-// DecodeDocument decodes one YAML or JSON document into objects (a List gives its
-// items; a document of only comments gives none).
-func DecodeDocument(raw []byte) ([]*unstructured.Unstructured, error) {
-	var obj map[string]any
-	if err := utilyaml.Unmarshal(raw, &obj); err != nil {
-		return nil, err
+var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)
+
+// yamlErrorLine extracts the line of a yaml.v3 error and its message without it.
+func yamlErrorLine(err error) (int, string) {
+	msg := err.Error()
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		rest := msg[len(m[0]):]
+		if parserProblem(rest) {
+			// yaml.v3 reports its parser's (not scanner's) errors with a 0-based line.
+			line++
+		}
+		return line, "invalid YAML: " + rest
 	}
-	if obj == nil {
-		return nil, nil
+	return 1, "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")
+}
+
+// parserProblem reports whether msg is one of the yaml.v3 parser's problems
+// (parserc.go), whose line the library reports 0-based.
+func parserProblem(msg string) bool {
+	return strings.HasPrefix(msg, "did not find expected ") ||
+		strings.HasPrefix(msg, "found duplicate %") ||
+		msg == "found incompatible YAML document" || msg == "found undefined tag handle"
+}
+
+// objectsOf turns one parsed document into objects. firstLine is the stream line
+// of the node tree's line 1. On error it returns the line of the problem.
+func objectsOf(name string, c Chunk, n *yaml.Node, firstLine int) ([]*Object, int, error) {
+	root := n
+	if root.Kind == yaml.DocumentNode {
+		if len(root.Content) == 0 {
+			return nil, 0, nil
+		}
+		root = root.Content[0]
+	}
+	line := firstLine + root.Line - 1
+	if root.Kind == yaml.ScalarNode && scalar(root) == nil {
+		return nil, 0, nil // an empty document
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, line, fmt.Errorf("not a Kubernetes object: the document is a %s, not a mapping with apiVersion and kind", kindName(root.Kind))
+	}
+	conv := &converter{lineOffset: firstLine, pos: make([]posEntry, 0, estimateEntries(c.Raw))}
+	conv.record(false, "", root.Line)
+	v, err := conv.value(root, 0, false)
+	if err != nil {
+		return nil, line, err
+	}
+	conv.close(0)
+	obj := v.(map[string]any)
+	if err := checkObject(obj); err != nil {
+		return nil, line, err
 	}
 	u := &unstructured.Unstructured{Object: obj}
-	if u.IsList() {
-		list, err := u.ToList()
-		if err != nil {
-			return nil, fmt.Errorf("read List: %w", err)
-		}
-		out := make([]*unstructured.Unstructured, 0, len(list.Items))
-		for i := range list.Items {
-			if err := checkObject(&list.Items[i]); err != nil {
-				return nil, fmt.Errorf("List item %d: %w", i, err)
+	if items, ok := obj["items"].([]any); ok && strings.HasSuffix(u.GetKind(), "List") {
+		itemsID := conv.child(0, "items", -1)
+		out := make([]*Object, 0, len(items))
+		for i, it := range items {
+			id := conv.child(itemsID, "", i)
+			itemLine := line
+			if id >= 0 {
+				itemLine = conv.pos[id].lineNo()
 			}
-			out = append(out, &list.Items[i])
+			m, ok := it.(map[string]any)
+			if !ok {
+				return nil, itemLine, fmt.Errorf("List item %d: not a Kubernetes object: not a mapping", i)
+			}
+			if err := checkObject(m); err != nil {
+				return nil, itemLine, fmt.Errorf("List item %d: %w", i, err)
+			}
+			out = append(out, &Object{Object: &unstructured.Unstructured{Object: m}, Source: name, Doc: c.Index, Item: i, Line: itemLine, pos: conv.pos, root: id})
 		}
-		return out, nil
+		return out, 0, nil
 	}
-	if err := checkObject(u); err != nil {
-		return nil, err
-	}
-	return []*unstructured.Unstructured{u}, nil
+	return []*Object{{Object: u, Source: name, Doc: c.Index, Item: -1, Line: line, pos: conv.pos, root: 0}}, 0, nil
 }
 
-func checkObject(u *unstructured.Unstructured) error {
-	if u.GetAPIVersion() == "" || u.GetKind() == "" {
-		return fmt.Errorf("not a Kubernetes object: apiVersion and kind are required")
+// estimateEntries guesses how many keys and items a document has: about one a
+// line in block YAML.
+func estimateEntries(raw []byte) int {
+	return bytes.Count(raw, []byte{'\n'}) + 1
+}
+
+func kindName(k yaml.Kind) string {
+	switch k {
+	case yaml.SequenceNode:
+		return "list"
+	case yaml.ScalarNode:
+		return "scalar"
+	case yaml.AliasNode:
+		return "alias"
+	}
+	return "document"
+}
+
+func checkObject(obj map[string]any) error {
+	apiVersion, _ := obj["apiVersion"].(string)
+	kind, _ := obj["kind"].(string)
+	var missing []string
+	if apiVersion == "" {
+		missing = append(missing, "apiVersion")
+	}
+	if kind == "" {
+		missing = append(missing, "kind")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("not a Kubernetes object: %s missing (every object needs a string apiVersion and kind)", strings.Join(missing, " and "))
 	}
 	return nil
 }

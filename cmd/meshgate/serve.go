@@ -1,18 +1,77 @@
 package main
 
 import (
-	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/meshgate/meshgate/policy"
+	"github.com/meshgate/meshgate/webhook"
 )
 
-// newServeCommand runs the admission server. TODO(server helper): issue 3.
+// newServeCommand runs the admission server (see docs/server.md).
 func newServeCommand() *cobra.Command {
-	return &cobra.Command{
+	o := webhook.Options{}
+	var configPath string
+	zapOpts := zap.Options{}
+	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the admission webhook server",
-		RunE: func(*cobra.Command, []string) error {
-			return &exitError{code: exitBadInput, err: errors.New("serve: not built yet")}
+		Long: `Run meshgate's admission webhook server: mutating (/mutate) and validating
+(/validate) handlers over TLS, /healthz and /readyz on the health probe address,
+Prometheus metrics on the metrics address. See docs/server.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := policy.LoadConfig(configPath)
+			if err != nil {
+				return &exitError{code: exitBadInput, err: err}
+			}
+			if _, err := webhook.ParseTLSVersion(o.TLSMinVersion); err != nil {
+				return &exitError{code: exitBadInput, err: err}
+			}
+			o.Config = cfg
+			log := zap.New(zap.UseFlagOptions(&zapOpts))
+			ctrl.SetLogger(log)
+			o.Logger = log.WithName("meshgate")
+			restCfg, err := config.GetConfig()
+			if err != nil {
+				return &exitError{code: exitBadInput, err: fmt.Errorf("kubeconfig: %w", err)}
+			}
+			srv, err := webhook.NewServer(restCfg, o)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			o.Logger.Info("starting", "version", version, "port", o.Port, "certDir", o.CertDir)
+			return srv.Start(ctx)
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&o.CertDir, "cert-dir", "/tmp/k8s-webhook-server/serving-certs", "directory holding tls.crt and tls.key (reloaded when they change)")
+	f.StringVar(&o.Host, "host", "", "address the webhook server listens on (empty: all)")
+	f.IntVar(&o.Port, "port", 9443, "webhook server port")
+	f.StringVar(&configPath, "config", "", "meshgate configuration file (defaults when empty)")
+	f.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", `Prometheus metrics address ("0" disables)`)
+	f.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", `/healthz and /readyz address ("0" disables)`)
+	f.StringVar(&o.TLSMinVersion, "tls-min-version", "1.2", "minimum TLS version: 1.2 or 1.3")
+	f.BoolVar(&o.EnableHTTP2, "enable-http2", false, "serve HTTP/2 too (off by default)")
+	f.StringVar(&o.ServiceAccount, "service-account", os.Getenv("MESHGATE_SERVICE_ACCOUNT"), "meshgate's own service account: its requests pass untouched (default $MESHGATE_SERVICE_ACCOUNT)")
+	f.StringVar(&o.Namespace, "namespace", os.Getenv("POD_NAMESPACE"), "meshgate's own namespace: objects in it pass untouched (default $POD_NAMESPACE)")
+	f.DurationVar(&o.CRDResync, "crd-resync", 30*time.Second, "how often CRDs are re-checked besides watch events")
+	f.StringVar((*string)(&o.PatchMode), "patch-mode", string(webhook.PatchOps), `how patches are built: "ops" (the engine's operations) or "diff" (reference)`)
+	_ = f.MarkHidden("patch-mode")
+	gofs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	config.RegisterFlags(gofs)
+	zapOpts.BindFlags(gofs)
+	f.AddGoFlagSet(gofs)
+	return cmd
 }

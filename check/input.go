@@ -1,0 +1,206 @@
+package check
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/meshgate/meshgate/manifest"
+)
+
+// StdinName is how standard input is named in reports.
+const StdinName = "<stdin>"
+
+// loader reads input paths into parsed files.
+type loader struct {
+	o      *Options
+	seen   map[string]bool
+	stdin  bool
+	errors []InputError
+}
+
+func newLoader(o *Options) *loader { return &loader{o: o, seen: map[string]bool{}} }
+
+// source is one stream to read.
+type source struct {
+	path string // as reported
+	rel  string // for --write-mutated
+	data []byte
+}
+
+// chunkTask is one document of one input file, to parse.
+type chunkTask struct {
+	file  *File
+	chunk manifest.Chunk
+}
+
+// read expands paths (directories recursively) and reads every file, returning
+// the files and their documents, unparsed, in order. Unreadable paths become
+// input errors; the others are still read.
+func (l *loader) read(paths []string, inputs bool) ([]*File, []chunkTask) {
+	var srcs []source
+	for _, p := range paths {
+		srcs = append(srcs, l.expand(p)...)
+	}
+	if inputs {
+		var size int64
+		for _, s := range srcs {
+			size += int64(len(s.data))
+		}
+		l.o.limitMemory(size)
+	}
+	files := make([]*File, len(srcs))
+	var tasks []chunkTask
+	for i, s := range srcs {
+		files[i] = &File{Path: s.path, Rel: s.rel}
+		chunks := manifest.Split(s.data)
+		files[i].Docs = make([]*manifest.Document, len(chunks))
+		for _, c := range chunks {
+			tasks = append(tasks, chunkTask{files[i], c})
+		}
+	}
+	return files, tasks
+}
+
+// parse parses one document into its file.
+func (t chunkTask) parse() *manifest.Document {
+	d := manifest.ParseChunk(t.file.Path, t.chunk)
+	t.file.Docs[t.chunk.Index-1] = d
+	return d
+}
+
+// load reads and parses every document of paths with a bounded pool of workers.
+func (l *loader) load(paths []string, inputs bool) []*File {
+	files, tasks := l.read(paths, inputs)
+	parallel(len(tasks), l.o.Workers, func(i int) { tasks[i].parse() })
+	return files
+}
+
+// expand turns one -f argument into the streams it names.
+func (l *loader) expand(p string) []source {
+	if p == "-" {
+		if l.stdin {
+			l.errors = append(l.errors, InputError{File: StdinName, Message: "standard input given more than once"})
+			return nil
+		}
+		l.stdin = true
+		data, err := io.ReadAll(l.o.Stdin)
+		if err != nil {
+			l.errors = append(l.errors, InputError{File: StdinName, Message: fmt.Sprintf("read: %v", err)})
+			return nil
+		}
+		return []source{{path: StdinName, rel: "stdin.yaml", data: data}}
+	}
+	info, err := os.Stat(p)
+	if err != nil {
+		l.errors = append(l.errors, InputError{File: p, Message: readReason(err)})
+		return nil
+	}
+	if !info.IsDir() {
+		if s, ok := l.readFile(p, filepath.Base(p)); ok {
+			return []source{s}
+		}
+		return nil
+	}
+	var out []source
+	err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			l.errors = append(l.errors, InputError{File: path, Message: readReason(err)})
+			if d != nil && d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			if path != p && strings.HasPrefix(d.Name(), ".") {
+				return fs.SkipDir // .git, .github and other tool folders
+			}
+			return nil
+		}
+		if !isManifest(d.Name()) {
+			return nil
+		}
+		rel, rerr := filepath.Rel(p, path)
+		if rerr != nil {
+			rel = filepath.Base(path)
+		}
+		if s, ok := l.readFile(path, rel); ok {
+			out = append(out, s)
+		}
+		return nil
+	})
+	if err != nil {
+		l.errors = append(l.errors, InputError{File: p, Message: readReason(err)})
+	}
+	return out
+}
+
+// readFile reads one file once (a file named twice is checked once).
+func (l *loader) readFile(path, rel string) (source, bool) {
+	key := path
+	if abs, err := filepath.Abs(path); err == nil {
+		key = abs
+	}
+	if l.seen[key] {
+		return source{}, false
+	}
+	l.seen[key] = true
+	data, err := os.ReadFile(path)
+	if err != nil {
+		l.errors = append(l.errors, InputError{File: path, Message: readReason(err)})
+		return source{}, false
+	}
+	return source{path: path, rel: rel, data: data}, true
+}
+
+func isManifest(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
+}
+
+// readReason words a file system error without repeating the path.
+func readReason(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Sprintf("cannot read: %v", pe.Err)
+	}
+	return fmt.Sprintf("cannot read: %v", err)
+}
+
+// parallel calls fn(0..n-1) on up to workers goroutines and waits for them.
+func parallel(n, workers int, fn func(i int)) {
+	if workers > n {
+		workers = n
+	}
+	if workers <= 1 {
+		for i := 0; i < n; i++ {
+			fn(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -1,0 +1,317 @@
+// Command demo is `make demo`: it starts a local control plane (a real
+// kube-apiserver and etcd, through envtest) with the Istio, Gateway API,
+// cert-manager and Emissary CRDs, runs meshgate in-process and registers its
+// webhooks, applies examples/ one object at a time, and shows what happened:
+// what meshgate changed (as a diff against what the API server handed it),
+// each rejection with its message, and each warning. Then it keeps running,
+// with a KUBECONFIG to try your own manifests, until Ctrl-C (-oneshot or
+// DEMO_ONESHOT=1: exit after the show).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/pmezard/go-difflib/difflib"
+	"go.uber.org/zap/zapcore"
+	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshgate/meshgate/manifest"
+	"github.com/meshgate/meshgate/test/e2e/cluster"
+	"github.com/meshgate/meshgate/webhook"
+)
+
+type options struct {
+	examples string
+	oneshot  bool
+}
+
+func main() {
+	o := options{}
+	flag.StringVar(&o.examples, "examples", filepath.Join(cluster.RepoRoot(), "examples"), "directory of manifests to apply")
+	flag.BoolVar(&o.oneshot, "oneshot", os.Getenv("DEMO_ONESHOT") != "", "exit after the show (default $DEMO_ONESHOT)")
+	flag.Parse()
+	// meshgate's and the control plane's own log lines would drown the show:
+	// errors only, on stderr.
+	ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Stdout, o); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+// recorder keeps, per object, what the API server sent meshgate's mutating
+// webhook: the "before" of the diff.
+type recorder struct {
+	mu     sync.Mutex
+	before map[string][]byte
+}
+
+func key(kind, ns, name string) string { return kind + " " + ns + "/" + name }
+
+func (r *recorder) observe(ob webhook.Observation) {
+	if ob.Direction != webhook.Mutating || ob.Request.Operation != admissionv1.Create || len(ob.Response.Patch) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.before[key(ob.Request.Kind.Kind, ob.Request.Namespace, ob.Request.Name)] = ob.Request.Object.Raw
+}
+
+func (r *recorder) take(kind, ns, name string) []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := key(kind, ns, name)
+	b := r.before[k]
+	delete(r.before, k)
+	return b
+}
+
+// warnings collects the API server's warnings for one request.
+type warnings struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.list = append(w.list, text)
+}
+
+func (w *warnings) drain() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.list
+	w.list = nil
+	return out
+}
+
+type tally struct{ created, changed, rejected, warned int }
+
+func run(ctx context.Context, out io.Writer, o options) error {
+	objs, err := loadExamples(o.examples)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "meshgate demo: starting a local control plane (kube-apiserver + etcd) and meshgate...")
+	rec := &recorder{before: map[string][]byte{}}
+	start := time.Now()
+	k, err := cluster.Start(cluster.Options{Meshgate: webhook.Options{Observer: rec.observe}})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fmt.Fprintln(out, "\nstopping the control plane...")
+		if err := k.Stop(); err != nil {
+			fmt.Fprintln(out, "demo: stop:", err)
+		}
+	}()
+	fmt.Fprintf(out, "ready in %s: API server %s, meshgate %s\n\n", time.Since(start).Round(100*time.Millisecond), k.Config.Host, k.WebhookURL)
+
+	w := &warnings{}
+	cfg := rest.CopyConfig(k.Config)
+	cfg.WarningHandler = w
+	c, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	// The World follows the API server through a cache: give it a moment to see
+	// the namespaces and CRD-backed objects before the objects that need them.
+	t := &tally{}
+	fmt.Fprintf(out, "Applying %s, one object at a time:\n", o.examples)
+	for i, obj := range objs {
+		if i > 0 && rank(objs[i-1]) < 3 && rank(obj) >= 3 {
+			time.Sleep(time.Second)
+		}
+		apply(ctx, out, c, w, rec, obj, t)
+		if tpl := podFromTemplate(obj); tpl != nil {
+			fmt.Fprintf(out, "\n  (no controller-manager runs here: creating a Pod from %s %s/%s's template, as its ReplicaSet would)\n",
+				obj.GetKind(), obj.GetNamespace(), obj.GetName())
+			apply(ctx, out, c, w, rec, tpl, t)
+		}
+	}
+	fmt.Fprintf(out, "\n%d objects stored (%d changed by meshgate), %d rejected, %d warnings.\n", t.created, t.changed, t.rejected, t.warned)
+
+	if o.oneshot {
+		return nil
+	}
+	fmt.Fprintf(out, `
+The control plane keeps running with meshgate registered. Try your own manifests:
+
+  export KUBECONFIG=%s
+  %s apply -f your.yaml
+  %s apply --dry-run=server -f your.yaml
+
+Ctrl-C stops it.
+`, k.Kubeconfig, k.Kubectl, k.Kubectl)
+	<-ctx.Done()
+	return nil
+}
+
+// apply creates obj and reports what the API server answered.
+func apply(ctx context.Context, out io.Writer, c client.Client, w *warnings, rec *recorder, obj *unstructured.Unstructured, t *tally) {
+	name := obj.GetKind() + " " + obj.GetName()
+	if ns := obj.GetNamespace(); ns != "" {
+		name = obj.GetKind() + " " + ns + "/" + obj.GetName()
+	}
+	submitted := obj.DeepCopy()
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err := c.Create(cctx, obj)
+	warns := w.drain()
+	switch {
+	case err != nil && strings.Contains(err.Error(), "denied the request"):
+		t.rejected++
+		fmt.Fprintf(out, "\n  ✗ REJECTED %s\n%s\n", name, indent(err.Error(), "      "))
+	case err != nil:
+		fmt.Fprintf(out, "\n  ! could not create %s: %v\n", name, err)
+	default:
+		t.created++
+		before := rec.take(submitted.GetKind(), obj.GetNamespace(), obj.GetName())
+		if before == nil {
+			fmt.Fprintf(out, "  ✓ created  %s\n", name)
+			break
+		}
+		t.changed++
+		fmt.Fprintf(out, "\n  ✓ created  %s, changed by meshgate:\n", name)
+		diff, err := unifiedDiff(before, obj)
+		if err != nil {
+			fmt.Fprintf(out, "      (no diff: %v)\n", err)
+			break
+		}
+		fmt.Fprintln(out, indent(diff, "      "))
+	}
+	for _, warn := range warns {
+		t.warned++
+		fmt.Fprintf(out, "    ⚠ warning: %s\n", warn)
+	}
+}
+
+// unifiedDiff shows the object as the API server handed it to meshgate
+// against the object as stored.
+func unifiedDiff(before []byte, stored *unstructured.Unstructured) (string, error) {
+	var m map[string]any
+	if err := utiljson.Unmarshal(before, &m); err != nil {
+		return "", err
+	}
+	a, err := comparable(m)
+	if err != nil {
+		return "", err
+	}
+	b, err := comparable(stored.DeepCopy().Object)
+	if err != nil {
+		return "", err
+	}
+	return difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+		A: difflib.SplitLines(a), B: difflib.SplitLines(b),
+		FromFile: "as submitted", ToFile: "as stored", Context: 3,
+	})
+}
+
+// comparable renders an object as YAML without the fields the API server
+// fills in when it stores it.
+func comparable(m map[string]any) (string, error) {
+	u := &unstructured.Unstructured{Object: m}
+	for _, f := range []string{"uid", "resourceVersion", "creationTimestamp", "managedFields", "generation"} {
+		unstructured.RemoveNestedField(u.Object, "metadata", f)
+	}
+	delete(u.Object, "status")
+	if u.GetAPIVersion() == "v1" && u.GetKind() == "Service" {
+		// Allocated by the API server when it stores the Service, after admission.
+		for _, f := range []string{"clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"} {
+			unstructured.RemoveNestedField(u.Object, "spec", f)
+		}
+	}
+	b, err := yaml.Marshal(u.Object)
+	return string(b), err
+}
+
+// podFromTemplate returns the Pod a workload's controller would create, or nil.
+func podFromTemplate(obj *unstructured.Unstructured) *unstructured.Unstructured {
+	if obj.GetAPIVersion() != "apps/v1" || obj.GetKind() != "Deployment" {
+		return nil
+	}
+	tpl, found, err := unstructured.NestedMap(obj.Object, "spec", "template")
+	if !found || err != nil {
+		return nil
+	}
+	pod := &unstructured.Unstructured{Object: tpl}
+	pod.SetAPIVersion("v1")
+	pod.SetKind("Pod")
+	pod.SetNamespace(obj.GetNamespace())
+	pod.SetName(obj.GetName() + "-demo")
+	return pod
+}
+
+// rank orders the examples: namespaces, then what the World holds (CRD-backed
+// objects and Services), then everything that is checked against it.
+func rank(u *unstructured.Unstructured) int {
+	switch u.GroupVersionKind().GroupKind().String() {
+	case "Namespace":
+		return 0
+	case "TLSContext.getambassador.io", "PeerAuthentication.security.istio.io", "Gateway.networking.istio.io", "Gateway.gateway.networking.k8s.io":
+		return 1
+	case "Service":
+		return 2
+	}
+	return 3
+}
+
+func loadExamples(dir string) ([]*unstructured.Unstructured, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("examples: %w", err)
+	}
+	var objs []*unstructured.Unstructured
+	for _, e := range entries {
+		if e.IsDir() || !(strings.HasSuffix(e.Name(), ".yaml") || strings.HasSuffix(e.Name(), ".yml")) {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("examples: %w", err)
+		}
+		got, err := manifest.Decode(path, f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("examples: %w", err)
+		}
+		objs = append(objs, got...)
+	}
+	if len(objs) == 0 {
+		return nil, errors.New("examples: no manifests in " + dir)
+	}
+	sort.SliceStable(objs, func(i, j int) bool { return rank(objs[i]) < rank(objs[j]) })
+	return objs, nil
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n "), "\n")
+	for i, l := range lines {
+		lines[i] = prefix + l
+	}
+	return strings.Join(lines, "\n")
+}

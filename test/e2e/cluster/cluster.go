@@ -1,0 +1,286 @@
+// Package cluster starts a local control plane (a real kube-apiserver and etcd,
+// through controller-runtime's envtest) with the CRDs meshgate's rules read,
+// runs meshgate's admission server in-process against it and registers its
+// webhooks. The end-to-end tests and `make demo` share it.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/meshgate/meshgate/webhook"
+)
+
+// Environment variables that locate the control plane's binaries and CRDs
+// (the Makefile exports both).
+const (
+	AssetsEnv = "KUBEBUILDER_ASSETS"
+	CRDsEnv   = "MESHGATE_CRDS"
+)
+
+// RepoRoot is the repository's root directory.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..")
+}
+
+// Assets returns the directory holding kube-apiserver, etcd and kubectl:
+// $KUBEBUILDER_ASSETS, else bin/k8s in the repository. It is an error when the
+// binaries are not there (build them with `make control-plane`).
+func Assets() (string, error) {
+	dir := os.Getenv(AssetsEnv)
+	if dir == "" {
+		dir = filepath.Join(RepoRoot(), "bin", "k8s")
+	}
+	for _, bin := range []string{"kube-apiserver", "etcd"} {
+		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
+			return "", fmt.Errorf("no %s in %s (%s): build the local control plane with `make control-plane`: %w", bin, dir, AssetsEnv, err)
+		}
+	}
+	return dir, nil
+}
+
+// CRDDir returns the directory of one set of real CRDs (gateway-api, istio,
+// cert-manager) under $MESHGATE_CRDS, else bin/crds in the repository.
+func CRDDir(set string) string {
+	dir := os.Getenv(CRDsEnv)
+	if dir == "" {
+		dir = filepath.Join(RepoRoot(), "bin", "crds")
+	}
+	return filepath.Join(dir, set)
+}
+
+// EmissaryCRDDir holds the Mapping and TLSContext CRDs written for the tests.
+func EmissaryCRDDir() string { return filepath.Join(RepoRoot(), "test", "crds", "emissary") }
+
+// Options configure Start.
+type Options struct {
+	// CRDDirs are installed before meshgate starts (default: Istio,
+	// cert-manager, Emissary and the Gateway API).
+	CRDDirs []string
+	// Meshgate configures the admission server; Host, Port, CertDir and the
+	// probe and metrics addresses are filled in.
+	Meshgate webhook.Options
+	// ObjectSelector limits the registered webhooks (optional).
+	ObjectSelector *metav1.LabelSelector
+	// Log receives progress lines (optional).
+	Log logr.Logger
+}
+
+// DefaultCRDDirs are every CRD set meshgate's rules read.
+func DefaultCRDDirs() []string {
+	return []string{CRDDir("istio"), CRDDir("cert-manager"), CRDDir("gateway-api"), EmissaryCRDDir()}
+}
+
+// Cluster is a running control plane with meshgate registered.
+type Cluster struct {
+	Env *envtest.Environment
+	// Config is an admin rest.Config for the API server.
+	Config *rest.Config
+	// Client is a controller-runtime client for Config.
+	Client client.Client
+	// Server is the in-process meshgate.
+	Server *webhook.Server
+	// WebhookURL is where the API server reaches meshgate.
+	WebhookURL string
+	// HealthURL serves /healthz and /readyz; MetricsURL serves /metrics.
+	HealthURL, MetricsURL string
+	// Kubeconfig is a kubeconfig file for kubectl (admin).
+	Kubeconfig string
+	// Kubectl is the kubectl binary beside the control plane's.
+	Kubectl string
+
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// Start starts the control plane, meshgate and the webhook registration, and
+// returns once meshgate is ready and the API server calls it.
+func Start(o Options) (_ *Cluster, err error) {
+	assets, err := Assets()
+	if err != nil {
+		return nil, err
+	}
+	if o.CRDDirs == nil {
+		o.CRDDirs = DefaultCRDDirs()
+	}
+	log := o.Log
+	if log.GetSink() == nil {
+		log = logr.Discard()
+	}
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: assets,
+		CRDInstallOptions:     envtest.CRDInstallOptions{Paths: o.CRDDirs, ErrorIfPathMissing: true},
+		WebhookInstallOptions: envtest.WebhookInstallOptions{LocalServingHost: "127.0.0.1"},
+	}
+	api := env.ControlPlane.GetAPIServer()
+	// kube-apiserver 1.37 refuses a loopback advertise address unless it does
+	// not reconcile the kubernetes Service's endpoints.
+	api.Configure().Set("advertise-address", "127.0.0.1").Set("endpoint-reconciler-type", "none")
+
+	log.Info("starting the local control plane (kube-apiserver + etcd)", "assets", assets)
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, fmt.Errorf("start the control plane: %w", err)
+	}
+	c := &Cluster{Env: env, Config: cfg, Kubectl: filepath.Join(assets, "kubectl")}
+	defer func() {
+		if err != nil {
+			_ = c.Stop()
+		}
+	}()
+	if c.Client, err = client.New(cfg, client.Options{Scheme: scheme.Scheme}); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	if err := c.writeKubeconfig(); err != nil {
+		return nil, err
+	}
+
+	wo := &env.WebhookInstallOptions
+	healthPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	metricsPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	mo := o.Meshgate
+	mo.Host, mo.Port, mo.CertDir = wo.LocalServingHost, wo.LocalServingPort, wo.LocalServingCertDir
+	mo.HealthProbeBindAddress = net.JoinHostPort("127.0.0.1", strconv.Itoa(healthPort))
+	mo.MetricsBindAddress = net.JoinHostPort("127.0.0.1", strconv.Itoa(metricsPort))
+	c.HealthURL = "http://" + mo.HealthProbeBindAddress
+	c.MetricsURL = "http://" + mo.MetricsBindAddress + "/metrics"
+	c.WebhookURL = "https://" + net.JoinHostPort(mo.Host, strconv.Itoa(mo.Port))
+	if mo.Logger.GetSink() == nil {
+		mo.Logger = log.WithName("meshgate")
+	}
+	if c.Server, err = webhook.NewServer(cfg, mo); err != nil {
+		return nil, fmt.Errorf("meshgate: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel, c.done = cancel, make(chan error, 1)
+	go func() { c.done <- c.Server.Start(ctx) }()
+	if err := c.waitReady(60 * time.Second); err != nil {
+		return nil, err
+	}
+
+	mutating, validating := webhook.Configurations(webhook.RegistrationOptions{
+		ClientConfig:   webhook.URLClientConfig(c.WebhookURL, wo.LocalServingCAData),
+		TimeoutSeconds: 10,
+	})
+	if o.ObjectSelector != nil {
+		mutating.Webhooks[0].ObjectSelector = o.ObjectSelector
+		validating.Webhooks[0].ObjectSelector = o.ObjectSelector
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel2()
+	if err := c.Client.Create(ctx2, mutating); err != nil {
+		return nil, fmt.Errorf("register the mutating webhook: %w", err)
+	}
+	if err := c.Client.Create(ctx2, validating); err != nil {
+		return nil, fmt.Errorf("register the validating webhook: %w", err)
+	}
+	log.Info("meshgate registered", "url", c.WebhookURL)
+	return c, nil
+}
+
+// waitReady polls /readyz until meshgate is ready.
+func (c *Cluster) waitReady(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-c.done:
+			c.done <- err
+			return fmt.Errorf("meshgate stopped before it was ready: %w", err)
+		default:
+		}
+		resp, err := http.Get(c.HealthURL + "/readyz?verbose")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("/readyz: %s: %s", resp.Status, body)
+		}
+		last = err
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("meshgate not ready after %s: %w", timeout, last)
+}
+
+func (c *Cluster) writeKubeconfig() error {
+	user, err := c.Env.ControlPlane.AddUser(envtest.User{Name: "meshgate-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	data, err := user.KubeConfig()
+	if err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "meshgate-kubeconfig-")
+	if err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	c.Kubeconfig = filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(c.Kubeconfig, data, 0o600); err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	return nil
+}
+
+// InstallCRDs installs more CRDs into the running API server and waits until
+// they are served.
+func (c *Cluster) InstallCRDs(dirs ...string) error {
+	_, err := envtest.InstallCRDs(c.Config, envtest.CRDInstallOptions{Paths: dirs, ErrorIfPathMissing: true})
+	if err != nil {
+		return fmt.Errorf("install CRDs from %v: %w", dirs, err)
+	}
+	return nil
+}
+
+// Stop stops meshgate and the control plane.
+func (c *Cluster) Stop() error {
+	var errs []error
+	if c.cancel != nil {
+		c.cancel()
+		select {
+		case err := <-c.done:
+			errs = append(errs, err)
+		case <-time.After(30 * time.Second):
+			errs = append(errs, errors.New("meshgate did not stop within 30s"))
+		}
+	}
+	if c.Kubeconfig != "" {
+		_ = os.RemoveAll(filepath.Dir(c.Kubeconfig))
+	}
+	errs = append(errs, c.Env.Stop())
+	return errors.Join(errs...)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

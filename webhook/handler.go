@@ -1,0 +1,328 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/meshgate/meshgate/engine"
+	"github.com/meshgate/meshgate/policy"
+)
+
+// Paths the handlers are served on.
+const (
+	MutatePath   = "/mutate"
+	ValidatePath = "/validate"
+)
+
+// Direction tells a handler whether it mutates or validates.
+type Direction string
+
+// Directions.
+const (
+	Mutating   Direction = "mutating"
+	Validating Direction = "validating"
+)
+
+// PatchMode is how the mutating handler builds its JSON patch.
+type PatchMode string
+
+const (
+	// PatchOps sends the engine's own RFC 6902 operations (the fast path).
+	PatchOps PatchMode = "ops"
+	// PatchDiff diffs the submitted and the final documents with
+	// admission.PatchResponseFromRaw (the reference; slower).
+	PatchDiff PatchMode = "diff"
+)
+
+// HandlerOptions configure a Handler.
+type HandlerOptions struct {
+	// Config is the rule configuration (nil: the defaults).
+	Config *policy.Config
+	// World answers the rules' questions about the cluster. Required.
+	World policy.World
+	// ServiceAccount is meshgate's own user name
+	// ("system:serviceaccount:<namespace>:<name>"); its requests pass untouched.
+	ServiceAccount string
+	// Namespace is meshgate's own namespace; objects in it pass untouched.
+	Namespace string
+	// PatchMode selects how patches are built (default PatchOps).
+	PatchMode PatchMode
+	// Metrics records per-rule counters (nil: none).
+	Metrics *Metrics
+	// Observer, when set, is told about every review the handler answered
+	// (guarded requests included). It must be safe for concurrent use.
+	Observer func(Observation)
+}
+
+// Observation is one answered admission request, for Observer.
+type Observation struct {
+	Direction Direction
+	Request   admission.Request
+	Response  admission.Response
+	// Result is the engine's verdict (nil when a guard answered or the object
+	// could not be read).
+	Result *engine.Result
+}
+
+// Handler is meshgate's admission handler for one direction. It implements
+// admission.Handler; wrap it in an admission.Webhook (the Server does) so that
+// controller-runtime decodes the AdmissionReview, limits the body size and
+// recovers panics.
+type Handler struct {
+	dir      Direction
+	full     *engine.Engine
+	validate *engine.Engine
+	opts     HandlerOptions
+}
+
+var _ admission.Handler = (*Handler)(nil)
+
+// NewHandler returns the handler for dir.
+func NewHandler(dir Direction, o HandlerOptions) (*Handler, error) {
+	if dir != Mutating && dir != Validating {
+		return nil, fmt.Errorf("webhook handler: unknown direction %q", dir)
+	}
+	if o.World == nil {
+		return nil, errors.New("webhook handler: no World")
+	}
+	if o.Config == nil {
+		o.Config = policy.DefaultConfig()
+	}
+	if o.PatchMode == "" {
+		o.PatchMode = PatchOps
+	}
+	if o.PatchMode != PatchOps && o.PatchMode != PatchDiff {
+		return nil, fmt.Errorf("webhook handler: unknown patch mode %q (want ops or diff)", o.PatchMode)
+	}
+	return &Handler{dir: dir, full: engine.New(o.Config), validate: engine.New(validationOnly(o.Config)), opts: o}, nil
+}
+
+// validationOnly returns a copy of cfg with every mutation rule off, to validate
+// an object exactly as it is.
+func validationOnly(cfg *policy.Config) *policy.Config {
+	c := *cfg
+	c.Rules = make(map[string]policy.Mode, len(cfg.Rules))
+	for id, m := range cfg.Rules {
+		c.Rules[id] = m
+	}
+	for _, r := range policy.Rules {
+		if r.Mutation {
+			c.Rules[r.ID] = policy.Off
+		}
+	}
+	return &c
+}
+
+// ServiceAccountUser is the user name Kubernetes gives service account name in
+// namespace ns.
+func ServiceAccountUser(ns, name string) string {
+	if ns == "" || name == "" {
+		return ""
+	}
+	return "system:serviceaccount:" + ns + ":" + name
+}
+
+// Handle implements admission.Handler.
+func (h *Handler) Handle(_ context.Context, req admission.Request) admission.Response {
+	resp, res := h.handle(req)
+	if h.opts.Observer != nil {
+		h.opts.Observer(Observation{Direction: h.dir, Request: req, Response: resp, Result: res})
+	}
+	return resp
+}
+
+func (h *Handler) handle(req admission.Request) (admission.Response, *engine.Result) {
+	if resp, guarded := h.guard(req); guarded {
+		return resp, nil
+	}
+	obj, err := decodeObject(req)
+	if err != nil {
+		return admission.Errored(http.StatusBadRequest, err), nil
+	}
+	kind := obj.GetKind()
+	if !engine.Handles(obj.GroupVersionKind().GroupKind()) {
+		return admission.Allowed("meshgate has no rules for " + kind), nil
+	}
+	// The mutating answer in the default patch mode needs only the engine's
+	// operations, not the patched object.
+	patchOnly := h.dir == Mutating && h.opts.PatchMode != PatchDiff
+	res, err := h.full.Review(engine.Input{Object: obj, Namespace: req.Namespace, Operation: engine.Operation(req.Operation), PatchOnly: patchOnly}, h.opts.World)
+	if err != nil {
+		return unprocessable(fmt.Errorf("meshgate cannot review this %s: %w", kind, err)), nil
+	}
+	h.opts.Metrics.reviewed(h.dir, kind)
+	if h.dir == Mutating {
+		return h.mutated(req, obj, res), res
+	}
+	if res.Changed() {
+		// The object is not in meshgate's final form (the mutating webhook was
+		// skipped, failed open, or another webhook undid its change): validate
+		// it exactly as it will be stored, not as meshgate would have made it.
+		vres, err := h.validate.Review(engine.Input{Object: obj, Namespace: req.Namespace, Operation: engine.Operation(req.Operation)}, h.opts.World)
+		if err != nil {
+			return unprocessable(fmt.Errorf("meshgate cannot review this %s: %w", kind, err)), nil
+		}
+		findings := make([]policy.Finding, 0, len(res.Findings)+len(vres.Findings))
+		for _, f := range res.Findings {
+			if isMutationRule(f.Rule) {
+				findings = append(findings, f)
+			}
+		}
+		res = &engine.Result{Object: obj, Findings: append(findings, vres.Findings...)}
+	}
+	return h.validated(kind, res), res
+}
+
+// guard answers the requests meshgate must not review, Gatekeeper style.
+func (h *Handler) guard(req admission.Request) (admission.Response, bool) {
+	switch {
+	case req.Operation != admissionv1.Create && req.Operation != admissionv1.Update:
+		return admission.Allowed("meshgate reviews only CREATE and UPDATE"), true
+	case req.SubResource != "":
+		return admission.Allowed("meshgate does not review subresources"), true
+	case h.opts.ServiceAccount != "" && req.UserInfo.Username == h.opts.ServiceAccount:
+		return admission.Allowed("request from meshgate's own service account"), true
+	case h.opts.Namespace != "" && req.Namespace == h.opts.Namespace:
+		return admission.Allowed("object in meshgate's own namespace"), true
+	}
+	return admission.Response{}, false
+}
+
+// decodeObject reads the request's object. Numbers decode as int64 where they
+// are integers, as the API machinery does.
+func decodeObject(req admission.Request) (*unstructured.Unstructured, error) {
+	raw := req.Object.Raw
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("the %s request for %s carries no object", req.Operation, req.Kind.Kind)
+	}
+	var m map[string]any
+	if err := utiljson.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("the request's object is not a JSON object: %w", err)
+	}
+	if m == nil {
+		return nil, errors.New("the request's object is null")
+	}
+	u := &unstructured.Unstructured{Object: m}
+	if u.GetKind() == "" || u.GetAPIVersion() == "" {
+		gvk := req.Kind
+		u.SetAPIVersion(metav1.GroupVersion{Group: gvk.Group, Version: gvk.Version}.String())
+		u.SetKind(gvk.Kind)
+	}
+	return u, nil
+}
+
+func unprocessable(err error) admission.Response {
+	resp := admission.Errored(http.StatusUnprocessableEntity, err)
+	resp.Result.Reason = metav1.StatusReasonInvalid
+	return resp
+}
+
+func isMutationRule(id string) bool {
+	r, ok := policy.LookupRule(id)
+	return ok && r.Mutation
+}
+
+var jsonPatchType = admissionv1.PatchTypeJSONPatch
+
+// mutated answers a mutating review: the patch, and the mutation rules' warn
+// findings (their conflicts) as warnings. Enforce findings are left to the
+// validating webhook, which sees the final object.
+func (h *Handler) mutated(req admission.Request, obj *unstructured.Unstructured, res *engine.Result) admission.Response {
+	var warn []policy.Finding
+	for _, f := range res.Findings {
+		if isMutationRule(f.Rule) && f.Mode == policy.Warn {
+			warn = append(warn, f)
+		}
+	}
+	kind := obj.GetKind()
+	h.opts.Metrics.found(kind, warn)
+	h.opts.Metrics.changed(kind, res.Changes)
+	var resp admission.Response
+	switch {
+	case !res.Changed():
+		resp = admission.Allowed("")
+	case h.opts.PatchMode == PatchDiff:
+		final, err := json.Marshal(res.Object.Object)
+		if err != nil {
+			return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encode the mutated %s: %w", kind, err))
+		}
+		resp = admission.PatchResponseFromRaw(req.Object.Raw, final)
+	default:
+		patch, err := json.Marshal(res.Patch)
+		if err != nil {
+			return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encode the patch for %s: %w", kind, err))
+		}
+		resp = admission.Allowed("")
+		resp.Patch = patch
+		resp.PatchType = &jsonPatchType
+	}
+	if len(res.Changes) > 0 {
+		resp.AuditAnnotations = map[string]string{"changes": changeSummary(res.Changes)}
+	}
+	resp.Warnings = Warnings(warn)
+	return resp
+}
+
+// validated answers a validating review: enforce findings deny, with every
+// message; the validation rules' warn findings become warnings. (The mutation
+// rules' warn findings were returned by the mutating webhook already.)
+func (h *Handler) validated(kind string, res *engine.Result) admission.Response {
+	var deny, warn []policy.Finding
+	for _, f := range res.Findings {
+		switch {
+		case f.Mode == policy.Enforce:
+			deny = append(deny, f)
+		case f.Mode == policy.Warn && !isMutationRule(f.Rule):
+			warn = append(warn, f)
+		}
+	}
+	h.opts.Metrics.found(kind, deny)
+	h.opts.Metrics.found(kind, warn)
+	var resp admission.Response
+	if len(deny) > 0 {
+		resp = admission.Denied(DenialMessage(deny))
+		resp.Result.Details = &metav1.StatusDetails{Kind: kind}
+		if o := deny[0].Object; o.Name != "" {
+			resp.Result.Details.Name = o.Name
+		}
+		for _, f := range deny {
+			resp.Result.Details.Causes = append(resp.Result.Details.Causes, metav1.StatusCause{
+				Type: metav1.CauseTypeFieldValueInvalid, Field: f.Field, Message: "[" + f.Rule + "] " + f.Message,
+			})
+		}
+	} else {
+		resp = admission.Allowed("")
+	}
+	resp.Warnings = Warnings(warn)
+	return resp
+}
+
+// DenialMessage joins enforce findings into one denial message, one line each.
+func DenialMessage(fs []policy.Finding) string {
+	lines := make([]string, len(fs))
+	for i, f := range fs {
+		lines[i] = sanitize(f.String())
+	}
+	if len(lines) == 1 {
+		return lines[0]
+	}
+	return fmt.Sprintf("%d problems:\n%s", len(lines), strings.Join(lines, "\n"))
+}
+
+func changeSummary(cs []policy.Change) string {
+	parts := make([]string, len(cs))
+	for i, c := range cs {
+		parts[i] = fmt.Sprintf("[%s] %s: %s", c.Rule, c.Field, c.Reason)
+	}
+	return strings.Join(parts, "; ")
+}

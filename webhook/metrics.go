@@ -1,0 +1,130 @@
+package webhook
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meshgate/meshgate/policy"
+)
+
+// Metrics are meshgate's own Prometheus metrics; controller-runtime's webhook
+// metrics (requests, latency, in flight, panics) come with the Server. A nil
+// *Metrics records nothing.
+type Metrics struct {
+	// Reviews counts the requests the engine reviewed, by handler direction and kind.
+	Reviews *prometheus.CounterVec
+	// Findings counts the findings surfaced (denials and warnings), by rule, mode and kind.
+	Findings *prometheus.CounterVec
+	// Changes counts the changes the mutations made, by rule and kind.
+	Changes *prometheus.CounterVec
+	// KindAvailable is 1 when the World holds a kind (its CRD is installed and
+	// its cache synced), 0 otherwise.
+	KindAvailable *prometheus.GaugeVec
+	// RuleDegraded is 1 for each rule and World kind it needs that is not
+	// available (the rule runs without that knowledge), 0 otherwise.
+	RuleDegraded *prometheus.GaugeVec
+}
+
+// NewMetrics creates meshgate's metrics and registers them with reg (for the
+// server: controller-runtime's metrics.Registry). A nil reg registers nothing.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		Reviews: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshgate_reviews_total",
+			Help: "Admission requests reviewed by meshgate's engine, by webhook direction and object kind.",
+		}, []string{"direction", "kind"}),
+		Findings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshgate_findings_total",
+			Help: "Findings returned to the API server (denials and warnings), by rule, mode and object kind.",
+		}, []string{"rule", "mode", "kind"}),
+		Changes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshgate_changes_total",
+			Help: "Changes made by meshgate's mutations, by rule and object kind.",
+		}, []string{"rule", "kind"}),
+		KindAvailable: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "meshgate_world_kind_available",
+			Help: "1 when the World holds this kind of object (CRD installed, cache synced), else 0.",
+		}, []string{"kind"}),
+		RuleDegraded: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "meshgate_rule_degraded",
+			Help: "1 when a rule runs without a World kind it needs (its CRD is not installed), else 0.",
+		}, []string{"rule", "kind"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	var err error
+	if m.Reviews, err = register(reg, m.Reviews); err != nil {
+		return nil, err
+	}
+	if m.Findings, err = register(reg, m.Findings); err != nil {
+		return nil, err
+	}
+	if m.Changes, err = register(reg, m.Changes); err != nil {
+		return nil, err
+	}
+	if m.KindAvailable, err = register(reg, m.KindAvailable); err != nil {
+		return nil, err
+	}
+	if m.RuleDegraded, err = register(reg, m.RuleDegraded); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// register registers c, or returns the collector already registered under its
+// name (a second server in the same process shares the counters).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, fmt.Errorf("register meshgate metrics: %w", err)
+	}
+	return c, nil
+}
+
+func (m *Metrics) reviewed(dir Direction, kind string) {
+	if m == nil {
+		return
+	}
+	m.Reviews.WithLabelValues(string(dir), kind).Inc()
+}
+
+func (m *Metrics) found(kind string, fs []policy.Finding) {
+	if m == nil {
+		return
+	}
+	for _, f := range fs {
+		m.Findings.WithLabelValues(f.Rule, string(f.Mode), kind).Inc()
+	}
+}
+
+func (m *Metrics) changed(kind string, cs []policy.Change) {
+	if m == nil {
+		return
+	}
+	for _, c := range cs {
+		m.Changes.WithLabelValues(c.Rule, kind).Inc()
+	}
+}
+
+// setKind records whether kind is available, and the rules it degrades.
+func (m *Metrics) setKind(kind policy.WorldKind, available bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if available {
+		v = 1
+	}
+	m.KindAvailable.WithLabelValues(string(kind)).Set(v)
+	for _, rule := range RulesNeeding(kind) {
+		m.RuleDegraded.WithLabelValues(rule, string(kind)).Set(1 - v)
+	}
+}

@@ -1,0 +1,182 @@
+package webhook
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/meshgate/meshgate/policy"
+)
+
+// Options configure the admission server.
+type Options struct {
+	// Host is the address the webhook server listens on ("" = all).
+	Host string
+	// Port is the webhook server's port (default 9443).
+	Port int
+	// CertDir holds tls.crt and tls.key; both are reloaded when they change.
+	CertDir string
+	// TLSMinVersion is "1.2" (default) or "1.3".
+	TLSMinVersion string
+	// EnableHTTP2 serves HTTP/2 as well as HTTP/1.1 (off by default: HTTP/2
+	// rapid-reset and stream-cancellation issues).
+	EnableHTTP2 bool
+	// MetricsBindAddress serves Prometheus metrics ("0" disables).
+	MetricsBindAddress string
+	// HealthProbeBindAddress serves /healthz and /readyz ("0" disables).
+	HealthProbeBindAddress string
+	// Config is the rule configuration (nil: defaults).
+	Config *policy.Config
+	// ServiceAccount and Namespace are meshgate's own: requests from that
+	// service account and objects in that namespace pass untouched.
+	ServiceAccount string
+	Namespace      string
+	// CRDResync is how often CRDs are re-checked without an event (default 30s).
+	CRDResync time.Duration
+	// PatchMode selects the mutating handler's patch building (default PatchOps).
+	PatchMode PatchMode
+	// Observer is told about every answered review (optional).
+	Observer func(Observation)
+	// Logger is the server's logger (default: controller-runtime's global one).
+	Logger logr.Logger
+	// Registry receives meshgate's metrics (default: controller-runtime's
+	// metrics.Registry, which the metrics endpoint serves).
+	Registry prometheus.Registerer
+}
+
+// Server is meshgate's admission server: a controller-runtime manager with
+// the webhook server, the World's cache, metrics, health and readiness.
+type Server struct {
+	mgr     manager.Manager
+	world   *CacheWorld
+	metrics *Metrics
+	hooks   crwebhook.Server
+}
+
+// ParseTLSVersion reads "1.2" or "1.3" (also "VersionTLS12", "VersionTLS13").
+func ParseTLSVersion(s string) (uint16, error) {
+	switch s {
+	case "", "1.2", "VersionTLS12":
+		return tls.VersionTLS12, nil
+	case "1.3", "VersionTLS13":
+		return tls.VersionTLS13, nil
+	}
+	return 0, fmt.Errorf("unsupported TLS minimum version %q (want 1.2 or 1.3)", s)
+}
+
+// TLSOptions returns the webhook server's TLS settings: minimum version and,
+// unless enabled, no HTTP/2.
+func TLSOptions(minVersion uint16, enableHTTP2 bool) []func(*tls.Config) {
+	return []func(*tls.Config){func(c *tls.Config) {
+		c.MinVersion = minVersion
+		if !enableHTTP2 {
+			c.NextProtos = []string{"http/1.1"}
+		}
+	}}
+}
+
+// NewServer builds the server against the API server of cfg.
+func NewServer(cfg *rest.Config, o Options) (*Server, error) {
+	minTLS, err := ParseTLSVersion(o.TLSMinVersion)
+	if err != nil {
+		return nil, err
+	}
+	if o.Config == nil {
+		o.Config = policy.DefaultConfig()
+	}
+	if o.Registry == nil {
+		o.Registry = ctrlmetrics.Registry
+	}
+	if o.Logger.GetSink() == nil {
+		o.Logger = logr.Discard()
+	}
+	if o.MetricsBindAddress == "" {
+		o.MetricsBindAddress = "0"
+	}
+	if o.HealthProbeBindAddress == "" {
+		o.HealthProbeBindAddress = "0"
+	}
+	hooks := crwebhook.NewServer(crwebhook.Options{
+		Host:    o.Host,
+		Port:    o.Port,
+		CertDir: o.CertDir,
+		TLSOpts: TLSOptions(minTLS, o.EnableHTTP2),
+	})
+	mgr, err := manager.New(cfg, manager.Options{
+		Logger:                 o.Logger,
+		Cache:                  CacheOptions(),
+		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		HealthProbeBindAddress: o.HealthProbeBindAddress,
+		WebhookServer:          hooks,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create the manager: %w", err)
+	}
+	// The manager runs its webhook server only once asked for it.
+	hooks = mgr.GetWebhookServer()
+	metrics, err := NewMetrics(o.Registry)
+	if err != nil {
+		return nil, err
+	}
+	w := NewCacheWorld(mgr.GetCache(), mgr.GetRESTMapper(), CacheWorldOptions{
+		Metrics: metrics, Log: o.Logger.WithName("world"), Resync: o.CRDResync,
+	})
+	if err := mgr.Add(w); err != nil {
+		return nil, fmt.Errorf("add the World: %w", err)
+	}
+	ho := HandlerOptions{
+		Config: o.Config, World: w, ServiceAccount: ServiceAccountUser(o.Namespace, o.ServiceAccount),
+		Namespace: o.Namespace, PatchMode: o.PatchMode, Metrics: metrics, Observer: o.Observer,
+	}
+	for path, dir := range map[string]Direction{MutatePath: Mutating, ValidatePath: Validating} {
+		h, err := NewHandler(dir, ho)
+		if err != nil {
+			return nil, err
+		}
+		hooks.Register(path, &admission.Webhook{Handler: h})
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("add healthz check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("webhook", hooks.StartedChecker()); err != nil {
+		return nil, fmt.Errorf("add readyz check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("world", w.ReadyCheck); err != nil {
+		return nil, fmt.Errorf("add readyz check: %w", err)
+	}
+	return &Server{mgr: mgr, world: w, metrics: metrics, hooks: hooks}, nil
+}
+
+// Start runs the server until ctx is done.
+func (s *Server) Start(ctx context.Context) error {
+	if err := s.mgr.Start(ctx); err != nil {
+		return fmt.Errorf("meshgate server: %w", err)
+	}
+	return nil
+}
+
+// World returns the server's cache-backed World.
+func (s *Server) World() *CacheWorld { return s.world }
+
+// Metrics returns the server's metrics.
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// Ready reports whether the webhook listener answers TLS and the World has
+// synced: what /readyz checks.
+func (s *Server) Ready() error {
+	if err := s.hooks.StartedChecker()(nil); err != nil {
+		return err
+	}
+	return s.world.ReadyCheck(nil)
+}
