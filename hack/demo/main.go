@@ -88,26 +88,6 @@ func (r *recorder) take(kind, ns, name string) []byte {
 	return b
 }
 
-// warnings collects the API server's warnings for one request.
-type warnings struct {
-	mu   sync.Mutex
-	list []string
-}
-
-func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.list = append(w.list, text)
-}
-
-func (w *warnings) drain() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := w.list
-	w.list = nil
-	return out
-}
-
 type tally struct{ created, changed, rejected, warned int }
 
 func run(ctx context.Context, out io.Writer, o options) error {
@@ -130,7 +110,7 @@ func run(ctx context.Context, out io.Writer, o options) error {
 	}()
 	fmt.Fprintf(out, "ready in %s: API server %s, meshgate %s\n\n", time.Since(start).Round(100*time.Millisecond), k.Config.Host, k.WebhookURL)
 
-	w := &warnings{}
+	w := &cluster.Warnings{}
 	cfg := rest.CopyConfig(k.Config)
 	cfg.WarningHandler = w
 	c, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
@@ -171,7 +151,7 @@ Ctrl-C stops it.
 }
 
 // apply creates obj and reports what the API server answered.
-func apply(ctx context.Context, out io.Writer, c client.Client, w *warnings, rec *recorder, obj *unstructured.Unstructured, t *tally) {
+func apply(ctx context.Context, out io.Writer, c client.Client, w *cluster.Warnings, rec *recorder, obj *unstructured.Unstructured, t *tally) {
 	name := obj.GetKind() + " " + obj.GetName()
 	if ns := obj.GetNamespace(); ns != "" {
 		name = obj.GetKind() + " " + ns + "/" + obj.GetName()
@@ -180,7 +160,7 @@ func apply(ctx context.Context, out io.Writer, c client.Client, w *warnings, rec
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	err := c.Create(cctx, obj)
-	warns := w.drain()
+	warns := w.Drain()
 	switch {
 	case err != nil && strings.Contains(err.Error(), "denied the request"):
 		t.rejected++

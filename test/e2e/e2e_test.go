@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -214,27 +213,9 @@ spec:
 	})
 }
 
-// warnings collects the API server's warnings.
-type warnings struct {
-	mu   sync.Mutex
-	list []string
-}
-
-func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.list = append(w.list, text)
-}
-
-func (w *warnings) get() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]string(nil), w.list...)
-}
-
-func warningClient(t *testing.T) (client.Client, *warnings) {
+func warningClient(t *testing.T) (client.Client, *cluster.Warnings) {
 	t.Helper()
-	w := &warnings{}
+	w := &cluster.Warnings{}
 	cfg := rest.CopyConfig(k.Config)
 	cfg.WarningHandler = w
 	c, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
@@ -250,7 +231,7 @@ func TestWarningsAndDryRun(t *testing.T) {
 		require.NoError(t, c.Create(ctx, p))
 		_, err := get(t, p)
 		require.NoError(t, err, "a warning does not block")
-		got := w.get()
+		got := w.Get()
 		require.NotEmpty(t, got)
 		assert.True(t, strings.HasPrefix(got[0], "["+policy.EdgeProxyWiring+"] Pod emissary/emissary-opted-out: "), got[0])
 	})
@@ -258,7 +239,7 @@ func TestWarningsAndDryRun(t *testing.T) {
 		c, w := warningClient(t)
 		p := pod(t, "emissary", "emissary-conflict", map[string]string{"sidecar.istio.io/userVolumeMount": `{"istio-certs":{"mountPath":"/elsewhere"}}`})
 		require.NoError(t, c.Create(ctx, p))
-		got := w.get()
+		got := w.Get()
 		require.NotEmpty(t, got)
 		seen := map[string]bool{}
 		for _, g := range got {
@@ -291,8 +272,8 @@ spec: {selector: {app: x}, ports: [{port: 80}]}`)
 		c, w := warningClient(t)
 		p := pod(t, "emissary", "emissary-dry-opted-out", map[string]string{"meshgate.io/inject": "false"})
 		require.NoError(t, c.Create(ctx, p, client.DryRunAll))
-		require.NotEmpty(t, w.get())
-		assert.True(t, strings.HasPrefix(w.get()[0], "["+policy.EdgeProxyWiring+"]"))
+		require.NotEmpty(t, w.Get())
+		assert.True(t, strings.HasPrefix(w.Get()[0], "["+policy.EdgeProxyWiring+"]"))
 		requireNotStored(t, p)
 	})
 
