@@ -325,9 +325,11 @@ func VolumeSource(v *corev1.Volume) string {
 
 func quote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"` }
 
-// InjectBlocks reports whether Istio's injector reads value (of the
-// sidecar.istio.io/inject label or annotation) as "do not inject": anything but
-// y, yes, true, on (any case) and "" (which means "the namespace decides").
+// InjectBlocks reports whether Istio's injector may read value (of the
+// sidecar.istio.io/inject label or annotation) as "do not inject": Istio < 1.27
+// blocks on anything but y, yes, true, on (any case) and "" (which means "the
+// namespace decides"); Istio >= 1.27 blocks only on "false" and lets the namespace
+// decide on any other value but "true". Only "false" blocks in every version.
 func InjectBlocks(value string) bool {
 	switch strings.ToLower(value) {
 	case "y", "yes", "true", "on", "":

@@ -84,6 +84,10 @@ func MissingSidecarWiring(pod *corev1.Pod, edge int) []string {
 	if InjectionBlocked(pod) {
 		need("Istio sidecar injection (sidecar.istio.io/inject must not be %q)", injectValue(pod))
 	}
+	if pod.Spec.HostNetwork {
+		// istiod's injectRequired skips hostNetwork pods before it reads anything else.
+		need("Istio sidecar injection (Istio never injects a pod with spec.hostNetwork: true)")
+	}
 	return missing
 }
 

@@ -29,7 +29,9 @@ import (
 //     would stop injection is flipped to "true". When Istio's injector ran first,
 //     the same wiring goes straight onto istio-proxy (env OUTPUT_CERTS and the
 //     mount; istio-proxy may be a native-sidecar init container) and onto
-//     istio-init (-b "" -i "").
+//     istio-init (-b "" -i ""); the two traffic annotations, which the injector
+//     itself writes ("*" by default) for the Istio CNI plugin, are then set to ""
+//     like istio-init's arguments instead of being reported as conflicts.
 //   - legacy-secret: sidecar.istio.io/inject: "false", volume istio-certs from
 //     secret istio.<serviceAccountName> (optional), mounted read-only at
 //     /etc/istiocerts/. A pod that runs as the default account gets a warning.
@@ -128,8 +130,9 @@ func (m *certsWiring) sidecar() {
 	m.enableInjection()
 	m.proxyConfig()
 	m.userVolumeMount(volumeOK)
-	m.ensureAnnotation(edgeproxy.AnnotationIncludeInboundPorts, "", "intercept no inbound port: "+whyInbound)
-	m.ensureAnnotation(edgeproxy.AnnotationIncludeOutboundIPRanges, "", "intercept no outbound traffic: "+whyOutbound)
+	_, injected := edgeproxy.IstioProxy(m.pod)
+	m.trafficAnnotation(edgeproxy.AnnotationIncludeInboundPorts, "intercept no inbound port: "+whyInbound, injected)
+	m.trafficAnnotation(edgeproxy.AnnotationIncludeOutboundIPRanges, "intercept no outbound traffic: "+whyOutbound, injected)
 	m.addPendingVolume()
 	m.ensureMount(m.edgeRef(), edgeproxy.CertDir, true, whyEdgeMount, volumeOK)
 	m.ensureEnv(m.edgeRef(), edgeproxy.EnvSecretDir, edgeproxy.CertDir,
@@ -162,15 +165,21 @@ func (m *certsWiring) legacySecret() {
 	case !ok:
 		m.setAnnotation(policy.AnnotationSidecarInj, "false",
 			"legacy-secret mode: the edge proxy runs without an Istio sidecar and uses the mounted secret instead")
-	case !edgeproxy.InjectBlocks(inj):
+	case inj != "false":
+		// Only "false" stops injection in every Istio version: Istio >= 1.27 reads
+		// any value but "true" and "false" as "the namespace decides".
 		m.conflict(annotationsPath.Key(policy.AnnotationSidecarInj),
-			"annotation %s is %q, not \"false\": legacy-secret mode runs the edge proxy without a sidecar; meshgate left it alone: set it to \"false\", or drop meshgate.io/cert-mode: secret (and edgeProxy.certMode: secret) to use sidecar mode",
-			policy.AnnotationSidecarInj, inj)
+			"annotation %s is %q, not \"false\"%s: legacy-secret mode runs the edge proxy without a sidecar; meshgate left it alone: set it to \"false\", or drop meshgate.io/cert-mode: secret (and edgeProxy.certMode: secret) to use sidecar mode",
+			policy.AnnotationSidecarInj, inj, notExactlyFalse(inj))
 	}
-	if lbl, ok := m.pod.Labels[policy.LabelSidecarInject]; ok && edgeproxy.InjectTruthy(lbl) {
+	if lbl, ok := m.pod.Labels[policy.LabelSidecarInject]; ok && lbl != "false" {
+		what := "which makes Istio inject a sidecar (the label wins over the annotation)"
+		if !edgeproxy.InjectTruthy(lbl) {
+			what = "and Istio reads the label instead of the annotation, where only \"false\" stops injection in every Istio version (Istio >= 1.27 lets the namespace decide on any other value)"
+		}
 		m.conflict(labelsPath.Key(policy.LabelSidecarInject),
-			"label %s is %q, which makes Istio inject a sidecar (the label wins over the annotation), but legacy-secret mode runs the edge proxy without one; meshgate left it alone: remove the label, or leave legacy-secret mode",
-			policy.LabelSidecarInject, lbl)
+			"label %s is %q, %s, but legacy-secret mode runs the edge proxy without one; meshgate left it alone: set the label to \"false\" or remove it, or leave legacy-secret mode",
+			policy.LabelSidecarInject, lbl, what)
 	}
 	if ref, ok := edgeproxy.IstioProxy(m.pod); ok {
 		m.conflict(specPath.Child(ref.List).Index(ref.Index),
@@ -188,6 +197,15 @@ func (m *certsWiring) legacySecret() {
 	}
 	m.addPendingVolume()
 	m.ensureMount(m.edgeRef(), edgeproxy.LegacyCertDir, true, whyLegacyMount, volumeOK)
+}
+
+// notExactlyFalse explains why a value that older Istio reads as "do not inject"
+// (no, off, False, ...) is still not "false".
+func notExactlyFalse(v string) string {
+	if edgeproxy.InjectBlocks(v) {
+		return " (Istio >= 1.27 reads only \"true\" and \"false\" and lets the namespace decide on anything else)"
+	}
+	return ""
 }
 
 func orDefault(sa string) string {
@@ -242,6 +260,27 @@ func (m *certsWiring) ensureAnnotation(key, want, reason string) {
 			"annotation %s is %q, not %q (%s); meshgate left it alone: set it to %q or remove it",
 			key, v, want, reason, want)
 	}
+}
+
+// trafficAnnotation sets one of the two traffic.sidecar.istio.io annotations to "".
+// Before injection a user's other value is a conflict (ensureAnnotation). Once
+// Istio's injector has run, the value is the injector's rendering: with the Istio
+// CNI plugin (init container istio-validation) the injector writes both
+// annotations itself, "*" by default, and the plugin sets up the pod's traffic
+// capture from them when the pod starts. So, like istio-init's -b and -i, the
+// value is set to "" rather than reported as the user's.
+func (m *certsWiring) trafficAnnotation(key, reason string, injected bool) {
+	v, ok := m.pod.Annotations[key]
+	if !injected || !ok || v == "" {
+		m.ensureAnnotation(key, "", reason)
+		return
+	}
+	how := " (the Istio CNI plugin sets up the pod's traffic capture from it when the pod starts)"
+	if edgeproxy.IstioInit(m.pod) >= 0 {
+		how = " (istio-init already got it as an argument, rewritten below)"
+	}
+	m.setAnnotation(key, "", alreadyInjected+" and the annotation reads "+strconv.Quote(v)+how+
+		", so it is set to \"\" as istio-init's arguments are: "+reason)
 }
 
 func (m *certsWiring) proxyConfig() {

@@ -258,6 +258,25 @@ func TestEdgeProxyIstioCerts(t *testing.T) {
 				assert.Equal(t, []corev1.VolumeMount{{Name: "istio-certs", MountPath: "/etc/istio-certs"}}, proxy.VolumeMounts, "istio-proxy writes there: not read-only")
 				assert.Equal(t, []string{"istio-iptables", "-i", "", "-b", ""}, p.Spec.InitContainers[0].Args)
 			}},
+		{name: "injected by Istio first with the CNI plugin: the traffic annotations Istio wrote are set to \"\", no conflict", ns: "emissary",
+			edit: func(p *corev1.Pod) {
+				// Istio's template with pilot.cni.enabled writes both annotations for
+				// the CNI plugin and renders istio-validation instead of istio-init.
+				p.Annotations = map[string]string{
+					"traffic.sidecar.istio.io/includeInboundPorts":     "*",
+					"traffic.sidecar.istio.io/includeOutboundIPRanges": "*",
+				}
+				p.Spec.InitContainers = []corev1.Container{{Name: "istio-validation",
+					Args: []string{"istio-iptables", "-i", "*", "-b", "*", "--run-validation", "--skip-rule-apply"}}}
+				p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "istio-proxy"})
+			},
+			fields: append(append([]string{}, sidecarFields...), "spec.containers[1].env", "spec.containers[1].volumeMounts"),
+			check: func(t *testing.T, p *corev1.Pod) {
+				assert.Equal(t, "", p.Annotations["traffic.sidecar.istio.io/includeInboundPorts"])
+				assert.Equal(t, "", p.Annotations["traffic.sidecar.istio.io/includeOutboundIPRanges"])
+				assert.Equal(t, []string{"istio-iptables", "-i", "*", "-b", "*", "--run-validation", "--skip-rule-apply"},
+					p.Spec.InitContainers[0].Args, "istio-validation only validates: its arguments are left alone")
+			}},
 		{name: "Istio <= 1.5 istio-init keeps its flags in command", ns: "emissary",
 			edit: func(p *corev1.Pod) {
 				p.Spec.InitContainers = []corev1.Container{{Name: "istio-init", Command: []string{"istio-iptables", "-p", "15001", "-i", "*", "-b", "*"}}}
@@ -321,6 +340,19 @@ func TestEdgeProxyIstioCerts(t *testing.T) {
 				`label sidecar.istio.io/inject is "true"`,
 				`already carries an injected istio-proxy container`,
 			}},
+		{name: "legacy secret: inject values only older Istio reads as false are conflicts (Istio >= 1.27 accepts only true/false)", ns: "emissary", cfg: secretCfg,
+			edit: func(p *corev1.Pod) {
+				p.Annotations = map[string]string{"sidecar.istio.io/inject": "no"}
+				p.Labels["sidecar.istio.io/inject"] = "False"
+			},
+			fields: []string{"spec.volumes", "spec.containers[0].volumeMounts"},
+			findings: []string{
+				`annotation sidecar.istio.io/inject is "no", not "false" (Istio >= 1.27 reads only "true" and "false"`,
+				`label sidecar.istio.io/inject is "False", and Istio reads the label instead of the annotation`,
+			}},
+		{name: "legacy secret: inject label false is fine", ns: "emissary", cfg: secretCfg,
+			edit:   func(p *corev1.Pod) { p.Labels["sidecar.istio.io/inject"] = "false" },
+			fields: []string{"metadata.annotations[sidecar.istio.io/inject]", "spec.volumes", "spec.containers[0].volumeMounts"}},
 		{name: "legacy secret with another secret in istio-certs: conflict, no mount", ns: "plain", cfg: secretCfg,
 			edit: func(p *corev1.Pod) {
 				p.Spec.Volumes = []corev1.Volume{{Name: "istio-certs", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "istio.default"}}}}

@@ -36,6 +36,9 @@ import (
 // sidecar will refuse; and a known Service whose HTTP port meshgate cannot
 // tell (no http/http2 port, no port 80, several ports).
 //
+// When the World holds TLSContexts but not the Istio one, nothing is added (a
+// tls naming a missing context breaks the Mapping): a finding says to create it.
+//
 // When tls already names the Istio TLSContext, only the port is made explicit,
 // so the rule also repairs the guide's Mapping that forgot ":80".
 func MappingIstioTLS(m *unstructured.Unstructured, t policy.Target, w policy.World, cfg *policy.Config) policy.Report {
@@ -93,6 +96,20 @@ func MappingIstioTLS(m *unstructured.Unstructured, t policy.Target, w policy.Wor
 				"service %q forces plaintext with http://, but %s: the sidecar will reset the connection; %s",
 				mp.Service, where, fix)
 		}
+		return rep
+	}
+
+	if addTLS && w != nil && w.Has(policy.KindTLSContext) && len(w.TLSContexts(istioCtx)) == 0 {
+		// Naming a TLSContext that does not exist would make the Mapping worse
+		// (and mapping-tls-context would deny it): every Mapping to the mesh
+		// would be rejected until someone creates the context. Say so instead.
+		meanwhile := "Emissary connects in plaintext, without mTLS"
+		if res.MTLS.Mode == emissary.Strict {
+			meanwhile = "Emissary connects in plaintext, which the STRICT sidecar refuses"
+		}
+		rep.Find(policy.MappingIstioTLS, mode, tlsPath,
+			"%s, but TLSContext %q does not exist, so meshgate does not add tls: %s (%s): create TLSContext %q in Emissary's namespace with secret: %s and alpn_protocols: istio, and meshgate adds tls and the port on the next apply",
+			where, istioCtx, istioCtx, meanwhile, istioCtx, cfg.Mappings.IstioSecret)
 		return rep
 	}
 

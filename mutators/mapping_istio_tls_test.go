@@ -445,3 +445,41 @@ func TestMappingIstioTLSGarbage(t *testing.T) {
 	}
 	assert.Empty(t, mutators.MappingIstioTLS(nil, policy.Target{}, w, cfg).Changes)
 }
+
+// A cluster that has TLSContexts but not the Istio one: adding tls would name a
+// missing context (and mapping-tls-context would then deny every Mapping to the
+// mesh), so the rule changes nothing and says what to create.
+func TestMappingIstioTLSWaitsForTheIstioTLSContext(t *testing.T) {
+	w := mappingWorld(t)
+	other := mappingObj(t, `{apiVersion: getambassador.io/v3alpha1, kind: TLSContext, metadata: {name: other-upstream, namespace: emissary}, spec: {secret: other}}`)
+	_, err := w.Add(other)
+	require.NoError(t, err)
+	for _, tt := range []struct{ name, ns, meanwhile string }{
+		{"STRICT namespace", "default", "which the STRICT sidecar refuses"},
+		{"PERMISSIVE namespace", "apps", "without mTLS"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := mappingObj(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: `+tt.ns+`}, spec: {prefix: /q/, service: quote}}`)
+			rep := mutators.MappingIstioTLS(m, mappingTarget(m), w, policy.DefaultConfig())
+			assert.Empty(t, rep.Changes)
+			require.Len(t, rep.Findings, 1)
+			f := rep.Findings[0]
+			assert.Equal(t, policy.Warn, f.Mode)
+			assert.Equal(t, "spec.tls", f.Field)
+			assert.Contains(t, f.Message, `TLSContext "istio-upstream" does not exist`)
+			assert.Contains(t, f.Message, tt.meanwhile)
+			assert.Contains(t, f.Message, "create TLSContext \"istio-upstream\"")
+			_, hasTLS := m.Object["spec"].(map[string]any)["tls"]
+			assert.False(t, hasTLS)
+		})
+	}
+
+	// Once it exists, the Mapping is wired.
+	istio := mappingObj(t, `{apiVersion: getambassador.io/v3alpha1, kind: TLSContext, metadata: {name: istio-upstream, namespace: emissary}, spec: {secret: istio-certs, alpn_protocols: istio}}`)
+	_, err = w.Add(istio)
+	require.NoError(t, err)
+	m := mappingObj(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: quote}}`)
+	rep := mutators.MappingIstioTLS(m, mappingTarget(m), w, policy.DefaultConfig())
+	assert.Len(t, rep.Changes, 2)
+	assert.Empty(t, rep.Findings)
+}

@@ -43,9 +43,10 @@ func NamespaceDataPlane(labels map[string]string) DataPlane {
 }
 
 // PodDataPlane refines the namespace's data plane with the pod's own labels:
-// sidecar.istio.io/inject=true opts a pod into injection.
+// sidecar.istio.io/inject=true opts a pod into injection, except in a namespace
+// labelled istio-injection=disabled, which Istio's injector webhooks skip.
 func PodDataPlane(nsLabels, podLabels map[string]string) DataPlane {
-	if podLabels[LabelSidecarInject] == "true" {
+	if podLabels[LabelSidecarInject] == "true" && nsLabels[LabelIstioInjection] != "disabled" {
 		return Sidecar
 	}
 	return NamespaceDataPlane(nsLabels)

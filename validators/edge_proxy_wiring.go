@@ -38,6 +38,9 @@ func EdgeProxyWiring(pod *corev1.Pod, t policy.Target, w policy.World, cfg *poli
 	fld := field.NewPath("spec", "containers").Index(edge)
 	var fix string
 	switch {
+	case pod.Spec.HostNetwork:
+		fld = field.NewPath("spec", "hostNetwork")
+		fix = "run the edge proxy without hostNetwork: true (Istio skips such pods, so no istio-proxy writes the certificates)"
 	case policy.OptedOut(pod.Annotations):
 		fld = field.NewPath("metadata", "annotations").Key(policy.AnnotationInject)
 		fix = `remove the annotation meshgate.io/inject: "false" so meshgate wires the pod, or add the wiring yourself`

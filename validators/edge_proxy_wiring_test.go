@@ -123,6 +123,14 @@ func TestEdgeProxyWiring(t *testing.T) {
 			},
 			field: "spec.containers[0]",
 			want:  []string{`Missing: Istio sidecar injection (sidecar.istio.io/inject must not be "false").`}},
+		{name: "hostNetwork edge pod: Istio never injects it, so the wiring cannot work", ns: "emissary",
+			pod: func(t *testing.T) *corev1.Pod {
+				p := wiringPod(t)
+				p.Spec.HostNetwork = true
+				return wired(t, p, "emissary")
+			},
+			field: "spec.hostNetwork",
+			want:  []string{"Istio never injects a pod with spec.hostNetwork: true", "Fix: run the edge proxy without hostNetwork: true"}},
 		{name: "the rule's mode is used", ns: "emissary", cfg: enforce, mode: policy.Enforce,
 			pod:   func(t *testing.T) *corev1.Pod { return wiringPod(t) },
 			field: "spec.containers[0]", want: []string{"lacks the Istio certificate wiring"}},

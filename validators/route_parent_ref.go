@@ -34,34 +34,49 @@ const (
 // matches, read from w (plus kubernetes.io/metadata.name, which Kubernetes sets
 // on every namespace); a namespace w does not know can only match a selector on
 // that label. A listener that lists allowedRoutes.kinds admits only those kinds
-// (the protocol's default kinds, when none are listed, are not checked).
+// (the protocol's default kinds, when none are listed, are not checked: this
+// may let through a route the listener's protocol would not take, but never
+// refuses one the Gateway API would attach).
 func ListenerAdmits(l policy.Listener, gatewayNamespace, routeNamespace, routeKind string, w policy.World) (bool, string) {
-	ok, why := namespaceAdmitted(l, gatewayNamespace, routeNamespace, w)
-	if !ok {
-		return false, why
-	}
-	if len(l.Kinds) > 0 && !slices.Contains(l.Kinds, routeKind) {
-		return false, fmt.Sprintf("its allowedRoutes.kinds admit only %s", strings.Join(l.Kinds, ", "))
-	}
-	return true, ""
+	v, why := listenerVerdict(l, gatewayNamespace, routeNamespace, routeKind, w)
+	return v == admitted, why
 }
 
-func namespaceAdmitted(l policy.Listener, gatewayNamespace, routeNamespace string, w policy.World) (bool, string) {
+// verdict is whether a listener admits a route: yes, no, or cannot tell (a
+// Selector listener and a route namespace whose labels the World does not know).
+type verdict int
+
+const (
+	refused verdict = iota
+	admitted
+	undecided
+)
+
+// listenerVerdict is ListenerAdmits, telling "no" from "cannot tell". A listener
+// whose kinds exclude the route's kind refuses it whatever its namespaces say.
+func listenerVerdict(l policy.Listener, gatewayNamespace, routeNamespace, routeKind string, w policy.World) (verdict, string) {
+	if len(l.Kinds) > 0 && !slices.Contains(l.Kinds, routeKind) {
+		return refused, fmt.Sprintf("its allowedRoutes.kinds admit only %s", strings.Join(l.Kinds, ", "))
+	}
+	return namespaceAdmitted(l, gatewayNamespace, routeNamespace, w)
+}
+
+func namespaceAdmitted(l policy.Listener, gatewayNamespace, routeNamespace string, w policy.World) (verdict, string) {
 	switch l.From {
 	case FromAll:
-		return true, ""
+		return admitted, ""
 	case FromSame, "":
 		if routeNamespace == gatewayNamespace {
-			return true, ""
+			return admitted, ""
 		}
-		return false, "its allowedRoutes.namespaces.from is Same (the default): only routes in " + gatewayNamespace
+		return refused, "its allowedRoutes.namespaces.from is Same (the default): only routes in " + gatewayNamespace
 	case FromSelector:
 		if l.Selector == nil {
-			return false, "its allowedRoutes.namespaces.from is Selector but it has no selector"
+			return refused, "its allowedRoutes.namespaces.from is Selector but it has no selector"
 		}
 		sel, err := metav1.LabelSelectorAsSelector(l.Selector)
 		if err != nil {
-			return false, fmt.Sprintf("its allowedRoutes.namespaces.selector is invalid (%v)", err)
+			return refused, fmt.Sprintf("its allowedRoutes.namespaces.selector is invalid (%v)", err)
 		}
 		var nsLabels map[string]string
 		known := false
@@ -76,14 +91,14 @@ func namespaceAdmitted(l policy.Listener, gatewayNamespace, routeNamespace strin
 		}
 		set[labelNamespaceName] = routeNamespace
 		if sel.Matches(set) {
-			return true, ""
+			return admitted, ""
 		}
 		if !known {
-			return false, fmt.Sprintf("its allowedRoutes.namespaces.selector %q could not be matched: namespace %s and its labels are unknown to meshgate", sel.String(), routeNamespace)
+			return undecided, fmt.Sprintf("its allowedRoutes.namespaces.selector %q could not be matched: namespace %s and its labels are unknown to meshgate", sel.String(), routeNamespace)
 		}
-		return false, fmt.Sprintf("its allowedRoutes.namespaces.selector %q does not match the labels of namespace %s", sel.String(), routeNamespace)
+		return refused, fmt.Sprintf("its allowedRoutes.namespaces.selector %q does not match the labels of namespace %s", sel.String(), routeNamespace)
 	default:
-		return false, fmt.Sprintf("its allowedRoutes.namespaces.from %q is not one of All, Same, Selector", l.From)
+		return refused, fmt.Sprintf("its allowedRoutes.namespaces.from %q is not one of All, Same, Selector", l.From)
 	}
 }
 
@@ -96,7 +111,9 @@ func namespaceAdmitted(l policy.Listener, gatewayNamespace, routeNamespace strin
 // when set) must admit the route (ListenerAdmits); otherwise the Gateway API
 // would not attach it. Routes in a namespace listed in routes.allowedNamespaces
 // are not checked. A Gateway the World does not know gives a warning whatever
-// the rule's mode: never a silent pass, never a denial.
+// the rule's mode: never a silent pass, never a denial. So does a Gateway whose
+// only candidate admission is a Selector listener when the World does not know
+// the route's namespace (its labels decide, and meshgate cannot read them).
 func RouteParentRef(obj *unstructured.Unstructured, t policy.Target, w policy.World, cfg *policy.Config) policy.Report {
 	rep := t.NewReport()
 	if obj == nil || cfg == nil {
@@ -184,6 +201,7 @@ func checkParentRef(rep *policy.Report, mode policy.Mode, p parentRef, fld *fiel
 	}
 	var reasons []string
 	candidates := 0
+	unsure := false
 	for _, l := range gw.Listeners {
 		if p.sectionName != "" && l.Name != p.sectionName {
 			continue
@@ -192,11 +210,20 @@ func checkParentRef(rep *policy.Report, mode policy.Mode, p parentRef, fld *fiel
 			continue
 		}
 		candidates++
-		ok, why := ListenerAdmits(l, gw.Namespace, t.Namespace, routeKind, w)
-		if ok {
+		v, why := listenerVerdict(l, gw.Namespace, t.Namespace, routeKind, w)
+		if v == admitted {
 			return
 		}
+		unsure = unsure || v == undecided
 		reasons = append(reasons, fmt.Sprintf("listener %q: %s", l.Name, why))
+	}
+	if unsure {
+		// A Selector listener may admit the route once the namespace's labels are
+		// known (the CLI may not see the Namespace; the server's cache may not have
+		// it yet): a warning, never a denial, as for an unknown Gateway.
+		rep.Find(rule, policy.Warn, fld, "Gateway %s may not admit %ss from namespace %s (%s), so whether the Gateway API attaches this route could not be checked: make sure namespace %s carries labels that match the listener's allowedRoutes.namespaces.selector",
+			gwRef, kind, t.Namespace, strings.Join(reasons, "; "), t.Namespace)
+		return
 	}
 	if candidates == 0 {
 		scope := p.listenerScope()

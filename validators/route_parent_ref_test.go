@@ -149,6 +149,24 @@ func TestRouteParentRef(t *testing.T) {
 			want:       []vsFinding{{"spec.parentRefs[0]", policy.Warn, `Gateway infra/ghost is not known to meshgate, so whether it admits TLSRoutes from namespace app could not be checked`}},
 		},
 		{
+			// The CLI may not see the route's Namespace (helm template emits none),
+			// and the server's cache may lag a Namespace created in the same apply:
+			// a Selector listener can then not be judged, so this must not deny.
+			name: "Selector on a namespace meshgate does not know is a warning", kind: "HTTPRoute", ns: "ghost",
+			parentRefs: "  - {name: selector, namespace: infra}\n",
+			want:       []vsFinding{{"spec.parentRefs[0]", policy.Warn, `Gateway infra/selector may not admit HTTPRoutes from namespace ghost (listener "http": its allowedRoutes.namespaces.selector "shared-gateway-access=true" could not be matched: namespace ghost and its labels are unknown to meshgate), so whether the Gateway API attaches this route could not be checked`}},
+		},
+		{
+			name: "unknown namespace does not soften a Same listener", kind: "HTTPRoute", ns: "ghost",
+			parentRefs: "  - {name: same, namespace: infra}\n",
+			want:       []vsFinding{{"spec.parentRefs[0]", policy.Enforce, `from is Same (the default)`}},
+		},
+		{
+			name: "unknown namespace does not soften a kinds refusal", kind: "HTTPRoute", ns: "ghost",
+			parentRefs: "  - {name: multi, namespace: infra, sectionName: grpc-only}\n",
+			want:       []vsFinding{{"spec.parentRefs[0]", policy.Enforce, `its allowedRoutes.kinds admit only gateway.networking.k8s.io/GRPCRoute`}},
+		},
+		{
 			name: "Service parentRefs (GAMMA) are skipped", kind: "HTTPRoute", ns: "app",
 			parentRefs: "  - {group: '', kind: Service, name: reviews, namespace: infra}\n  - {group: gateway.networking.k8s.io, kind: ListenerSet, name: x, namespace: infra}\n",
 		},

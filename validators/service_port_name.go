@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -43,13 +44,22 @@ func ServicePortName(svc *corev1.Service, t policy.Target, w policy.World, cfg *
 			if len(svc.Spec.Ports) > 1 {
 				also = " (Kubernetes also requires a name on every port of a Service with more than one)"
 			}
+			example := fmt.Sprintf("%q or %q", "http", fmt.Sprintf("tcp-%d", p.Port))
+			// A targetPort that names the container port after a protocol Istio
+			// knows ("http-metrics") is the natural name for the Service port.
+			if tp := p.TargetPort.StrVal; p.TargetPort.Type == intstr.String && tp != "" {
+				if r := protocol.Convert(p.Port, tp, p.Protocol, nil); r.Source == protocol.FromName && r.Protocol.Known() {
+					example = fmt.Sprintf("%q like its targetPort", tp)
+				}
+			}
 			rep.Find(policy.ServicePortName, mode, fld.Child("name"),
-				"port %d has no name and no appProtocol, so Istio cannot tell its protocol and only sniffs it: name it \"<protocol>[-<suffix>]\" with a protocol Istio knows (%s), e.g. %q or %q%s, or set appProtocol",
-				p.Port, knownPrefixes(), "http", fmt.Sprintf("tcp-%d", p.Port), also)
+				"port %d has no name and no appProtocol, so Istio cannot tell its protocol and only sniffs it: name it \"<protocol>[-<suffix>]\" with a protocol Istio knows (%s), e.g. %s%s, or set appProtocol (e.g. appProtocol: http)",
+				p.Port, knownPrefixes(), example, also)
 		default:
+			advice, ap := renameAdvice(p.Name)
 			rep.Find(policy.ServicePortName, mode, fld.Child("name"),
-				"port name %q (port %d) does not give Istio a protocol (Istio reads the part before the first \"-\", which must be one of %s): %s, or set appProtocol",
-				p.Name, p.Port, knownPrefixes(), renameAdvice(p.Name))
+				"port name %q (port %d) does not give Istio a protocol (Istio reads the part before the first \"-\", which must be one of %s): %s, or keep the name (other objects, such as Ingresses or Prometheus ServiceMonitors, may refer to it) and set %s",
+				p.Name, p.Port, knownPrefixes(), advice, ap)
 		}
 	}
 	return rep
@@ -84,14 +94,15 @@ func appProtocolMessage(p corev1.ServicePort) string {
 // named udp.
 var suggestPrefixes = []string{"grpc-web", "http2", "https", "http", "grpc", "mongo", "redis", "mysql", "tcp", "tls"}
 
-// renameAdvice proposes concrete names for a port name Istio cannot read.
-func renameAdvice(name string) string {
+// renameAdvice proposes concrete names for a port name Istio cannot read, and
+// the appProtocol that would do instead ("appProtocol: http2").
+func renameAdvice(name string) (advice, appProtocol string) {
 	lower := strings.ToLower(name)
 	// "http2foo": a known protocol glued to the rest.
 	for _, pre := range suggestPrefixes {
 		if rest, ok := strings.CutPrefix(lower, pre); ok && rest != "" {
 			rest = strings.TrimLeft(rest, "-_.")
-			return "name it " + quoteNames(pre, pre, pre+"-"+rest)
+			return "name it " + quoteNames(pre, pre, pre+"-"+rest), "appProtocol: " + pre
 		}
 	}
 	// "foo-http": the protocol is there, but not first.
@@ -99,11 +110,12 @@ func renameAdvice(name string) string {
 	for i := 1; i < len(parts); i++ {
 		if protocol.Parse(parts[i]).Known() && parts[i] != "udp" && parts[i] != "http_proxy" {
 			rest := strings.Join(append(append([]string{}, parts[:i]...), parts[i+1:]...), "-")
-			return "put the protocol first: name it " + quoteNames(parts[i], parts[i]+"-"+rest)
+			return "put the protocol first: name it " + quoteNames(parts[i], parts[i]+"-"+rest), "appProtocol: " + parts[i]
 		}
 	}
 	// "web": no protocol at all.
-	return "name it \"<protocol>[-<suffix>]\", e.g. " + quoteNames(`"http" or "tcp"`, "http-"+lower, "tcp-"+lower)
+	return "name it \"<protocol>[-<suffix>]\", e.g. " + quoteNames(`"http" or "tcp"`, "http-"+lower, "tcp-"+lower),
+		"appProtocol (e.g. http or tcp)"
 }
 
 // quoteNames renders the valid port names among candidates as `"a" or "b"`, or

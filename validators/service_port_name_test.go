@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/meshgate/meshgate/policy"
 	"github.com/meshgate/meshgate/validators"
@@ -72,29 +73,41 @@ func TestServicePortName(t *testing.T) {
 		{
 			name: "http2foo fails with a concrete rename", ns: "mesh",
 			ports: []corev1.ServicePort{{Name: "http2foo", Port: 8080}},
-			want:  []spnFinding{{"spec.ports[0].name", `port name "http2foo" (port 8080) does not give Istio a protocol (Istio reads the part before the first "-", which must be one of http, http2, https, grpc, grpc-web, tcp, tls, udp, mongo, redis, mysql): name it "http2" or "http2-foo", or set appProtocol`}},
+			want:  []spnFinding{{"spec.ports[0].name", `port name "http2foo" (port 8080) does not give Istio a protocol (Istio reads the part before the first "-", which must be one of http, http2, https, grpc, grpc-web, tcp, tls, udp, mongo, redis, mysql): name it "http2" or "http2-foo", or keep the name (other objects, such as Ingresses or Prometheus ServiceMonitors, may refer to it) and set appProtocol: http2`}},
 		},
 		{
 			name: "foo-http fails: protocol must come first", ns: "mesh",
 			ports: []corev1.ServicePort{{Name: "foo-http", Port: 8080}},
-			want:  []spnFinding{{"spec.ports[0].name", `port name "foo-http" (port 8080) does not give Istio a protocol (Istio reads the part before the first "-", which must be one of http, http2, https, grpc, grpc-web, tcp, tls, udp, mongo, redis, mysql): put the protocol first: name it "http-foo", or set appProtocol`}},
+			want:  []spnFinding{{"spec.ports[0].name", `port name "foo-http" (port 8080) does not give Istio a protocol (Istio reads the part before the first "-", which must be one of http, http2, https, grpc, grpc-web, tcp, tls, udp, mongo, redis, mysql): put the protocol first: name it "http-foo", or keep the name (other objects, such as Ingresses or Prometheus ServiceMonitors, may refer to it) and set appProtocol: http`}},
 		},
 		{
 			name: "web fails with example names", ns: "amb",
 			ports: []corev1.ServicePort{{Name: "web", Port: 9000}},
-			want:  []spnFinding{{"spec.ports[0].name", `port name "web" (port 9000) does not give Istio a protocol (Istio reads the part before the first "-", which must be one of http, http2, https, grpc, grpc-web, tcp, tls, udp, mongo, redis, mysql): name it "<protocol>[-<suffix>]", e.g. "http-web" or "tcp-web", or set appProtocol`}},
+			want:  []spnFinding{{"spec.ports[0].name", `port name "web" (port 9000) does not give Istio a protocol (Istio reads the part before the first "-", which must be one of http, http2, https, grpc, grpc-web, tcp, tls, udp, mongo, redis, mysql): name it "<protocol>[-<suffix>]", e.g. "http-web" or "tcp-web", or keep the name (other objects, such as Ingresses or Prometheus ServiceMonitors, may refer to it) and set appProtocol (e.g. http or tcp)`}},
 		},
 		{
 			name: "unnamed port fails", ns: "mesh",
 			ports: []corev1.ServicePort{{Name: "http", Port: 80}, {Port: 9000}},
-			want:  []spnFinding{{"spec.ports[1].name", `port 9000 has no name and no appProtocol, so Istio cannot tell its protocol and only sniffs it: name it "<protocol>[-<suffix>]" with a protocol Istio knows (http, http2, https, grpc, grpc-web, tcp, tls, udp, mongo, redis, mysql), e.g. "http" or "tcp-9000" (Kubernetes also requires a name on every port of a Service with more than one), or set appProtocol`}},
+			want:  []spnFinding{{"spec.ports[1].name", `port 9000 has no name and no appProtocol, so Istio cannot tell its protocol and only sniffs it: name it "<protocol>[-<suffix>]" with a protocol Istio knows (http, http2, https, grpc, grpc-web, tcp, tls, udp, mongo, redis, mysql), e.g. "http" or "tcp-9000" (Kubernetes also requires a name on every port of a Service with more than one), or set appProtocol (e.g. appProtocol: http)`}},
+		},
+		{
+			// A chart that names only the container port ("http-metrics") and
+			// leaves the Service port unnamed: the message proposes that name.
+			name: "unnamed port suggests a targetPort name Istio can read", ns: "mesh",
+			ports: []corev1.ServicePort{{Port: 9090, TargetPort: intstr.FromString("http-metrics")}},
+			want:  []spnFinding{{"spec.ports[0].name", `port 9090 has no name and no appProtocol, so Istio cannot tell its protocol and only sniffs it: name it "<protocol>[-<suffix>]" with a protocol Istio knows (http, http2, https, grpc, grpc-web, tcp, tls, udp, mongo, redis, mysql), e.g. "http-metrics" like its targetPort, or set appProtocol (e.g. appProtocol: http)`}},
+		},
+		{
+			name: "unnamed port does not suggest a targetPort name Istio cannot read", ns: "mesh",
+			ports: []corev1.ServicePort{{Port: 9090, TargetPort: intstr.FromString("metrics")}},
+			want:  []spnFinding{{"spec.ports[0].name", `port 9090 has no name and no appProtocol, so Istio cannot tell its protocol and only sniffs it: name it "<protocol>[-<suffix>]" with a protocol Istio knows (http, http2, https, grpc, grpc-web, tcp, tls, udp, mongo, redis, mysql), e.g. "http" or "tcp-9090", or set appProtocol (e.g. appProtocol: http)`}},
 		},
 		{
 			name: "one finding per bad port", ns: "mesh",
 			ports: []corev1.ServicePort{{Name: "web", Port: 9000}, {Name: "http", Port: 80}, {Name: "admin", Port: 9001}},
 			want: []spnFinding{
-				{"spec.ports[0].name", `port name "web" (port 9000) does not give Istio a protocol (Istio reads the part before the first "-", which must be one of http, http2, https, grpc, grpc-web, tcp, tls, udp, mongo, redis, mysql): name it "<protocol>[-<suffix>]", e.g. "http-web" or "tcp-web", or set appProtocol`},
-				{"spec.ports[2].name", `port name "admin" (port 9001) does not give Istio a protocol (Istio reads the part before the first "-", which must be one of http, http2, https, grpc, grpc-web, tcp, tls, udp, mongo, redis, mysql): name it "<protocol>[-<suffix>]", e.g. "http-admin" or "tcp-admin", or set appProtocol`},
+				{"spec.ports[0].name", `port name "web" (port 9000) does not give Istio a protocol (Istio reads the part before the first "-", which must be one of http, http2, https, grpc, grpc-web, tcp, tls, udp, mongo, redis, mysql): name it "<protocol>[-<suffix>]", e.g. "http-web" or "tcp-web", or keep the name (other objects, such as Ingresses or Prometheus ServiceMonitors, may refer to it) and set appProtocol (e.g. http or tcp)`},
+				{"spec.ports[2].name", `port name "admin" (port 9001) does not give Istio a protocol (Istio reads the part before the first "-", which must be one of http, http2, https, grpc, grpc-web, tcp, tls, udp, mongo, redis, mysql): name it "<protocol>[-<suffix>]", e.g. "http-admin" or "tcp-admin", or keep the name (other objects, such as Ingresses or Prometheus ServiceMonitors, may refer to it) and set appProtocol (e.g. http or tcp)`},
 			},
 		},
 		{
