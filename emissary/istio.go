@@ -6,6 +6,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshgate/meshgate/policy"
+	"github.com/meshgate/meshgate/protocol"
 )
 
 // MTLSMode is an effective Istio mTLS mode.
@@ -264,25 +265,12 @@ func HasPort(svc *corev1.Service, port int32) bool {
 	return false
 }
 
-// isHTTP reports whether Istio reads the port as http or http2: a set
-// appProtocol replaces the name (kubernetes.io/h2c is http2, kubernetes.io/ws
-// is http); otherwise the name's part before the first "-", lower-cased. UDP
-// ports never are.
+// isHTTP reports whether Istio reads the port as http or http2, by the same
+// reading the Service port rules use (protocol.ForServicePort).
 func isHTTP(p *corev1.ServicePort) bool {
-	if p.Protocol == corev1.ProtocolUDP || p.Protocol == corev1.ProtocolSCTP {
-		return false
+	if p.Protocol == corev1.ProtocolSCTP {
+		return false // Emissary proxies HTTP over TCP only
 	}
-	if p.AppProtocol != nil && *p.AppProtocol != "" {
-		switch strings.ToLower(*p.AppProtocol) {
-		case "http", "http2", "kubernetes.io/h2c", "kubernetes.io/ws":
-			return true
-		}
-		return false
-	}
-	prefix, _, _ := strings.Cut(p.Name, "-")
-	switch strings.ToLower(prefix) {
-	case "http", "http2":
-		return true
-	}
-	return false
+	proto, _ := protocol.ForServicePort(*p)
+	return proto == protocol.HTTP || proto == protocol.HTTP2
 }
