@@ -7,11 +7,11 @@ import (
 	"sort"
 	"testing"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshgate/meshgate/internal/ruletest"
 	"github.com/meshgate/meshgate/policy"
 )
 
@@ -101,18 +101,7 @@ func FuzzEdgeProxyIstioCerts(f *testing.F) {
 		if len(rep.Changes) == 0 {
 			return
 		}
-		ops, err := json.Marshal(rep.Ops())
-		if err != nil {
-			t.Fatalf("encode ops: %v", err)
-		}
-		patch, err := jsonpatch.DecodePatch(ops)
-		if err != nil {
-			t.Fatalf("decode ops %s: %v", ops, err)
-		}
-		patched, err := patch.Apply(input)
-		if err != nil {
-			t.Fatalf("ops %s do not apply to %s: %v", ops, input, err)
-		}
+		patched := ruletest.ApplyOps(t, input, rep.Ops())
 		var patchedObj map[string]any
 		if err := json.Unmarshal(patched, &patchedObj); err != nil {
 			t.Fatalf("patched document: %v", err)

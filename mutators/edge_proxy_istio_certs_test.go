@@ -5,13 +5,13 @@ import (
 	"strings"
 	"testing"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshgate/meshgate/internal/ruletest"
 	"github.com/meshgate/meshgate/policy"
 	"github.com/meshgate/meshgate/world"
 )
@@ -80,12 +80,7 @@ func runCerts(t *testing.T, pod *corev1.Pod, ns string, cfg *policy.Config) (*co
 	got := pod.DeepCopy()
 	rep := EdgeProxyIstioCerts(got, target, w, cfg)
 
-	ops, err := json.Marshal(rep.Ops())
-	require.NoError(t, err)
-	patch, err := jsonpatch.DecodePatch(ops)
-	require.NoError(t, err)
-	patched, err := patch.Apply(input)
-	require.NoError(t, err, "ops %s", ops)
+	patched := ruletest.ApplyOps(t, input, rep.Ops())
 	fromPatch := &corev1.Pod{}
 	require.NoError(t, json.Unmarshal(patched, fromPatch))
 	want, err := json.Marshal(got)

@@ -6,6 +6,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/meshgate/meshgate/internal/ruletest"
 	"github.com/meshgate/meshgate/mutators"
 	"github.com/meshgate/meshgate/policy"
 )
@@ -35,7 +36,7 @@ func FuzzMappingIstioTLS(f *testing.F) {
 	f.Add([]byte(mappingSeeds[0]), "quote.apps.svc.cluster.local", "")
 	f.Add([]byte(mappingSeeds[0]), "HTTPS://Web.Apps", "istio-upstream")
 	f.Add([]byte(mappingSeeds[0]), "noports.apps:0", "true")
-	w := mappingWorld(f)
+	w := ruletest.World(f, mappingWorldYAML)
 	cfg := policy.DefaultConfig()
 	f.Fuzz(func(t *testing.T, doc []byte, service, tls string) {
 		var obj map[string]any
@@ -63,7 +64,7 @@ func FuzzMappingIstioTLS(f *testing.F) {
 			t.Fatalf("re-decode: %v", err)
 		}
 		m := &unstructured.Unstructured{Object: work}
-		target := mappingTarget(m)
+		target := ruletest.Target(m)
 
 		rep := mutators.MappingIstioTLS(m, target, w, cfg)
 
@@ -71,7 +72,7 @@ func FuzzMappingIstioTLS(f *testing.F) {
 		if err != nil {
 			t.Fatalf("encode mutated: %v", err)
 		}
-		patched := mappingApplyOps(t, submitted, rep)
+		patched := ruletest.ApplyOps(t, submitted, rep.Ops())
 		if !mappingJSONEqual(t, mutated, patched) {
 			t.Fatalf("ops do not reproduce the mutation:\nmutated: %s\npatched: %s", mutated, patched)
 		}
@@ -100,7 +101,7 @@ func mappingJSONEqual(t *testing.T, a, b []byte) bool {
 }
 
 func BenchmarkMappingIstioTLS(b *testing.B) {
-	w := mappingWorld(b)
+	w := ruletest.World(b, mappingWorldYAML)
 	cfg := policy.DefaultConfig()
 	newMapping := func(ns, service string, tls any) *unstructured.Unstructured {
 		spec := map[string]any{"hostname": "*", "prefix": "/backend/", "service": service}

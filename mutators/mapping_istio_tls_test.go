@@ -2,15 +2,13 @@ package mutators_test
 
 import (
 	"encoding/json"
-	"strings"
 	"testing"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
 
+	"github.com/meshgate/meshgate/internal/ruletest"
 	"github.com/meshgate/meshgate/mutators"
 	"github.com/meshgate/meshgate/policy"
 	"github.com/meshgate/meshgate/world"
@@ -108,54 +106,8 @@ spec:
   ports: [{name: http, port: 80}]
 `
 
-func mappingWorld(tb testing.TB) *world.Memory {
-	tb.Helper()
-	w := world.NewMemory("default")
-	for _, doc := range strings.Split(mappingWorldYAML, "\n---\n") {
-		u := &unstructured.Unstructured{}
-		require.NoError(tb, yaml.Unmarshal([]byte(doc), &u.Object))
-		_, err := w.Add(u)
-		require.NoError(tb, err)
-	}
-	return w
-}
-
-func mappingObj(tb testing.TB, doc string) *unstructured.Unstructured {
-	tb.Helper()
-	u := &unstructured.Unstructured{}
-	require.NoError(tb, yaml.Unmarshal([]byte(doc), &u.Object))
-	return u
-}
-
-func mappingTarget(u *unstructured.Unstructured) policy.Target {
-	ns := u.GetNamespace()
-	if ns == "" {
-		ns = "default"
-	}
-	return policy.Target{
-		Object:    policy.ObjectRef{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: ns, Name: u.GetName()},
-		Namespace: ns,
-	}
-}
-
-// mappingApplyOps applies the report's ops to the object as submitted.
-func mappingApplyOps(tb testing.TB, submitted []byte, rep policy.Report) []byte {
-	tb.Helper()
-	ops := rep.Ops()
-	if len(ops) == 0 {
-		return submitted
-	}
-	raw, err := json.Marshal(ops)
-	require.NoError(tb, err)
-	patch, err := jsonpatch.DecodePatch(raw)
-	require.NoError(tb, err)
-	out, err := patch.Apply(submitted)
-	require.NoError(tb, err, "ops %s must apply to the submitted object", raw)
-	return out
-}
-
 func TestMappingIstioTLS(t *testing.T) {
-	w := mappingWorld(t)
+	w := ruletest.World(t, mappingWorldYAML)
 	tests := []struct {
 		name        string
 		mapping     string
@@ -354,11 +306,11 @@ func TestMappingIstioTLS(t *testing.T) {
 			if tc.cfg != nil {
 				tc.cfg(cfg)
 			}
-			m := mappingObj(t, tc.mapping)
+			m := ruletest.Object(t, tc.mapping)
 			submitted, err := json.Marshal(m.Object)
 			require.NoError(t, err)
 
-			rep := mutators.MappingIstioTLS(m, mappingTarget(m), w, cfg)
+			rep := mutators.MappingIstioTLS(m, ruletest.Target(m), w, cfg)
 
 			svc, _, _ := unstructured.NestedFieldNoCopy(m.Object, "spec", "service")
 			if tc.wantService == "" {
@@ -388,10 +340,10 @@ func TestMappingIstioTLS(t *testing.T) {
 
 			mutated, err := json.Marshal(m.Object)
 			require.NoError(t, err)
-			assert.JSONEq(t, string(mutated), string(mappingApplyOps(t, submitted, rep)),
+			assert.JSONEq(t, string(mutated), string(ruletest.ApplyOps(t, submitted, rep.Ops())),
 				"the ops must turn the submitted object into the mutated one")
 
-			again := mutators.MappingIstioTLS(m, mappingTarget(m), w, cfg)
+			again := mutators.MappingIstioTLS(m, ruletest.Target(m), w, cfg)
 			assert.Empty(t, again.Changes, "a second run must change nothing")
 			assert.Equal(t, rep.Findings, again.Findings, "a second run must find the same")
 		})
@@ -399,9 +351,9 @@ func TestMappingIstioTLS(t *testing.T) {
 }
 
 func TestMappingIstioTLSReasons(t *testing.T) {
-	w := mappingWorld(t)
-	m := mappingObj(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: apps}, spec: {prefix: /q/, service: quote}}`)
-	rep := mutators.MappingIstioTLS(m, mappingTarget(m), w, policy.DefaultConfig())
+	w := ruletest.World(t, mappingWorldYAML)
+	m := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: apps}, spec: {prefix: /q/, service: quote}}`)
+	rep := mutators.MappingIstioTLS(m, ruletest.Target(m), w, policy.DefaultConfig())
 	require.Len(t, rep.Changes, 2)
 	assert.Equal(t, `Service apps/quote is in sidecar-mode mesh namespace "apps" with mTLS PERMISSIVE, Istio's default: originate Istio mTLS with TLSContext "istio-upstream"`, rep.Changes[0].Reason)
 	assert.Equal(t, `"quote" -> "quote:80" (the Service's HTTP port "http"): with TLS and no port Emissary connects to port 443, and the connection hangs when the Service does not serve it`, rep.Changes[1].Reason)
@@ -412,22 +364,22 @@ func TestMappingIstioTLSReasons(t *testing.T) {
 func TestMappingIstioTLSConflictUsesRuleMode(t *testing.T) {
 	cfg := policy.DefaultConfig()
 	cfg.Rules[policy.MappingIstioTLS] = policy.Enforce
-	m := mappingObj(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: "http://quote"}}`)
-	rep := mutators.MappingIstioTLS(m, mappingTarget(m), mappingWorld(t), cfg)
+	m := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: "http://quote"}}`)
+	rep := mutators.MappingIstioTLS(m, ruletest.Target(m), ruletest.World(t, mappingWorldYAML), cfg)
 	require.Len(t, rep.Findings, 1)
 	assert.Equal(t, policy.Enforce, rep.Findings[0].Mode)
 }
 
 func TestMappingIstioTLSUnknownWorldChangesNothing(t *testing.T) {
-	m := mappingObj(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: quote}}`)
-	rep := mutators.MappingIstioTLS(m, mappingTarget(m), world.NewMemory("default"), policy.DefaultConfig())
+	m := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: quote}}`)
+	rep := mutators.MappingIstioTLS(m, ruletest.Target(m), world.NewMemory("default"), policy.DefaultConfig())
 	assert.Empty(t, rep.Changes, "a namespace the World does not know is not known to be meshed")
-	rep = mutators.MappingIstioTLS(m, mappingTarget(m), nil, policy.DefaultConfig())
+	rep = mutators.MappingIstioTLS(m, ruletest.Target(m), nil, policy.DefaultConfig())
 	assert.Empty(t, rep.Changes)
 }
 
 func TestMappingIstioTLSGarbage(t *testing.T) {
-	w := mappingWorld(t)
+	w := ruletest.World(t, mappingWorldYAML)
 	cfg := policy.DefaultConfig()
 	for name, obj := range map[string]map[string]any{
 		"nil object":       nil,
@@ -450,8 +402,8 @@ func TestMappingIstioTLSGarbage(t *testing.T) {
 // missing context (and mapping-tls-context would then deny every Mapping to the
 // mesh), so the rule changes nothing and says what to create.
 func TestMappingIstioTLSWaitsForTheIstioTLSContext(t *testing.T) {
-	w := mappingWorld(t)
-	other := mappingObj(t, `{apiVersion: getambassador.io/v3alpha1, kind: TLSContext, metadata: {name: other-upstream, namespace: emissary}, spec: {secret: other}}`)
+	w := ruletest.World(t, mappingWorldYAML)
+	other := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: TLSContext, metadata: {name: other-upstream, namespace: emissary}, spec: {secret: other}}`)
 	_, err := w.Add(other)
 	require.NoError(t, err)
 	for _, tt := range []struct{ name, ns, meanwhile string }{
@@ -459,8 +411,8 @@ func TestMappingIstioTLSWaitsForTheIstioTLSContext(t *testing.T) {
 		{"PERMISSIVE namespace", "apps", "without mTLS"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			m := mappingObj(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: `+tt.ns+`}, spec: {prefix: /q/, service: quote}}`)
-			rep := mutators.MappingIstioTLS(m, mappingTarget(m), w, policy.DefaultConfig())
+			m := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: `+tt.ns+`}, spec: {prefix: /q/, service: quote}}`)
+			rep := mutators.MappingIstioTLS(m, ruletest.Target(m), w, policy.DefaultConfig())
 			assert.Empty(t, rep.Changes)
 			require.Len(t, rep.Findings, 1)
 			f := rep.Findings[0]
@@ -475,11 +427,11 @@ func TestMappingIstioTLSWaitsForTheIstioTLSContext(t *testing.T) {
 	}
 
 	// Once it exists, the Mapping is wired.
-	istio := mappingObj(t, `{apiVersion: getambassador.io/v3alpha1, kind: TLSContext, metadata: {name: istio-upstream, namespace: emissary}, spec: {secret: istio-certs, alpn_protocols: istio}}`)
+	istio := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: TLSContext, metadata: {name: istio-upstream, namespace: emissary}, spec: {secret: istio-certs, alpn_protocols: istio}}`)
 	_, err = w.Add(istio)
 	require.NoError(t, err)
-	m := mappingObj(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: quote}}`)
-	rep := mutators.MappingIstioTLS(m, mappingTarget(m), w, policy.DefaultConfig())
+	m := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: quote}}`)
+	rep := mutators.MappingIstioTLS(m, ruletest.Target(m), w, policy.DefaultConfig())
 	assert.Len(t, rep.Changes, 2)
 	assert.Empty(t, rep.Findings)
 }

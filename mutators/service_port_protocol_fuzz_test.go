@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"testing"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/meshgate/meshgate/internal/ruletest"
 	"github.com/meshgate/meshgate/mutators"
 	"github.com/meshgate/meshgate/policy"
 )
@@ -50,22 +50,11 @@ func FuzzServicePortProtocol(f *testing.F) {
 		tgt := sppTarget(ns)
 		rep := mutators.ServicePortProtocol(svc, tgt, w, cfg)
 		if ops := rep.Ops(); len(ops) > 0 {
-			raw, err := json.Marshal(ops)
-			if err != nil {
-				t.Fatalf("encode ops: %v", err)
-			}
-			patch, err := jsonpatch.DecodePatch(raw)
-			if err != nil {
-				t.Fatalf("decode ops %s: %v", raw, err)
-			}
 			in, err := json.Marshal(u.Object)
 			if err != nil {
 				t.Fatalf("encode input: %v", err)
 			}
-			patched, err := patch.Apply(in)
-			if err != nil {
-				t.Fatalf("ops %s do not apply to %s: %v", raw, in, err)
-			}
+			patched := ruletest.ApplyOps(t, in, ops)
 			pu := &unstructured.Unstructured{}
 			if err := pu.UnmarshalJSON(patched); err != nil {
 				t.Fatalf("patched object: %v", err)

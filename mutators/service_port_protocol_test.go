@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"testing"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -13,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/meshgate/meshgate/internal/ruletest"
 	"github.com/meshgate/meshgate/mutators"
 	"github.com/meshgate/meshgate/policy"
 	"github.com/meshgate/meshgate/world"
@@ -60,12 +60,7 @@ func sppRun(t *testing.T, svc *corev1.Service, w policy.World, cfg *policy.Confi
 	rep := mutators.ServicePortProtocol(got, sppTarget(svc.Namespace), w, cfg)
 
 	if ops := rep.Ops(); len(ops) > 0 {
-		raw, err := json.Marshal(ops)
-		require.NoError(t, err)
-		patch, err := jsonpatch.DecodePatch(raw)
-		require.NoError(t, err)
-		patched, err := patch.Apply(before)
-		require.NoError(t, err, "ops %s must apply to the Service as submitted", raw)
+		patched := ruletest.ApplyOps(t, before, ops)
 		want, err := json.Marshal(got)
 		require.NoError(t, err)
 		require.JSONEq(t, string(want), string(patched), "the ops must make the same change as the mutator")

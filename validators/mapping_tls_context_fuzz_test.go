@@ -6,6 +6,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/meshgate/meshgate/internal/ruletest"
 	"github.com/meshgate/meshgate/policy"
 	"github.com/meshgate/meshgate/validators"
 )
@@ -32,7 +33,7 @@ func FuzzMappingTLSContext(f *testing.F) {
 		f.Add([]byte(s), false)
 		f.Add([]byte(s), true)
 	}
-	w := mtcWorld(f, mappingTLSWorldYAML)
+	w := ruletest.World(f, mappingTLSWorldYAML)
 	auto := policy.DefaultConfig()
 	legacy := policy.DefaultConfig()
 	legacy.EdgeProxy.CertMode = policy.CertModeSecret
@@ -44,7 +45,7 @@ func FuzzMappingTLSContext(f *testing.F) {
 		if legacyMode {
 			cfg = legacy
 		}
-		target := mtcTarget(u)
+		target := ruletest.Target(u)
 		for _, rep := range []policy.Report{
 			validators.MappingTLSContext(u, target, w, cfg),
 			validators.TLSContextWiring(u, target, w, cfg),
@@ -59,7 +60,7 @@ func FuzzMappingTLSContext(f *testing.F) {
 }
 
 func BenchmarkMappingTLSContext(b *testing.B) {
-	w := mtcWorld(b, mappingTLSWorldYAML)
+	w := ruletest.World(b, mappingTLSWorldYAML)
 	cfg := policy.DefaultConfig()
 	cases := []struct {
 		name  string
@@ -74,8 +75,8 @@ func BenchmarkMappingTLSContext(b *testing.B) {
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
-			u := mtcObj(b, c.doc)
-			t := mtcTarget(u)
+			u := ruletest.Object(b, c.doc)
+			t := ruletest.Target(u)
 			b.ReportAllocs()
 			for b.Loop() {
 				var rep policy.Report

@@ -1,14 +1,13 @@
 package validators_test
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
 
+	"github.com/meshgate/meshgate/internal/ruletest"
 	"github.com/meshgate/meshgate/policy"
 	"github.com/meshgate/meshgate/validators"
 	"github.com/meshgate/meshgate/world"
@@ -76,37 +75,6 @@ metadata: {name: upstream-ca, namespace: apps}
 spec: {secret: upstream-ca}
 `
 
-func mtcWorld(tb testing.TB, docs string) *world.Memory {
-	tb.Helper()
-	w := world.NewMemory("default")
-	for _, doc := range strings.Split(docs, "\n---\n") {
-		if strings.TrimSpace(doc) == "" {
-			continue
-		}
-		_, err := w.Add(mtcObj(tb, doc))
-		require.NoError(tb, err)
-	}
-	return w
-}
-
-func mtcObj(tb testing.TB, doc string) *unstructured.Unstructured {
-	tb.Helper()
-	u := &unstructured.Unstructured{}
-	require.NoError(tb, yaml.Unmarshal([]byte(doc), &u.Object))
-	return u
-}
-
-func mtcTarget(u *unstructured.Unstructured) policy.Target {
-	ns := u.GetNamespace()
-	if ns == "" {
-		ns = "default"
-	}
-	return policy.Target{
-		Object:    policy.ObjectRef{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: ns, Name: u.GetName()},
-		Namespace: ns,
-	}
-}
-
 type mtcFinding struct {
 	field, contains string
 }
@@ -124,7 +92,7 @@ func mtcCheck(t *testing.T, rep policy.Report, mode policy.Mode, want []mtcFindi
 }
 
 func TestMappingTLSContext(t *testing.T) {
-	w := mtcWorld(t, mappingTLSWorldYAML)
+	w := ruletest.World(t, mappingTLSWorldYAML)
 	tests := []struct {
 		name    string
 		mapping string
@@ -162,13 +130,13 @@ func TestMappingTLSContext(t *testing.T) {
 		},
 		{
 			name:    "missing Istio TLSContext: the message says how to create it",
-			world:   mtcWorld(t, "apiVersion: getambassador.io/v3alpha1\nkind: TLSContext\nmetadata: {name: other, namespace: emissary}\n"),
+			world:   ruletest.World(t, "apiVersion: getambassador.io/v3alpha1\nkind: TLSContext\nmetadata: {name: other, namespace: emissary}\n"),
 			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: "quote:80", tls: istio-upstream}}`,
 			want:    []mtcFinding{{"spec.tls", `create TLSContext "istio-upstream" in Emissary's namespace (ambassador or emissary) with secret: istio-certs and alpn_protocols: istio`}},
 		},
 		{
 			name:    "World without any TLSContext: existence is not checked",
-			world:   mtcWorld(t, ""),
+			world:   ruletest.World(t, ""),
 			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: "quote:80", tls: nowhere}}`,
 		},
 		{
@@ -209,8 +177,8 @@ func TestMappingTLSContext(t *testing.T) {
 			if tc.world != nil {
 				ww = tc.world
 			}
-			m := mtcObj(t, tc.mapping)
-			rep := validators.MappingTLSContext(m, mtcTarget(m), ww, policy.DefaultConfig())
+			m := ruletest.Object(t, tc.mapping)
+			rep := validators.MappingTLSContext(m, ruletest.Target(m), ww, policy.DefaultConfig())
 			mtcCheck(t, rep, policy.Enforce, tc.want)
 		})
 	}
@@ -219,8 +187,8 @@ func TestMappingTLSContext(t *testing.T) {
 func TestMappingTLSContextUsesRuleMode(t *testing.T) {
 	cfg := policy.DefaultConfig()
 	cfg.Rules[policy.MappingTLSContext] = policy.Warn
-	m := mtcObj(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: "quote:80", tls: missing}}`)
-	rep := validators.MappingTLSContext(m, mtcTarget(m), mtcWorld(t, mappingTLSWorldYAML), cfg)
+	m := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: "quote:80", tls: missing}}`)
+	rep := validators.MappingTLSContext(m, ruletest.Target(m), ruletest.World(t, mappingTLSWorldYAML), cfg)
 	mtcCheck(t, rep, policy.Warn, []mtcFinding{{"spec.tls", `TLSContext "missing" does not exist`}})
 }
 
@@ -322,15 +290,15 @@ func TestTLSContextWiring(t *testing.T) {
 			if tc.cfg != nil {
 				tc.cfg(cfg)
 			}
-			obj := mtcObj(t, tc.tlsctx)
-			rep := validators.TLSContextWiring(obj, mtcTarget(obj), world.NewMemory("default"), cfg)
+			obj := ruletest.Object(t, tc.tlsctx)
+			rep := validators.TLSContextWiring(obj, ruletest.Target(obj), world.NewMemory("default"), cfg)
 			mtcCheck(t, rep, policy.Enforce, tc.want)
 		})
 	}
 }
 
 func TestMappingTLSContextGarbage(t *testing.T) {
-	w := mtcWorld(t, mappingTLSWorldYAML)
+	w := ruletest.World(t, mappingTLSWorldYAML)
 	cfg := policy.DefaultConfig()
 	for name, obj := range map[string]map[string]any{
 		"nil object":          nil,

@@ -1,0 +1,71 @@
+// Package ruletest holds helpers for the rule tests: a World and objects from
+// YAML, the Target of an object, and a report's ops applied as JSON patch.
+package ruletest
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	"github.com/stretchr/testify/require"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshgate/meshgate/policy"
+	"github.com/meshgate/meshgate/world"
+)
+
+// World returns a World, with "default" as its default namespace, that holds
+// the objects of docs: YAML documents separated by "\n---\n". Blank documents
+// are skipped.
+func World(tb testing.TB, docs string) *world.Memory {
+	tb.Helper()
+	w := world.NewMemory("default")
+	for _, doc := range strings.Split(docs, "\n---\n") {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		_, err := w.Add(Object(tb, doc))
+		require.NoError(tb, err)
+	}
+	return w
+}
+
+// Object decodes one YAML document into an unstructured object.
+func Object(tb testing.TB, doc string) *unstructured.Unstructured {
+	tb.Helper()
+	u := &unstructured.Unstructured{}
+	require.NoError(tb, yaml.Unmarshal([]byte(doc), &u.Object))
+	return u
+}
+
+// Target is the Target of u, in u's namespace or, when u has none, in
+// "default".
+func Target(u *unstructured.Unstructured) policy.Target {
+	ns := u.GetNamespace()
+	if ns == "" {
+		ns = "default"
+	}
+	return policy.Target{
+		Object:    policy.ObjectRef{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: ns, Name: u.GetName()},
+		Namespace: ns,
+	}
+}
+
+// ApplyOps applies ops, as an RFC 6902 JSON patch, to the JSON document
+// submitted and returns the result; without ops it returns submitted as is.
+// Ops that do not apply fail the test.
+func ApplyOps(tb testing.TB, submitted []byte, ops []policy.PatchOp) []byte {
+	tb.Helper()
+	if len(ops) == 0 {
+		return submitted
+	}
+	raw, err := json.Marshal(ops)
+	require.NoError(tb, err)
+	patch, err := jsonpatch.DecodePatch(raw)
+	require.NoError(tb, err)
+	out, err := patch.Apply(submitted)
+	require.NoError(tb, err, "ops %s must apply to the submitted object", raw)
+	return out
+}
