@@ -115,7 +115,7 @@ var (
 	ErrScheme     = errors.New("malformed scheme")
 	ErrExtraParts = errors.New("service has URL parts after the host and port (path, query, user info)")
 	ErrHost       = errors.New("malformed host")
-	ErrPort       = errors.New("port is not a number between 1 and 65535")
+	ErrPort       = errors.New("port is not a number between 1 and 65535 (without leading zeros)")
 )
 
 // ParseUpstream parses a Mapping's service. defaultNamespace qualifies a host
@@ -239,7 +239,9 @@ func checkPortPresent(p string) error {
 }
 
 func parsePort(s string) (int, bool) {
-	if len(s) == 0 || len(s) > 5 {
+	if len(s) == 0 || len(s) > 5 || (len(s) > 1 && s[0] == '0') {
+		// A leading zero ("quote:080") is nobody's intent; leave such a Mapping
+		// alone rather than rewrite its port.
 		return 0, false
 	}
 	n := 0

@@ -74,6 +74,7 @@ func TestParseUpstreamRejectsWhatEmissaryWouldGuessAbout(t *testing.T) {
 		{name: "empty port", service: "quote:", want: ErrPort},
 		{name: "named port", service: "quote:http", want: ErrPort},
 		{name: "port zero", service: "quote:0", want: ErrPort},
+		{name: "port with a leading zero", service: "quote:080", want: ErrPort},
 		{name: "port too large", service: "quote:65536", want: ErrPort},
 		{name: "signed port", service: "quote:+80", want: ErrPort},
 		{name: "empty host", service: ":80", want: ErrHost},
