@@ -1,0 +1,187 @@
+{{/* The chart's name. */}}
+{{- define "meshgate.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The full name: the release name, plus the chart's name unless it already holds it. */}}
+{{- define "meshgate.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "meshgate.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "meshgate.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "meshgate.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "meshgate.labels" -}}
+helm.sh/chart: {{ include "meshgate.chart" . }}
+{{ include "meshgate.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: admission-webhook
+{{- end }}
+
+{{- define "meshgate.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "meshgate.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "meshgate.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The MutatingWebhookConfiguration's name. The API server calls mutating webhook
+configurations in name order, so it must sort before Istio's
+(istio-revision-tag-*, istio-sidecar-injector*): meshgate then runs first and
+Istio's injector sees meshgate's wiring (reinvocationPolicy IfNeeded covers
+the rest).
+*/}}
+{{- define "meshgate.mutatingName" -}}
+{{- $name := default (printf "0-%s" (include "meshgate.fullname" .)) .Values.webhook.mutating.name | trunc 63 | trimSuffix "-" }}
+{{- if not (lt $name "istio") }}
+{{- fail (printf "webhook.mutating.name %q must sort before \"istio\" (the API server runs mutating webhook configurations in name order and meshgate must run before istio-sidecar-injector)" $name) }}
+{{- end }}
+{{- $name }}
+{{- end }}
+
+{{- define "meshgate.validatingName" -}}
+{{- default (include "meshgate.fullname" .) .Values.webhook.validating.name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The webhook Service and the Secret holding the serving certificate. */}}
+{{- define "meshgate.serviceName" -}}
+{{- include "meshgate.fullname" . }}
+{{- end }}
+
+{{- define "meshgate.tlsSecretName" -}}
+{{- if and (not .Values.certManager.enabled) .Values.tls.existingSecret }}
+{{- .Values.tls.existingSecret }}
+{{- else }}
+{{- printf "%s-tls" (include "meshgate.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* cert-manager objects. */}}
+{{- define "meshgate.servingCertificateName" -}}
+{{- printf "%s-serving" (include "meshgate.fullname" .) }}
+{{- end }}
+
+{{/* The DNS names of the webhook Service, as a list. */}}
+{{- define "meshgate.dnsNames" -}}
+{{- $svc := include "meshgate.serviceName" . }}
+{{- $ns := .Release.Namespace }}
+- {{ $svc }}
+- {{ $svc }}.{{ $ns }}
+- {{ $svc }}.{{ $ns }}.svc
+- {{ $svc }}.{{ $ns }}.svc.cluster.local
+{{- end }}
+
+{{/*
+meshgate.generatedTLS fills .Values.__meshgateGeneratedTLS once per render
+with the CA and serving certificate used without cert-manager: the existing
+Secret's when it holds them (so helm upgrade does not rotate them), else new
+ones from genCA/genSignedCert. The Secret and both webhook configurations read
+the same value.
+*/}}
+{{- define "meshgate.generatedTLS" -}}
+{{- if not (hasKey .Values "__meshgateGeneratedTLS") }}
+{{- $secretName := include "meshgate.tlsSecretName" . }}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace $secretName }}
+{{- $out := dict }}
+{{- if and $existing $existing.data (index $existing.data "tls.crt") (index $existing.data "tls.key") (index $existing.data "ca.crt") }}
+{{- $_ := set $out "crt" (index $existing.data "tls.crt") }}
+{{- $_ := set $out "key" (index $existing.data "tls.key") }}
+{{- $_ := set $out "ca" (index $existing.data "ca.crt") }}
+{{- else }}
+{{- $days := int .Values.tls.validityDays }}
+{{- $ca := genCA (printf "%s-ca" (include "meshgate.fullname" .)) $days }}
+{{- $svc := include "meshgate.serviceName" . }}
+{{- $dns := include "meshgate.dnsNames" . | fromYamlArray }}
+{{- $cert := genSignedCert (printf "%s.%s.svc" $svc .Release.Namespace) nil $dns $days $ca }}
+{{- $_ := set $out "crt" ($cert.Cert | b64enc) }}
+{{- $_ := set $out "key" ($cert.Key | b64enc) }}
+{{- $_ := set $out "ca" ($ca.Cert | b64enc) }}
+{{- end }}
+{{- $_ := set .Values "__meshgateGeneratedTLS" $out }}
+{{- end }}
+{{- end }}
+
+{{/* The webhooks' caBundle without cert-manager (base64 PEM). */}}
+{{- define "meshgate.caBundle" -}}
+{{- if .Values.tls.existingSecret }}
+{{- required "tls.caBundle (base64 PEM of the CA that signed tls.existingSecret) is required when tls.existingSecret is set" .Values.tls.caBundle }}
+{{- else }}
+{{- include "meshgate.generatedTLS" . }}
+{{- .Values.__meshgateGeneratedTLS.ca }}
+{{- end }}
+{{- end }}
+
+{{/* The namespaces neither webhook ever sees. */}}
+{{- define "meshgate.excludedNamespaces" -}}
+{{- $ns := list "kube-system" "kube-node-lease" .Release.Namespace }}
+{{- range .Values.webhook.excludeNamespaces }}
+{{- $ns = append $ns . }}
+{{- end }}
+{{- toYaml (uniq $ns) }}
+{{- end }}
+
+{{/* The parts both webhooks share, after clientConfig and rules. */}}
+{{- define "meshgate.webhookCommon" -}}
+{{- $root := index . 0 }}
+{{- $failure := index . 1 }}
+failurePolicy: {{ default $root.Values.webhook.failurePolicy $failure }}
+matchPolicy: Equivalent
+namespaceSelector:
+  matchExpressions:
+    - key: kubernetes.io/metadata.name
+      operator: NotIn
+      values:
+        {{- include "meshgate.excludedNamespaces" $root | nindent 8 }}
+objectSelector:
+  {{- toYaml $root.Values.webhook.objectSelector | nindent 2 }}
+sideEffects: None
+timeoutSeconds: {{ $root.Values.webhook.timeoutSeconds }}
+admissionReviewVersions: ["v1"]
+{{- end }}
+
+{{- define "meshgate.clientConfig" -}}
+{{- $root := index . 0 }}
+{{- $path := index . 1 }}
+clientConfig:
+  service:
+    name: {{ include "meshgate.serviceName" $root }}
+    namespace: {{ $root.Release.Namespace }}
+    path: {{ $path }}
+    port: 443
+  {{- if not $root.Values.certManager.enabled }}
+  caBundle: {{ include "meshgate.caBundle" $root }}
+  {{- end }}
+{{- end }}
+
+{{- define "meshgate.webhookAnnotations" -}}
+{{- if .Values.certManager.enabled }}
+annotations:
+  cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/{{ include "meshgate.servingCertificateName" . }}
+{{- end }}
+{{- end }}
