@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/meshgate/meshgate/internal/ruletest"
@@ -22,20 +21,7 @@ func sppStr(s string) *string { return &s }
 
 // sppWorld is a World with a sidecar namespace "mesh", an ambient namespace
 // "amb" and a namespace "plain" outside the mesh.
-func sppWorld(t testing.TB) *world.Memory {
-	w := world.NewMemory("default")
-	for name, labels := range map[string]map[string]any{
-		"mesh":  {policy.LabelIstioInjection: "enabled"},
-		"amb":   {policy.LabelDataplaneMode: "ambient"},
-		"plain": {},
-	} {
-		_, err := w.Add(&unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": name, "labels": labels},
-		}})
-		require.NoError(t, err)
-	}
-	return w
-}
+func sppWorld(t testing.TB) *world.Memory { return ruletest.World(t, ruletest.MeshNamespaces) }
 
 func sppService(ns string, ports ...corev1.ServicePort) *corev1.Service {
 	return &corev1.Service{

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/meshgate/meshgate/internal/ruletest"
 	"github.com/meshgate/meshgate/policy"
 	"github.com/meshgate/meshgate/validators"
 	"github.com/meshgate/meshgate/world"
@@ -20,20 +21,7 @@ func spnStr(s string) *string { return &s }
 
 // spnWorld is a World with a sidecar namespace "mesh", an ambient namespace
 // "amb" and a namespace "plain" outside the mesh.
-func spnWorld(t testing.TB) *world.Memory {
-	w := world.NewMemory("default")
-	for name, labels := range map[string]map[string]any{
-		"mesh":  {policy.LabelIstioInjection: "enabled"},
-		"amb":   {policy.LabelDataplaneMode: "ambient"},
-		"plain": {},
-	} {
-		_, err := w.Add(&unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": name, "labels": labels},
-		}})
-		require.NoError(t, err)
-	}
-	return w
-}
+func spnWorld(t testing.TB) *world.Memory { return ruletest.World(t, ruletest.MeshNamespaces) }
 
 func spnService(ns string, labels map[string]string, ports ...corev1.ServicePort) *corev1.Service {
 	return &corev1.Service{

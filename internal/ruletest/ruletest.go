@@ -69,3 +69,19 @@ func ApplyOps(tb testing.TB, submitted []byte, ops []policy.PatchOp) []byte {
 	require.NoError(tb, err, "ops %s must apply to the submitted object", raw)
 	return out
 }
+
+// MeshNamespaces is a World's worth of namespaces for the Service rules: "mesh"
+// (sidecar injection), "amb" (ambient) and "plain" (outside the mesh).
+const MeshNamespaces = `
+apiVersion: v1
+kind: Namespace
+metadata: {name: mesh, labels: {istio-injection: enabled}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: amb, labels: {istio.io/dataplane-mode: ambient}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: plain}
+`
