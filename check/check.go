@@ -381,7 +381,7 @@ func Check(ctx context.Context, o *Options) (*Result, error) {
 		}
 		rs := make([]*Reviewed, len(d.Objects))
 		for j, obj := range d.Objects {
-			rs[j] = review(eng, w, o.Namespace, obj)
+			rs[j] = review(ctx, eng, w, o.Namespace, obj)
 			if !keep {
 				rs[j].release()
 			}
@@ -409,7 +409,7 @@ func docError(d *manifest.Document) InputError {
 }
 
 // worldKindNames are the kinds a World holds, as they appear in a manifest.
-var worldKindNames = [][]byte{[]byte("Namespace"), []byte("Service"), []byte("TLSContext"), []byte("Gateway"), []byte("PeerAuthentication")}
+var worldKindNames = [][]byte{[]byte("Namespace"), []byte("Service"), []byte("TLSContext"), []byte("Gateway"), []byte("PeerAuthentication"), []byte("Module"), []byte("Resolver")}
 
 // mayHoldWorldObject reports whether a document may hold an object the World
 // needs. It errs on the side of yes: a document is known not to hold one only
@@ -451,14 +451,14 @@ func (o *Options) limitMemory(bytes int64) {
 }
 
 // review runs the engine on one object and places its verdicts.
-func review(eng *engine.Engine, w policy.World, defaultNS string, obj *manifest.Object) *Reviewed {
+func review(ctx context.Context, eng *engine.Engine, w policy.World, defaultNS string, obj *manifest.Object) *Reviewed {
 	u := obj.Object
 	r := &Reviewed{Object: obj, Ref: policy.ObjectRef{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName()}, GVK: u.GroupVersionKind()}
 	in := engine.Input{Object: u}
 	if u.GetNamespace() == "" {
 		in.Namespace = defaultNS
 	}
-	res, err := safeReview(eng, in, w)
+	res, err := safeReview(ctx, eng, in, w)
 	if err != nil {
 		r.Err = &InputError{File: obj.Source, Line: obj.Line, Message: err.Error()}
 		return r
@@ -485,11 +485,11 @@ func (r *Reviewed) release() {
 
 // safeReview turns a panic in a rule into an error about that object, so one
 // bad object (or rule bug) does not take down the whole check.
-func safeReview(eng *engine.Engine, in engine.Input, w policy.World) (res *engine.Result, err error) {
+func safeReview(ctx context.Context, eng *engine.Engine, in engine.Input, w policy.World) (res *engine.Result, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			res, err = nil, fmt.Errorf("internal error reviewing %s %s: %v (please report it)", in.Object.GetKind(), in.Object.GetName(), p)
 		}
 	}()
-	return eng.Review(in, w)
+	return eng.Review(ctx, in, w)
 }

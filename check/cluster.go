@@ -42,6 +42,10 @@ var worldKinds = []struct {
 	{policy.KindIstioGateway, schema.GroupKind{Group: world.GroupIstioNet, Kind: "Gateway"}},
 	{policy.KindGateway, schema.GroupKind{Group: world.GroupGatewayAPI, Kind: "Gateway"}},
 	{policy.KindPeerAuthentication, schema.GroupKind{Group: world.GroupIstioSec, Kind: "PeerAuthentication"}},
+	{policy.KindModule, schema.GroupKind{Group: world.GroupEmissary, Kind: "Module"}},
+	{policy.KindResolver, schema.GroupKind{Group: world.GroupEmissary, Kind: policy.KubernetesServiceResolver}},
+	{policy.KindResolver, schema.GroupKind{Group: world.GroupEmissary, Kind: policy.KubernetesEndpointResolver}},
+	{policy.KindResolver, schema.GroupKind{Group: world.GroupEmissary, Kind: policy.ConsulResolver}},
 }
 
 // liveCluster reads the World from the cluster of kubeconfig (default loading

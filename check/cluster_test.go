@@ -103,12 +103,14 @@ func TestInputsOverrideClusterObjects(t *testing.T) {
 	b.add(&manifest.Object{Object: obj("getambassador.io/v3alpha1", "TLSContext", "emissary", "istio-upstream", nil)}, false)
 	w, errs := b.build()
 	require.Empty(t, errs)
-	shop, ok := w.Namespace("shop")
+	ctx := context.Background()
+	shop, ok, err := w.Namespace(ctx, "shop")
+	require.NoError(t, err)
 	require.True(t, ok)
 	assert.Equal(t, map[string]string{"istio.io/dataplane-mode": "ambient"}, shop.Labels, "the manifest's namespace wins")
-	other, _ := w.Namespace("other")
+	other, _, _ := w.Namespace(ctx, "other")
 	assert.Equal(t, "cluster", other.Labels["from"])
-	assert.Len(t, w.TLSContexts("istio-upstream"), 1, "the same object from both sources is in the World once")
+	assert.Len(t, ruletestMust(w.TLSContexts(ctx, "istio-upstream")), 1, "the same object from both sources is in the World once")
 	assert.True(t, w.Has(policy.KindPeerAuthentication), "kinds the cluster listed are known")
 	assert.False(t, w.Has(policy.KindIstioGateway))
 }
@@ -135,4 +137,11 @@ func TestUnreachableClusterIsAnError(t *testing.T) {
 	require.Error(t, r.err)
 	assert.Equal(t, ExitBadInput, r.code)
 	assert.Empty(t, r.stdout)
+}
+
+func ruletestMust[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -9,6 +9,8 @@
 package edgeproxy
 
 import (
+	"context"
+	"fmt"
 	"path"
 	"strings"
 
@@ -107,26 +109,30 @@ func (m Mode) String() string {
 // annotation meshgate.io/cert-mode: secret; otherwise the data plane decides, as
 // Istio reads the namespace's and the pod's labels. A World that does not know the
 // namespace means "not in the mesh" unless the pod opts into injection itself.
-func ModeOf(pod *corev1.Pod, ns string, w policy.World, cfg *policy.Config) Mode {
+func ModeOf(ctx context.Context, pod *corev1.Pod, ns string, w policy.World, cfg *policy.Config) (Mode, error) {
 	if pod == nil || cfg == nil {
-		return ModeNone
+		return ModeNone, nil
 	}
 	if cfg.EdgeProxy.CertMode == policy.CertModeSecret || pod.Annotations[policy.AnnotationCertMode] == policy.CertModeSecret {
-		return ModeLegacySecret
+		return ModeLegacySecret, nil
 	}
 	var nsLabels map[string]string
 	if w != nil {
-		if n, ok := w.Namespace(ns); ok {
+		n, ok, err := w.Namespace(ctx, ns)
+		if err != nil {
+			return ModeNone, fmt.Errorf("look up namespace %q: %w", ns, err)
+		}
+		if ok {
 			nsLabels = n.Labels
 		}
 	}
 	switch policy.PodDataPlane(nsLabels, pod.Labels) {
 	case policy.Sidecar:
-		return ModeSidecar
+		return ModeSidecar, nil
 	case policy.Ambient:
-		return ModeAmbient
+		return ModeAmbient, nil
 	default:
-		return ModeNone
+		return ModeNone, nil
 	}
 }
 

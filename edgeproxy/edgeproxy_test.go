@@ -1,6 +1,8 @@
 package edgeproxy
 
 import (
+	"context"
+	"github.com/meshgate/meshgate/internal/ruletest"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -64,9 +66,9 @@ type fakeWorld struct {
 	ns map[string]map[string]string
 }
 
-func (w fakeWorld) Namespace(name string) (policy.Namespace, bool) {
+func (w fakeWorld) Namespace(_ context.Context, name string) (policy.Namespace, bool, error) {
 	l, ok := w.ns[name]
-	return policy.Namespace{Name: name, Labels: l}, ok
+	return policy.Namespace{Name: name, Labels: l}, ok, nil
 }
 
 func TestModeOf(t *testing.T) {
@@ -107,11 +109,11 @@ func TestModeOf(t *testing.T) {
 			}
 			pod := &corev1.Pod{}
 			pod.Labels, pod.Annotations = tt.labels, tt.annotations
-			assert.Equal(t, tt.want, ModeOf(pod, tt.ns, w, cfg))
+			assert.Equal(t, tt.want, ruletest.Must(ModeOf(context.Background(), pod, tt.ns, w, cfg)))
 		})
 	}
-	assert.Equal(t, ModeNone, ModeOf(&corev1.Pod{}, "injected", nil, policy.DefaultConfig()), "no World: not in the mesh")
-	assert.Equal(t, ModeNone, ModeOf(nil, "injected", w, policy.DefaultConfig()))
+	assert.Equal(t, ModeNone, ruletest.Must(ModeOf(context.Background(), &corev1.Pod{}, "injected", nil, policy.DefaultConfig())), "no World: not in the mesh")
+	assert.Equal(t, ModeNone, ruletest.Must(ModeOf(context.Background(), nil, "injected", w, policy.DefaultConfig())))
 }
 
 func TestUnknownCertMode(t *testing.T) {

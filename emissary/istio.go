@@ -1,6 +1,8 @@
 package emissary
 
 import (
+	"context"
+	"fmt"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -73,17 +75,20 @@ func (m MTLS) Source() string {
 // by name wins, which is deterministic. Port-level mTLS is not considered: a
 // Mapping reaches one Service port, and meshgate only needs the mode that
 // decides whether to originate TLS at all.
-func EffectiveMTLS(w policy.World, rootNamespace, namespace string, workloadLabels map[string]string) MTLS {
+func EffectiveMTLS(ctx context.Context, w policy.World, rootNamespace, namespace string, workloadLabels map[string]string) (MTLS, error) {
 	if w == nil {
-		return MTLS{Mode: Permissive, Level: "default"}
+		return MTLS{Mode: Permissive, Level: "default"}, nil
 	}
-	pas := w.PeerAuthentications(namespace)
+	pas, err := w.PeerAuthentications(ctx, namespace)
+	if err != nil {
+		return MTLS{}, fmt.Errorf("list PeerAuthentications in %q: %w", namespace, err)
+	}
 	if len(workloadLabels) > 0 {
 		if pa := first(pas, func(pa *policy.PeerAuthentication) bool {
 			return len(pa.Selector) > 0 && selects(pa.Selector, workloadLabels)
 		}); pa != nil {
 			if mode, ok := modeOf(pa.Mode); ok {
-				return MTLS{Mode: mode, From: pa, Level: "workload"}
+				return MTLS{Mode: mode, From: pa, Level: "workload"}, nil
 			}
 		}
 	}
@@ -94,17 +99,21 @@ func EffectiveMTLS(w policy.World, rootNamespace, namespace string, workloadLabe
 			if namespace == rootNamespace {
 				level = "mesh"
 			}
-			return MTLS{Mode: mode, From: pa, Level: level}
+			return MTLS{Mode: mode, From: pa, Level: level}, nil
 		}
 	}
 	if namespace != rootNamespace && rootNamespace != "" {
-		if pa := first(w.PeerAuthentications(rootNamespace), namespaceWide); pa != nil {
+		root, err := w.PeerAuthentications(ctx, rootNamespace)
+		if err != nil {
+			return MTLS{}, fmt.Errorf("list PeerAuthentications in %q: %w", rootNamespace, err)
+		}
+		if pa := first(root, namespaceWide); pa != nil {
 			if mode, ok := modeOf(pa.Mode); ok {
-				return MTLS{Mode: mode, From: pa, Level: "mesh"}
+				return MTLS{Mode: mode, From: pa, Level: "mesh"}, nil
 			}
 		}
 	}
-	return MTLS{Mode: Permissive, Level: "default"}
+	return MTLS{Mode: Permissive, Level: "default"}, nil
 }
 
 // first returns the PeerAuthentication with the smallest name among those that
@@ -168,17 +177,24 @@ type Resolved struct {
 // Resolve looks a Service upstream up in the World. u must be a HostService
 // upstream; others resolve to nothing. The Service is looked up even when the
 // World does not know its namespace (the data plane is then NoMesh).
-func Resolve(u Upstream, w policy.World, rootNamespace string) Resolved {
+func Resolve(ctx context.Context, u Upstream, w policy.World, rootNamespace string) (Resolved, error) {
 	var r Resolved
 	if w == nil || u.Kind != HostService {
-		return r
+		return r, nil
 	}
-	if svc, ok := w.Service(u.Namespace, u.Name); ok && svc != nil {
+	svc, ok, err := w.Service(ctx, u.Namespace, u.Name)
+	if err != nil {
+		return r, fmt.Errorf("look up Service %s/%s: %w", u.Namespace, u.Name, err)
+	}
+	if ok && svc != nil {
 		r.Service = svc
 	}
-	r.Namespace, r.NamespaceKnown = w.Namespace(u.Namespace)
+	r.Namespace, r.NamespaceKnown, err = w.Namespace(ctx, u.Namespace)
+	if err != nil {
+		return r, fmt.Errorf("look up namespace %q: %w", u.Namespace, err)
+	}
 	if !r.NamespaceKnown {
-		return r
+		return r, nil
 	}
 	r.DataPlane = policy.NamespaceDataPlane(r.Namespace.Labels)
 	if r.DataPlane == policy.Sidecar {
@@ -186,9 +202,12 @@ func Resolve(u Upstream, w policy.World, rootNamespace string) Resolved {
 		if r.Service != nil {
 			selector = r.Service.Spec.Selector
 		}
-		r.MTLS = EffectiveMTLS(w, rootNamespace, u.Namespace, selector)
+		r.MTLS, err = EffectiveMTLS(ctx, w, rootNamespace, u.Namespace, selector)
+		if err != nil {
+			return r, err
+		}
 	}
-	return r
+	return r, nil
 }
 
 // IsExternalName reports whether svc is an ExternalName Service (a DNS alias to

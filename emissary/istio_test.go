@@ -1,6 +1,8 @@
 package emissary
 
 import (
+	"context"
+	"github.com/meshgate/meshgate/internal/ruletest"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -99,7 +101,7 @@ func TestEffectiveMTLS(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			w := memoryWorld(t, tc.objs...)
-			got := EffectiveMTLS(w, "istio-system", "apps", tc.labels)
+			got := ruletest.Must(EffectiveMTLS(context.Background(), w, "istio-system", "apps", tc.labels))
 			assert.Equal(t, tc.want, got.Mode)
 			assert.Equal(t, tc.wantLevel, got.Level)
 			if tc.wantFrom == "" {
@@ -115,13 +117,13 @@ func TestEffectiveMTLS(t *testing.T) {
 
 func TestEffectiveMTLSInRootNamespace(t *testing.T) {
 	w := memoryWorld(t, peerAuth("istio-system", "default", "STRICT", nil))
-	got := EffectiveMTLS(w, "istio-system", "istio-system", nil)
+	got := ruletest.Must(EffectiveMTLS(context.Background(), w, "istio-system", "istio-system", nil))
 	assert.Equal(t, Strict, got.Mode)
 	assert.Equal(t, "PeerAuthentication istio-system/default (mesh-wide)", got.Source())
 }
 
 func TestEffectiveMTLSNilWorld(t *testing.T) {
-	assert.Equal(t, Permissive, EffectiveMTLS(nil, "istio-system", "apps", nil).Mode)
+	assert.Equal(t, Permissive, ruletest.Must(EffectiveMTLS(context.Background(), nil, "istio-system", "apps", nil)).Mode)
 }
 
 func svc(ports ...corev1.ServicePort) *corev1.Service {
@@ -227,7 +229,7 @@ func TestResolve(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			u, err := ParseUpstream(tc.service, "default")
 			require.NoError(t, err)
-			r := Resolve(u, w, "istio-system")
+			r := ruletest.Must(Resolve(context.Background(), u, w, "istio-system"))
 			assert.Equal(t, tc.wantKnown, r.NamespaceKnown)
 			assert.Equal(t, tc.wantPlane, r.DataPlane)
 			assert.Equal(t, tc.wantService, r.Service != nil)
@@ -238,7 +240,7 @@ func TestResolve(t *testing.T) {
 		w := memoryWorld(t, serviceObj("unlabelled", "quote", nil, map[string]any{"name": "http", "port": int64(80)}))
 		u, err := ParseUpstream("quote.unlabelled", "default")
 		require.NoError(t, err)
-		r := Resolve(u, w, "istio-system")
+		r := ruletest.Must(Resolve(context.Background(), u, w, "istio-system"))
 		assert.False(t, r.NamespaceKnown)
 		assert.Equal(t, policy.NoMesh, r.DataPlane)
 		assert.NotNil(t, r.Service, "the Service is still known, for the port checks")
@@ -246,6 +248,6 @@ func TestResolve(t *testing.T) {
 	t.Run("external host resolves to nothing", func(t *testing.T) {
 		u, err := ParseUpstream("api.example.com", "default")
 		require.NoError(t, err)
-		assert.Equal(t, Resolved{}, Resolve(u, w, "istio-system"))
+		assert.Equal(t, Resolved{}, ruletest.Must(Resolve(context.Background(), u, w, "istio-system")))
 	})
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -106,7 +107,7 @@ func BenchmarkReview(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := e.Review(Input{Object: in}, w); err != nil {
+				if _, err := e.Review(context.Background(), Input{Object: in}, w); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -5,6 +5,7 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -108,7 +109,7 @@ func Handles(gk schema.GroupKind) bool {
 	return ok
 }
 
-type handler func(e *Engine, in Input, t policy.Target, w policy.World) (*Result, error)
+type handler func(e *Engine, ctx context.Context, in Input, t policy.Target, w policy.World) (*Result, error)
 
 var handlers = map[schema.GroupKind]handler{}
 
@@ -116,8 +117,8 @@ func init() {
 	handlers[schema.GroupKind{Kind: "Pod"}] = (*Engine).reviewPod
 	for gk, tpl := range podTemplates {
 		tpl := tpl
-		handlers[gk] = func(e *Engine, in Input, t policy.Target, w policy.World) (*Result, error) {
-			return e.reviewTemplate(in, t, w, tpl)
+		handlers[gk] = func(e *Engine, ctx context.Context, in Input, t policy.Target, w policy.World) (*Result, error) {
+			return e.reviewTemplate(ctx, in, t, w, tpl)
 		}
 	}
 	handlers[schema.GroupKind{Kind: "Service"}] = (*Engine).reviewService
@@ -139,10 +140,15 @@ var RouteKinds = []string{"HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDP
 
 // Review runs every rule that applies to in.Object and returns the verdict. An
 // error means the object could not be read as its kind (for example a Pod whose
-// spec is not a Pod spec); objects of kinds without rules pass untouched.
-func (e *Engine) Review(in Input, w policy.World) (*Result, error) {
+// spec is not a Pod spec), or that a World lookup failed: no verdict is built on
+// what the World could not answer. Objects of kinds without rules pass
+// untouched. ctx bounds the World's lookups.
+func (e *Engine) Review(ctx context.Context, in Input, w policy.World) (*Result, error) {
 	if in.Object == nil {
 		return nil, fmt.Errorf("review: no object")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, &WorldError{Object: policy.ObjectRef{Kind: in.Object.GetKind(), Name: in.Object.GetName()}, Err: err}
 	}
 	if in.Operation == "" {
 		in.Operation = Create
@@ -167,10 +173,10 @@ func (e *Engine) Review(in Input, w policy.World) (*Result, error) {
 		Object:    policy.ObjectRef{APIVersion: in.Object.GetAPIVersion(), Kind: gvk.Kind, Namespace: ns, Name: name},
 		Namespace: ns,
 	}
-	return h(e, in, t, w)
+	return h(e, ctx, in, t, w)
 }
 
-func (e *Engine) reviewPod(in Input, t policy.Target, w policy.World) (*Result, error) {
+func (e *Engine) reviewPod(ctx context.Context, in Input, t policy.Target, w policy.World) (*Result, error) {
 	res := &Result{Object: in.Object}
 	if in.Operation != Create || !e.podCandidate(in.Object.Object) {
 		return res, nil
@@ -179,12 +185,17 @@ func (e *Engine) reviewPod(in Input, t policy.Target, w policy.World) (*Result, 
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(in.Object.Object, pod); err != nil {
 		return nil, fmt.Errorf("%s: not a valid Pod: %w", t.Object, err)
 	}
-	rep := e.mutatePod(pod, t, w)
+	rep, err := e.mutatePod(ctx, pod, t, w)
+	if err != nil {
+		return nil, err
+	}
 	if err := res.apply(in, rep); err != nil {
 		return nil, err
 	}
 	res.Mutated = pod
-	e.validatePod(pod, t, w, &rep)
+	if err := e.validatePod(ctx, pod, t, w, &rep); err != nil {
+		return nil, err
+	}
 	res.Findings = rep.Findings
 	return res, nil
 }
@@ -197,21 +208,30 @@ func (e *Engine) podCandidate(podOrTemplate map[string]any) bool {
 	return e.cfg.IsEdgeProxy(labels, annotations)
 }
 
-func (e *Engine) mutatePod(pod *corev1.Pod, t policy.Target, w policy.World) policy.Report {
+func (e *Engine) mutatePod(ctx context.Context, pod *corev1.Pod, t policy.Target, w policy.World) (policy.Report, error) {
 	rep := t.NewReport()
 	if e.cfg.Enabled(policy.EdgeProxyIstioCerts) {
-		rep.Merge(mutators.EdgeProxyIstioCerts(pod, t, w, e.cfg))
+		r, err := mutators.EdgeProxyIstioCerts(ctx, pod, t, w, e.cfg)
+		if err != nil {
+			return rep, ruleError(policy.EdgeProxyIstioCerts, t, err)
+		}
+		rep.Merge(r)
 	}
-	return rep
+	return rep, nil
 }
 
-func (e *Engine) validatePod(pod *corev1.Pod, t policy.Target, w policy.World, rep *policy.Report) {
+func (e *Engine) validatePod(ctx context.Context, pod *corev1.Pod, t policy.Target, w policy.World, rep *policy.Report) error {
 	if e.cfg.Enabled(policy.EdgeProxyWiring) {
-		rep.Merge(validators.EdgeProxyWiring(pod, t, w, e.cfg))
+		r, err := validators.EdgeProxyWiring(ctx, pod, t, w, e.cfg)
+		if err != nil {
+			return ruleError(policy.EdgeProxyWiring, t, err)
+		}
+		rep.Merge(r)
 	}
+	return nil
 }
 
-func (e *Engine) reviewService(in Input, t policy.Target, w policy.World) (*Result, error) {
+func (e *Engine) reviewService(ctx context.Context, in Input, t policy.Target, w policy.World) (*Result, error) {
 	res := &Result{Object: in.Object}
 	svc := &corev1.Service{}
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(in.Object.Object, svc); err != nil {
@@ -219,44 +239,63 @@ func (e *Engine) reviewService(in Input, t policy.Target, w policy.World) (*Resu
 	}
 	rep := t.NewReport()
 	if e.cfg.Enabled(policy.ServicePortProtocol) {
-		rep.Merge(mutators.ServicePortProtocol(svc, t, w, e.cfg))
+		r, err := mutators.ServicePortProtocol(ctx, svc, t, w, e.cfg)
+		if err != nil {
+			return nil, ruleError(policy.ServicePortProtocol, t, err)
+		}
+		rep.Merge(r)
 		res.Mutated = svc
 	}
 	if err := res.apply(in, rep); err != nil {
 		return nil, err
 	}
 	if e.cfg.Enabled(policy.ServicePortName) {
-		rep.Merge(validators.ServicePortName(svc, t, w, e.cfg))
+		r, err := validators.ServicePortName(ctx, svc, t, w, e.cfg)
+		if err != nil {
+			return nil, ruleError(policy.ServicePortName, t, err)
+		}
+		rep.Merge(r)
 	}
 	res.Findings = rep.Findings
 	return res, nil
 }
 
-func (e *Engine) reviewMapping(in Input, t policy.Target, w policy.World) (*Result, error) {
+func (e *Engine) reviewMapping(ctx context.Context, in Input, t policy.Target, w policy.World) (*Result, error) {
 	res := &Result{Object: in.Object}
 	m := in.Object.DeepCopy()
 	rep := t.NewReport()
 	if e.cfg.Enabled(policy.MappingIstioTLS) {
-		rep.Merge(mutators.MappingIstioTLS(m, t, w, e.cfg))
+		r, err := mutators.MappingIstioTLS(ctx, m, t, w, e.cfg)
+		if err != nil {
+			return nil, ruleError(policy.MappingIstioTLS, t, err)
+		}
+		rep.Merge(r)
 		res.Mutated = m
 	}
 	if err := res.apply(in, rep); err != nil {
 		return nil, err
 	}
 	if e.cfg.Enabled(policy.MappingTLSContext) {
-		rep.Merge(validators.MappingTLSContext(m, t, w, e.cfg))
+		r, err := validators.MappingTLSContext(ctx, m, t, w, e.cfg)
+		if err != nil {
+			return nil, ruleError(policy.MappingTLSContext, t, err)
+		}
+		rep.Merge(r)
 	}
 	res.Findings = rep.Findings
 	return res, nil
 }
 
-type validateFunc func(*unstructured.Unstructured, policy.Target, policy.World, *policy.Config) policy.Report
+type validateFunc func(context.Context, *unstructured.Unstructured, policy.Target, policy.World, *policy.Config) (policy.Report, error)
 
 func validateOnly(rule string, fn validateFunc) handler {
-	return func(e *Engine, in Input, t policy.Target, w policy.World) (*Result, error) {
+	return func(e *Engine, ctx context.Context, in Input, t policy.Target, w policy.World) (*Result, error) {
 		res := &Result{Object: in.Object}
 		if e.cfg.Enabled(rule) {
-			rep := fn(in.Object, t, w, e.cfg)
+			rep, err := fn(ctx, in.Object, t, w, e.cfg)
+			if err != nil {
+				return nil, ruleError(rule, t, err)
+			}
 			res.Findings = rep.Findings
 		}
 		return res, nil

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -17,7 +18,7 @@ func obj(m map[string]any) *unstructured.Unstructured { return &unstructured.Uns
 func TestReviewPassesKindsWithoutRules(t *testing.T) {
 	e := New(nil)
 	in := obj(map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "x"}})
-	res, err := e.Review(Input{Object: in}, world.NewMemory(""))
+	res, err := e.Review(context.Background(), Input{Object: in}, world.NewMemory(""))
 	require.NoError(t, err)
 	assert.Same(t, in, res.Object, "an object without rules comes back as is")
 	assert.False(t, res.Changed())
@@ -53,12 +54,12 @@ func TestReviewRejectsObjectsThatAreNotTheirKind(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := e.Review(Input{Object: obj(tt.obj)}, world.NewMemory(""))
+			_, err := e.Review(context.Background(), Input{Object: obj(tt.obj)}, world.NewMemory(""))
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
 		})
 	}
-	_, err := e.Review(Input{}, world.NewMemory(""))
+	_, err := e.Review(context.Background(), Input{}, world.NewMemory(""))
 	assert.Error(t, err, "no object")
 }
 
@@ -80,7 +81,7 @@ func TestReviewNamespaceAndName(t *testing.T) {
 		{"default when nothing says", "", "default"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := e.Review(Input{Object: svc(), Namespace: tt.reqNS}, world.NewMemory(""))
+			res, err := e.Review(context.Background(), Input{Object: svc(), Namespace: tt.reqNS}, world.NewMemory(""))
 			require.NoError(t, err)
 			for _, f := range res.Findings {
 				assert.Equal(t, tt.want, f.Object.Namespace)
@@ -147,12 +148,12 @@ func TestPatchOnlySkipsTheFinalObject(t *testing.T) {
 	require.NoError(t, err)
 	svc := obj(map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": "s", "namespace": "apps"},
 		"spec": map[string]any{"ports": []any{map[string]any{"port": int64(80)}}}})
-	full, err := New(nil).Review(Input{Object: svc}, w)
+	full, err := New(nil).Review(context.Background(), Input{Object: svc}, w)
 	require.NoError(t, err)
 	require.True(t, full.Changed(), "an unnamed port 80 in a mesh namespace gets a name")
 	assert.NotSame(t, svc, full.Object)
 
-	only, err := New(nil).Review(Input{Object: svc, PatchOnly: true}, w)
+	only, err := New(nil).Review(context.Background(), Input{Object: svc, PatchOnly: true}, w)
 	require.NoError(t, err)
 	assert.Equal(t, full.Patch, only.Patch)
 	assert.Equal(t, full.Findings, only.Findings)

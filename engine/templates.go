@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -32,7 +33,7 @@ func IsWorkload(gk schema.GroupKind) bool {
 // reviewTemplate runs the pod rules on a workload's pod template, as the pods it
 // will create. Changes and findings are reported against the workload, with the
 // template's field path; the patch applies to the workload.
-func (e *Engine) reviewTemplate(in Input, t policy.Target, w policy.World, tplPath []string) (*Result, error) {
+func (e *Engine) reviewTemplate(ctx context.Context, in Input, t policy.Target, w policy.World, tplPath []string) (*Result, error) {
 	res := &Result{Object: in.Object}
 	tpl, found, err := unstructured.NestedMap(in.Object.Object, tplPath...)
 	if err != nil {
@@ -46,7 +47,10 @@ func (e *Engine) reviewTemplate(in Input, t policy.Target, w policy.World, tplPa
 		return nil, fmt.Errorf("%s: %s is not a valid pod template: %w", t.Object, strings.Join(tplPath, "."), err)
 	}
 	t.Template = true
-	rep := e.mutatePod(pod, t, w)
+	rep, err := e.mutatePod(ctx, pod, t, w)
+	if err != nil {
+		return nil, err
+	}
 	pointerPrefix := policy.Pointer(toAny(tplPath)...)
 	fieldPrefix := strings.Join(tplPath, ".")
 	rebase(&rep, fieldPrefix, pointerPrefix)
@@ -64,7 +68,9 @@ func (e *Engine) reviewTemplate(in Input, t policy.Target, w policy.World, tplPa
 		return nil, err
 	}
 	vrep := t.NewReport()
-	e.validatePod(pod, t, w, &vrep)
+	if err := e.validatePod(ctx, pod, t, w, &vrep); err != nil {
+		return nil, err
+	}
 	rebase(&vrep, fieldPrefix, pointerPrefix)
 	res.Findings = append(rep.Findings, vrep.Findings...)
 	return res, nil

@@ -1,6 +1,7 @@
 package mutators
 
 import (
+	"context"
 	"strconv"
 	"strings"
 
@@ -46,17 +47,17 @@ import (
 // When the istio-certs volume itself is someone else's, meshgate mounts nothing
 // from it. Values that are already right are left exactly as they are, so a
 // second run changes nothing.
-func EdgeProxyIstioCerts(pod *corev1.Pod, t policy.Target, w policy.World, cfg *policy.Config) policy.Report {
+func EdgeProxyIstioCerts(ctx context.Context, pod *corev1.Pod, t policy.Target, w policy.World, cfg *policy.Config) (policy.Report, error) {
 	rep := t.NewReport()
 	if pod == nil || cfg == nil || !cfg.Enabled(policy.EdgeProxyIstioCerts) {
-		return rep
+		return rep, nil
 	}
 	if !cfg.IsEdgeProxy(pod.Labels, pod.Annotations) || policy.OptedOut(pod.Annotations) {
-		return rep
+		return rep, nil
 	}
 	edge := edgeproxy.EdgeContainer(pod)
 	if edge < 0 {
-		return rep // no container to wire: the API server rejects such a pod anyway
+		return rep, nil // no container to wire: the API server rejects such a pod anyway
 	}
 	m := &certsWiring{pod: pod, rep: &rep, mode: cfg.Mode(policy.EdgeProxyIstioCerts), edge: edge, namespace: t.Namespace}
 	if v, unknown := edgeproxy.UnknownCertMode(pod); unknown {
@@ -64,7 +65,11 @@ func EdgeProxyIstioCerts(pod *corev1.Pod, t policy.Target, w policy.World, cfg *
 			"annotation %s is %q, which meshgate does not know, so it reads it as %q: set it to %q (Ambassador 1.x with Istio <= 1.4: mount secret istio.<serviceAccountName>) or %q (the namespace decides), or remove it",
 			policy.AnnotationCertMode, v, policy.CertModeAuto, policy.CertModeSecret, policy.CertModeAuto)
 	}
-	switch edgeproxy.ModeOf(pod, t.Namespace, w, cfg) {
+	mode, err := edgeproxy.ModeOf(ctx, pod, t.Namespace, w, cfg)
+	if err != nil {
+		return rep, err
+	}
+	switch mode {
 	case edgeproxy.ModeSidecar:
 		m.sidecar()
 	case edgeproxy.ModeLegacySecret:
@@ -73,7 +78,7 @@ func EdgeProxyIstioCerts(pod *corev1.Pod, t policy.Target, w policy.World, cfg *
 		// See the doc comment: ambient needs no files, and outside the mesh
 		// there is nothing to wire.
 	}
-	return rep
+	return rep, nil
 }
 
 var (

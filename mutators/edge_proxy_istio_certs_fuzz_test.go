@@ -1,6 +1,7 @@
 package mutators
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -97,7 +98,7 @@ func FuzzEdgeProxyIstioCerts(f *testing.F) {
 		ns := fuzzNamespaces[int(nsIndex)%len(fuzzNamespaces)]
 		target := policy.Target{Object: policy.ObjectRef{Kind: "Pod", Namespace: ns}, Namespace: ns}
 
-		rep := EdgeProxyIstioCerts(pod, target, w, cfg)
+		rep := ruletest.Must(EdgeProxyIstioCerts(context.Background(), pod, target, w, cfg))
 		if len(rep.Changes) == 0 {
 			return
 		}
@@ -115,7 +116,7 @@ func FuzzEdgeProxyIstioCerts(f *testing.F) {
 		if string(want) != string(got) {
 			t.Fatalf("the patch does not make the pod the rule made:\nrule:  %s\npatch: %s", want, got)
 		}
-		again := EdgeProxyIstioCerts(fromPatch, target, w, cfg)
+		again := ruletest.Must(EdgeProxyIstioCerts(context.Background(), fromPatch, target, w, cfg))
 		if len(again.Changes) > 0 {
 			t.Fatalf("second run changed %s (not idempotent)", again.Changes[0].Field)
 		}
@@ -142,7 +143,7 @@ func BenchmarkEdgeProxyIstioCerts(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				rep := EdgeProxyIstioCerts(pod.DeepCopy(), target, w, cfg)
+				rep := ruletest.Must(EdgeProxyIstioCerts(context.Background(), pod.DeepCopy(), target, w, cfg))
 				if bc.name != "already-wired" && len(rep.Changes) == 0 {
 					b.Fatal("no change")
 				}

@@ -1,6 +1,7 @@
 package mutators
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -78,7 +79,7 @@ func runCerts(t *testing.T, pod *corev1.Pod, ns string, cfg *policy.Config) (*co
 	require.NoError(t, err)
 
 	got := pod.DeepCopy()
-	rep := EdgeProxyIstioCerts(got, target, w, cfg)
+	rep := ruletest.Must(EdgeProxyIstioCerts(context.Background(), got, target, w, cfg))
 
 	patched := ruletest.ApplyOps(t, input, rep.Ops())
 	fromPatch := &corev1.Pod{}
@@ -90,7 +91,7 @@ func runCerts(t *testing.T, pod *corev1.Pod, ns string, cfg *policy.Config) (*co
 	require.JSONEq(t, string(want), string(have), "the patch must make the pod the rule made")
 
 	again := got.DeepCopy()
-	rep2 := EdgeProxyIstioCerts(again, target, w, cfg)
+	rep2 := ruletest.Must(EdgeProxyIstioCerts(context.Background(), again, target, w, cfg))
 	require.Empty(t, rep2.Changes, "a second run must change nothing")
 	require.Equal(t, rep.Findings, rep2.Findings, "a second run must find the same")
 	for _, c := range rep.Changes {
@@ -423,11 +424,11 @@ func TestEdgeProxyIstioCertsMergesExistingAnnotations(t *testing.T) {
 
 func TestEdgeProxyIstioCertsSurvivesNilInputs(t *testing.T) {
 	target := policy.Target{Namespace: "emissary"}
-	assert.Empty(t, EdgeProxyIstioCerts(nil, target, certsWorld(t), policy.DefaultConfig()).Changes)
-	assert.Empty(t, EdgeProxyIstioCerts(podFrom(t, edgePod), target, certsWorld(t), nil).Changes)
-	rep := EdgeProxyIstioCerts(podFrom(t, edgePod), target, nil, policy.DefaultConfig())
+	assert.Empty(t, ruletest.Must(EdgeProxyIstioCerts(context.Background(), nil, target, certsWorld(t), policy.DefaultConfig())).Changes)
+	assert.Empty(t, ruletest.Must(EdgeProxyIstioCerts(context.Background(), podFrom(t, edgePod), target, certsWorld(t), nil)).Changes)
+	rep := ruletest.Must(EdgeProxyIstioCerts(context.Background(), podFrom(t, edgePod), target, nil, policy.DefaultConfig()))
 	assert.Empty(t, rep.Changes, "no World: the namespace is unknown, so not in the mesh")
 	noContainers := podFrom(t, edgePod)
 	noContainers.Spec.Containers = nil
-	assert.Empty(t, EdgeProxyIstioCerts(noContainers, target, certsWorld(t), policy.DefaultConfig()).Changes)
+	assert.Empty(t, ruletest.Must(EdgeProxyIstioCerts(context.Background(), noContainers, target, certsWorld(t), policy.DefaultConfig())).Changes)
 }

@@ -1,6 +1,7 @@
 package mutators
 
 import (
+	"context"
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -41,14 +42,14 @@ import (
 //
 // When tls already names the Istio TLSContext, only the port is made explicit,
 // so the rule also repairs the guide's Mapping that forgot ":80".
-func MappingIstioTLS(m *unstructured.Unstructured, t policy.Target, w policy.World, cfg *policy.Config) policy.Report {
+func MappingIstioTLS(ctx context.Context, m *unstructured.Unstructured, t policy.Target, w policy.World, cfg *policy.Config) (policy.Report, error) {
 	rep := t.NewReport()
 	if m == nil || m.Object == nil || cfg == nil {
-		return rep
+		return rep, nil
 	}
 	mp := emissary.ReadMapping(m.Object)
 	if !mp.Spec || !mp.HasService {
-		return rep
+		return rep, nil
 	}
 	istioCtx := cfg.Mappings.TLSContext
 	addTLS := false
@@ -57,26 +58,29 @@ func MappingIstioTLS(m *unstructured.Unstructured, t policy.Target, w policy.Wor
 		addTLS = true
 	case emissary.TLSName:
 		if mp.TLS.Name != istioCtx {
-			return rep
+			return rep, nil
 		}
 	default:
-		return rep
+		return rep, nil
 	}
 	up, err := emissary.ParseUpstream(mp.Service, t.Namespace)
 	if err != nil || up.Kind != emissary.HostService {
-		return rep
+		return rep, nil
 	}
 	switch up.Scheme {
 	case emissary.SchemeNone, emissary.SchemeHTTPS, emissary.SchemeHTTP:
 	default:
-		return rep
+		return rep, nil
 	}
 	if !addTLS && up.HasPort() {
-		return rep // already wired
+		return rep, nil // already wired
 	}
-	res := emissary.Resolve(up, w, cfg.Istio.RootNamespace)
+	res, err := emissary.Resolve(ctx, up, w, cfg.Istio.RootNamespace)
+	if err != nil {
+		return rep, err
+	}
 	if res.DataPlane != policy.Sidecar || emissary.IsExternalName(res.Service) || res.MTLS.Mode == emissary.Disable {
-		return rep
+		return rep, nil
 	}
 	mode := cfg.Mode(policy.MappingIstioTLS)
 	servicePath := field.NewPath("spec", "service")
@@ -96,10 +100,14 @@ func MappingIstioTLS(m *unstructured.Unstructured, t policy.Target, w policy.Wor
 				"service %q forces plaintext with http://, but %s: the sidecar will reset the connection; %s",
 				mp.Service, where, fix)
 		}
-		return rep
+		return rep, nil
 	}
 
-	if addTLS && w != nil && w.Has(policy.KindTLSContext) && len(w.TLSContexts(istioCtx)) == 0 {
+	missing, err := tlsContextMissing(ctx, w, istioCtx)
+	if err != nil {
+		return rep, err
+	}
+	if addTLS && missing {
 		// Naming a TLSContext that does not exist would make the Mapping worse
 		// (and mapping-tls-context would deny it): every Mapping to the mesh
 		// would be rejected until someone creates the context. Say so instead.
@@ -110,7 +118,7 @@ func MappingIstioTLS(m *unstructured.Unstructured, t policy.Target, w policy.Wor
 		rep.Find(policy.MappingIstioTLS, mode, tlsPath,
 			"%s, but TLSContext %q does not exist, so meshgate does not add tls: %s (%s): create TLSContext %q in Emissary's namespace with secret: %s and alpn_protocols: istio, and meshgate adds tls and the port on the next apply",
 			where, istioCtx, istioCtx, meanwhile, istioCtx, cfg.Mappings.IstioSecret)
-		return rep
+		return rep, nil
 	}
 
 	port := up.Port
@@ -127,12 +135,12 @@ func MappingIstioTLS(m *unstructured.Unstructured, t policy.Target, w policy.Wor
 					rep.Find(policy.MappingIstioTLS, mode, servicePath,
 						"%s, but the Service has no ports, so meshgate cannot make the port explicit: add the HTTP port to the Service and write it in spec.service (for example %q)%s",
 						where, up.WithPort(80), also)
-					return rep
+					return rep, nil
 				}
 				rep.Find(policy.MappingIstioTLS, mode, servicePath,
 					"%s, but meshgate cannot tell which of its %d ports serves HTTP (none is named http or http2 or has that appProtocol, and none is 80): write the port in spec.service (for example %q)%s",
 					where, len(res.Service.Spec.Ports), up.WithPort(firstPort(res)), also)
-				return rep
+				return rep, nil
 			}
 			port, why = int(choice.Port), choice.Why
 		} else {
@@ -142,7 +150,7 @@ func MappingIstioTLS(m *unstructured.Unstructured, t policy.Target, w policy.Wor
 
 	spec, ok := m.Object["spec"].(map[string]any)
 	if !ok {
-		return rep
+		return rep, nil
 	}
 	if addTLS {
 		spec["tls"] = istioCtx
@@ -157,7 +165,7 @@ func MappingIstioTLS(m *unstructured.Unstructured, t policy.Target, w policy.Wor
 			fmt.Sprintf("%q -> %q (%s): with TLS and no port Emissary connects to port 443, and the connection hangs when the Service does not serve it", mp.Service, newService, why),
 			policy.Replace("/spec/service", newService))
 	}
-	return rep
+	return rep, nil
 }
 
 // firstPort returns the resolved Service's first port, for an example in a
@@ -167,4 +175,17 @@ func firstPort(res emissary.Resolved) int {
 		return int(res.Service.Spec.Ports[0].Port)
 	}
 	return 80
+}
+
+// tlsContextMissing reports whether the World knows TLSContexts and holds none
+// called name.
+func tlsContextMissing(ctx context.Context, w policy.World, name string) (bool, error) {
+	if w == nil || !w.Has(policy.KindTLSContext) {
+		return false, nil
+	}
+	found, err := w.TLSContexts(ctx, name)
+	if err != nil {
+		return false, fmt.Errorf("look up TLSContext %q: %w", name, err)
+	}
+	return len(found) == 0, nil
 }

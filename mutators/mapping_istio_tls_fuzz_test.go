@@ -1,6 +1,7 @@
 package mutators_test
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 
@@ -66,7 +67,7 @@ func FuzzMappingIstioTLS(f *testing.F) {
 		m := &unstructured.Unstructured{Object: work}
 		target := ruletest.Target(m)
 
-		rep := mutators.MappingIstioTLS(m, target, w, cfg)
+		rep := ruletest.Must(mutators.MappingIstioTLS(context.Background(), m, target, w, cfg))
 
 		mutated, err := json.Marshal(m.Object)
 		if err != nil {
@@ -76,7 +77,7 @@ func FuzzMappingIstioTLS(f *testing.F) {
 		if !mappingJSONEqual(t, mutated, patched) {
 			t.Fatalf("ops do not reproduce the mutation:\nmutated: %s\npatched: %s", mutated, patched)
 		}
-		again := mutators.MappingIstioTLS(m, target, w, cfg)
+		again := ruletest.Must(mutators.MappingIstioTLS(context.Background(), m, target, w, cfg))
 		if len(again.Changes) != 0 {
 			t.Fatalf("second run changed %v", again.Changes)
 		}
@@ -131,7 +132,7 @@ func BenchmarkMappingIstioTLS(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				m := newMapping(c.ns, c.service, c.tls)
-				rep := mutators.MappingIstioTLS(m, t, w, cfg)
+				rep := ruletest.Must(mutators.MappingIstioTLS(context.Background(), m, t, w, cfg))
 				if (len(rep.Changes) > 0) != c.wantsChanges {
 					b.Fatalf("changes: %v", rep.Changes)
 				}

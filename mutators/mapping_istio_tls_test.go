@@ -1,6 +1,7 @@
 package mutators_test
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 
@@ -310,7 +311,7 @@ func TestMappingIstioTLS(t *testing.T) {
 			submitted, err := json.Marshal(m.Object)
 			require.NoError(t, err)
 
-			rep := mutators.MappingIstioTLS(m, ruletest.Target(m), w, cfg)
+			rep := ruletest.Must(mutators.MappingIstioTLS(context.Background(), m, ruletest.Target(m), w, cfg))
 
 			svc, _, _ := unstructured.NestedFieldNoCopy(m.Object, "spec", "service")
 			if tc.wantService == "" {
@@ -343,7 +344,7 @@ func TestMappingIstioTLS(t *testing.T) {
 			assert.JSONEq(t, string(mutated), string(ruletest.ApplyOps(t, submitted, rep.Ops())),
 				"the ops must turn the submitted object into the mutated one")
 
-			again := mutators.MappingIstioTLS(m, ruletest.Target(m), w, cfg)
+			again := ruletest.Must(mutators.MappingIstioTLS(context.Background(), m, ruletest.Target(m), w, cfg))
 			assert.Empty(t, again.Changes, "a second run must change nothing")
 			assert.Equal(t, rep.Findings, again.Findings, "a second run must find the same")
 		})
@@ -353,7 +354,7 @@ func TestMappingIstioTLS(t *testing.T) {
 func TestMappingIstioTLSReasons(t *testing.T) {
 	w := ruletest.World(t, mappingWorldYAML)
 	m := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: apps}, spec: {prefix: /q/, service: quote}}`)
-	rep := mutators.MappingIstioTLS(m, ruletest.Target(m), w, policy.DefaultConfig())
+	rep := ruletest.Must(mutators.MappingIstioTLS(context.Background(), m, ruletest.Target(m), w, policy.DefaultConfig()))
 	require.Len(t, rep.Changes, 2)
 	assert.Equal(t, `Service apps/quote is in sidecar-mode mesh namespace "apps" with mTLS PERMISSIVE, Istio's default: originate Istio mTLS with TLSContext "istio-upstream"`, rep.Changes[0].Reason)
 	assert.Equal(t, `"quote" -> "quote:80" (the Service's HTTP port "http"): with TLS and no port Emissary connects to port 443, and the connection hangs when the Service does not serve it`, rep.Changes[1].Reason)
@@ -365,16 +366,16 @@ func TestMappingIstioTLSConflictUsesRuleMode(t *testing.T) {
 	cfg := policy.DefaultConfig()
 	cfg.Rules[policy.MappingIstioTLS] = policy.Enforce
 	m := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: "http://quote"}}`)
-	rep := mutators.MappingIstioTLS(m, ruletest.Target(m), ruletest.World(t, mappingWorldYAML), cfg)
+	rep := ruletest.Must(mutators.MappingIstioTLS(context.Background(), m, ruletest.Target(m), ruletest.World(t, mappingWorldYAML), cfg))
 	require.Len(t, rep.Findings, 1)
 	assert.Equal(t, policy.Enforce, rep.Findings[0].Mode)
 }
 
 func TestMappingIstioTLSUnknownWorldChangesNothing(t *testing.T) {
 	m := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: quote}}`)
-	rep := mutators.MappingIstioTLS(m, ruletest.Target(m), world.NewMemory("default"), policy.DefaultConfig())
+	rep := ruletest.Must(mutators.MappingIstioTLS(context.Background(), m, ruletest.Target(m), world.NewMemory("default"), policy.DefaultConfig()))
 	assert.Empty(t, rep.Changes, "a namespace the World does not know is not known to be meshed")
-	rep = mutators.MappingIstioTLS(m, ruletest.Target(m), nil, policy.DefaultConfig())
+	rep = ruletest.Must(mutators.MappingIstioTLS(context.Background(), m, ruletest.Target(m), nil, policy.DefaultConfig()))
 	assert.Empty(t, rep.Changes)
 }
 
@@ -390,12 +391,12 @@ func TestMappingIstioTLSGarbage(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			u := &unstructured.Unstructured{Object: obj}
-			rep := mutators.MappingIstioTLS(u, policy.Target{Namespace: "default"}, w, cfg)
+			rep := ruletest.Must(mutators.MappingIstioTLS(context.Background(), u, policy.Target{Namespace: "default"}, w, cfg))
 			assert.Empty(t, rep.Changes)
 			assert.Empty(t, rep.Findings)
 		})
 	}
-	assert.Empty(t, mutators.MappingIstioTLS(nil, policy.Target{}, w, cfg).Changes)
+	assert.Empty(t, ruletest.Must(mutators.MappingIstioTLS(context.Background(), nil, policy.Target{}, w, cfg)).Changes)
 }
 
 // A cluster that has TLSContexts but not the Istio one: adding tls would name a
@@ -412,7 +413,7 @@ func TestMappingIstioTLSWaitsForTheIstioTLSContext(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			m := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: `+tt.ns+`}, spec: {prefix: /q/, service: quote}}`)
-			rep := mutators.MappingIstioTLS(m, ruletest.Target(m), w, policy.DefaultConfig())
+			rep := ruletest.Must(mutators.MappingIstioTLS(context.Background(), m, ruletest.Target(m), w, policy.DefaultConfig()))
 			assert.Empty(t, rep.Changes)
 			require.Len(t, rep.Findings, 1)
 			f := rep.Findings[0]
@@ -431,7 +432,7 @@ func TestMappingIstioTLSWaitsForTheIstioTLSContext(t *testing.T) {
 	_, err = w.Add(istio)
 	require.NoError(t, err)
 	m := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: quote}}`)
-	rep := mutators.MappingIstioTLS(m, ruletest.Target(m), w, policy.DefaultConfig())
+	rep := ruletest.Must(mutators.MappingIstioTLS(context.Background(), m, ruletest.Target(m), w, policy.DefaultConfig()))
 	assert.Len(t, rep.Changes, 2)
 	assert.Empty(t, rep.Findings)
 }

@@ -1,6 +1,7 @@
 package mutators
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 
@@ -29,10 +30,11 @@ import (
 // UDP and SCTP ports are left alone (Istio reads UDP from the L4 protocol; the
 // port number table is about TCP). What cannot be inferred is left for the
 // service-port-name validator.
-func ServicePortProtocol(svc *corev1.Service, t policy.Target, w policy.World, cfg *policy.Config) policy.Report {
+func ServicePortProtocol(ctx context.Context, svc *corev1.Service, t policy.Target, w policy.World, cfg *policy.Config) (policy.Report, error) {
 	rep := t.NewReport()
-	if !protocol.InScope(svc, t.Namespace, w, cfg) {
-		return rep
+	in, err := protocol.InScope(ctx, svc, t.Namespace, w, cfg)
+	if err != nil || !in {
+		return rep, err
 	}
 	ports := svc.Spec.Ports
 	used := make(map[string]bool, len(ports))
@@ -68,7 +70,7 @@ func ServicePortProtocol(svc *corev1.Service, t policy.Target, w policy.World, c
 				p.Name, ap, p.Port, proto),
 			policy.Add(policy.Pointer("spec", "ports", i, "appProtocol"), ap))
 	}
-	return rep
+	return rep, nil
 }
 
 // nameUnnamedPort names port p (index i) after its appProtocol or port number,

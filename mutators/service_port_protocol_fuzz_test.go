@@ -1,6 +1,7 @@
 package mutators_test
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 
@@ -48,7 +49,7 @@ func FuzzServicePortProtocol(f *testing.F) {
 			cfg.ServicePorts.Scope = policy.ScopeAll
 		}
 		tgt := sppTarget(ns)
-		rep := mutators.ServicePortProtocol(svc, tgt, w, cfg)
+		rep := ruletest.Must(mutators.ServicePortProtocol(context.Background(), svc, tgt, w, cfg))
 		if ops := rep.Ops(); len(ops) > 0 {
 			in, err := json.Marshal(u.Object)
 			if err != nil {
@@ -69,7 +70,7 @@ func FuzzServicePortProtocol(f *testing.F) {
 				t.Fatalf("patch gives\n%s\nmutator gives\n%s", a, b)
 			}
 		}
-		again := mutators.ServicePortProtocol(svc, tgt, w, cfg)
+		again := ruletest.Must(mutators.ServicePortProtocol(context.Background(), svc, tgt, w, cfg))
 		if len(again.Changes) > 0 {
 			t.Fatalf("second run changed %v", again.Changes)
 		}
@@ -90,6 +91,6 @@ func BenchmarkServicePortProtocol(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		s := svc.DeepCopy()
-		mutators.ServicePortProtocol(s, tgt, w, cfg)
+		ruletest.Must(mutators.ServicePortProtocol(context.Background(), s, tgt, w, cfg))
 	}
 }

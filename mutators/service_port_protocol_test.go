@@ -1,6 +1,7 @@
 package mutators_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -43,7 +44,7 @@ func sppRun(t *testing.T, svc *corev1.Service, w policy.World, cfg *policy.Confi
 	before, err := json.Marshal(svc)
 	require.NoError(t, err)
 	got := svc.DeepCopy()
-	rep := mutators.ServicePortProtocol(got, sppTarget(svc.Namespace), w, cfg)
+	rep := ruletest.Must(mutators.ServicePortProtocol(context.Background(), got, sppTarget(svc.Namespace), w, cfg))
 
 	if ops := rep.Ops(); len(ops) > 0 {
 		patched := ruletest.ApplyOps(t, before, ops)
@@ -52,7 +53,7 @@ func sppRun(t *testing.T, svc *corev1.Service, w policy.World, cfg *policy.Confi
 		require.JSONEq(t, string(want), string(patched), "the ops must make the same change as the mutator")
 	}
 	again := got.DeepCopy()
-	rep2 := mutators.ServicePortProtocol(again, sppTarget(svc.Namespace), w, cfg)
+	rep2 := ruletest.Must(mutators.ServicePortProtocol(context.Background(), again, sppTarget(svc.Namespace), w, cfg))
 	require.Empty(t, rep2.Changes, "a second run must change nothing")
 	require.Equal(t, got, again)
 	return got, rep
@@ -272,9 +273,9 @@ func TestServicePortProtocolManyUnnamedPorts(t *testing.T) {
 
 func TestServicePortProtocolNilInputs(t *testing.T) {
 	assert.NotPanics(t, func() {
-		rep := mutators.ServicePortProtocol(nil, sppTarget("mesh"), sppWorld(t), policy.DefaultConfig())
+		rep := ruletest.Must(mutators.ServicePortProtocol(context.Background(), nil, sppTarget("mesh"), sppWorld(t), policy.DefaultConfig()))
 		assert.Empty(t, rep.Changes)
-		rep = mutators.ServicePortProtocol(sppService("mesh", corev1.ServicePort{Port: 80}), sppTarget("mesh"), nil, nil)
+		rep = ruletest.Must(mutators.ServicePortProtocol(context.Background(), sppService("mesh", corev1.ServicePort{Port: 80}), sppTarget("mesh"), nil, nil))
 		assert.Empty(t, rep.Changes)
 	})
 }

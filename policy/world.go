@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"context"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -11,20 +13,25 @@ import (
 // and must not be modified through the values they return.
 type World interface {
 	// Namespace returns the namespace named name, and whether the World knows it.
-	Namespace(name string) (Namespace, bool)
+	Namespace(ctx context.Context, name string) (Namespace, bool, error)
 	// Service returns the Service namespace/name, and whether the World knows it.
-	Service(namespace, name string) (*corev1.Service, bool)
+	Service(ctx context.Context, namespace, name string) (*corev1.Service, bool, error)
 	// TLSContexts returns every Emissary TLSContext called name, in any namespace
 	// (TLSContext names are cluster-global in Emissary).
-	TLSContexts(name string) []TLSContext
+	TLSContexts(ctx context.Context, name string) ([]TLSContext, error)
 	// IstioGateways returns the networking.istio.io Gateways called name, in any
 	// namespace.
-	IstioGateways(name string) []ObjectMeta
+	IstioGateways(ctx context.Context, name string) ([]ObjectMeta, error)
 	// Gateway returns the gateway.networking.k8s.io Gateway namespace/name.
-	Gateway(namespace, name string) (Gateway, bool)
+	Gateway(ctx context.Context, namespace, name string) (Gateway, bool, error)
 	// PeerAuthentications returns the security.istio.io PeerAuthentications in
 	// namespace.
-	PeerAuthentications(namespace string) []PeerAuthentication
+	PeerAuthentications(ctx context.Context, namespace string) ([]PeerAuthentication, error)
+	// Modules returns the Emissary Modules called name, in any namespace.
+	Modules(ctx context.Context, name string) ([]Module, error)
+	// Resolvers returns the Emissary resolvers (of any resolver kind) called
+	// name, in any namespace.
+	Resolvers(ctx context.Context, name string) ([]Resolver, error)
 	// Has reports whether the World holds objects of kind at all (false when the
 	// CRD is not installed or the CLI was given none), so rules can tell "absent"
 	// from "unknown".
@@ -42,6 +49,8 @@ const (
 	KindIstioGateway       WorldKind = "networking.istio.io/Gateway"
 	KindGateway            WorldKind = "gateway.networking.k8s.io/Gateway"
 	KindPeerAuthentication WorldKind = "PeerAuthentication"
+	KindModule             WorldKind = "Module"
+	KindResolver           WorldKind = "Resolver"
 )
 
 // ObjectMeta is the identity of a World object.
@@ -90,4 +99,34 @@ type PeerAuthentication struct {
 	Selector map[string]string
 	// Mode is spec.mtls.mode: STRICT, PERMISSIVE, DISABLE, UNSET or "".
 	Mode string
+}
+
+// Module is the part of an Emissary Module the rules read.
+type Module struct {
+	ObjectMeta
+	// UseAmbassadorNamespaceForServiceResolution is
+	// spec.config.use_ambassador_namespace_for_service_resolution: unqualified
+	// Mapping services then resolve in the Module's (Emissary's) namespace.
+	UseAmbassadorNamespaceForServiceResolution bool
+}
+
+// Resolver kinds Emissary defines.
+const (
+	KubernetesServiceResolver  = "KubernetesServiceResolver"
+	KubernetesEndpointResolver = "KubernetesEndpointResolver"
+	ConsulResolver             = "ConsulResolver"
+)
+
+// Resolver is an Emissary resolver: its identity and kind.
+type Resolver struct {
+	ObjectMeta
+	// Kind is KubernetesServiceResolver, KubernetesEndpointResolver or
+	// ConsulResolver.
+	Kind string
+}
+
+// ResolvesToService reports whether a Mapping using this resolver reaches a
+// Kubernetes Service (Kubernetes service or endpoint resolution).
+func (r Resolver) ResolvesToService() bool {
+	return r.Kind == KubernetesServiceResolver || r.Kind == KubernetesEndpointResolver
 }

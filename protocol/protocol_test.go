@@ -1,6 +1,8 @@
 package protocol_test
 
 import (
+	"context"
+	"github.com/meshgate/meshgate/internal/ruletest"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -189,7 +191,7 @@ func TestInScope(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, protocol.InScope(tt.svc, tt.namespace, tt.w, tt.cfg))
+			assert.Equal(t, tt.want, ruletest.Must(protocol.InScope(context.Background(), tt.svc, tt.namespace, tt.w, tt.cfg)))
 		})
 	}
 }

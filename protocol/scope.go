@@ -1,6 +1,8 @@
 package protocol
 
 import (
+	"context"
+	"fmt"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshgate/meshgate/policy"
@@ -35,23 +37,26 @@ var managedGatewayValues = map[string]bool{
 //   - otherwise only Services in a namespace the World knows and that is in the
 //     mesh (sidecar injection or ambient). A namespace the World does not know
 //     is not checked: meshgate cannot tell whether Istio reads it.
-func InScope(svc *corev1.Service, namespace string, w policy.World, cfg *policy.Config) bool {
+func InScope(ctx context.Context, svc *corev1.Service, namespace string, w policy.World, cfg *policy.Config) (bool, error) {
 	if svc == nil || cfg == nil || systemNamespaces[namespace] {
-		return false
+		return false, nil
 	}
 	labels := svc.Labels
 	if _, ok := labels["istio"]; ok {
-		return false
+		return false, nil
 	}
 	if labels["release"] == "istio" || managedGatewayValues[labels[labelGatewayManaged]] {
-		return false
+		return false, nil
 	}
 	if cfg.ServicePorts.Scope == policy.ScopeAll {
-		return true
+		return true, nil
 	}
 	if w == nil {
-		return false
+		return false, nil
 	}
-	ns, ok := w.Namespace(namespace)
-	return ok && policy.NamespaceDataPlane(ns.Labels) != policy.NoMesh
+	ns, ok, err := w.Namespace(ctx, namespace)
+	if err != nil {
+		return false, fmt.Errorf("look up namespace %q: %w", namespace, err)
+	}
+	return ok && policy.NamespaceDataPlane(ns.Labels) != policy.NoMesh, nil
 }

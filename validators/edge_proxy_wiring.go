@@ -1,6 +1,7 @@
 package validators
 
 import (
+	"context"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -18,22 +19,22 @@ import (
 // how to get it: remove the opt-out, resolve the conflicts edge-proxy-istio-certs
 // reported, or turn that rule on. It reads the pod as it is, whatever the
 // mutation did.
-func EdgeProxyWiring(pod *corev1.Pod, t policy.Target, w policy.World, cfg *policy.Config) policy.Report {
+func EdgeProxyWiring(ctx context.Context, pod *corev1.Pod, t policy.Target, w policy.World, cfg *policy.Config) (policy.Report, error) {
 	rep := t.NewReport()
 	if pod == nil || cfg == nil {
-		return rep
+		return rep, nil
 	}
 	mode := cfg.Mode(policy.EdgeProxyWiring)
 	if mode == policy.Off || !cfg.IsEdgeProxy(pod.Labels, pod.Annotations) {
-		return rep
+		return rep, nil
 	}
-	if edgeproxy.ModeOf(pod, t.Namespace, w, cfg) != edgeproxy.ModeSidecar {
-		return rep
+	if m, err := edgeproxy.ModeOf(ctx, pod, t.Namespace, w, cfg); err != nil || m != edgeproxy.ModeSidecar {
+		return rep, err
 	}
 	edge := edgeproxy.EdgeContainer(pod)
 	missing := edgeproxy.MissingSidecarWiring(pod, edge)
 	if len(missing) == 0 {
-		return rep
+		return rep, nil
 	}
 	fld := field.NewPath("spec", "containers").Index(edge)
 	var fix string
@@ -52,5 +53,5 @@ func EdgeProxyWiring(pod *corev1.Pod, t policy.Target, w policy.World, cfg *poli
 	rep.Find(policy.EdgeProxyWiring, mode, fld,
 		"edge proxy in sidecar mode (namespace %q) lacks the Istio certificate wiring, so Emissary gets no Istio certificates and Mappings with tls: %s fail. Missing: %s. Fix: %s",
 		t.Namespace, cfg.Mappings.TLSContext, strings.Join(missing, "; "), fix)
-	return rep
+	return rep, nil
 }

@@ -1,7 +1,9 @@
 package validators
 
 import (
+	"context"
 	"encoding/json"
+	"github.com/meshgate/meshgate/internal/ruletest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -67,7 +69,7 @@ func wiringTarget(ns string) policy.Target {
 func wired(t testing.TB, pod *corev1.Pod, ns string) *corev1.Pod {
 	t.Helper()
 	out := pod.DeepCopy()
-	mutators.EdgeProxyIstioCerts(out, wiringTarget(ns), wiringWorld(t), policy.DefaultConfig())
+	ruletest.Must(mutators.EdgeProxyIstioCerts(context.Background(), out, wiringTarget(ns), wiringWorld(t), policy.DefaultConfig()))
 	return out
 }
 
@@ -157,7 +159,7 @@ func TestEdgeProxyWiring(t *testing.T) {
 			if cfg == nil {
 				cfg = policy.DefaultConfig()
 			}
-			rep := EdgeProxyWiring(tt.pod(t), wiringTarget(tt.ns), wiringWorld(t), cfg)
+			rep := ruletest.Must(EdgeProxyWiring(context.Background(), tt.pod(t), wiringTarget(tt.ns), wiringWorld(t), cfg))
 			assert.Empty(t, rep.Changes, "a validation changes nothing")
 			if tt.field == "" {
 				assert.Empty(t, rep.Findings)
@@ -180,13 +182,13 @@ func TestEdgeProxyWiring(t *testing.T) {
 }
 
 func TestEdgeProxyWiringSurvivesNilInputs(t *testing.T) {
-	assert.Empty(t, EdgeProxyWiring(nil, wiringTarget("emissary"), wiringWorld(t), policy.DefaultConfig()).Findings)
-	assert.Empty(t, EdgeProxyWiring(wiringPod(t), wiringTarget("emissary"), wiringWorld(t), nil).Findings)
-	assert.Empty(t, EdgeProxyWiring(wiringPod(t), wiringTarget("emissary"), nil, policy.DefaultConfig()).Findings,
+	assert.Empty(t, ruletest.Must(EdgeProxyWiring(context.Background(), nil, wiringTarget("emissary"), wiringWorld(t), policy.DefaultConfig())).Findings)
+	assert.Empty(t, ruletest.Must(EdgeProxyWiring(context.Background(), wiringPod(t), wiringTarget("emissary"), wiringWorld(t), nil)).Findings)
+	assert.Empty(t, ruletest.Must(EdgeProxyWiring(context.Background(), wiringPod(t), wiringTarget("emissary"), nil, policy.DefaultConfig())).Findings,
 		"no World: the namespace is unknown, so not in the mesh")
 	noContainers := wiringPod(t)
 	noContainers.Spec.Containers = nil
-	assert.Empty(t, EdgeProxyWiring(noContainers, wiringTarget("emissary"), wiringWorld(t), policy.DefaultConfig()).Findings)
+	assert.Empty(t, ruletest.Must(EdgeProxyWiring(context.Background(), noContainers, wiringTarget("emissary"), wiringWorld(t), policy.DefaultConfig())).Findings)
 }
 
 // goldenPodSeeds returns, as JSON, the pods of the golden corpus's pod-* cases.
@@ -234,7 +236,7 @@ func FuzzEdgeProxyWiring(f *testing.F) {
 			ns = "emissary"
 		}
 		before, _ := json.Marshal(pod)
-		rep := EdgeProxyWiring(pod, wiringTarget(ns), w, policy.DefaultConfig())
+		rep := ruletest.Must(EdgeProxyWiring(context.Background(), pod, wiringTarget(ns), w, policy.DefaultConfig()))
 		after, _ := json.Marshal(pod)
 		if string(before) != string(after) {
 			t.Fatal("the validation changed the pod")
@@ -263,7 +265,7 @@ func BenchmarkEdgeProxyWiring(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if rep := EdgeProxyWiring(bc.pod, target, w, cfg); len(rep.Findings) != bc.findings {
+				if rep := ruletest.Must(EdgeProxyWiring(context.Background(), bc.pod, target, w, cfg)); len(rep.Findings) != bc.findings {
 					b.Fatalf("%d findings", len(rep.Findings))
 				}
 			}

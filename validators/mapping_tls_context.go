@@ -1,6 +1,7 @@
 package validators
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -32,22 +33,26 @@ import (
 // on the TLSContext object (TLSContextWiring), not on every Mapping that names
 // it: the fix is in one place, and repeating it on each Mapping would be noise.
 // v2 `tls: true|false` names no context and is not checked.
-func MappingTLSContext(obj *unstructured.Unstructured, t policy.Target, w policy.World, cfg *policy.Config) policy.Report {
+func MappingTLSContext(ctx context.Context, obj *unstructured.Unstructured, t policy.Target, w policy.World, cfg *policy.Config) (policy.Report, error) {
 	rep := t.NewReport()
 	if obj == nil || obj.Object == nil || cfg == nil {
-		return rep
+		return rep, nil
 	}
 	mode := cfg.Mode(policy.MappingTLSContext)
 	mp := emissary.ReadMapping(obj.Object)
 	if mp.TLS.Kind != emissary.TLSName {
-		return rep
+		return rep, nil
 	}
 	name := mp.TLS.Name
 	istioCtx := cfg.Mappings.TLSContext
 	tlsPath := field.NewPath("spec", "tls")
 	servicePath := field.NewPath("spec", "service")
 
-	if w != nil && w.Has(policy.KindTLSContext) && len(w.TLSContexts(name)) == 0 {
+	missing, err := tlsContextMissing(ctx, w, name)
+	if err != nil {
+		return rep, err
+	}
+	if missing {
 		how := ""
 		if name == istioCtx {
 			how = fmt.Sprintf(" in Emissary's namespace (%s) with secret: %s and alpn_protocols: istio",
@@ -58,13 +63,16 @@ func MappingTLSContext(obj *unstructured.Unstructured, t policy.Target, w policy
 			name, name, name, how)
 	}
 	if name != istioCtx || !mp.HasService {
-		return rep
+		return rep, nil
 	}
 	up, err := emissary.ParseUpstream(mp.Service, t.Namespace)
 	if err != nil || up.Kind != emissary.HostService {
-		return rep
+		return rep, nil
 	}
-	res := emissary.Resolve(up, w, cfg.Istio.RootNamespace)
+	res, err := emissary.Resolve(ctx, up, w, cfg.Istio.RootNamespace)
+	if err != nil {
+		return rep, err
+	}
 	switch {
 	case res.DataPlane == policy.Ambient:
 		rep.Find(policy.MappingTLSContext, mode, tlsPath,
@@ -86,7 +94,7 @@ func MappingTLSContext(obj *unstructured.Unstructured, t policy.Target, w policy
 			"service %q has no port: with tls: %s Emissary originates TLS to port 443, which Service %s does not expose, and the connection hangs; write %q",
 			mp.Service, name, up.ServiceKey(), up.WithPort(suggest))
 	}
-	return rep
+	return rep, nil
 }
 
 // TLSContextWiring implements the TLSContext half of rule mapping-tls-context:
@@ -104,14 +112,14 @@ func MappingTLSContext(obj *unstructured.Unstructured, t policy.Target, w policy
 //     the Istio secret;
 //   - offer `alpn_protocols: istio`: without it a sidecar in PERMISSIVE mode
 //     does not recognise Emissary's TLS as Istio mTLS.
-func TLSContextWiring(obj *unstructured.Unstructured, t policy.Target, w policy.World, cfg *policy.Config) policy.Report {
+func TLSContextWiring(ctx context.Context, obj *unstructured.Unstructured, t policy.Target, w policy.World, cfg *policy.Config) (policy.Report, error) {
 	rep := t.NewReport()
 	if obj == nil || obj.Object == nil || cfg == nil {
-		return rep
+		return rep, nil
 	}
 	name := obj.GetName()
 	if name == "" || name != cfg.Mappings.TLSContext {
-		return rep
+		return rep, nil
 	}
 	mode := cfg.Mode(policy.MappingTLSContext)
 	ns := t.Namespace
@@ -154,7 +162,7 @@ func TLSContextWiring(obj *unstructured.Unstructured, t policy.Target, w policy.
 			"alpn_protocols of the Istio TLSContext %q %s: an Istio sidecar in PERMISSIVE mode only takes a connection as mTLS when the client offers ALPN \"istio\"; set alpn_protocols: istio",
 			name, got)
 	}
-	return rep
+	return rep, nil
 }
 
 // istioSecretRef reports whether secret names the Istio Secret as seen from a
@@ -190,4 +198,17 @@ func checkLegacyFiles(rep *policy.Report, mode policy.Mode, name string, tc emis
 				f.key, name, f.value, emissary.LegacyCertDir, f.key, emissary.LegacyCertDir, f.example)
 		}
 	}
+}
+
+// tlsContextMissing reports whether the World knows TLSContexts and holds none
+// called name.
+func tlsContextMissing(ctx context.Context, w policy.World, name string) (bool, error) {
+	if w == nil || !w.Has(policy.KindTLSContext) {
+		return false, nil
+	}
+	found, err := w.TLSContexts(ctx, name)
+	if err != nil {
+		return false, fmt.Errorf("look up TLSContext %q: %w", name, err)
+	}
+	return len(found) == 0, nil
 }

@@ -1,6 +1,7 @@
 package validators_test
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 
@@ -47,8 +48,8 @@ func FuzzMappingTLSContext(f *testing.F) {
 		}
 		target := ruletest.Target(u)
 		for _, rep := range []policy.Report{
-			validators.MappingTLSContext(u, target, w, cfg),
-			validators.TLSContextWiring(u, target, w, cfg),
+			ruletest.Must(validators.MappingTLSContext(context.Background(), u, target, w, cfg)),
+			ruletest.Must(validators.TLSContextWiring(context.Background(), u, target, w, cfg)),
 		} {
 			for _, f := range rep.Findings {
 				if f.Field == "" || f.Message == "" || f.Rule != policy.MappingTLSContext {
@@ -81,9 +82,9 @@ func BenchmarkMappingTLSContext(b *testing.B) {
 			for b.Loop() {
 				var rep policy.Report
 				if c.wire {
-					rep = validators.TLSContextWiring(u, t, w, cfg)
+					rep = ruletest.Must(validators.TLSContextWiring(context.Background(), u, t, w, cfg))
 				} else {
-					rep = validators.MappingTLSContext(u, t, w, cfg)
+					rep = ruletest.Must(validators.MappingTLSContext(context.Background(), u, t, w, cfg))
 				}
 				if len(rep.Findings) != c.finds {
 					b.Fatalf("findings: %v", rep.Findings)

@@ -1,6 +1,7 @@
 package validators_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -178,7 +179,7 @@ func TestMappingTLSContext(t *testing.T) {
 				ww = tc.world
 			}
 			m := ruletest.Object(t, tc.mapping)
-			rep := validators.MappingTLSContext(m, ruletest.Target(m), ww, policy.DefaultConfig())
+			rep := ruletest.Must(validators.MappingTLSContext(context.Background(), m, ruletest.Target(m), ww, policy.DefaultConfig()))
 			mtcCheck(t, rep, policy.Enforce, tc.want)
 		})
 	}
@@ -188,7 +189,7 @@ func TestMappingTLSContextUsesRuleMode(t *testing.T) {
 	cfg := policy.DefaultConfig()
 	cfg.Rules[policy.MappingTLSContext] = policy.Warn
 	m := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: "quote:80", tls: missing}}`)
-	rep := validators.MappingTLSContext(m, ruletest.Target(m), ruletest.World(t, mappingTLSWorldYAML), cfg)
+	rep := ruletest.Must(validators.MappingTLSContext(context.Background(), m, ruletest.Target(m), ruletest.World(t, mappingTLSWorldYAML), cfg))
 	mtcCheck(t, rep, policy.Warn, []mtcFinding{{"spec.tls", `TLSContext "missing" does not exist`}})
 }
 
@@ -291,7 +292,7 @@ func TestTLSContextWiring(t *testing.T) {
 				tc.cfg(cfg)
 			}
 			obj := ruletest.Object(t, tc.tlsctx)
-			rep := validators.TLSContextWiring(obj, ruletest.Target(obj), world.NewMemory("default"), cfg)
+			rep := ruletest.Must(validators.TLSContextWiring(context.Background(), obj, ruletest.Target(obj), world.NewMemory("default"), cfg))
 			mtcCheck(t, rep, policy.Enforce, tc.want)
 		})
 	}
@@ -309,10 +310,10 @@ func TestMappingTLSContextGarbage(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			u := &unstructured.Unstructured{Object: obj}
-			assert.Empty(t, validators.MappingTLSContext(u, policy.Target{Namespace: "default"}, w, cfg).Findings)
-			assert.Empty(t, validators.TLSContextWiring(u, policy.Target{Namespace: "emissary"}, w, cfg).Findings)
+			assert.Empty(t, ruletest.Must(validators.MappingTLSContext(context.Background(), u, policy.Target{Namespace: "default"}, w, cfg)).Findings)
+			assert.Empty(t, ruletest.Must(validators.TLSContextWiring(context.Background(), u, policy.Target{Namespace: "emissary"}, w, cfg)).Findings)
 		})
 	}
-	assert.Empty(t, validators.MappingTLSContext(nil, policy.Target{}, w, cfg).Findings)
-	assert.Empty(t, validators.TLSContextWiring(nil, policy.Target{}, w, cfg).Findings)
+	assert.Empty(t, ruletest.Must(validators.MappingTLSContext(context.Background(), nil, policy.Target{}, w, cfg)).Findings)
+	assert.Empty(t, ruletest.Must(validators.TLSContextWiring(context.Background(), nil, policy.Target{}, w, cfg)).Findings)
 }

@@ -1,6 +1,7 @@
 package validators
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -37,9 +38,9 @@ const (
 // (the protocol's default kinds, when none are listed, are not checked: this
 // may let through a route the listener's protocol would not take, but never
 // refuses one the Gateway API would attach).
-func ListenerAdmits(l policy.Listener, gatewayNamespace, routeNamespace, routeKind string, w policy.World) (bool, string) {
-	v, why := listenerVerdict(l, gatewayNamespace, routeNamespace, routeKind, w)
-	return v == admitted, why
+func ListenerAdmits(ctx context.Context, l policy.Listener, gatewayNamespace, routeNamespace, routeKind string, w policy.World) (bool, string, error) {
+	v, why, err := listenerVerdict(ctx, l, gatewayNamespace, routeNamespace, routeKind, w)
+	return v == admitted, why, err
 }
 
 // verdict is whether a listener admits a route: yes, no, or cannot tell (a
@@ -54,35 +55,38 @@ const (
 
 // listenerVerdict is ListenerAdmits, telling "no" from "cannot tell". A listener
 // whose kinds exclude the route's kind refuses it whatever its namespaces say.
-func listenerVerdict(l policy.Listener, gatewayNamespace, routeNamespace, routeKind string, w policy.World) (verdict, string) {
+func listenerVerdict(ctx context.Context, l policy.Listener, gatewayNamespace, routeNamespace, routeKind string, w policy.World) (verdict, string, error) {
 	if len(l.Kinds) > 0 && !slices.Contains(l.Kinds, routeKind) {
-		return refused, fmt.Sprintf("its allowedRoutes.kinds admit only %s", strings.Join(l.Kinds, ", "))
+		return refused, fmt.Sprintf("its allowedRoutes.kinds admit only %s", strings.Join(l.Kinds, ", ")), nil
 	}
-	return namespaceAdmitted(l, gatewayNamespace, routeNamespace, w)
+	return namespaceAdmitted(ctx, l, gatewayNamespace, routeNamespace, w)
 }
 
-func namespaceAdmitted(l policy.Listener, gatewayNamespace, routeNamespace string, w policy.World) (verdict, string) {
+func namespaceAdmitted(ctx context.Context, l policy.Listener, gatewayNamespace, routeNamespace string, w policy.World) (verdict, string, error) {
 	switch l.From {
 	case FromAll:
-		return admitted, ""
+		return admitted, "", nil
 	case FromSame, "":
 		if routeNamespace == gatewayNamespace {
-			return admitted, ""
+			return admitted, "", nil
 		}
-		return refused, "its allowedRoutes.namespaces.from is Same (the default): only routes in " + gatewayNamespace
+		return refused, "its allowedRoutes.namespaces.from is Same (the default): only routes in " + gatewayNamespace, nil
 	case FromSelector:
 		if l.Selector == nil {
-			return refused, "its allowedRoutes.namespaces.from is Selector but it has no selector"
+			return refused, "its allowedRoutes.namespaces.from is Selector but it has no selector", nil
 		}
 		sel, err := metav1.LabelSelectorAsSelector(l.Selector)
 		if err != nil {
-			return refused, fmt.Sprintf("its allowedRoutes.namespaces.selector is invalid (%v)", err)
+			return refused, fmt.Sprintf("its allowedRoutes.namespaces.selector is invalid (%v)", err), nil
 		}
 		var nsLabels map[string]string
 		known := false
 		if w != nil {
 			var ns policy.Namespace
-			ns, known = w.Namespace(routeNamespace)
+			ns, known, err = w.Namespace(ctx, routeNamespace)
+			if err != nil {
+				return refused, "", fmt.Errorf("look up namespace %q: %w", routeNamespace, err)
+			}
 			nsLabels = ns.Labels
 		}
 		set := make(labels.Set, len(nsLabels)+1)
@@ -91,14 +95,14 @@ func namespaceAdmitted(l policy.Listener, gatewayNamespace, routeNamespace strin
 		}
 		set[labelNamespaceName] = routeNamespace
 		if sel.Matches(set) {
-			return admitted, ""
+			return admitted, "", nil
 		}
 		if !known {
-			return undecided, fmt.Sprintf("its allowedRoutes.namespaces.selector %q could not be matched: namespace %s and its labels are unknown to meshgate", sel.String(), routeNamespace)
+			return undecided, fmt.Sprintf("its allowedRoutes.namespaces.selector %q could not be matched: namespace %s and its labels are unknown to meshgate", sel.String(), routeNamespace), nil
 		}
-		return refused, fmt.Sprintf("its allowedRoutes.namespaces.selector %q does not match the labels of namespace %s", sel.String(), routeNamespace)
+		return refused, fmt.Sprintf("its allowedRoutes.namespaces.selector %q does not match the labels of namespace %s", sel.String(), routeNamespace), nil
 	default:
-		return refused, fmt.Sprintf("its allowedRoutes.namespaces.from %q is not one of All, Same, Selector", l.From)
+		return refused, fmt.Sprintf("its allowedRoutes.namespaces.from %q is not one of All, Same, Selector", l.From), nil
 	}
 }
 
@@ -114,14 +118,14 @@ func namespaceAdmitted(l policy.Listener, gatewayNamespace, routeNamespace strin
 // the rule's mode: never a silent pass, never a denial. So does a Gateway whose
 // only candidate admission is a Selector listener when the World does not know
 // the route's namespace (its labels decide, and meshgate cannot read them).
-func RouteParentRef(obj *unstructured.Unstructured, t policy.Target, w policy.World, cfg *policy.Config) policy.Report {
+func RouteParentRef(ctx context.Context, obj *unstructured.Unstructured, t policy.Target, w policy.World, cfg *policy.Config) (policy.Report, error) {
 	rep := t.NewReport()
 	if obj == nil || cfg == nil {
-		return rep
+		return rep, nil
 	}
 	mode := cfg.Mode(policy.RouteParentRef)
 	if mode == policy.Off || slices.Contains(cfg.Routes.AllowedNamespaces, t.Namespace) {
-		return rep
+		return rep, nil
 	}
 	spec, _ := obj.Object["spec"].(map[string]any)
 	refs, _ := spec["parentRefs"].([]any)
@@ -136,9 +140,11 @@ func RouteParentRef(obj *unstructured.Unstructured, t policy.Target, w policy.Wo
 		if !p.isGateway() || p.namespace == t.Namespace || p.name == "" {
 			continue
 		}
-		checkParentRef(&rep, mode, p, field.NewPath("spec", "parentRefs").Index(i), t, gvk.Kind, routeKind, w)
+		if err := checkParentRef(ctx, &rep, mode, p, field.NewPath("spec", "parentRefs").Index(i), t, gvk.Kind, routeKind, w); err != nil {
+			return rep, err
+		}
 	}
-	return rep
+	return rep, nil
 }
 
 type parentRef struct {
@@ -186,18 +192,22 @@ func (p parentRef) listenerScope() string {
 	return strings.Join(parts, " ")
 }
 
-func checkParentRef(rep *policy.Report, mode policy.Mode, p parentRef, fld *field.Path, t policy.Target, kind, routeKind string, w policy.World) {
+func checkParentRef(ctx context.Context, rep *policy.Report, mode policy.Mode, p parentRef, fld *field.Path, t policy.Target, kind, routeKind string, w policy.World) error {
 	const rule = policy.RouteParentRef
 	gwRef := p.namespace + "/" + p.name
 	var gw policy.Gateway
 	known := false
 	if w != nil {
-		gw, known = w.Gateway(p.namespace, p.name)
+		var err error
+		gw, known, err = w.Gateway(ctx, p.namespace, p.name)
+		if err != nil {
+			return fmt.Errorf("look up Gateway %s: %w", gwRef, err)
+		}
 	}
 	if !known {
 		rep.Find(rule, policy.Warn, fld, "Gateway %s is not known to meshgate, so whether it admits %ss from namespace %s could not be checked: make sure one of its listeners has allowedRoutes.namespaces from: All, or from: Selector matching namespace %s, or the Gateway API will not attach this route",
 			gwRef, kind, t.Namespace, t.Namespace)
-		return
+		return nil
 	}
 	var reasons []string
 	candidates := 0
@@ -210,9 +220,12 @@ func checkParentRef(rep *policy.Report, mode policy.Mode, p parentRef, fld *fiel
 			continue
 		}
 		candidates++
-		v, why := listenerVerdict(l, gw.Namespace, t.Namespace, routeKind, w)
+		v, why, err := listenerVerdict(ctx, l, gw.Namespace, t.Namespace, routeKind, w)
+		if err != nil {
+			return err
+		}
 		if v == admitted {
-			return
+			return nil
 		}
 		unsure = unsure || v == undecided
 		reasons = append(reasons, fmt.Sprintf("listener %q: %s", l.Name, why))
@@ -223,21 +236,22 @@ func checkParentRef(rep *policy.Report, mode policy.Mode, p parentRef, fld *fiel
 		// it yet): a warning, never a denial, as for an unknown Gateway.
 		rep.Find(rule, policy.Warn, fld, "Gateway %s may not admit %ss from namespace %s (%s), so whether the Gateway API attaches this route could not be checked: make sure namespace %s carries labels that match the listener's allowedRoutes.namespaces.selector",
 			gwRef, kind, t.Namespace, strings.Join(reasons, "; "), t.Namespace)
-		return
+		return nil
 	}
 	if candidates == 0 {
 		scope := p.listenerScope()
 		if scope == "" {
 			rep.Find(rule, mode, fld, "Gateway %s has no listeners, so the Gateway API will not attach this %s: add a listener whose allowedRoutes admit namespace %s",
 				gwRef, kind, t.Namespace)
-			return
+			return nil
 		}
 		rep.Find(rule, mode, fld, "Gateway %s has no listener %s, so the Gateway API will not attach this %s: fix sectionName/port to name one of its listeners (%s)",
 			gwRef, scope, kind, listenerNames(gw.Listeners))
-		return
+		return nil
 	}
 	rep.Find(rule, mode, fld, "Gateway %s does not admit %ss from namespace %s (%s), so the Gateway API will not attach this route: on a listener set allowedRoutes.namespaces.from: All, or from: Selector with a selector matching namespace %s (and list %s in allowedRoutes.kinds if it lists kinds), or add %s to routes.allowedNamespaces in the meshgate config",
 		gwRef, kind, t.Namespace, strings.Join(reasons, "; "), t.Namespace, kind, t.Namespace)
+	return nil
 }
 
 func listenerNames(ls []policy.Listener) string {

@@ -1,7 +1,9 @@
 package validators_test
 
 import (
+	"context"
 	"encoding/json"
+	"github.com/meshgate/meshgate/internal/ruletest"
 	"strings"
 	"testing"
 
@@ -75,7 +77,8 @@ func TestListenerAdmits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ok, why := validators.ListenerAdmits(tt.l, "infra", tt.routeNS, tt.kind, w)
+			ok, why, err := validators.ListenerAdmits(context.Background(), tt.l, "infra", tt.routeNS, tt.kind, w)
+			require.NoError(t, err)
 			assert.Equal(t, tt.want, ok)
 			if tt.why == "" {
 				assert.Empty(t, why)
@@ -183,7 +186,7 @@ func TestRouteParentRef(t *testing.T) {
 	w := rprWorld(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rep := validators.RouteParentRef(rprRoute(t, tt.kind, tt.ns, tt.parentRefs), rprTarget(tt.kind, tt.ns), w, policy.DefaultConfig())
+			rep := ruletest.Must(validators.RouteParentRef(context.Background(), rprRoute(t, tt.kind, tt.ns, tt.parentRefs), rprTarget(tt.kind, tt.ns), w, policy.DefaultConfig()))
 			require.Len(t, rep.Findings, len(tt.want), "findings: %v", rep.Findings)
 			for i, want := range tt.want {
 				got := rep.Findings[i]
@@ -202,19 +205,19 @@ func TestRouteParentRefConfig(t *testing.T) {
 
 	cfg := policy.DefaultConfig()
 	cfg.Routes.AllowedNamespaces = []string{"app"}
-	assert.Empty(t, validators.RouteParentRef(route, rprTarget("HTTPRoute", "app"), w, cfg).Findings, "allow-listed route namespace")
+	assert.Empty(t, ruletest.Must(validators.RouteParentRef(context.Background(), route, rprTarget("HTTPRoute", "app"), w, cfg)).Findings, "allow-listed route namespace")
 
 	cfg = policy.DefaultConfig()
 	cfg.Rules[policy.RouteParentRef] = policy.Warn
-	rep := validators.RouteParentRef(route, rprTarget("HTTPRoute", "app"), w, cfg)
+	rep := ruletest.Must(validators.RouteParentRef(context.Background(), route, rprTarget("HTTPRoute", "app"), w, cfg))
 	require.Len(t, rep.Findings, 2)
 	assert.Equal(t, policy.Warn, rep.Findings[0].Mode)
 	assert.Equal(t, policy.Warn, rep.Findings[1].Mode)
 
 	cfg.Rules[policy.RouteParentRef] = policy.Off
-	assert.Empty(t, validators.RouteParentRef(route, rprTarget("HTTPRoute", "app"), w, cfg).Findings, "off silences even the unknown-Gateway warning")
+	assert.Empty(t, ruletest.Must(validators.RouteParentRef(context.Background(), route, rprTarget("HTTPRoute", "app"), w, cfg)).Findings, "off silences even the unknown-Gateway warning")
 
-	rep = validators.RouteParentRef(route, rprTarget("HTTPRoute", "app"), nil, policy.DefaultConfig())
+	rep = ruletest.Must(validators.RouteParentRef(context.Background(), route, rprTarget("HTTPRoute", "app"), nil, policy.DefaultConfig()))
 	require.Len(t, rep.Findings, 2, "without a World every Gateway is unknown")
 	assert.Equal(t, policy.Warn, rep.Findings[0].Mode)
 }
@@ -239,7 +242,7 @@ func FuzzRouteParentRef(f *testing.F) {
 		if err := json.Unmarshal(doc, &u.Object); err != nil {
 			return
 		}
-		rep := validators.RouteParentRef(u, rprTarget("HTTPRoute", ns), w, cfg)
+		rep := ruletest.Must(validators.RouteParentRef(context.Background(), u, rprTarget("HTTPRoute", ns), w, cfg))
 		for _, f := range rep.Findings {
 			if !strings.HasPrefix(f.Field, "spec.parentRefs[") || f.Message == "" {
 				t.Fatalf("bad finding %+v", f)
@@ -259,6 +262,6 @@ func BenchmarkRouteParentRef(b *testing.B) {
 	tgt := rprTarget("HTTPRoute", "app")
 	b.ReportAllocs()
 	for b.Loop() {
-		validators.RouteParentRef(route, tgt, w, cfg)
+		ruletest.Must(validators.RouteParentRef(context.Background(), route, tgt, w, cfg))
 	}
 }

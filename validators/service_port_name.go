@@ -1,6 +1,7 @@
 package validators
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -21,14 +22,17 @@ import (
 // ExternalName Services are checked like any other: istiod converts their ports
 // with the same function (it builds a mesh-external service from them), and
 // Istio's analyzer reports their unreadable ports too.
-func ServicePortName(svc *corev1.Service, t policy.Target, w policy.World, cfg *policy.Config) policy.Report {
+func ServicePortName(ctx context.Context, svc *corev1.Service, t policy.Target, w policy.World, cfg *policy.Config) (policy.Report, error) {
 	rep := t.NewReport()
 	if cfg == nil {
-		return rep
+		return rep, nil
 	}
 	mode := cfg.Mode(policy.ServicePortName)
-	if mode == policy.Off || !protocol.InScope(svc, t.Namespace, w, cfg) {
-		return rep
+	if mode == policy.Off {
+		return rep, nil
+	}
+	if in, err := protocol.InScope(ctx, svc, t.Namespace, w, cfg); err != nil || !in {
+		return rep, err
 	}
 	for i, p := range svc.Spec.Ports {
 		r := protocol.Read(p)
@@ -62,7 +66,7 @@ func ServicePortName(svc *corev1.Service, t policy.Target, w policy.World, cfg *
 				p.Name, p.Port, knownPrefixes(), advice, ap)
 		}
 	}
-	return rep
+	return rep, nil
 }
 
 // knownPrefixList is protocol.PortNamePrefixes as a message lists them.

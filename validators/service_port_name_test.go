@@ -1,6 +1,7 @@
 package validators_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -38,7 +39,7 @@ func spnTarget(ns string) policy.Target {
 type spnFinding struct{ Field, Message string }
 
 func spnRun(svc *corev1.Service, w policy.World, cfg *policy.Config) []spnFinding {
-	rep := validators.ServicePortName(svc, spnTarget(svc.Namespace), w, cfg)
+	rep := ruletest.Must(validators.ServicePortName(context.Background(), svc, spnTarget(svc.Namespace), w, cfg))
 	var out []spnFinding
 	for _, f := range rep.Findings {
 		out = append(out, spnFinding{f.Field, f.Message})
@@ -171,7 +172,7 @@ func TestServicePortNameModes(t *testing.T) {
 	for _, mode := range []policy.Mode{policy.Enforce, policy.Warn} {
 		cfg := policy.DefaultConfig()
 		cfg.Rules[policy.ServicePortName] = mode
-		rep := validators.ServicePortName(spnService("mesh", nil, corev1.ServicePort{Port: 9000}), spnTarget("mesh"), spnWorld(t), cfg)
+		rep := ruletest.Must(validators.ServicePortName(context.Background(), spnService("mesh", nil, corev1.ServicePort{Port: 9000}), spnTarget("mesh"), spnWorld(t), cfg))
 		require.Len(t, rep.Findings, 1)
 		assert.Equal(t, mode, rep.Findings[0].Mode)
 		assert.Equal(t, policy.ServicePortName, rep.Findings[0].Rule)
@@ -187,9 +188,9 @@ func TestServicePortNameExternalName(t *testing.T) {
 
 func TestServicePortNameNilInputs(t *testing.T) {
 	assert.NotPanics(t, func() {
-		rep := validators.ServicePortName(nil, spnTarget("mesh"), spnWorld(t), policy.DefaultConfig())
+		rep := ruletest.Must(validators.ServicePortName(context.Background(), nil, spnTarget("mesh"), spnWorld(t), policy.DefaultConfig()))
 		assert.Empty(t, rep.Findings)
-		rep = validators.ServicePortName(spnService("mesh", nil, corev1.ServicePort{}), spnTarget("mesh"), nil, nil)
+		rep = ruletest.Must(validators.ServicePortName(context.Background(), spnService("mesh", nil, corev1.ServicePort{}), spnTarget("mesh"), nil, nil))
 		assert.Empty(t, rep.Findings)
 	})
 }
@@ -220,7 +221,7 @@ func FuzzServicePortName(f *testing.F) {
 		if scopeAll {
 			cfg.ServicePorts.Scope = policy.ScopeAll
 		}
-		rep := validators.ServicePortName(svc, spnTarget(ns), w, cfg)
+		rep := ruletest.Must(validators.ServicePortName(context.Background(), svc, spnTarget(ns), w, cfg))
 		if len(rep.Findings) > len(svc.Spec.Ports) {
 			t.Fatalf("%d findings for %d ports", len(rep.Findings), len(svc.Spec.Ports))
 		}
@@ -245,6 +246,6 @@ func BenchmarkServicePortName(b *testing.B) {
 	tgt := spnTarget("mesh")
 	b.ReportAllocs()
 	for b.Loop() {
-		validators.ServicePortName(svc, tgt, w, cfg)
+		ruletest.Must(validators.ServicePortName(context.Background(), svc, tgt, w, cfg))
 	}
 }

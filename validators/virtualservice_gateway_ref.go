@@ -1,6 +1,7 @@
 package validators
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -105,20 +106,20 @@ func ResolveGatewayRef(ref, vsNamespace string) (GatewayRef, error) {
 // VirtualService). Without Istio Gateways in the World only the syntax and the
 // namespace are checked. Entries that are not strings are left to the API
 // server's schema validation.
-func VirtualServiceGatewayRef(obj *unstructured.Unstructured, t policy.Target, w policy.World, cfg *policy.Config) policy.Report {
+func VirtualServiceGatewayRef(ctx context.Context, obj *unstructured.Unstructured, t policy.Target, w policy.World, cfg *policy.Config) (policy.Report, error) {
 	rep := t.NewReport()
 	if obj == nil || cfg == nil {
-		return rep
+		return rep, nil
 	}
 	mode := cfg.Mode(policy.VirtualServiceGatewayRef)
 	if mode == policy.Off {
-		return rep
+		return rep, nil
 	}
 	spec, _ := obj.Object["spec"].(map[string]any)
 	if spec == nil {
-		return rep
+		return rep, nil
 	}
-	c := gatewayRefChecker{rep: &rep, mode: mode, ns: t.Namespace, w: w, cfg: cfg}
+	c := gatewayRefChecker{ctx: ctx, rep: &rep, mode: mode, ns: t.Namespace, w: w, cfg: cfg}
 	specPath := field.NewPath("spec")
 	c.checkList(spec["gateways"], specPath.Child("gateways"))
 	for _, section := range []string{"http", "tls", "tcp"} {
@@ -132,10 +133,13 @@ func VirtualServiceGatewayRef(obj *unstructured.Unstructured, t policy.Target, w
 			}
 		}
 	}
-	return rep
+	return rep, c.err
 }
 
 type gatewayRefChecker struct {
+	ctx context.Context
+	// err is the first World lookup error; once set, nothing more is checked.
+	err  error
 	rep  *policy.Report
 	mode policy.Mode
 	ns   string
@@ -146,7 +150,7 @@ type gatewayRefChecker struct {
 func (c *gatewayRefChecker) checkList(v any, fld *field.Path) {
 	refs, _ := v.([]any)
 	for i, r := range refs {
-		if s, ok := r.(string); ok {
+		if s, ok := r.(string); ok && c.err == nil {
 			c.check(s, fld.Index(i))
 		}
 	}
@@ -175,7 +179,10 @@ func (c *gatewayRefChecker) check(ref string, fld *field.Path) {
 	if !c.knowsGateways() {
 		return
 	}
-	found := c.w.IstioGateways(gw.Name)
+	found, err := c.gateways(gw.Name)
+	if err != nil {
+		return
+	}
 	if slices.ContainsFunc(found, func(m policy.ObjectMeta) bool { return m.Namespace == gw.Namespace }) {
 		return
 	}
@@ -205,11 +212,21 @@ func (c *gatewayRefChecker) fixFor(gw GatewayRef) string {
 		return "<namespace>/<name>, or the short name of a Gateway in namespace " + c.ns
 	}
 	if c.knowsGateways() {
-		if found := c.suggestions(c.w.IstioGateways(gw.Name)); len(found) > 0 {
+		if all, err := c.gateways(gw.Name); err == nil && len(c.suggestions(all)) > 0 {
+			found := c.suggestions(all)
 			return `"` + strings.Join(found, `" or "`) + `"`
 		}
 	}
 	return fmt.Sprintf("%q (or the short name %q)", c.ns+"/"+gw.Name, gw.Name)
+}
+
+// gateways returns the Istio Gateways called name, recording a lookup error.
+func (c *gatewayRefChecker) gateways(name string) ([]policy.ObjectMeta, error) {
+	found, err := c.w.IstioGateways(c.ctx, name)
+	if err != nil && c.err == nil {
+		c.err = fmt.Errorf("look up Istio Gateways named %q: %w", name, err)
+	}
+	return found, err
 }
 
 // suggestions lists the Gateways of that name elsewhere as namespace/name,

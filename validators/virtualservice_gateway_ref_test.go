@@ -1,7 +1,9 @@
 package validators_test
 
 import (
+	"context"
 	"encoding/json"
+	"github.com/meshgate/meshgate/internal/ruletest"
 	"strings"
 	"testing"
 
@@ -195,7 +197,7 @@ func TestVirtualServiceGatewayRef(t *testing.T) {
 	w := vsWorld(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rep := validators.VirtualServiceGatewayRef(vsVirtualService(t, tt.spec), vsTarget(), w, policy.DefaultConfig())
+			rep := ruletest.Must(validators.VirtualServiceGatewayRef(context.Background(), vsVirtualService(t, tt.spec), vsTarget(), w, policy.DefaultConfig()))
 			require.Len(t, rep.Findings, len(tt.want), "findings: %v", rep.Findings)
 			for i, want := range tt.want {
 				got := rep.Findings[i]
@@ -213,14 +215,14 @@ func TestVirtualServiceGatewayRefWithoutIstioGateways(t *testing.T) {
 	// checked, so unknown short names pass.
 	w := world.NewMemory("default")
 	vs := vsVirtualService(t, "  gateways: [istio-ingressgateway, nowhere, './x', infra/gw, istio-ingress/istio-ingressgateway]\n")
-	rep := validators.VirtualServiceGatewayRef(vs, vsTarget(), w, policy.DefaultConfig())
+	rep := ruletest.Must(validators.VirtualServiceGatewayRef(context.Background(), vs, vsTarget(), w, policy.DefaultConfig()))
 	var fields []string
 	for _, f := range rep.Findings {
 		fields = append(fields, f.Field)
 	}
 	assert.Equal(t, []string{"spec.gateways[2]", "spec.gateways[3]"}, fields)
 
-	rep = validators.VirtualServiceGatewayRef(vs, vsTarget(), nil, policy.DefaultConfig())
+	rep = ruletest.Must(validators.VirtualServiceGatewayRef(context.Background(), vs, vsTarget(), nil, policy.DefaultConfig()))
 	assert.Len(t, rep.Findings, 2, "a nil World is a World without Gateways")
 }
 
@@ -228,24 +230,24 @@ func TestVirtualServiceGatewayRefConfig(t *testing.T) {
 	vs := vsVirtualService(t, "  gateways: [infra/gw, istio-ingress/istio-ingressgateway]\n")
 	cfg := policy.DefaultConfig()
 	cfg.GatewayRefs.AllowedNamespaces = []string{"infra"}
-	rep := validators.VirtualServiceGatewayRef(vs, vsTarget(), vsWorld(t), cfg)
+	rep := ruletest.Must(validators.VirtualServiceGatewayRef(context.Background(), vs, vsTarget(), vsWorld(t), cfg))
 	require.Len(t, rep.Findings, 1)
 	assert.Equal(t, "spec.gateways[1]", rep.Findings[0].Field)
 	assert.Contains(t, rep.Findings[0].Message, "may only bind Gateways in their own namespace or in infra")
 
 	cfg = policy.DefaultConfig()
 	cfg.Rules[policy.VirtualServiceGatewayRef] = policy.Warn
-	rep = validators.VirtualServiceGatewayRef(vs, vsTarget(), vsWorld(t), cfg)
+	rep = ruletest.Must(validators.VirtualServiceGatewayRef(context.Background(), vs, vsTarget(), vsWorld(t), cfg))
 	require.Len(t, rep.Findings, 1)
 	assert.Equal(t, policy.Warn, rep.Findings[0].Mode)
 
 	cfg.Rules[policy.VirtualServiceGatewayRef] = policy.Off
-	rep = validators.VirtualServiceGatewayRef(vsVirtualService(t, "  gateways: [nowhere]\n"), vsTarget(), vsWorld(t), cfg)
+	rep = ruletest.Must(validators.VirtualServiceGatewayRef(context.Background(), vsVirtualService(t, "  gateways: [nowhere]\n"), vsTarget(), vsWorld(t), cfg))
 	assert.Empty(t, rep.Findings, "off means no findings, not even warnings")
 }
 
 func TestVirtualServiceGatewayRefMessageNamesTheFix(t *testing.T) {
-	rep := validators.VirtualServiceGatewayRef(vsVirtualService(t, "  gateways: [istio-ingressgateway]\n"), vsTarget(), vsWorld(t), policy.DefaultConfig())
+	rep := ruletest.Must(validators.VirtualServiceGatewayRef(context.Background(), vsVirtualService(t, "  gateways: [istio-ingressgateway]\n"), vsTarget(), vsWorld(t), policy.DefaultConfig()))
 	require.Len(t, rep.Findings, 1)
 	assert.Equal(t, `gateway reference "istio-ingressgateway" (app/istio-ingressgateway): there is no Gateway istio-ingressgateway in namespace app, and a short name always means the VirtualService's own namespace, so istiod binds nothing and requests get 404: did you mean istio-ingress/istio-ingressgateway?`,
 		rep.Findings[0].Message)
@@ -271,7 +273,7 @@ func FuzzVirtualServiceGatewayRef(f *testing.F) {
 			return
 		}
 		tgt := policy.Target{Object: policy.ObjectRef{Kind: "VirtualService", Namespace: ns, Name: "vs"}, Namespace: ns}
-		rep := validators.VirtualServiceGatewayRef(u, tgt, w, cfg)
+		rep := ruletest.Must(validators.VirtualServiceGatewayRef(context.Background(), u, tgt, w, cfg))
 		for _, f := range rep.Findings {
 			if !strings.HasPrefix(f.Field, "spec.") || f.Message == "" {
 				t.Fatalf("bad finding %+v", f)
@@ -288,6 +290,6 @@ func BenchmarkVirtualServiceGatewayRef(b *testing.B) {
 	tgt := vsTarget()
 	b.ReportAllocs()
 	for b.Loop() {
-		validators.VirtualServiceGatewayRef(vs, tgt, w, cfg)
+		ruletest.Must(validators.VirtualServiceGatewayRef(context.Background(), vs, tgt, w, cfg))
 	}
 }

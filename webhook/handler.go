@@ -133,15 +133,15 @@ func ServiceAccountUser(ns, name string) string {
 }
 
 // Handle implements admission.Handler.
-func (h *Handler) Handle(_ context.Context, req admission.Request) admission.Response {
-	resp, res := h.handle(req)
+func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.Response {
+	resp, res := h.handle(ctx, req)
 	if h.opts.Observer != nil {
 		h.opts.Observer(Observation{Direction: h.dir, Request: req, Response: resp, Result: res})
 	}
 	return resp
 }
 
-func (h *Handler) handle(req admission.Request) (admission.Response, *engine.Result) {
+func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.Response, *engine.Result) {
 	if resp, guarded := h.guard(req); guarded {
 		return resp, nil
 	}
@@ -156,9 +156,9 @@ func (h *Handler) handle(req admission.Request) (admission.Response, *engine.Res
 	// The mutating answer in the default patch mode needs only the engine's
 	// operations, not the patched object.
 	patchOnly := h.dir == Mutating && h.opts.PatchMode != PatchDiff
-	res, err := h.full.Review(engine.Input{Object: obj, Namespace: req.Namespace, Operation: engine.Operation(req.Operation), PatchOnly: patchOnly}, h.opts.World)
+	res, err := h.full.Review(ctx, engine.Input{Object: obj, Namespace: req.Namespace, Operation: engine.Operation(req.Operation), PatchOnly: patchOnly}, h.opts.World)
 	if err != nil {
-		return unprocessable(fmt.Errorf("meshgate cannot review this %s: %w", kind, err)), nil
+		return h.failed(ctx, kind, err), nil
 	}
 	h.opts.Metrics.reviewed(h.dir, kind)
 	if h.dir == Mutating {
@@ -168,9 +168,9 @@ func (h *Handler) handle(req admission.Request) (admission.Response, *engine.Res
 		// The object is not in meshgate's final form (the mutating webhook was
 		// skipped, failed open, or another webhook undid its change): validate
 		// it exactly as it will be stored, not as meshgate would have made it.
-		vres, err := h.validate.Review(engine.Input{Object: obj, Namespace: req.Namespace, Operation: engine.Operation(req.Operation)}, h.opts.World)
+		vres, err := h.validate.Review(ctx, engine.Input{Object: obj, Namespace: req.Namespace, Operation: engine.Operation(req.Operation)}, h.opts.World)
 		if err != nil {
-			return unprocessable(fmt.Errorf("meshgate cannot review this %s: %w", kind, err)), nil
+			return h.failed(ctx, kind, err), nil
 		}
 		findings := make([]policy.Finding, 0, len(res.Findings)+len(vres.Findings))
 		for _, f := range res.Findings {
@@ -219,6 +219,22 @@ func decodeObject(req admission.Request) (*unstructured.Unstructured, error) {
 		u.SetKind(gvk.Kind)
 	}
 	return u, nil
+}
+
+// failed answers a review the engine could not complete. An object that cannot
+// be read as its kind is unprocessable (422). A review whose World lookups
+// failed is no verdict at all: the HTTP call fails (see failClosed), so the
+// webhook's failurePolicy decides; without failClosed in front (handler tests)
+// it is an error response (503).
+func (h *Handler) failed(ctx context.Context, kind string, err error) admission.Response {
+	h.opts.Metrics.reviewFailed(h.dir, kind)
+	if !engine.IsWorldError(err) {
+		return unprocessable(fmt.Errorf("meshgate cannot review this %s: %w", kind, err))
+	}
+	markUnavailable(ctx, err.Error())
+	resp := admission.Errored(http.StatusServiceUnavailable, fmt.Errorf("meshgate cannot review this %s now: %w", kind, err))
+	resp.Result.Reason = metav1.StatusReasonServiceUnavailable
+	return resp
 }
 
 func unprocessable(err error) admission.Response {

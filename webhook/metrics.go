@@ -25,6 +25,13 @@ type Metrics struct {
 	// RuleDegraded is 1 for each rule and World kind it needs that is not
 	// available (the rule runs without that knowledge), 0 otherwise.
 	RuleDegraded *prometheus.GaugeVec
+	// LiveReads counts the World lookups the cache could not answer and that
+	// were read from the API server instead, by World kind.
+	LiveReads *prometheus.CounterVec
+	// ReviewErrors counts the reviews that failed because the World could not
+	// answer (the API server then applies the webhook's failurePolicy), by
+	// webhook direction and object kind.
+	ReviewErrors *prometheus.CounterVec
 }
 
 // NewMetrics creates meshgate's metrics and registers them with reg (for the
@@ -51,6 +58,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "meshgate_rule_degraded",
 			Help: "1 when a rule runs without a World kind it needs (its CRD is not installed), else 0.",
 		}, []string{"rule", "kind"}),
+		LiveReads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshgate_world_live_reads_total",
+			Help: "World lookups that missed the cache and were read from the API server, by kind.",
+		}, []string{"kind"}),
+		ReviewErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshgate_review_errors_total",
+			Help: "Reviews that failed (the World could not answer, or the object could not be read), by webhook direction and object kind.",
+		}, []string{"direction", "kind"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -69,6 +84,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return nil, err
 	}
 	if m.RuleDegraded, err = register(reg, m.RuleDegraded); err != nil {
+		return nil, err
+	}
+	if m.LiveReads, err = register(reg, m.LiveReads); err != nil {
+		return nil, err
+	}
+	if m.ReviewErrors, err = register(reg, m.ReviewErrors); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -127,4 +148,18 @@ func (m *Metrics) setKind(kind policy.WorldKind, available bool) {
 	for _, rule := range RulesNeeding(kind) {
 		m.RuleDegraded.WithLabelValues(rule, string(kind)).Set(1 - v)
 	}
+}
+
+func (m *Metrics) liveRead(kind string) {
+	if m == nil {
+		return
+	}
+	m.LiveReads.WithLabelValues(kind).Inc()
+}
+
+func (m *Metrics) reviewFailed(dir Direction, kind string) {
+	if m == nil {
+		return
+	}
+	m.ReviewErrors.WithLabelValues(string(dir), kind).Inc()
 }

@@ -130,7 +130,7 @@ func NewServer(cfg *rest.Config, o Options) (*Server, error) {
 		return nil, err
 	}
 	w := NewCacheWorld(mgr.GetCache(), mgr.GetRESTMapper(), CacheWorldOptions{
-		Metrics: metrics, Log: o.Logger.WithName("world"), Resync: o.CRDResync,
+		Metrics: metrics, Log: o.Logger.WithName("world"), Resync: o.CRDResync, Live: mgr.GetAPIReader(),
 	})
 	if err := mgr.Add(w); err != nil {
 		return nil, fmt.Errorf("add the World: %w", err)
@@ -144,7 +144,7 @@ func NewServer(cfg *rest.Config, o Options) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		hooks.Register(path, &admission.Webhook{Handler: h})
+		hooks.Register(path, failClosed(&admission.Webhook{Handler: h}))
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("add healthz check: %w", err)

@@ -4,15 +4,18 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -48,6 +51,14 @@ var worldKinds = []kindSpec{
 		crd: "gateways.gateway.networking.k8s.io", rules: []string{policy.RouteParentRef}},
 	{kind: policy.KindPeerAuthentication, gk: schema.GroupKind{Group: world.GroupIstioSec, Kind: "PeerAuthentication"},
 		crd: "peerauthentications.security.istio.io", rules: []string{policy.MappingIstioTLS}},
+	{kind: policy.KindModule, gk: schema.GroupKind{Group: world.GroupEmissary, Kind: "Module"},
+		crd: "modules.getambassador.io", byName: true, rules: []string{policy.MappingIstioTLS, policy.MappingTLSContext}},
+	{kind: policy.KindResolver, gk: schema.GroupKind{Group: world.GroupEmissary, Kind: policy.KubernetesServiceResolver},
+		crd: "kubernetesserviceresolvers.getambassador.io", metadataOnly: true, byName: true, rules: []string{policy.MappingIstioTLS, policy.MappingTLSContext}},
+	{kind: policy.KindResolver, gk: schema.GroupKind{Group: world.GroupEmissary, Kind: policy.KubernetesEndpointResolver},
+		crd: "kubernetesendpointresolvers.getambassador.io", metadataOnly: true, byName: true, rules: []string{policy.MappingIstioTLS, policy.MappingTLSContext}},
+	{kind: policy.KindResolver, gk: schema.GroupKind{Group: world.GroupEmissary, Kind: policy.ConsulResolver},
+		crd: "consulresolvers.getambassador.io", metadataOnly: true, byName: true, rules: []string{policy.MappingIstioTLS, policy.MappingTLSContext}},
 }
 
 // RulesNeeding lists the rules that run without knowledge of kind when its CRD
@@ -117,9 +128,12 @@ type CacheWorld struct {
 	resync  time.Duration
 	retry   time.Duration
 
+	// live reads what the cache does not hold yet (nil: the cache only).
+	live client.Reader
+
 	mu     sync.RWMutex
-	active map[policy.WorldKind]schema.GroupVersionKind
-	told   map[policy.WorldKind]bool
+	active map[schema.GroupKind]schema.GroupVersionKind
+	told   map[schema.GroupKind]bool
 
 	synced  atomic.Bool
 	trigger chan struct{}
@@ -129,6 +143,10 @@ var _ policy.World = (*CacheWorld)(nil)
 
 // CacheWorldOptions configure a CacheWorld.
 type CacheWorldOptions struct {
+	// Live reads from the API server what the cache misses (an object applied
+	// a moment ago that the informer has not delivered yet): controller-runtime's
+	// API reader. Nil means the cache only.
+	Live client.Reader
 	// Metrics records which kinds are available (nil: none).
 	Metrics *Metrics
 	// Log receives a line whenever a kind appears or disappears.
@@ -149,9 +167,9 @@ func NewCacheWorld(c cache.Cache, mapper meta.RESTMapper, o CacheWorldOptions) *
 		o.Retry = time.Second
 	}
 	return &CacheWorld{
-		cache: c, mapper: mapper, metrics: o.Metrics, log: o.Log, resync: o.Resync, retry: o.Retry,
-		active:  map[policy.WorldKind]schema.GroupVersionKind{},
-		told:    map[policy.WorldKind]bool{},
+		cache: c, mapper: mapper, metrics: o.Metrics, log: o.Log, resync: o.Resync, retry: o.Retry, live: o.Live,
+		active:  map[schema.GroupKind]schema.GroupVersionKind{},
+		told:    map[schema.GroupKind]bool{},
 		trigger: make(chan struct{}, 1),
 	}
 }
@@ -235,7 +253,7 @@ func (w *CacheWorld) reconcile(ctx context.Context) (pending bool) {
 		crd := metadataObject(crdGVK)
 		err := w.cache.Get(ctx, client.ObjectKey{Name: k.crd}, crd)
 		installed := err == nil && crd.GetDeletionTimestamp() == nil
-		gvk, active := w.activeGVK(k.kind)
+		gvk, active := w.activeGVK(k.gk)
 		switch {
 		case installed && !active:
 			mapping, err := w.mapper.RESTMapping(k.gk)
@@ -257,15 +275,15 @@ func (w *CacheWorld) reconcile(ctx context.Context) (pending bool) {
 			if err := w.cache.RemoveInformer(ctx, w.prototype(k, gvk)); err != nil {
 				w.log.Error(err, "cannot stop watching a removed CRD kind", "kind", k.kind)
 			}
-			w.setActive(k.kind, schema.GroupVersionKind{}, false)
+			w.setActive(k, schema.GroupVersionKind{}, false)
 			w.log.Info("CRD removed: these rules run without this kind until it is installed again", "kind", k.kind, "crd", k.crd, "rules", k.rules)
 		case !installed && !active:
 			w.mu.Lock()
-			first := !w.told[k.kind]
-			w.told[k.kind] = true
+			first := !w.told[k.gk]
+			w.told[k.gk] = true
 			w.mu.Unlock()
 			if first {
-				w.metrics.setKind(k.kind, false)
+				w.metrics.setKind(k.kind, w.Has(k.kind))
 				w.log.Info("CRD not installed: these rules run without this kind until it is", "kind", k.kind, "crd", k.crd, "rules", k.rules)
 			}
 		}
@@ -285,27 +303,42 @@ func (w *CacheWorld) startInformer(ctx context.Context, k kindSpec, gvk schema.G
 			return fmt.Errorf("index %s by name: %w", k.kind, err)
 		}
 	}
-	w.setActive(k.kind, gvk, true)
+	w.setActive(k, gvk, true)
 	return nil
 }
 
-func (w *CacheWorld) setActive(kind policy.WorldKind, gvk schema.GroupVersionKind, on bool) {
+func (w *CacheWorld) setActive(k kindSpec, gvk schema.GroupVersionKind, on bool) {
 	w.mu.Lock()
 	if on {
-		w.active[kind] = gvk
+		w.active[k.gk] = gvk
 	} else {
-		delete(w.active, kind)
+		delete(w.active, k.gk)
 	}
-	w.told[kind] = true
+	w.told[k.gk] = true
 	w.mu.Unlock()
-	w.metrics.setKind(kind, on)
+	w.metrics.setKind(k.kind, w.Has(k.kind))
 }
 
-func (w *CacheWorld) activeGVK(kind policy.WorldKind) (schema.GroupVersionKind, bool) {
+func (w *CacheWorld) activeGVK(gk schema.GroupKind) (schema.GroupVersionKind, bool) {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
-	gvk, ok := w.active[kind]
+	gvk, ok := w.active[gk]
 	return gvk, ok
+}
+
+// activeSpecs returns the specs of kind whose informers run, with their versions.
+func (w *CacheWorld) activeSpecs(kind policy.WorldKind) ([]kindSpec, []schema.GroupVersionKind) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	var specs []kindSpec
+	var gvks []schema.GroupVersionKind
+	for _, k := range worldKinds {
+		if gvk, ok := w.active[k.gk]; ok && k.kind == kind {
+			specs = append(specs, k)
+			gvks = append(gvks, gvk)
+		}
+	}
+	return specs, gvks
 }
 
 func (w *CacheWorld) kinds() []string {
@@ -313,8 +346,8 @@ func (w *CacheWorld) kinds() []string {
 	defer w.mu.RUnlock()
 	var out []string
 	for _, k := range worldKinds {
-		if _, ok := w.active[k.kind]; ok {
-			out = append(out, string(k.kind))
+		if _, ok := w.active[k.gk]; ok {
+			out = append(out, k.gk.String())
 		}
 	}
 	return out
@@ -345,100 +378,200 @@ func listGVK(gvk schema.GroupVersionKind) schema.GroupVersionKind {
 	return gvk
 }
 
+// get reads key into obj: from the cache, and on a miss (or a cache error)
+// from the API server, so that an object applied a moment before the one under
+// review counts even when the informer has not delivered it yet. found is false
+// only when the API server (or, without a live reader, the cache) says the
+// object does not exist; any other failure is an error, never an absence.
+func (w *CacheWorld) get(ctx context.Context, key client.ObjectKey, obj client.Object) (found bool, err error) {
+	cerr := w.cache.Get(ctx, key, obj)
+	if cerr == nil {
+		return true, nil
+	}
+	if w.live == nil {
+		if apierrors.IsNotFound(cerr) {
+			return false, nil
+		}
+		return false, cerr
+	}
+	w.metrics.liveRead(obj.GetObjectKind().GroupVersionKind().Kind)
+	lerr := w.live.Get(ctx, key, obj)
+	switch {
+	case lerr == nil:
+		return true, nil
+	case apierrors.IsNotFound(lerr):
+		return false, nil
+	default:
+		return false, lerr
+	}
+}
+
+// list lists into list from the cache, with opts (cacheOpts for the cache,
+// liveOpts for the API server); when the cache holds nothing, the API server
+// is asked, for the same reason as get.
+func (w *CacheWorld) list(ctx context.Context, list client.ObjectList, cacheOpts, liveOpts []client.ListOption) error {
+	cerr := w.cache.List(ctx, list, cacheOpts...)
+	if cerr == nil && meta.LenList(list) > 0 {
+		return nil
+	}
+	if w.live == nil {
+		return cerr
+	}
+	w.metrics.liveRead(strings.TrimSuffix(list.GetObjectKind().GroupVersionKind().Kind, "List"))
+	return w.live.List(ctx, list, liveOpts...)
+}
+
+// byName are the list options that select objects called name in every
+// namespace: the cache's index, the API server's field selector.
+func byName(name string) (cacheOpts, liveOpts []client.ListOption) {
+	return []client.ListOption{client.MatchingFields{nameField: name}},
+		[]client.ListOption{client.MatchingFieldsSelector{Selector: fields.OneTermEqualSelector("metadata.name", name)}}
+}
+
 // Namespace implements policy.World.
-func (w *CacheWorld) Namespace(name string) (policy.Namespace, bool) {
-	if _, ok := w.activeGVK(policy.KindNamespace); !ok || name == "" {
-		return policy.Namespace{}, false
+func (w *CacheWorld) Namespace(ctx context.Context, name string) (policy.Namespace, bool, error) {
+	if _, ok := w.activeGVK(namespaceGVK.GroupKind()); !ok || name == "" {
+		return policy.Namespace{}, false, nil
 	}
 	m := metadataObject(namespaceGVK)
-	if err := w.cache.Get(context.Background(), client.ObjectKey{Name: name}, m); err != nil {
-		return policy.Namespace{}, false
+	found, err := w.get(ctx, client.ObjectKey{Name: name}, m)
+	if err != nil || !found {
+		return policy.Namespace{}, false, wrapLookup(err, "namespace %s", name)
 	}
-	return world.NamespaceFrom(name, m.GetLabels()), true
+	return world.NamespaceFrom(name, m.GetLabels()), true, nil
 }
 
 // Service implements policy.World.
-func (w *CacheWorld) Service(namespace, name string) (*corev1.Service, bool) {
-	if _, ok := w.activeGVK(policy.KindService); !ok || name == "" {
-		return nil, false
+func (w *CacheWorld) Service(ctx context.Context, namespace, name string) (*corev1.Service, bool, error) {
+	if _, ok := w.activeGVK(schema.GroupKind{Kind: "Service"}); !ok || name == "" {
+		return nil, false, nil
 	}
 	svc := &corev1.Service{}
-	if err := w.cache.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: name}, svc); err != nil {
-		return nil, false
+	found, err := w.get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, svc)
+	if err != nil || !found {
+		return nil, false, wrapLookup(err, "Service %s/%s", namespace, name)
 	}
-	return svc, true
+	return svc, true, nil
 }
 
 // TLSContexts implements policy.World.
-func (w *CacheWorld) TLSContexts(name string) []policy.TLSContext {
-	gvk, ok := w.activeGVK(policy.KindTLSContext)
-	if !ok || name == "" {
-		return nil
-	}
-	list := &unstructured.UnstructuredList{}
-	list.SetGroupVersionKind(listGVK(gvk))
-	if err := w.cache.List(context.Background(), list, client.MatchingFields{nameField: name}); err != nil {
-		return nil
-	}
-	out := make([]policy.TLSContext, 0, len(list.Items))
-	for i := range list.Items {
-		out = append(out, world.TLSContextFrom(&list.Items[i]))
-	}
-	return out
+func (w *CacheWorld) TLSContexts(ctx context.Context, name string) ([]policy.TLSContext, error) {
+	var out []policy.TLSContext
+	err := w.eachByName(ctx, policy.KindTLSContext, name, func(u *unstructured.Unstructured) {
+		out = append(out, world.TLSContextFrom(u))
+	})
+	return out, wrapLookup(err, "TLSContexts named %s", name)
 }
 
 // IstioGateways implements policy.World.
-func (w *CacheWorld) IstioGateways(name string) []policy.ObjectMeta {
-	gvk, ok := w.activeGVK(policy.KindIstioGateway)
-	if !ok || name == "" {
+func (w *CacheWorld) IstioGateways(ctx context.Context, name string) ([]policy.ObjectMeta, error) {
+	var out []policy.ObjectMeta
+	err := w.eachByName(ctx, policy.KindIstioGateway, name, func(u *unstructured.Unstructured) {
+		out = append(out, policy.ObjectMeta{Namespace: u.GetNamespace(), Name: u.GetName()})
+	})
+	return out, wrapLookup(err, "Istio Gateways named %s", name)
+}
+
+// Modules implements policy.World.
+func (w *CacheWorld) Modules(ctx context.Context, name string) ([]policy.Module, error) {
+	var out []policy.Module
+	err := w.eachByName(ctx, policy.KindModule, name, func(u *unstructured.Unstructured) {
+		out = append(out, world.ModuleFrom(u))
+	})
+	return out, wrapLookup(err, "Modules named %s", name)
+}
+
+// Resolvers implements policy.World.
+func (w *CacheWorld) Resolvers(ctx context.Context, name string) ([]policy.Resolver, error) {
+	var out []policy.Resolver
+	err := w.eachByName(ctx, policy.KindResolver, name, func(u *unstructured.Unstructured) {
+		out = append(out, world.ResolverFrom(u))
+	})
+	return out, wrapLookup(err, "resolvers named %s", name)
+}
+
+// eachByName calls fn with every object of kind called name, in any namespace,
+// from each group/kind that serves kind. Metadata-only kinds are handed over
+// with their metadata only.
+func (w *CacheWorld) eachByName(ctx context.Context, kind policy.WorldKind, name string, fn func(*unstructured.Unstructured)) error {
+	if name == "" {
 		return nil
 	}
-	list := &metav1.PartialObjectMetadataList{}
-	list.SetGroupVersionKind(listGVK(gvk))
-	if err := w.cache.List(context.Background(), list, client.MatchingFields{nameField: name}); err != nil {
-		return nil
+	specs, gvks := w.activeSpecs(kind)
+	cacheOpts, liveOpts := byName(name)
+	for i, k := range specs {
+		gvk := gvks[i]
+		if k.metadataOnly {
+			list := &metav1.PartialObjectMetadataList{}
+			list.SetGroupVersionKind(listGVK(gvk))
+			if err := w.list(ctx, list, cacheOpts, liveOpts); err != nil {
+				return err
+			}
+			for j := range list.Items {
+				u := &unstructured.Unstructured{}
+				u.SetGroupVersionKind(gvk)
+				u.SetNamespace(list.Items[j].Namespace)
+				u.SetName(list.Items[j].Name)
+				fn(u)
+			}
+			continue
+		}
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(listGVK(gvk))
+		if err := w.list(ctx, list, cacheOpts, liveOpts); err != nil {
+			return err
+		}
+		for j := range list.Items {
+			fn(&list.Items[j])
+		}
 	}
-	out := make([]policy.ObjectMeta, 0, len(list.Items))
-	for _, it := range list.Items {
-		out = append(out, policy.ObjectMeta{Namespace: it.Namespace, Name: it.Name})
-	}
-	return out
+	return nil
 }
 
 // Gateway implements policy.World.
-func (w *CacheWorld) Gateway(namespace, name string) (policy.Gateway, bool) {
-	gvk, ok := w.activeGVK(policy.KindGateway)
+func (w *CacheWorld) Gateway(ctx context.Context, namespace, name string) (policy.Gateway, bool, error) {
+	gvk, ok := w.activeGVK(schema.GroupKind{Group: world.GroupGatewayAPI, Kind: "Gateway"})
 	if !ok || name == "" {
-		return policy.Gateway{}, false
+		return policy.Gateway{}, false, nil
 	}
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvk)
-	if err := w.cache.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: name}, u); err != nil {
-		return policy.Gateway{}, false
+	found, err := w.get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, u)
+	if err != nil || !found {
+		return policy.Gateway{}, false, wrapLookup(err, "Gateway %s/%s", namespace, name)
 	}
-	return world.GatewayFrom(u), true
+	return world.GatewayFrom(u), true, nil
 }
 
 // PeerAuthentications implements policy.World.
-func (w *CacheWorld) PeerAuthentications(namespace string) []policy.PeerAuthentication {
-	gvk, ok := w.activeGVK(policy.KindPeerAuthentication)
+func (w *CacheWorld) PeerAuthentications(ctx context.Context, namespace string) ([]policy.PeerAuthentication, error) {
+	gvk, ok := w.activeGVK(schema.GroupKind{Group: world.GroupIstioSec, Kind: "PeerAuthentication"})
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	list := &unstructured.UnstructuredList{}
 	list.SetGroupVersionKind(listGVK(gvk))
-	if err := w.cache.List(context.Background(), list, client.InNamespace(namespace)); err != nil {
-		return nil
+	inNS := []client.ListOption{client.InNamespace(namespace)}
+	if err := w.list(ctx, list, inNS, inNS); err != nil {
+		return nil, wrapLookup(err, "PeerAuthentications in %s", namespace)
 	}
 	out := make([]policy.PeerAuthentication, 0, len(list.Items))
 	for i := range list.Items {
 		out = append(out, world.PeerAuthenticationFrom(&list.Items[i]))
 	}
-	return out
+	return out, nil
 }
 
 // Has implements policy.World.
 func (w *CacheWorld) Has(kind policy.WorldKind) bool {
-	_, ok := w.activeGVK(kind)
-	return ok
+	specs, _ := w.activeSpecs(kind)
+	return len(specs) > 0
+}
+
+// wrapLookup says what could not be read; nil stays nil.
+func wrapLookup(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("read %s: %w", fmt.Sprintf(format, args...), err)
 }

@@ -5,6 +5,7 @@
 package world
 
 import (
+	"context"
 	"fmt"
 	"sync"
 
@@ -34,6 +35,8 @@ type Memory struct {
 	istioGWs   map[string][]policy.ObjectMeta
 	gateways   map[key]policy.Gateway
 	peerAuths  map[string][]policy.PeerAuthentication
+	modules    map[string][]policy.Module
+	resolvers  map[string][]policy.Resolver
 	has        map[policy.WorldKind]bool
 	// defaultNamespace is assumed for namespaced objects without one.
 	defaultNamespace string
@@ -56,6 +59,8 @@ func NewMemory(defaultNamespace string) *Memory {
 		istioGWs:         map[string][]policy.ObjectMeta{},
 		gateways:         map[key]policy.Gateway{},
 		peerAuths:        map[string][]policy.PeerAuthentication{},
+		modules:          map[string][]policy.Module{},
+		resolvers:        map[string][]policy.Resolver{},
 		has:              map[policy.WorldKind]bool{},
 		defaultNamespace: defaultNamespace,
 	}
@@ -77,6 +82,10 @@ func KindOf(u *unstructured.Unstructured) (policy.WorldKind, bool) {
 		return policy.KindGateway, true
 	case gvk.Group == GroupIstioSec && gvk.Kind == "PeerAuthentication":
 		return policy.KindPeerAuthentication, true
+	case gvk.Group == GroupEmissary && gvk.Kind == "Module":
+		return policy.KindModule, true
+	case gvk.Group == GroupEmissary && IsResolverKind(gvk.Kind):
+		return policy.KindResolver, true
 	}
 	return "", false
 }
@@ -119,6 +128,14 @@ func (m *Memory) Add(u *unstructured.Unstructured) (bool, error) {
 		pa := PeerAuthenticationFrom(u)
 		pa.Namespace = ns
 		m.peerAuths[ns] = append(m.peerAuths[ns], pa)
+	case policy.KindModule:
+		mod := ModuleFrom(u)
+		mod.Namespace = ns
+		m.modules[mod.Name] = append(m.modules[mod.Name], mod)
+	case policy.KindResolver:
+		r := ResolverFrom(u)
+		r.Namespace = ns
+		m.resolvers[r.Name] = append(m.resolvers[r.Name], r)
 	}
 	return true, nil
 }
@@ -132,48 +149,62 @@ func (m *Memory) MarkKnown(kind policy.WorldKind) {
 }
 
 // Namespace implements policy.World.
-func (m *Memory) Namespace(name string) (policy.Namespace, bool) {
+func (m *Memory) Namespace(_ context.Context, name string) (policy.Namespace, bool, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	ns, ok := m.namespaces[name]
-	return ns, ok
+	return ns, ok, nil
 }
 
 // Service implements policy.World.
-func (m *Memory) Service(namespace, name string) (*corev1.Service, bool) {
+func (m *Memory) Service(_ context.Context, namespace, name string) (*corev1.Service, bool, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s, ok := m.services[key{namespace, name}]
-	return s, ok
+	return s, ok, nil
 }
 
 // TLSContexts implements policy.World.
-func (m *Memory) TLSContexts(name string) []policy.TLSContext {
+func (m *Memory) TLSContexts(_ context.Context, name string) ([]policy.TLSContext, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.tls[name]
+	return m.tls[name], nil
 }
 
 // IstioGateways implements policy.World.
-func (m *Memory) IstioGateways(name string) []policy.ObjectMeta {
+func (m *Memory) IstioGateways(_ context.Context, name string) ([]policy.ObjectMeta, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.istioGWs[name]
+	return m.istioGWs[name], nil
 }
 
 // Gateway implements policy.World.
-func (m *Memory) Gateway(namespace, name string) (policy.Gateway, bool) {
+func (m *Memory) Gateway(_ context.Context, namespace, name string) (policy.Gateway, bool, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	g, ok := m.gateways[key{namespace, name}]
-	return g, ok
+	return g, ok, nil
 }
 
 // PeerAuthentications implements policy.World.
-func (m *Memory) PeerAuthentications(namespace string) []policy.PeerAuthentication {
+func (m *Memory) PeerAuthentications(_ context.Context, namespace string) ([]policy.PeerAuthentication, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.peerAuths[namespace]
+	return m.peerAuths[namespace], nil
+}
+
+// Modules implements policy.World.
+func (m *Memory) Modules(_ context.Context, name string) ([]policy.Module, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.modules[name], nil
+}
+
+// Resolvers implements policy.World.
+func (m *Memory) Resolvers(_ context.Context, name string) ([]policy.Resolver, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.resolvers[name], nil
 }
 
 // Has implements policy.World.
@@ -271,6 +302,31 @@ func PeerAuthenticationFrom(u *unstructured.Unstructured) policy.PeerAuthenticat
 	pa.Selector, _, _ = unstructured.NestedStringMap(u.Object, "spec", "selector", "matchLabels")
 	pa.Mode, _, _ = unstructured.NestedString(u.Object, "spec", "mtls", "mode")
 	return pa
+}
+
+// ResolverKinds are the Emissary resolver kinds.
+var ResolverKinds = []string{policy.KubernetesServiceResolver, policy.KubernetesEndpointResolver, policy.ConsulResolver}
+
+// IsResolverKind reports whether kind is one of Emissary's resolver kinds.
+func IsResolverKind(kind string) bool {
+	for _, k := range ResolverKinds {
+		if k == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// ModuleFrom reads the part of an Emissary Module the rules need.
+func ModuleFrom(u *unstructured.Unstructured) policy.Module {
+	mod := policy.Module{ObjectMeta: policy.ObjectMeta{Namespace: u.GetNamespace(), Name: u.GetName()}}
+	mod.UseAmbassadorNamespaceForServiceResolution, _, _ = unstructured.NestedBool(u.Object, "spec", "config", "use_ambassador_namespace_for_service_resolution")
+	return mod
+}
+
+// ResolverFrom reads an Emissary resolver's identity and kind.
+func ResolverFrom(u *unstructured.Unstructured) policy.Resolver {
+	return policy.Resolver{ObjectMeta: policy.ObjectMeta{Namespace: u.GetNamespace(), Name: u.GetName()}, Kind: u.GetKind()}
 }
 
 func nested(obj map[string]any, fields ...string) any {

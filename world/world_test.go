@@ -1,6 +1,7 @@
 package world
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -54,6 +55,20 @@ kind: PeerAuthentication
 metadata: {name: default, namespace: apps}
 spec: {mtls: {mode: STRICT}, selector: {matchLabels: {app: quote}}}
 ---
+apiVersion: getambassador.io/v3alpha1
+kind: Module
+metadata: {name: ambassador, namespace: emissary}
+spec: {config: {use_ambassador_namespace_for_service_resolution: true}}
+---
+apiVersion: getambassador.io/v3alpha1
+kind: ConsulResolver
+metadata: {name: consul-dc1, namespace: emissary}
+spec: {address: consul-server.consul:8500, datacenter: dc1}
+---
+apiVersion: getambassador.io/v2
+kind: KubernetesEndpointResolver
+metadata: {name: endpoint, namespace: emissary}
+---
 apiVersion: v1
 kind: ConfigMap
 metadata: {name: not-world}
@@ -73,24 +88,25 @@ func TestMemory(t *testing.T) {
 	}
 	assert.Equal(t, len(objs)-1, added, "everything but the ConfigMap is a World kind")
 
-	ns, ok := w.Namespace("apps")
+	ctx := context.Background()
+	ns, ok, _ := w.Namespace(ctx, "apps")
 	require.True(t, ok)
 	assert.Equal(t, "enabled", ns.Labels["istio-injection"])
-	_, ok = w.Namespace("nope")
+	_, ok, _ = w.Namespace(ctx, "nope")
 	assert.False(t, ok)
 
-	svc, ok := w.Service("default", "quote")
+	svc, ok, _ := w.Service(ctx, "default", "quote")
 	require.True(t, ok, "a Service without a namespace lands in the default namespace")
 	assert.Equal(t, int32(80), svc.Spec.Ports[0].Port)
 
-	tls := w.TLSContexts("istio-upstream")
+	tls, _ := w.TLSContexts(ctx, "istio-upstream")
 	require.Len(t, tls, 2, "TLSContext names are cluster-global: both namespaces are returned")
 	assert.Equal(t, policy.TLSContext{ObjectMeta: policy.ObjectMeta{Namespace: "emissary", Name: "istio-upstream"}, Secret: "istio-certs", ALPNProtocols: "istio,h2"}, tls[0])
 	assert.Equal(t, "istio", tls[1].ALPNProtocols)
 
-	assert.Equal(t, []policy.ObjectMeta{{Namespace: "istio-ingress", Name: "gw"}}, w.IstioGateways("gw"))
+	assert.Equal(t, []policy.ObjectMeta{{Namespace: "istio-ingress", Name: "gw"}}, must(w.IstioGateways(ctx, "gw")))
 
-	gw, ok := w.Gateway("infra", "shared")
+	gw, ok, _ := w.Gateway(ctx, "infra", "shared")
 	require.True(t, ok)
 	assert.Equal(t, []policy.Listener{
 		{Name: "plain", From: "Same", Port: 80},
@@ -100,7 +116,18 @@ func TestMemory(t *testing.T) {
 	}, gw.Listeners)
 
 	assert.Equal(t, []policy.PeerAuthentication{{ObjectMeta: policy.ObjectMeta{Namespace: "apps", Name: "default"}, Selector: map[string]string{"app": "quote"}, Mode: "STRICT"}},
-		w.PeerAuthentications("apps"))
+		must(w.PeerAuthentications(ctx, "apps")))
+	assert.Equal(t, []policy.Module{{ObjectMeta: policy.ObjectMeta{Namespace: "emissary", Name: "ambassador"}, UseAmbassadorNamespaceForServiceResolution: true}},
+		must(w.Modules(ctx, "ambassador")))
+	consul := must(w.Resolvers(ctx, "consul-dc1"))
+	require.Len(t, consul, 1)
+	assert.False(t, consul[0].ResolvesToService(), "a Consul resolver does not resolve to a Kubernetes Service")
+	endpoint := must(w.Resolvers(ctx, "endpoint"))
+	require.Len(t, endpoint, 1)
+	assert.True(t, endpoint[0].ResolvesToService())
+	assert.Empty(t, must(w.Resolvers(ctx, "nope")))
+	assert.True(t, w.Has(policy.KindModule))
+	assert.True(t, w.Has(policy.KindResolver))
 
 	for _, k := range []policy.WorldKind{policy.KindNamespace, policy.KindService, policy.KindTLSContext, policy.KindIstioGateway, policy.KindGateway, policy.KindPeerAuthentication} {
 		assert.True(t, w.Has(k), k)
@@ -116,4 +143,11 @@ func TestAddRejectsAServiceThatIsNotOne(t *testing.T) {
 	require.NoError(t, err)
 	_, err = NewMemory("").Add(objs[0])
 	assert.ErrorContains(t, err, "Service default/s")
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -117,14 +117,11 @@ func run(ctx context.Context, out io.Writer, o options) error {
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
-	// The World follows the API server through a cache: give it a moment to see
-	// the namespaces and CRD-backed objects before the objects that need them.
+	// No pause between objects: a lookup the World's cache cannot answer yet
+	// (an object applied a moment before) is read from the API server.
 	t := &tally{}
 	fmt.Fprintf(out, "Applying %s, one object at a time:\n", o.examples)
-	for i, obj := range objs {
-		if i > 0 && rank(objs[i-1]) < 3 && rank(obj) >= 3 {
-			time.Sleep(time.Second)
-		}
+	for _, obj := range objs {
 		apply(ctx, out, c, w, rec, obj, t)
 		if tpl := podFromTemplate(obj); tpl != nil {
 			fmt.Fprintf(out, "\n  (no controller-manager runs here: creating a Pod from %s %s/%s's template, as its ReplicaSet would)\n",

@@ -85,3 +85,12 @@ apiVersion: v1
 kind: Namespace
 metadata: {name: plain}
 `
+
+// Must returns v, failing loudly (a panic the test reports with its stack) when
+// err is set: for rule calls whose World cannot fail.
+func Must[T any](v T, err error) T {
+	if err != nil {
+		panic("unexpected error: " + err.Error())
+	}
+	return v
+}

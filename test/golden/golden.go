@@ -14,6 +14,7 @@ package golden
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -191,7 +192,7 @@ func (c Case) Run() ([]Verdict, []*engine.Result, error) {
 	var verdicts []Verdict
 	var results []*engine.Result
 	for _, in := range c.Inputs {
-		res, err := e.Review(engine.Input{Object: in}, w)
+		res, err := e.Review(context.Background(), engine.Input{Object: in}, w)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", c.Name, err)
 		}

@@ -1,6 +1,7 @@
 package golden
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 
@@ -33,7 +34,7 @@ func TestEngineGolden(t *testing.T) {
 					require.JSONEq(t, normalize(t, res.Mutated), normalize(t, res.Object),
 						"input %d: applying the patch must give the object the mutators produced", i)
 				}
-				again, err := e.Review(engine.Input{Object: res.Object}, w)
+				again, err := e.Review(context.Background(), engine.Input{Object: res.Object}, w)
 				require.NoError(t, err)
 				require.Empty(t, again.Patch, "input %d: a second review must change nothing (idempotency)", i)
 				require.Equal(t, res.Findings, again.Findings, "input %d: a second review must find the same", i)

@@ -1,0 +1,102 @@
+package golden
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/meshgate/meshgate/engine"
+	"github.com/meshgate/meshgate/policy"
+)
+
+// errInjected is what failingWorld answers to every lookup.
+var errInjected = errors.New("injected: the API server is unavailable")
+
+// failingWorld knows the same kinds as its inner World (so rules ask it) but
+// fails every lookup, as a World whose cache and API server reads fail does.
+type failingWorld struct{ inner policy.World }
+
+func (f failingWorld) Namespace(context.Context, string) (policy.Namespace, bool, error) {
+	return policy.Namespace{}, false, errInjected
+}
+
+func (f failingWorld) Service(context.Context, string, string) (*corev1.Service, bool, error) {
+	return nil, false, errInjected
+}
+
+func (f failingWorld) TLSContexts(context.Context, string) ([]policy.TLSContext, error) {
+	return nil, errInjected
+}
+
+func (f failingWorld) IstioGateways(context.Context, string) ([]policy.ObjectMeta, error) {
+	return nil, errInjected
+}
+
+func (f failingWorld) Gateway(context.Context, string, string) (policy.Gateway, bool, error) {
+	return policy.Gateway{}, false, errInjected
+}
+
+func (f failingWorld) PeerAuthentications(context.Context, string) ([]policy.PeerAuthentication, error) {
+	return nil, errInjected
+}
+
+func (f failingWorld) Modules(context.Context, string) ([]policy.Module, error) {
+	return nil, errInjected
+}
+
+func (f failingWorld) Resolvers(context.Context, string) ([]policy.Resolver, error) {
+	return nil, errInjected
+}
+
+func (f failingWorld) Has(kind policy.WorldKind) bool { return f.inner.Has(kind) }
+
+// TestFailingWorldNeverDecides reviews every input of the corpus against a
+// World whose every lookup fails: a review either fails with a WorldError that
+// carries the lookup's error, or its verdict did not depend on the World at
+// all and is exactly the verdict with the real World. A failed read never
+// becomes a denial, a warning or a skipped mutation.
+func TestFailingWorldNeverDecides(t *testing.T) {
+	cases, err := Load(CorpusDir())
+	require.NoError(t, err)
+	failed := 0
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			_, want, err := c.Run()
+			require.NoError(t, err)
+			w, err := c.BuildWorld()
+			require.NoError(t, err)
+			e := engine.New(c.Config)
+			for i, in := range c.Inputs {
+				got, err := e.Review(context.Background(), engine.Input{Object: in}, failingWorld{inner: w})
+				if err != nil {
+					require.True(t, engine.IsWorldError(err), "input %d: %v", i, err)
+					require.ErrorIs(t, err, errInjected, "input %d", i)
+					failed++
+					continue
+				}
+				require.Equal(t, want[i].Patch, got.Patch, "input %d: a verdict without the World must be the verdict with it", i)
+				require.Equal(t, want[i].Findings, got.Findings, "input %d: a verdict without the World must be the verdict with it", i)
+			}
+		})
+	}
+	require.Positive(t, failed, "some reviews of the corpus must need the World")
+}
+
+// TestCancelledReviewIsNoVerdict: a review whose context has ended (the API
+// server gave up on the request) fails instead of deciding.
+func TestCancelledReviewIsNoVerdict(t *testing.T) {
+	cases, err := Load(CorpusDir())
+	require.NoError(t, err)
+	require.NotEmpty(t, cases)
+	c := cases[0]
+	w, err := c.BuildWorld()
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = engine.New(c.Config).Review(ctx, engine.Input{Object: c.Inputs[0]}, w)
+	require.ErrorIs(t, err, context.Canceled)
+	require.True(t, engine.IsWorldError(err))
+}
