@@ -295,7 +295,7 @@ func TestRBACIsReadOnlyOnWhatTheWorldReads(t *testing.T) {
 	want := map[string][]string{
 		"":                          {"namespaces", "services"},
 		"apiextensions.k8s.io":      {"customresourcedefinitions"},
-		"getambassador.io":          {"tlscontexts"},
+		"getambassador.io":          {"consulresolvers", "kubernetesendpointresolvers", "kubernetesserviceresolvers", "modules", "tlscontexts"},
 		"networking.istio.io":       {"gateways"},
 		"gateway.networking.k8s.io": {"gateways"},
 		"security.istio.io":         {"peerauthentications"},

@@ -49,7 +49,7 @@ spec: {secret: some-secret}
 ---
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication
-metadata: {name: off, namespace: oa-{{S}}-plain}
+metadata: {name: mtls-off, namespace: oa-{{S}}-plain}
 spec: {mtls: {mode: DISABLE}}
 ---
 apiVersion: networking.istio.io/v1
@@ -137,7 +137,7 @@ spec:
 var oneApplyObjects = []string{
 	"Namespace//oa-{{S}}-edge", "Namespace//oa-{{S}}-mesh", "Namespace//oa-{{S}}-plain", "Namespace//oa-{{S}}-web",
 	"getambassador.io/v3alpha1/TLSContext/oa-{{S}}-edge/oa-{{S}}-ctx",
-	"security.istio.io/v1/PeerAuthentication/oa-{{S}}-plain/off",
+	"security.istio.io/v1/PeerAuthentication/oa-{{S}}-plain/mtls-off",
 	"networking.istio.io/v1/Gateway/oa-{{S}}-web/oa-{{S}}-gw",
 	"Service/oa-{{S}}-mesh/shop", "Service/oa-{{S}}-plain/legacy",
 	"apps/v1/Deployment/oa-{{S}}-edge/edge", "Pod/oa-{{S}}-edge/edge-0",
@@ -249,6 +249,8 @@ func stored(t *testing.T, ref, set string) string {
 	}
 	unstructured.RemoveNestedField(u.Object, "metadata", "annotations", "kubectl.kubernetes.io/last-applied-configuration")
 	unstructured.RemoveNestedField(u.Object, "status")
+	unstructured.RemoveNestedField(u.Object, "spec", "clusterIP") // allocated per Service
+	unstructured.RemoveNestedField(u.Object, "spec", "clusterIPs")
 	b, err := json.Marshal(u.Object)
 	require.NoError(t, err)
 	return strings.ReplaceAll(string(b), "oa-"+set+"-", "oa-X-")
