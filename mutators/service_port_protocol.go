@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -13,29 +15,22 @@ import (
 	"github.com/meshgate/meshgate/protocol"
 )
 
-// ServicePortProtocol implements rule service-port-protocol: it helps Istio read
-// the protocol of a Service's TCP ports, in the Services service-port-name checks
-// (protocol.InScope). It never renames a port, since other objects refer to
-// ports by name, and never overwrites an appProtocol.
-//
-//   - An unnamed port is named after its appProtocol, when Istio reads a known
-//     protocol from it (kubernetes.io/h2c gives "http2"), or else after its port
-//     number when the number is unambiguous (protocol.ByPortNumber: 80 gives
-//     "http"). Names are unique in the Service and valid DNS-1123 labels: "http",
-//     then "http-<port>", then "http-<port>-2" and so on.
-//   - A named port whose name gives Istio no protocol, and that has no
-//     appProtocol, gets appProtocol from its port number when that is
-//     unambiguous ("web" on port 80 gets appProtocol: http).
-//
-// UDP and SCTP ports are left alone (Istio reads UDP from the L4 protocol; the
-// port number table is about TCP). What cannot be inferred is left for the
-// service-port-name validator.
+// ServicePortProtocol implements rule service-port-protocol
+// (docs/rules.md#service-port-protocol) in the Services service-port-name
+// checks (protocol.InScope). It never renames a port nor overwrites an
+// appProtocol, and never names a port of a Service without a selector; what
+// cannot be inferred for certain is left for the service-port-name validator.
 func ServicePortProtocol(ctx context.Context, svc *corev1.Service, t policy.Target, w policy.World, cfg *policy.Config) (policy.Report, error) {
 	rep := t.NewReport()
 	in, err := protocol.InScope(ctx, svc, t.Namespace, w, cfg)
 	if err != nil || !in {
 		return rep, err
 	}
+	// A Service without a selector gets its endpoints from hand-written
+	// Endpoints or EndpointSlices, which match its ports by name: naming a port
+	// would cut it off from them. appProtocol does not take part in that match.
+	selectorless := len(svc.Spec.Selector) == 0
+	edge := edgeProxyService(svc, cfg)
 	ports := svc.Spec.Ports
 	used := make(map[string]bool, len(ports))
 	for _, p := range ports {
@@ -49,14 +44,14 @@ func ServicePortProtocol(ctx context.Context, svc *corev1.Service, t policy.Targ
 			continue
 		}
 		fld := field.NewPath("spec", "ports").Index(i)
-		if p.Name == "" {
-			nameUnnamedPort(&rep, p, i, fld, used)
+		if p.Name == "" && !selectorless {
+			nameUnnamedPort(&rep, p, i, fld, used, edge)
 			continue
 		}
 		if p.AppProtocol != nil || protocol.Read(*p).Protocol.Known() {
 			continue
 		}
-		proto, ok := protocol.ByPortNumber(p.Port)
+		proto, because, ok := inferProtocol(*p, edge)
 		if !ok {
 			continue
 		}
@@ -65,17 +60,82 @@ func ServicePortProtocol(ctx context.Context, svc *corev1.Service, t policy.Targ
 			continue
 		}
 		p.AppProtocol = &ap
+		what := fmt.Sprintf("port name %q gives Istio no protocol", p.Name)
+		kept := "the name is kept: other objects may refer to it"
+		if p.Name == "" {
+			what = fmt.Sprintf("port %d has no name", p.Port)
+			kept = "it is not named: the Service has no selector, and its Endpoints or EndpointSlices match its ports by name"
+		}
 		rep.Change(policy.ServicePortProtocol, fld.Child("appProtocol"),
-			fmt.Sprintf("port name %q gives Istio no protocol; set appProtocol %q because port %d carries %s (the name is kept: other objects may refer to it)",
-				p.Name, ap, p.Port, proto),
+			fmt.Sprintf("%s; set appProtocol %q because %s (%s)", what, ap, because, kept),
 			policy.Add(policy.Pointer("spec", "ports", i, "appProtocol"), ap))
 	}
 	return rep, nil
 }
 
-// nameUnnamedPort names port p (index i) after its appProtocol or port number,
-// when either gives a protocol, and records the change.
-func nameUnnamedPort(rep *policy.Report, p *corev1.ServicePort, i int, fld *field.Path, used map[string]bool) {
+// Labels Emissary's and Ambassador's Helm charts put on the Services of the
+// edge proxy: product=aes on the main and the admin Service, and service=
+// ambassador-admin, the label the chart's ServiceMonitor selects (also on the
+// admin Service of Ambassador 1.x's plain YAML).
+const (
+	labelProduct       = "product"
+	productAES         = "aes"
+	labelService       = "service"
+	serviceAmbassAdmin = "ambassador-admin"
+	edgeAdminPortName  = "admin" // the container port the chart's admin Service targets
+	edgeAdminPort      = 8877    // Emissary's diagnostics, /metrics and readiness (HTTP)
+	edgeSnapshotPort   = 8005    // Emissary's external snapshot server (HTTP)
+)
+
+// edgeProxyService reports whether svc is one of the edge proxy's own Services:
+// it carries the charts' labels (product=aes or service=ambassador-admin), or
+// its selector only selects edge-proxy pods (it contains every label of one of
+// edgeProxy.selectors, e.g. service=ambassador of Ambassador 1.x's YAML).
+func edgeProxyService(svc *corev1.Service, cfg *policy.Config) bool {
+	own := labels.Set(svc.Labels)
+	if own.Get(labelProduct) == productAES || own.Get(labelService) == serviceAmbassAdmin {
+		return true
+	}
+	if len(svc.Spec.Selector) == 0 {
+		return false
+	}
+	selected := labels.Set(svc.Spec.Selector)
+	for _, s := range cfg.EdgeProxy.Selectors {
+		if len(s) > 0 && labels.SelectorFromSet(s).Matches(selected) {
+			return true
+		}
+	}
+	return false
+}
+
+// inferProtocol returns the protocol port p carries for certain, and why: on
+// the edge proxy's own Services the ports Emissary fixes (its admin port 8877,
+// or the chart's container port "admin", and its snapshot port 8005: both
+// HTTP), else the port number (protocol.ByPortNumber).
+func inferProtocol(p corev1.ServicePort, edge bool) (protocol.Instance, string, bool) {
+	if edge {
+		target := p.TargetPort
+		if target.Type == intstr.Int && target.IntVal == 0 {
+			target = intstr.FromInt32(p.Port)
+		}
+		switch {
+		case target.Type == intstr.String && target.StrVal == edgeAdminPortName,
+			target.Type == intstr.Int && target.IntVal == edgeAdminPort:
+			return protocol.HTTP, "it targets Emissary's admin port (diagnostics, /metrics and readiness over HTTP)", true
+		case target.Type == intstr.Int && target.IntVal == edgeSnapshotPort:
+			return protocol.HTTP, "it targets Emissary's snapshot port (served over HTTP)", true
+		}
+	}
+	proto, ok := protocol.ByPortNumber(p.Port)
+	if !ok {
+		return "", "", false
+	}
+	return proto, fmt.Sprintf("port %d carries %s", p.Port, proto), true
+}
+
+// nameUnnamedPort names port p (index i) after its appProtocol, or the protocol
+// it carries for certain (inferProtocol), and records the change.
+func nameUnnamedPort(rep *policy.Report, p *corev1.ServicePort, i int, fld *field.Path, used map[string]bool, edge bool) {
 	var proto protocol.Instance
 	var why string
 	if p.AppProtocol != nil {
@@ -87,14 +147,15 @@ func nameUnnamedPort(rep *policy.Report, p *corev1.ServicePort, i int, fld *fiel
 		proto = r.Protocol
 		why = fmt.Sprintf(" to match its appProtocol %q, which is what Istio reads (%s)", *p.AppProtocol, proto)
 	} else {
+		var because string
 		var ok bool
-		if proto, ok = protocol.ByPortNumber(p.Port); !ok {
+		if proto, because, ok = inferProtocol(*p, edge); !ok {
 			return
 		}
-		if protocol.Read(*p).Protocol.Known() {
+		if r := protocol.Read(*p); r.Protocol == proto {
 			why = fmt.Sprintf(", the protocol Istio already assumes for port %d", p.Port)
 		} else {
-			why = fmt.Sprintf(" because port %d carries %s; unnamed, Istio could only sniff its protocol", p.Port, proto)
+			why = fmt.Sprintf(" because %s; unnamed, Istio could only sniff its protocol", because)
 		}
 	}
 	base, ok := protocol.PortName(proto)

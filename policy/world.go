@@ -75,6 +75,8 @@ type TLSContext struct {
 // Gateway is the part of a Gateway API Gateway the rules read.
 type Gateway struct {
 	ObjectMeta
+	// ClassName is spec.gatewayClassName: which implementation attaches routes.
+	ClassName string
 	Listeners []Listener
 }
 
@@ -90,6 +92,11 @@ type Listener struct {
 	// Port is the listener's port (0 when unset or unreadable); a parentRef with
 	// a port attaches only to listeners on that port.
 	Port int32
+	// Protocol is the listener's protocol (HTTP, HTTPS, TLS, TCP, UDP, HBONE ...).
+	Protocol string
+	// TLSMode is tls.mode (Terminate or Passthrough); Terminate when tls is set
+	// without a mode (the CRD's default), "" when tls is not set.
+	TLSMode string
 }
 
 // PeerAuthentication is the part of an Istio PeerAuthentication the rules read.

@@ -187,23 +187,24 @@ func PortName(p Instance) (string, bool) {
 	return "", false
 }
 
-// ByPortNumber returns the protocol a TCP port number unambiguously carries in the
-// Kubernetes and Istio world, for ports that say nothing else. The table is
-// deliberately small, so a guess never turns a working port into a broken one:
-//   - 80 (http) and 8080 (http-alt) are HTTP;
-//   - 443 (https) and 8443 (the usual unprivileged https port: webhooks,
-//     dashboards, Emissary's TLS listener) are HTTPS, which Istio routes by SNI as
-//     TLS, exactly what sniffing would find;
+// ByPortNumber returns the protocol a TCP port number carries for certain, for
+// ports that say nothing else. The table is deliberately small, so a guess never
+// turns a working port into a broken one:
+//   - 80 (http) is HTTP;
+//   - 443 (https) is HTTPS, which Istio routes by SNI as TLS, exactly what
+//     sniffing would find;
 //   - 25, 53, 3306 and 27017 are TCP: Istio already treats them as TCP, the name
 //     only says so.
 //
-// Ports that are merely conventional (9080, 50051 for gRPC, 6379 for Redis, 5432
-// ...) are left out: naming one wrongly would make Istio apply the wrong filter.
+// Ports that are merely conventional are left out: 8080 and 8443 (gRPC, h2c and
+// plain-text backends live there as often as HTTP/1.1 and HTTPS ones), 9080,
+// 50051 for gRPC, 6379 for Redis, 5432 ... Naming one wrongly would make Istio
+// apply the wrong filter chain where sniffing would have worked.
 func ByPortNumber(port int32) (Instance, bool) {
 	switch port {
-	case 80, 8080:
+	case 80:
 		return HTTP, true
-	case 443, 8443:
+	case 443:
 		return HTTPS, true
 	}
 	if wellKnownTCP(port) {

@@ -121,9 +121,9 @@ func TestByPortNumber(t *testing.T) {
 		ok   bool
 	}{
 		{80, protocol.HTTP, true},
-		{8080, protocol.HTTP, true},
 		{443, protocol.HTTPS, true},
-		{8443, protocol.HTTPS, true},
+		{8080, "", false}, // gRPC and h2c backends live there too
+		{8443, "", false},
 		{25, protocol.TCP, true},
 		{53, protocol.TCP, true},
 		{3306, protocol.TCP, true},
@@ -186,6 +186,10 @@ func TestInScope(t *testing.T) {
 		{"other release", svc(map[string]string{"release": "app"}), "sidecar", mesh, w, true},
 		{"istio-managed gateway Service", svc(map[string]string{"gateway.istio.io/managed": "istio.io-gateway-controller"}), "sidecar", mesh, w, false},
 		{"waypoint Service", svc(map[string]string{"gateway.istio.io/managed": "istio.io-mesh-controller"}), "ambient", mesh, w, false},
+		{"east-west gateway Service", svc(map[string]string{"gateway.istio.io/managed": "istio.io-eastwest-controller"}), "ambient", mesh, w, false},
+		{"agentgateway Service", svc(map[string]string{"gateway.istio.io/managed": "istio.io-agentgateway-controller"}), "sidecar", mesh, w, false},
+		{"agentgateway waypoint Service", svc(map[string]string{"gateway.istio.io/managed": "istio.io-agentgateway-waypoint-controller"}), "ambient", mesh, w, false},
+		{"managed label of another controller is checked", svc(map[string]string{"gateway.istio.io/managed": "example.com-gateway-controller"}), "sidecar", mesh, w, true},
 		{"nil Service", nil, "sidecar", mesh, w, false},
 		{"nil config", svc(nil), "sidecar", nil, w, false},
 	}

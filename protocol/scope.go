@@ -3,6 +3,8 @@ package protocol
 import (
 	"context"
 	"fmt"
+	"slices"
+
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshgate/meshgate/policy"
@@ -16,23 +18,38 @@ var systemNamespaces = map[string]bool{
 	"kube-node-lease": true,
 }
 
-// Label and values Istio puts on the Services it generates for Gateway API
-// Gateways (label gateway.istio.io/managed). Their ports are named by istiod
-// (for example "status-port"), not by users; Istio's analyzer skips them.
+// Label and values Istio puts on the objects its gateway controllers generate
+// for Gateway API Gateways (label gateway.istio.io/managed): istiod's deployment
+// controller sets it to the controller's name with "/" replaced by "-". Their
+// ports are named by istiod (e.g. "status-port", or "mesh" on 15008 with
+// appProtocol "all" for waypoints), not by users.
 const labelGatewayManaged = "gateway.istio.io/managed"
 
-var managedGatewayValues = map[string]bool{
-	"istio.io-gateway-controller":  true,
-	"istio.io-mesh-controller":     true,
-	"istio.io-eastwest-controller": true,
+// ManagedGatewayValues are the values of gateway.istio.io/managed for every
+// gateway controller Istio defines (istio pkg/config/constants): the default
+// gateway class, waypoints, east-west gateways, agentgateway and agentgateway
+// waypoints. istio.io/unmanaged-gateway (class istio-remote) deploys nothing.
+var ManagedGatewayValues = []string{
+	"istio.io-gateway-controller",
+	"istio.io-mesh-controller",
+	"istio.io-eastwest-controller",
+	"istio.io-agentgateway-controller",
+	"istio.io-agentgateway-waypoint-controller",
+}
+
+// IstioManaged reports whether Service labels say one of Istio's gateway
+// controllers generated it.
+func IstioManaged(labels map[string]string) bool {
+	return slices.Contains(ManagedGatewayValues, labels[labelGatewayManaged])
 }
 
 // InScope reports whether the Service port rules (service-port-protocol and
 // service-port-name) look at svc, which lives in namespace:
 //   - never in kube-system, kube-public or kube-node-lease;
 //   - never a Service of Istio's own control plane (label istio, any value, or
-//     release=istio) or one istiod generated for a Gateway (label
-//     gateway.istio.io/managed), as Istio's port name analyzer skips them;
+//     release=istio) or one an Istio gateway controller generated (label
+//     gateway.istio.io/managed, ManagedGatewayValues), as Istio's port name
+//     analyzer skips them;
 //   - with servicePorts.scope "all", every other Service;
 //   - otherwise only Services in a namespace the World knows and that is in the
 //     mesh (sidecar injection or ambient). A namespace the World does not know
@@ -45,7 +62,7 @@ func InScope(ctx context.Context, svc *corev1.Service, namespace string, w polic
 	if _, ok := labels["istio"]; ok {
 		return false, nil
 	}
-	if labels["release"] == "istio" || managedGatewayValues[labels[labelGatewayManaged]] {
+	if labels["release"] == "istio" || IstioManaged(labels) {
 		return false, nil
 	}
 	if cfg.ServicePorts.Scope == policy.ScopeAll {

@@ -1,6 +1,7 @@
 package validators
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -28,23 +29,71 @@ const (
 	FromSelector = "Selector"
 )
 
-// ListenerAdmits reports whether listener l of a Gateway in gatewayNamespace
-// admits a route of kind routeKind ("group/Kind") from routeNamespace, and if
-// not, why. allowedRoutes.namespaces decides: All admits every namespace, Same
-// (the default) only the Gateway's own, Selector the namespaces whose labels it
-// matches, read from w (plus kubernetes.io/metadata.name, which Kubernetes sets
-// on every namespace); a namespace w does not know can only match a selector on
-// that label. A listener that lists allowedRoutes.kinds admits only those kinds
-// (the protocol's default kinds, when none are listed, are not checked: this
-// may let through a route the listener's protocol would not take, but never
-// refuses one the Gateway API would attach).
-func ListenerAdmits(ctx context.Context, l policy.Listener, gatewayNamespace, routeNamespace, routeKind string, w policy.World) (bool, string, error) {
-	v, why, err := listenerVerdict(ctx, l, gatewayNamespace, routeNamespace, routeKind, w)
+// Route kinds ("group/Kind") of the Gateway API.
+const (
+	kindHTTPRoute = GatewayAPIGroup + "/HTTPRoute"
+	kindGRPCRoute = GatewayAPIGroup + "/GRPCRoute"
+	kindTCPRoute  = GatewayAPIGroup + "/TCPRoute"
+	kindTLSRoute  = GatewayAPIGroup + "/TLSRoute"
+)
+
+// istioClass says how Istio treats a gateway class.
+type istioClass int
+
+const (
+	// notIstio: a class Istio does not implement (or none at all).
+	notIstio istioClass = iota
+	// istioBuiltin: Istio's own gateway, waypoint and east-west classes.
+	istioBuiltin
+	// istioAgentgateway: Istio's agentgateway classes, which also take routes on
+	// HBONE listeners.
+	istioAgentgateway
+)
+
+// istioClasses are the gateway classes Istio creates and attaches routes for
+// (istio pkg/config/constants and pilot gatewaycommon). istio-remote is left
+// out: Istio does not program it (another cluster does).
+var istioClasses = map[string]istioClass{
+	"istio":                       istioBuiltin,
+	"istio-waypoint":              istioBuiltin,
+	"istio-east-west":             istioBuiltin,
+	"istio-agentgateway":          istioAgentgateway,
+	"istio-agentgateway-waypoint": istioAgentgateway,
+}
+
+// supportedKinds are the route kinds Istio attaches to listener l of a Gateway
+// of class c when allowedRoutes.kinds lists none (istio pilot
+// GenerateGatewaySupportedKinds and GenerateAgentgatewaySupportedKinds).
+func supportedKinds(c istioClass, l policy.Listener) []string {
+	switch l.Protocol {
+	case "HTTP", "HTTPS":
+		return []string{kindHTTPRoute, kindGRPCRoute}
+	case "TCP":
+		return []string{kindTCPRoute}
+	case "TLS":
+		if l.TLSMode == "Terminate" {
+			return []string{kindTLSRoute, kindTCPRoute}
+		}
+		return []string{kindTLSRoute}
+	case "HBONE":
+		if c == istioAgentgateway {
+			return []string{kindHTTPRoute, kindGRPCRoute, kindTCPRoute, kindTLSRoute}
+		}
+	}
+	return nil
+}
+
+// ListenerAdmits reports whether listener l of Gateway gw admits a route of
+// kind routeKind ("group/Kind") from routeNamespace, and if not, why
+// (docs/rules.md#route-parent-ref). "Cannot tell" counts as no.
+func ListenerAdmits(ctx context.Context, gw policy.Gateway, l policy.Listener, routeNamespace, routeKind string, w policy.World) (bool, string, error) {
+	v, why, _, err := listenerVerdict(ctx, gw, l, routeNamespace, routeKind, w)
 	return v == admitted, why, err
 }
 
 // verdict is whether a listener admits a route: yes, no, or cannot tell (a
-// Selector listener and a route namespace whose labels the World does not know).
+// Selector listener and a route namespace whose labels the World does not know,
+// or a gateway class Istio does not implement).
 type verdict int
 
 const (
@@ -53,13 +102,70 @@ const (
 	undecided
 )
 
-// listenerVerdict is ListenerAdmits, telling "no" from "cannot tell". A listener
-// whose kinds exclude the route's kind refuses it whatever its namespaces say.
-func listenerVerdict(ctx context.Context, l policy.Listener, gatewayNamespace, routeNamespace, routeKind string, w policy.World) (verdict, string, error) {
-	if len(l.Kinds) > 0 && !slices.Contains(l.Kinds, routeKind) {
-		return refused, fmt.Sprintf("its allowedRoutes.kinds admit only %s", strings.Join(l.Kinds, ", ")), nil
+// listenerVerdict is ListenerAdmits, telling "no" from "cannot tell", and
+// whether the route's kind (rather than its namespace) is what the listener
+// refuses. A refused kind refuses the route whatever the namespaces say.
+func listenerVerdict(ctx context.Context, gw policy.Gateway, l policy.Listener, routeNamespace, routeKind string, w policy.World) (v verdict, why string, kind bool, err error) {
+	kv, kwhy := kindAdmitted(gw, l, routeKind)
+	if kv == refused {
+		return refused, kwhy, true, nil
 	}
-	return namespaceAdmitted(ctx, l, gatewayNamespace, routeNamespace, w)
+	nv, nwhy, err := namespaceAdmitted(ctx, l, gw.Namespace, routeNamespace, w)
+	switch {
+	case err != nil:
+		return refused, "", false, err
+	case nv != admitted:
+		return nv, nwhy, false, nil
+	case kv == undecided:
+		return undecided, kwhy, true, nil
+	}
+	return admitted, "", false, nil
+}
+
+// kindAdmitted: a kind that allowedRoutes.kinds does not list is refused by
+// every implementation. Otherwise Istio's classes take what the listener's
+// protocol supports (supportedKinds); for other classes it depends on the
+// implementation, so anything beyond the kinds Istio would take is undecided.
+func kindAdmitted(gw policy.Gateway, l policy.Listener, routeKind string) (verdict, string) {
+	if len(l.Kinds) > 0 && !slices.Contains(l.Kinds, routeKind) {
+		return refused, fmt.Sprintf("its allowedRoutes.kinds admit only %s", strings.Join(l.Kinds, ", "))
+	}
+	class, ok := istioClasses[gw.ClassName]
+	supported := supportedKinds(class, l)
+	if slices.Contains(supported, routeKind) {
+		return admitted, ""
+	}
+	if !ok {
+		return undecided, fmt.Sprintf("its gateway class %q is not one Istio attaches routes for, so whether a listener of protocol %s takes %ss is up to that class's implementation",
+			gw.ClassName, protocolOrUnset(l.Protocol), kindName(routeKind))
+	}
+	takes := "no route kinds"
+	if len(supported) > 0 {
+		takes = "only " + kindNames(supported)
+	}
+	mode := ""
+	if l.Protocol == "TLS" {
+		mode = fmt.Sprintf(" in %s mode", cmp.Or(l.TLSMode, "no tls"))
+	}
+	return refused, fmt.Sprintf("Istio attaches %s to listeners of protocol %s%s", takes, protocolOrUnset(l.Protocol), mode)
+}
+
+func protocolOrUnset(p string) string { return cmp.Or(p, "(protocol unset)") }
+
+// kindName is the Kind of a "group/Kind".
+func kindName(groupKind string) string {
+	if i := strings.LastIndexByte(groupKind, '/'); i >= 0 {
+		return groupKind[i+1:]
+	}
+	return groupKind
+}
+
+func kindNames(groupKinds []string) string {
+	out := make([]string, len(groupKinds))
+	for i, k := range groupKinds {
+		out[i] = kindName(k) + "s"
+	}
+	return strings.Join(out, " and ")
 }
 
 func namespaceAdmitted(ctx context.Context, l policy.Listener, gatewayNamespace, routeNamespace string, w policy.World) (verdict, string, error) {
@@ -106,18 +212,12 @@ func namespaceAdmitted(ctx context.Context, l policy.Listener, gatewayNamespace,
 	}
 }
 
-// RouteParentRef implements rule route-parent-ref on Gateway API routes
-// (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute; any version). For each
-// spec.parentRefs[i] to a Gateway (group gateway.networking.k8s.io and kind
-// Gateway, the defaults; other parents such as the Services of GAMMA mesh
-// routing are skipped) in another namespace than the route's, one of the
-// Gateway's listeners (only the one named by sectionName, only those on port,
-// when set) must admit the route (ListenerAdmits); otherwise the Gateway API
-// would not attach it. Routes in a namespace listed in routes.allowedNamespaces
-// are not checked. A Gateway the World does not know gives a warning whatever
-// the rule's mode: never a silent pass, never a denial. So does a Gateway whose
-// only candidate admission is a Selector listener when the World does not know
-// the route's namespace (its labels decide, and meshgate cannot read them).
+// RouteParentRef implements rule route-parent-ref
+// (docs/rules.md#route-parent-ref) on Gateway API routes (HTTPRoute,
+// GRPCRoute, TLSRoute, TCPRoute, UDPRoute; any version): each parentRef to a
+// Gateway in another namespace must be admitted by one of the Gateway's
+// listeners (ListenerAdmits). What meshgate cannot tell is a warning, never a
+// denial.
 func RouteParentRef(ctx context.Context, obj *unstructured.Unstructured, t policy.Target, w policy.World, cfg *policy.Config) (policy.Report, error) {
 	rep := t.NewReport()
 	if obj == nil || cfg == nil {
@@ -130,7 +230,7 @@ func RouteParentRef(ctx context.Context, obj *unstructured.Unstructured, t polic
 	spec, _ := obj.Object["spec"].(map[string]any)
 	refs, _ := spec["parentRefs"].([]any)
 	gvk := obj.GroupVersionKind()
-	routeKind := gvk.Group + "/" + gvk.Kind
+	c := parentCheck{rep: &rep, mode: mode, namespace: t.Namespace, kind: gvk.Kind, routeKind: gvk.Group + "/" + gvk.Kind, w: w}
 	for i, r := range refs {
 		ref, _ := r.(map[string]any)
 		if ref == nil {
@@ -140,11 +240,22 @@ func RouteParentRef(ctx context.Context, obj *unstructured.Unstructured, t polic
 		if !p.isGateway() || p.namespace == t.Namespace || p.name == "" {
 			continue
 		}
-		if err := checkParentRef(ctx, &rep, mode, p, field.NewPath("spec", "parentRefs").Index(i), t, gvk.Kind, routeKind, w); err != nil {
+		if err := c.check(ctx, p, field.NewPath("spec", "parentRefs").Index(i)); err != nil {
 			return rep, err
 		}
 	}
 	return rep, nil
+}
+
+// parentCheck judges the parentRefs of one route.
+type parentCheck struct {
+	rep  *policy.Report
+	mode policy.Mode
+	// namespace is the route's namespace.
+	namespace string
+	// kind is the route's Kind ("HTTPRoute"), routeKind its "group/Kind".
+	kind, routeKind string
+	w               policy.World
 }
 
 type parentRef struct {
@@ -192,26 +303,28 @@ func (p parentRef) listenerScope() string {
 	return strings.Join(parts, " ")
 }
 
-func checkParentRef(ctx context.Context, rep *policy.Report, mode policy.Mode, p parentRef, fld *field.Path, t policy.Target, kind, routeKind string, w policy.World) error {
+// check judges parentRef p (at fld) to a Gateway in another namespace. An
+// error is a World lookup that failed: no verdict is built on it.
+func (c parentCheck) check(ctx context.Context, p parentRef, fld *field.Path) error {
 	const rule = policy.RouteParentRef
 	gwRef := p.namespace + "/" + p.name
 	var gw policy.Gateway
 	known := false
-	if w != nil {
+	if c.w != nil {
 		var err error
-		gw, known, err = w.Gateway(ctx, p.namespace, p.name)
+		gw, known, err = c.w.Gateway(ctx, p.namespace, p.name)
 		if err != nil {
 			return fmt.Errorf("look up Gateway %s: %w", gwRef, err)
 		}
 	}
 	if !known {
-		rep.Find(rule, policy.Warn, fld, "Gateway %s is not known to meshgate, so whether it admits %ss from namespace %s could not be checked: make sure one of its listeners has allowedRoutes.namespaces from: All, or from: Selector matching namespace %s, or the Gateway API will not attach this route",
-			gwRef, kind, t.Namespace, t.Namespace)
+		c.rep.Find(rule, policy.Warn, fld, "Gateway %s is not known to meshgate, so whether it admits %ss from namespace %s could not be checked: make sure one of its listeners has allowedRoutes.namespaces from: All, or from: Selector matching namespace %s, or the Gateway API will not attach this route",
+			gwRef, c.kind, c.namespace, c.namespace)
 		return nil
 	}
 	var reasons []string
 	candidates := 0
-	unsure := false
+	unsureNamespace, unsureKind, byNamespace := false, false, false
 	for _, l := range gw.Listeners {
 		if p.sectionName != "" && l.Name != p.sectionName {
 			continue
@@ -220,37 +333,52 @@ func checkParentRef(ctx context.Context, rep *policy.Report, mode policy.Mode, p
 			continue
 		}
 		candidates++
-		v, why, err := listenerVerdict(ctx, l, gw.Namespace, t.Namespace, routeKind, w)
+		v, why, byKind, err := listenerVerdict(ctx, gw, l, c.namespace, c.routeKind, c.w)
 		if err != nil {
 			return err
 		}
 		if v == admitted {
 			return nil
 		}
-		unsure = unsure || v == undecided
+		unsureNamespace = unsureNamespace || (v == undecided && !byKind)
+		unsureKind = unsureKind || (v == undecided && byKind)
+		byNamespace = byNamespace || !byKind
 		reasons = append(reasons, fmt.Sprintf("listener %q: %s", l.Name, why))
 	}
-	if unsure {
+	if unsureNamespace || unsureKind {
 		// A Selector listener may admit the route once the namespace's labels are
 		// known (the CLI may not see the Namespace; the server's cache may not have
-		// it yet): a warning, never a denial, as for an unknown Gateway.
-		rep.Find(rule, policy.Warn, fld, "Gateway %s may not admit %ss from namespace %s (%s), so whether the Gateway API attaches this route could not be checked: make sure namespace %s carries labels that match the listener's allowedRoutes.namespaces.selector",
-			gwRef, kind, t.Namespace, strings.Join(reasons, "; "), t.Namespace)
+		// it yet), and a class Istio does not implement decides kinds its own way:
+		// a warning, never a denial, as for an unknown Gateway.
+		var advice []string
+		if unsureNamespace {
+			advice = append(advice, fmt.Sprintf("make sure namespace %s carries labels that match the listener's allowedRoutes.namespaces.selector", c.namespace))
+		}
+		if unsureKind {
+			advice = append(advice, fmt.Sprintf("make sure the Gateway's implementation takes %ss on that listener (the route's status.parents says whether it is accepted)", c.kind))
+		}
+		c.rep.Find(rule, policy.Warn, fld, "Gateway %s may not admit %ss from namespace %s (%s), so whether the Gateway API attaches this route could not be checked: %s",
+			gwRef, c.kind, c.namespace, strings.Join(reasons, "; "), strings.Join(advice, "; "))
 		return nil
 	}
 	if candidates == 0 {
 		scope := p.listenerScope()
 		if scope == "" {
-			rep.Find(rule, mode, fld, "Gateway %s has no listeners, so the Gateway API will not attach this %s: add a listener whose allowedRoutes admit namespace %s",
-				gwRef, kind, t.Namespace)
+			c.rep.Find(rule, c.mode, fld, "Gateway %s has no listeners, so the Gateway API will not attach this %s: add a listener whose allowedRoutes admit namespace %s",
+				gwRef, c.kind, c.namespace)
 			return nil
 		}
-		rep.Find(rule, mode, fld, "Gateway %s has no listener %s, so the Gateway API will not attach this %s: fix sectionName/port to name one of its listeners (%s)",
-			gwRef, scope, kind, listenerNames(gw.Listeners))
+		c.rep.Find(rule, c.mode, fld, "Gateway %s has no listener %s, so the Gateway API will not attach this %s: fix sectionName/port to name one of its listeners (%s)",
+			gwRef, scope, c.kind, listenerNames(gw.Listeners))
 		return nil
 	}
-	rep.Find(rule, mode, fld, "Gateway %s does not admit %ss from namespace %s (%s), so the Gateway API will not attach this route: on a listener set allowedRoutes.namespaces.from: All, or from: Selector with a selector matching namespace %s (and list %s in allowedRoutes.kinds if it lists kinds), or add %s to routes.allowedNamespaces in the meshgate config",
-		gwRef, kind, t.Namespace, strings.Join(reasons, "; "), t.Namespace, kind, t.Namespace)
+	fix := fmt.Sprintf("point the parentRef (sectionName/port) at a listener that takes %ss (its protocol supports them, and its allowedRoutes.kinds lists them if it lists kinds), or add such a listener to the Gateway", c.kind)
+	if byNamespace {
+		fix = fmt.Sprintf("the fix is on the Gateway: on a listener that takes %ss set allowedRoutes.namespaces.from: All, or from: Selector with a selector matching namespace %s (and list %s in allowedRoutes.kinds if it lists kinds); a ReferenceGrant does not help (it covers backendRefs and certificateRefs, not parentRefs)",
+			c.kind, c.namespace, c.kind)
+	}
+	c.rep.Find(rule, c.mode, fld, "Gateway %s does not admit %ss from namespace %s (%s), so the Gateway API will not attach this route: %s. Listing %s in routes.allowedNamespaces of the meshgate config would only exempt it from this check: the route would still not attach",
+		gwRef, c.kind, c.namespace, strings.Join(reasons, "; "), fix, c.namespace)
 	return nil
 }
 

@@ -3,7 +3,6 @@ package validators_test
 import (
 	"context"
 	"encoding/json"
-	"github.com/meshgate/meshgate/internal/ruletest"
 	"strings"
 	"testing"
 
@@ -12,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/meshgate/meshgate/internal/ruletest"
 	"github.com/meshgate/meshgate/policy"
 	"github.com/meshgate/meshgate/validators"
 	"github.com/meshgate/meshgate/world"
@@ -33,6 +33,11 @@ func rprWorld(t testing.TB) *world.Memory {
 			"  - {name: public, port: 80, protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}\n"+
 			"  - {name: grpc-only, port: 9090, protocol: HTTP, allowedRoutes: {namespaces: {from: All}, kinds: [{kind: GRPCRoute}]}}\n",
 		"apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: empty, namespace: infra}\nspec: {gatewayClassName: istio}\n",
+		"apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: tls, namespace: infra}\nspec:\n  gatewayClassName: istio\n  listeners:\n"+
+			"  - {name: passthrough, port: 443, protocol: TLS, tls: {mode: Passthrough}, allowedRoutes: {namespaces: {from: All}}}\n"+
+			"  - {name: terminate, port: 8443, protocol: TLS, tls: {certificateRefs: [{name: cert}]}, allowedRoutes: {namespaces: {from: All}}}\n",
+		"apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: other-class, namespace: infra}\nspec:\n  gatewayClassName: example-lb\n  listeners:\n  - {name: http, port: 80, protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}\n",
+		"apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: other-class-same, namespace: infra}\nspec:\n  gatewayClassName: example-lb\n  listeners:\n  - {name: http, port: 80, protocol: HTTP}\n",
 	) {
 		_, err := w.Add(o)
 		require.NoError(t, err)
@@ -75,9 +80,13 @@ func TestListenerAdmits(t *testing.T) {
 		{"kinds admit the route kind", policy.Listener{From: "All", Kinds: []string{"gateway.networking.k8s.io/HTTPRoute"}}, "app", "gateway.networking.k8s.io/HTTPRoute", true, ""},
 		{"kinds exclude the route kind", policy.Listener{From: "All", Kinds: []string{"gateway.networking.k8s.io/GRPCRoute"}}, "app", "gateway.networking.k8s.io/HTTPRoute", false, "allowedRoutes.kinds admit only gateway.networking.k8s.io/GRPCRoute"},
 	}
+	// These rows are about namespaces: an HTTP listener of an Istio Gateway.
+	gw := policy.Gateway{ObjectMeta: policy.ObjectMeta{Namespace: "infra", Name: "gw"}, ClassName: "istio"}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ok, why, err := validators.ListenerAdmits(context.Background(), tt.l, "infra", tt.routeNS, tt.kind, w)
+			l := tt.l
+			l.Protocol = "HTTP"
+			ok, why, err := validators.ListenerAdmits(context.Background(), gw, l, tt.routeNS, tt.kind, w)
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, ok)
 			if tt.why == "" {
@@ -85,6 +94,59 @@ func TestListenerAdmits(t *testing.T) {
 			} else {
 				assert.Contains(t, why, tt.why)
 			}
+		})
+	}
+}
+
+// TestListenerKinds: the route kinds a listener takes by protocol, as Istio
+// computes them for its gateway classes, intersected with allowedRoutes.kinds;
+// other classes are not guessed.
+func TestListenerKinds(t *testing.T) {
+	const (
+		http = "gateway.networking.k8s.io/HTTPRoute"
+		grpc = "gateway.networking.k8s.io/GRPCRoute"
+		tcp  = "gateway.networking.k8s.io/TCPRoute"
+		tls  = "gateway.networking.k8s.io/TLSRoute"
+		udp  = "gateway.networking.k8s.io/UDPRoute"
+	)
+	all := []string{http, grpc, tcp, tls, udp}
+	tests := []struct {
+		name  string
+		class string
+		l     policy.Listener
+		takes []string // the kinds admitted, of all
+		why   string   // part of the refusal of the first kind not taken
+	}{
+		{"istio HTTP", "istio", policy.Listener{Protocol: "HTTP"}, []string{http, grpc}, "Istio attaches only HTTPRoutes and GRPCRoutes to listeners of protocol HTTP"},
+		{"istio HTTPS", "istio", policy.Listener{Protocol: "HTTPS", TLSMode: "Terminate"}, []string{http, grpc}, ""},
+		{"istio TCP", "istio", policy.Listener{Protocol: "TCP"}, []string{tcp}, "only TCPRoutes to listeners of protocol TCP"},
+		{"istio TLS passthrough", "istio", policy.Listener{Protocol: "TLS", TLSMode: "Passthrough"}, []string{tls}, "only TLSRoutes to listeners of protocol TLS in Passthrough mode"},
+		{"istio TLS terminate also takes TCPRoutes", "istio", policy.Listener{Protocol: "TLS", TLSMode: "Terminate"}, []string{tcp, tls}, ""},
+		{"istio UDP takes nothing", "istio", policy.Listener{Protocol: "UDP"}, nil, "Istio attaches no route kinds to listeners of protocol UDP"},
+		{"istio HBONE takes nothing", "istio-waypoint", policy.Listener{Protocol: "HBONE"}, nil, "no route kinds"},
+		{"istio-east-west TLS passthrough", "istio-east-west", policy.Listener{Protocol: "TLS", TLSMode: "Passthrough"}, []string{tls}, ""},
+		{"agentgateway HBONE takes all four", "istio-agentgateway-waypoint", policy.Listener{Protocol: "HBONE"}, []string{http, grpc, tcp, tls}, ""},
+		{"agentgateway HTTP", "istio-agentgateway", policy.Listener{Protocol: "HTTP"}, []string{http, grpc}, ""},
+		{"listed kinds are intersected with the protocol's", "istio", policy.Listener{Protocol: "HTTP", Kinds: []string{tcp, grpc}}, []string{grpc}, "its allowedRoutes.kinds admit only"},
+		{"other class: listed kinds still bind", "example", policy.Listener{Protocol: "HTTP", Kinds: []string{http}}, []string{http}, "its allowedRoutes.kinds admit only"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gw := policy.Gateway{ObjectMeta: policy.ObjectMeta{Namespace: "infra", Name: "gw"}, ClassName: tt.class}
+			tt.l.Name, tt.l.From = "l", "All"
+			var takes []string
+			firstWhy := ""
+			for _, k := range all {
+				ok, why, err := validators.ListenerAdmits(context.Background(), gw, tt.l, "app", k, nil)
+				require.NoError(t, err)
+				if ok {
+					takes = append(takes, k)
+				} else if firstWhy == "" {
+					firstWhy = why
+				}
+			}
+			assert.ElementsMatch(t, tt.takes, takes)
+			assert.Contains(t, firstWhy, tt.why)
 		})
 	}
 }
@@ -104,7 +166,7 @@ func TestRouteParentRef(t *testing.T) {
 			name: "cross-namespace to a Same listener is rejected", kind: "HTTPRoute", ns: "app",
 			parentRefs: "  - {name: same, namespace: infra}\n",
 			want: []vsFinding{{"spec.parentRefs[0]", policy.Enforce,
-				`Gateway infra/same does not admit HTTPRoutes from namespace app (listener "http": its allowedRoutes.namespaces.from is Same (the default): only routes in infra), so the Gateway API will not attach this route: on a listener set allowedRoutes.namespaces.from: All, or from: Selector with a selector matching namespace app (and list HTTPRoute in allowedRoutes.kinds if it lists kinds), or add app to routes.allowedNamespaces in the meshgate config`}},
+				`Gateway infra/same does not admit HTTPRoutes from namespace app (listener "http": its allowedRoutes.namespaces.from is Same (the default): only routes in infra), so the Gateway API will not attach this route: the fix is on the Gateway: on a listener that takes HTTPRoutes set allowedRoutes.namespaces.from: All, or from: Selector with a selector matching namespace app (and list HTTPRoute in allowedRoutes.kinds if it lists kinds); a ReferenceGrant does not help (it covers backendRefs and certificateRefs, not parentRefs). Listing app in routes.allowedNamespaces of the meshgate config would only exempt it from this check: the route would still not attach`}},
 		},
 		{name: "from All admits", kind: "HTTPRoute", ns: "app", parentRefs: "  - {name: all, namespace: infra}\n"},
 		{name: "Selector matching the route namespace admits", kind: "HTTPRoute", ns: "app", parentRefs: "  - {name: selector, namespace: infra}\n"},
@@ -113,7 +175,7 @@ func TestRouteParentRef(t *testing.T) {
 			parentRefs: "  - {name: selector, namespace: infra}\n",
 			want:       []vsFinding{{"spec.parentRefs[0]", policy.Enforce, `selector "shared-gateway-access=true" does not match the labels of namespace other`}},
 		},
-		{name: "Selector on the namespace name label", kind: "TCPRoute", ns: "other", parentRefs: "  - {name: by-name, namespace: infra}\n"},
+		{name: "Selector on the namespace name label", kind: "HTTPRoute", ns: "other", parentRefs: "  - {name: by-name, namespace: infra}\n"},
 		{
 			name: "sectionName restricts to that listener", kind: "HTTPRoute", ns: "app",
 			parentRefs: "  - {name: multi, namespace: infra, sectionName: internal}\n  - {name: multi, namespace: infra, sectionName: public}\n",
@@ -141,6 +203,30 @@ func TestRouteParentRef(t *testing.T) {
 		},
 		{name: "allowedRoutes.kinds admits the route kind", kind: "GRPCRoute", ns: "app", parentRefs: "  - {name: multi, namespace: infra, sectionName: grpc-only}\n"},
 		{name: "any admitting listener is enough", kind: "HTTPRoute", ns: "app", parentRefs: "  - {name: multi, namespace: infra}\n"},
+		{
+			name: "TCPRoute to an HTTP listener admitting all namespaces is rejected", kind: "TCPRoute", ns: "app",
+			parentRefs: "  - {name: all, namespace: infra}\n",
+			want: []vsFinding{{"spec.parentRefs[0]", policy.Enforce,
+				`Gateway infra/all does not admit TCPRoutes from namespace app (listener "http": Istio attaches only HTTPRoutes and GRPCRoutes to listeners of protocol HTTP), so the Gateway API will not attach this route: point the parentRef (sectionName/port) at a listener that takes TCPRoutes (its protocol supports them, and its allowedRoutes.kinds lists them if it lists kinds), or add such a listener to the Gateway. Listing app in routes.allowedNamespaces of the meshgate config would only exempt it from this check: the route would still not attach`}},
+		},
+		{name: "TCPRoute to a TLS Terminate listener is admitted", kind: "TCPRoute", ns: "app", parentRefs: "  - {name: tls, namespace: infra, sectionName: terminate}\n"},
+		{
+			name: "TCPRoute to a TLS Passthrough listener is rejected", kind: "TCPRoute", ns: "app",
+			parentRefs: "  - {name: tls, namespace: infra, sectionName: passthrough}\n",
+			want:       []vsFinding{{"spec.parentRefs[0]", policy.Enforce, `only TLSRoutes to listeners of protocol TLS in Passthrough mode`}},
+		},
+		{name: "TLSRoute to a TLS Passthrough listener is admitted", kind: "TLSRoute", ns: "app", parentRefs: "  - {name: tls, namespace: infra, sectionName: passthrough}\n"},
+		{
+			name: "class Istio does not implement: a kind beyond the protocol's is a warning", kind: "TCPRoute", ns: "app",
+			parentRefs: "  - {name: other-class, namespace: infra}\n",
+			want:       []vsFinding{{"spec.parentRefs[0]", policy.Warn, `its gateway class "example-lb" is not one Istio attaches routes for, so whether a listener of protocol HTTP takes TCPRoutes is up to that class's implementation), so whether the Gateway API attaches this route could not be checked: make sure the Gateway's implementation takes TCPRoutes on that listener`}},
+		},
+		{name: "class Istio does not implement: the protocol's kinds pass", kind: "HTTPRoute", ns: "app", parentRefs: "  - {name: other-class, namespace: infra}\n"},
+		{
+			name: "class Istio does not implement: a namespace refusal is still a denial", kind: "TCPRoute", ns: "other",
+			parentRefs: "  - {name: other-class-same, namespace: infra}\n",
+			want:       []vsFinding{{"spec.parentRefs[0]", policy.Enforce, `from is Same (the default)`}},
+		},
 		{
 			name: "Gateway without listeners", kind: "HTTPRoute", ns: "app",
 			parentRefs: "  - {name: empty, namespace: infra}\n",

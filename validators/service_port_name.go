@@ -14,14 +14,10 @@ import (
 	"github.com/meshgate/meshgate/protocol"
 )
 
-// ServicePortName implements rule service-port-name: every port of a Service in
-// scope (protocol.InScope: mesh namespaces, or everywhere with scope "all") must
-// give Istio a known protocol, read exactly as istiod reads it
-// (protocol.Convert). One finding per port that does not, naming the fix.
-//
-// ExternalName Services are checked like any other: istiod converts their ports
-// with the same function (it builds a mesh-external service from them), and
-// Istio's analyzer reports their unreadable ports too.
+// ServicePortName implements rule service-port-name
+// (docs/rules.md#service-port-name): one finding per port of a Service in scope
+// (protocol.InScope) that Istio cannot read (protocol.Convert), and per port
+// named "tcp" of an ExternalName Service (Istio's IST0150), naming the fix.
 func ServicePortName(ctx context.Context, svc *corev1.Service, t policy.Target, w policy.World, cfg *policy.Config) (policy.Report, error) {
 	rep := t.NewReport()
 	if cfg == nil {
@@ -35,11 +31,19 @@ func ServicePortName(ctx context.Context, svc *corev1.Service, t policy.Target, 
 		return rep, err
 	}
 	for i, p := range svc.Spec.Ports {
+		fld := field.NewPath("spec", "ports").Index(i)
+		// Istio's analyzer condition exactly: the name "tcp", whatever the
+		// appProtocol.
+		if svc.Spec.Type == corev1.ServiceTypeExternalName && p.Name == "tcp" {
+			rep.Find(policy.ServicePortName, mode, fld.Child("name"),
+				"port %d of this ExternalName Service is named \"tcp\": Istio's proxies may not forward traffic to it, or other unmatched TCP traffic on port %d, correctly (Istio's analyzer reports it as IST0150): rename the port after the protocol it carries, so Istio can route it by host, e.g. \"https\" or \"tls-%d\" for TLS, \"http-%d\" for plain HTTP; for plain TCP, describe the external host with a ServiceEntry that has spec.addresses instead of an ExternalName Service",
+				p.Port, p.Port, p.Port, p.Port)
+			continue
+		}
 		r := protocol.Read(p)
 		if r.Protocol.Known() {
 			continue
 		}
-		fld := field.NewPath("spec", "ports").Index(i)
 		switch {
 		case r.Source == protocol.FromAppProtocol:
 			rep.Find(policy.ServicePortName, mode, fld.Child("appProtocol"), "%s", appProtocolMessage(p))
@@ -57,7 +61,7 @@ func ServicePortName(ctx context.Context, svc *corev1.Service, t policy.Target, 
 				}
 			}
 			rep.Find(policy.ServicePortName, mode, fld.Child("name"),
-				"port %d has no name and no appProtocol, so Istio cannot tell its protocol and only sniffs it: name it \"<protocol>[-<suffix>]\" with a protocol Istio knows (%s), e.g. %s%s, or set appProtocol (e.g. appProtocol: http)",
+				"port %d has no name and no appProtocol, so Istio cannot tell its protocol and only sniffs it: name it after the protocol the backend speaks (a port number does not tell: 8080 carries HTTP, gRPC or h2c alike), \"<protocol>[-<suffix>]\" with a protocol Istio knows (%s), e.g. %s%s, or set appProtocol (e.g. appProtocol: http)",
 				p.Port, knownPrefixes(), example, also)
 		default:
 			advice, ap := renameAdvice(p.Name)

@@ -11,14 +11,13 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 
 	"github.com/meshgate/meshgate/internal/ruletest"
 	"github.com/meshgate/meshgate/policy"
 	"github.com/meshgate/meshgate/validators"
 	"github.com/meshgate/meshgate/world"
 )
-
-func spnStr(s string) *string { return &s }
 
 // spnWorld is a World with a sidecar namespace "mesh", an ambient namespace
 // "amb" and a namespace "plain" outside the mesh.
@@ -77,19 +76,19 @@ func TestServicePortName(t *testing.T) {
 		{
 			name: "unnamed port fails", ns: "mesh",
 			ports: []corev1.ServicePort{{Name: "http", Port: 80}, {Port: 9000}},
-			want:  []spnFinding{{"spec.ports[1].name", `port 9000 has no name and no appProtocol, so Istio cannot tell its protocol and only sniffs it: name it "<protocol>[-<suffix>]" with a protocol Istio knows (http, http2, https, grpc, grpc-web, tcp, tls, udp, mongo, redis, mysql), e.g. "http" or "tcp-9000" (Kubernetes also requires a name on every port of a Service with more than one), or set appProtocol (e.g. appProtocol: http)`}},
+			want:  []spnFinding{{"spec.ports[1].name", `port 9000 has no name and no appProtocol, so Istio cannot tell its protocol and only sniffs it: name it after the protocol the backend speaks (a port number does not tell: 8080 carries HTTP, gRPC or h2c alike), "<protocol>[-<suffix>]" with a protocol Istio knows (http, http2, https, grpc, grpc-web, tcp, tls, udp, mongo, redis, mysql), e.g. "http" or "tcp-9000" (Kubernetes also requires a name on every port of a Service with more than one), or set appProtocol (e.g. appProtocol: http)`}},
 		},
 		{
 			// A chart that names only the container port ("http-metrics") and
 			// leaves the Service port unnamed: the message proposes that name.
 			name: "unnamed port suggests a targetPort name Istio can read", ns: "mesh",
 			ports: []corev1.ServicePort{{Port: 9090, TargetPort: intstr.FromString("http-metrics")}},
-			want:  []spnFinding{{"spec.ports[0].name", `port 9090 has no name and no appProtocol, so Istio cannot tell its protocol and only sniffs it: name it "<protocol>[-<suffix>]" with a protocol Istio knows (http, http2, https, grpc, grpc-web, tcp, tls, udp, mongo, redis, mysql), e.g. "http-metrics" like its targetPort, or set appProtocol (e.g. appProtocol: http)`}},
+			want:  []spnFinding{{"spec.ports[0].name", `port 9090 has no name and no appProtocol, so Istio cannot tell its protocol and only sniffs it: name it after the protocol the backend speaks (a port number does not tell: 8080 carries HTTP, gRPC or h2c alike), "<protocol>[-<suffix>]" with a protocol Istio knows (http, http2, https, grpc, grpc-web, tcp, tls, udp, mongo, redis, mysql), e.g. "http-metrics" like its targetPort, or set appProtocol (e.g. appProtocol: http)`}},
 		},
 		{
 			name: "unnamed port does not suggest a targetPort name Istio cannot read", ns: "mesh",
 			ports: []corev1.ServicePort{{Port: 9090, TargetPort: intstr.FromString("metrics")}},
-			want:  []spnFinding{{"spec.ports[0].name", `port 9090 has no name and no appProtocol, so Istio cannot tell its protocol and only sniffs it: name it "<protocol>[-<suffix>]" with a protocol Istio knows (http, http2, https, grpc, grpc-web, tcp, tls, udp, mongo, redis, mysql), e.g. "http" or "tcp-9090", or set appProtocol (e.g. appProtocol: http)`}},
+			want:  []spnFinding{{"spec.ports[0].name", `port 9090 has no name and no appProtocol, so Istio cannot tell its protocol and only sniffs it: name it after the protocol the backend speaks (a port number does not tell: 8080 carries HTTP, gRPC or h2c alike), "<protocol>[-<suffix>]" with a protocol Istio knows (http, http2, https, grpc, grpc-web, tcp, tls, udp, mongo, redis, mysql), e.g. "http" or "tcp-9090", or set appProtocol (e.g. appProtocol: http)`}},
 		},
 		{
 			name: "one finding per bad port", ns: "mesh",
@@ -101,16 +100,16 @@ func TestServicePortName(t *testing.T) {
 		},
 		{
 			name: "appProtocol kubernetes.io/h2c makes a bad name fine", ns: "mesh",
-			ports: []corev1.ServicePort{{Name: "http2foo", Port: 8080, AppProtocol: spnStr("kubernetes.io/h2c")}},
+			ports: []corev1.ServicePort{{Name: "http2foo", Port: 8080, AppProtocol: ptr.To("kubernetes.io/h2c")}},
 		},
 		{
 			name: "unknown appProtocol fails even with a good name", ns: "mesh",
-			ports: []corev1.ServicePort{{Name: "http", Port: 8080, AppProtocol: spnStr("example.com/custom")}},
+			ports: []corev1.ServicePort{{Name: "http", Port: 8080, AppProtocol: ptr.To("example.com/custom")}},
 			want:  []spnFinding{{"spec.ports[0].appProtocol", `appProtocol "example.com/custom" (port 8080) is not a protocol Istio knows, and a set appProtocol replaces the port name, so Istio cannot tell the port's protocol and only sniffs it: set appProtocol to one of http, http2, https, grpc, grpc-web, tcp, tls, mongo, redis, mysql, kubernetes.io/h2c, kubernetes.io/ws or kubernetes.io/wss, or remove it and name the port "<protocol>[-<suffix>]"`}},
 		},
 		{
 			name: "Kubernetes-defined appProtocol in the wrong case", ns: "mesh",
-			ports: []corev1.ServicePort{{Name: "http", Port: 8080, AppProtocol: spnStr("kubernetes.io/H2C")}},
+			ports: []corev1.ServicePort{{Name: "http", Port: 8080, AppProtocol: ptr.To("kubernetes.io/H2C")}},
 			want:  []spnFinding{{"spec.ports[0].appProtocol", `appProtocol "kubernetes.io/H2C" (port 8080) is not a protocol Istio knows: Istio matches the Kubernetes-defined values exactly; write "kubernetes.io/h2c"`}},
 		},
 		{
@@ -159,6 +158,11 @@ func TestServicePortNameSkips(t *testing.T) {
 		{"label istio is skipped", spnService("mesh", map[string]string{"istio": "ingressgateway"}, bad), all, 0},
 		{"release=istio is skipped", spnService("mesh", map[string]string{"release": "istio"}, bad), all, 0},
 		{"Gateway Services generated by istiod are skipped", spnService("mesh", map[string]string{"gateway.istio.io/managed": "istio.io-gateway-controller"}, bad), all, 0},
+		{"waypoint Services are skipped", spnService("mesh", map[string]string{"gateway.istio.io/managed": "istio.io-mesh-controller"}, bad), all, 0},
+		{"east-west gateway Services are skipped", spnService("mesh", map[string]string{"gateway.istio.io/managed": "istio.io-eastwest-controller"}, bad), all, 0},
+		{"agentgateway Services are skipped", spnService("mesh", map[string]string{"gateway.istio.io/managed": "istio.io-agentgateway-controller"}, bad), all, 0},
+		{"agentgateway waypoint Services are skipped", spnService("mesh", map[string]string{"gateway.istio.io/managed": "istio.io-agentgateway-waypoint-controller"}, corev1.ServicePort{Name: "mesh", Port: 15008, AppProtocol: ptr.To("all")}), all, 0},
+		{"another controller's managed label is checked", spnService("mesh", map[string]string{"gateway.istio.io/managed": "example.com-gateway"}, bad), all, 1},
 		{"rule off", spnService("mesh", nil, bad), off, 0},
 	}
 	for _, tt := range tests {
@@ -180,10 +184,54 @@ func TestServicePortNameModes(t *testing.T) {
 }
 
 func TestServicePortNameExternalName(t *testing.T) {
-	svc := spnService("mesh", nil, corev1.ServicePort{Name: "web", Port: 9000})
-	svc.Spec.Type = corev1.ServiceTypeExternalName
-	svc.Spec.ExternalName = "api.example.com"
-	assert.Len(t, spnRun(svc, spnWorld(t), policy.DefaultConfig()), 1, "istiod reads ExternalName ports too")
+	external := func(mode policy.Mode, ports ...corev1.ServicePort) (*corev1.Service, *policy.Config) {
+		svc := spnService("mesh", nil, ports...)
+		svc.Spec.Type = corev1.ServiceTypeExternalName
+		svc.Spec.ExternalName = "api.example.com"
+		cfg := policy.DefaultConfig()
+		cfg.Rules[policy.ServicePortName] = mode
+		return svc, cfg
+	}
+	tests := []struct {
+		name    string
+		mode    policy.Mode
+		ports   []corev1.ServicePort
+		want    []string // messages' distinguishing parts, one per finding
+		notType bool     // the same Service as ClusterIP
+	}{
+		{name: "unreadable name: istiod reads ExternalName ports too", mode: policy.Enforce,
+			ports: []corev1.ServicePort{{Name: "web", Port: 9000}}, want: []string{`port name "web"`}},
+		{name: "port named tcp is IST0150", mode: policy.Enforce,
+			ports: []corev1.ServicePort{{Name: "tcp", Port: 443}}, want: []string{"IST0150"}},
+		{name: "port named tcp is IST0150 whatever its appProtocol, as in Istio's analyzer", mode: policy.Enforce,
+			ports: []corev1.ServicePort{{Name: "tcp", Port: 443, AppProtocol: ptr.To("https")}}, want: []string{"IST0150"}},
+		{name: "IST0150 follows the rule's mode", mode: policy.Warn,
+			ports: []corev1.ServicePort{{Name: "tcp", Port: 5432}}, want: []string{"IST0150"}},
+		{name: "tcp-suffixed name is not IST0150", mode: policy.Enforce,
+			ports: []corev1.ServicePort{{Name: "tcp-db", Port: 5432}}},
+		{name: "https name passes", mode: policy.Enforce,
+			ports: []corev1.ServicePort{{Name: "https", Port: 443}}},
+		{name: "rule off", mode: policy.Off,
+			ports: []corev1.ServicePort{{Name: "tcp", Port: 443}}},
+		{name: "a ClusterIP Service may name a port tcp", mode: policy.Enforce, notType: true,
+			ports: []corev1.ServicePort{{Name: "tcp", Port: 443}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			svc, cfg := external(tt.mode, tt.ports...)
+			if tt.notType {
+				svc.Spec.Type = corev1.ServiceTypeClusterIP
+				svc.Spec.ExternalName = ""
+			}
+			rep := ruletest.Must(validators.ServicePortName(context.Background(), svc, spnTarget("mesh"), spnWorld(t), cfg))
+			require.Len(t, rep.Findings, len(tt.want))
+			for i, f := range rep.Findings {
+				assert.Contains(t, f.Message, tt.want[i])
+				assert.Equal(t, tt.mode, f.Mode)
+				assert.Equal(t, "spec.ports[0].name", f.Field)
+			}
+		})
+	}
 }
 
 func TestServicePortNameNilInputs(t *testing.T) {

@@ -247,9 +247,11 @@ func TLSContextFrom(u *unstructured.Unstructured) policy.TLSContext {
 	return tc
 }
 
-// GatewayFrom reads the listeners' allowedRoutes from a Gateway API Gateway.
+// GatewayFrom reads the class and the listeners' protocol, TLS mode and
+// allowedRoutes from a Gateway API Gateway.
 func GatewayFrom(u *unstructured.Unstructured) policy.Gateway {
 	gw := policy.Gateway{ObjectMeta: policy.ObjectMeta{Namespace: u.GetNamespace(), Name: u.GetName()}}
+	gw.ClassName, _, _ = unstructured.NestedString(u.Object, "spec", "gatewayClassName")
 	listeners, _, _ := unstructured.NestedSlice(u.Object, "spec", "listeners")
 	for _, l := range listeners {
 		lm, ok := l.(map[string]any)
@@ -266,6 +268,13 @@ func GatewayFrom(u *unstructured.Unstructured) policy.Gateway {
 		case float64:
 			if port > 0 && port <= 65535 && port == float64(int32(port)) {
 				out.Port = int32(port)
+			}
+		}
+		out.Protocol, _, _ = unstructured.NestedString(lm, "protocol")
+		if tls, ok := lm["tls"].(map[string]any); ok {
+			out.TLSMode, _, _ = unstructured.NestedString(tls, "mode")
+			if out.TLSMode == "" {
+				out.TLSMode = "Terminate"
 			}
 		}
 		out.From, _, _ = unstructured.NestedString(lm, "allowedRoutes", "namespaces", "from")

@@ -41,6 +41,7 @@ apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: shared, namespace: infra}
 spec:
+  gatewayClassName: istio
   listeners:
   - {name: plain, port: 80, protocol: HTTP}
   - name: picky
@@ -49,6 +50,8 @@ spec:
     allowedRoutes:
       namespaces: {from: Selector, selector: {matchLabels: {team: a}}}
       kinds: [{kind: HTTPRoute}, {group: example.com, kind: Other}]
+  - {name: passthrough, port: 443, protocol: TLS, tls: {mode: Passthrough}}
+  - {name: terminate, port: 8443, protocol: TLS, tls: {certificateRefs: [{name: cert}]}}
 ---
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication
@@ -108,11 +111,14 @@ func TestMemory(t *testing.T) {
 
 	gw, ok, _ := w.Gateway(ctx, "infra", "shared")
 	require.True(t, ok)
+	assert.Equal(t, "istio", gw.ClassName)
 	assert.Equal(t, []policy.Listener{
-		{Name: "plain", From: "Same", Port: 80},
-		{Name: "picky", From: "Selector", Port: 8080,
+		{Name: "plain", From: "Same", Port: 80, Protocol: "HTTP"},
+		{Name: "picky", From: "Selector", Port: 8080, Protocol: "HTTP",
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}},
 			Kinds:    []string{"gateway.networking.k8s.io/HTTPRoute", "example.com/Other"}},
+		{Name: "passthrough", From: "Same", Port: 443, Protocol: "TLS", TLSMode: "Passthrough"},
+		{Name: "terminate", From: "Same", Port: 8443, Protocol: "TLS", TLSMode: "Terminate"},
 	}, gw.Listeners)
 
 	assert.Equal(t, []policy.PeerAuthentication{{ObjectMeta: policy.ObjectMeta{Namespace: "apps", Name: "default"}, Selector: map[string]string{"app": "quote"}, Mode: "STRICT"}},
