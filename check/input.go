@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -185,19 +184,42 @@ func exists(path string) bool {
 
 var utf8BOM = []byte("\xef\xbb\xbf")
 
-// templateRE finds Go template actions where YAML cannot have them: `{{` at the
-// start of a line or of a plain value (`key: {{ ... }}`, `- {{ ... }}`). A `{{`
-// inside a quoted or plain string (`summary: "{{ $labels.pod }} down"`, as in
-// alerting rules) is data.
-var templateRE = regexp.MustCompile(`(?m)^[ \t]*(?:-[ \t]+)?(?:[^#\s"'][^:#\n]*:[ \t]+)?\{\{`)
-
-// templateLine is the line of the first template action in data, or 0.
+// templateLine is the line of the first Go template action in data where YAML
+// cannot have one, or 0: `{{` at the start of a line or of a plain value
+// (`key: {{ ... }}`, `- {{ ... }}`). A `{{` inside a quoted or plain string
+// (`summary: "{{ $labels.pod }} down"`, as in alerting rules) is data.
 func templateLine(data []byte) int {
-	loc := templateRE.FindIndex(data)
-	if loc == nil {
-		return 0
+	off := 0
+	for {
+		i := bytes.Index(data[off:], []byte("{{"))
+		if i < 0 {
+			return 0
+		}
+		at := off + i
+		lineStart := bytes.LastIndexByte(data[:at], '\n') + 1
+		if templateAt(data[lineStart:at]) {
+			return 1 + bytes.Count(data[:lineStart], []byte{'\n'})
+		}
+		off = at + 2
 	}
-	return 1 + bytes.Count(data[:loc[0]], []byte{'\n'})
+}
+
+// templateAt reports whether a `{{` preceded by prefix on its line starts a
+// YAML value or line: prefix is indentation, an optional `- ` and an optional
+// plain `key: `.
+func templateAt(prefix []byte) bool {
+	p := bytes.TrimLeft(prefix, " \t")
+	if bytes.HasPrefix(p, []byte("- ")) || bytes.HasPrefix(p, []byte("-\t")) {
+		p = bytes.TrimLeft(p[1:], " \t")
+	}
+	if len(p) == 0 {
+		return true
+	}
+	if p[0] == '#' || p[0] == '"' || p[0] == '\'' {
+		return false
+	}
+	key, rest, ok := bytes.Cut(p, []byte(":"))
+	return ok && len(key) > 0 && len(rest) > 0 && len(bytes.TrimLeft(rest, " \t")) == 0 && (rest[0] == ' ' || rest[0] == '\t')
 }
 
 // readFile reads one file once (a file named twice is checked once).
