@@ -130,7 +130,7 @@ func ParseChunk(name string, c Chunk) *Document {
 	roots, err := parseYAML(c.Raw)
 	if err != nil && doc.JSON {
 		// Not one JSON value: perhaps a stream of them ({...}\n{...}).
-		if ranges, ok := jsonValues(c.Raw); ok {
+		if ranges, ok := JSONValues(c.Raw); ok {
 			roots, err = nil, nil
 			for _, r := range ranges {
 				sub, perr := parseYAML(c.Raw[r[0]:r[1]])
