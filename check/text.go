@@ -72,7 +72,7 @@ func writeText(w io.Writer, res *Result, color bool) error {
 		line += fmt.Sprintf(", %d skipped (not Kubernetes objects)", s.Skipped)
 	}
 	if s.Unchecked > 0 {
-		line += fmt.Sprintf("; NOT FULLY CHECKED: the World did not know %d things the rules needed (see the notes)", s.Unchecked)
+		line += fmt.Sprintf("; NOT FULLY CHECKED: the World did not know what the rules needed (%d notes above)", s.Unchecked)
 	}
 	if color {
 		line = ansiBold + line + ansiReset

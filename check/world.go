@@ -379,23 +379,25 @@ func unknownNotes(res *Result) []Note {
 		a := byQ[q]
 		sort.Strings(a.rules)
 		var msg string
+		count, verb := objectsWord(a.objects)
 		if q.kind == policy.KindNamespace {
-			msg = fmt.Sprintf("not checked: the World does not know namespace %q (no Namespace object), so %s in it (%s) were reviewed as outside the mesh: the mesh checks of %s could not apply. %s",
-				q.name, objectsWord(a.objects), strings.Join(a.kinds, ", "), strings.Join(a.rules, ", "), howToTell("the Namespace object"))
+			msg = fmt.Sprintf("not checked: the World does not know namespace %q (no Namespace object), so %s in it (%s) %s reviewed as outside the mesh: the mesh checks of %s could not apply. %s",
+				q.name, count, strings.Join(a.kinds, ", "), verb, strings.Join(a.rules, ", "), howToTell("the Namespace object"))
 		} else {
-			msg = fmt.Sprintf("not checked: the World holds no %s, so %s (%s) that refer to one were reviewed without it: %s could not check those references. %s",
-				worldKindWords[q.kind], objectsWord(a.objects), strings.Join(a.kinds, ", "), strings.Join(a.rules, ", "), howToTell("them"))
+			msg = fmt.Sprintf("not checked: the World holds no %s, so %s (%s) that refer to one %s reviewed without it: %s could not check those references. %s",
+				worldKindWords[q.kind], count, strings.Join(a.kinds, ", "), verb, strings.Join(a.rules, ", "), howToTell("them"))
 		}
 		out = append(out, Note{Kind: NoteWorld, Message: msg})
 	}
 	return out
 }
 
-func objectsWord(n int) string {
+// objectsWord counts objects, and gives the verb that agrees: "1 object", "was".
+func objectsWord(n int) (string, string) {
 	if n == 1 {
-		return "1 object"
+		return "1 object", "was"
 	}
-	return fmt.Sprintf("%d objects", n)
+	return fmt.Sprintf("%d objects", n), "were"
 }
 
 // duplicateNotes reports the input objects defined more than once in one World
