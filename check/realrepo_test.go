@@ -3,8 +3,8 @@ package check
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"encoding/xml"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
