@@ -251,7 +251,9 @@ func (a *askedWorld) Namespace(ctx context.Context, name string) (policy.Namespa
 	if err == nil && !ok {
 		a.ask(question{kind: policy.KindNamespace, name: name})
 	}
-	a.served(func(id identity) bool { return id.kind == policy.KindNamespace && id.name == name })
+	if a.dups != nil {
+		a.served(func(id identity) bool { return id.kind == policy.KindNamespace && id.name == name })
+	}
 	return ns, ok, err
 }
 
@@ -259,7 +261,9 @@ func (a *askedWorld) Namespace(ctx context.Context, name string) (policy.Namespa
 func (a *askedWorld) Service(ctx context.Context, namespace, name string) (*corev1.Service, bool, error) {
 	svc, ok, err := a.World.Service(ctx, namespace, name)
 	a.noneOf(policy.KindService, ok, err)
-	a.served(func(id identity) bool { return id == identity{policy.KindService, namespace, name} })
+	if a.dups != nil {
+		a.served(func(id identity) bool { return id == identity{policy.KindService, namespace, name} })
+	}
 	return svc, ok, err
 }
 
@@ -267,7 +271,9 @@ func (a *askedWorld) Service(ctx context.Context, namespace, name string) (*core
 func (a *askedWorld) TLSContexts(ctx context.Context, name string) ([]policy.TLSContext, error) {
 	out, err := a.World.TLSContexts(ctx, name)
 	a.noneOf(policy.KindTLSContext, len(out) > 0, err)
-	a.served(func(id identity) bool { return id.kind == policy.KindTLSContext && id.name == name })
+	if a.dups != nil {
+		a.served(func(id identity) bool { return id.kind == policy.KindTLSContext && id.name == name })
+	}
 	return out, err
 }
 
@@ -275,7 +281,9 @@ func (a *askedWorld) TLSContexts(ctx context.Context, name string) ([]policy.TLS
 func (a *askedWorld) IstioGateways(ctx context.Context, name string) ([]policy.ObjectMeta, error) {
 	out, err := a.World.IstioGateways(ctx, name)
 	a.noneOf(policy.KindIstioGateway, len(out) > 0, err)
-	a.served(func(id identity) bool { return id.kind == policy.KindIstioGateway && id.name == name })
+	if a.dups != nil {
+		a.served(func(id identity) bool { return id.kind == policy.KindIstioGateway && id.name == name })
+	}
 	return out, err
 }
 
@@ -283,7 +291,9 @@ func (a *askedWorld) IstioGateways(ctx context.Context, name string) ([]policy.O
 func (a *askedWorld) Gateway(ctx context.Context, namespace, name string) (policy.Gateway, bool, error) {
 	gw, ok, err := a.World.Gateway(ctx, namespace, name)
 	a.noneOf(policy.KindGateway, ok, err)
-	a.served(func(id identity) bool { return id == identity{policy.KindGateway, namespace, name} })
+	if a.dups != nil {
+		a.served(func(id identity) bool { return id == identity{policy.KindGateway, namespace, name} })
+	}
 	return gw, ok, err
 }
 
@@ -291,7 +301,9 @@ func (a *askedWorld) Gateway(ctx context.Context, namespace, name string) (polic
 func (a *askedWorld) PeerAuthentications(ctx context.Context, namespace string) ([]policy.PeerAuthentication, error) {
 	out, err := a.World.PeerAuthentications(ctx, namespace)
 	a.noneOf(policy.KindPeerAuthentication, len(out) > 0, err)
-	a.served(func(id identity) bool { return id.kind == policy.KindPeerAuthentication && id.namespace == namespace })
+	if a.dups != nil {
+		a.served(func(id identity) bool { return id.kind == policy.KindPeerAuthentication && id.namespace == namespace })
+	}
 	return out, err
 }
 
@@ -299,7 +311,9 @@ func (a *askedWorld) PeerAuthentications(ctx context.Context, namespace string) 
 func (a *askedWorld) Modules(ctx context.Context, name string) ([]policy.Module, error) {
 	out, err := a.World.Modules(ctx, name)
 	a.noneOf(policy.KindModule, len(out) > 0, err)
-	a.served(func(id identity) bool { return id.kind == policy.KindModule && id.name == name })
+	if a.dups != nil {
+		a.served(func(id identity) bool { return id.kind == policy.KindModule && id.name == name })
+	}
 	return out, err
 }
 
@@ -307,7 +321,9 @@ func (a *askedWorld) Modules(ctx context.Context, name string) ([]policy.Module,
 func (a *askedWorld) Resolvers(ctx context.Context, name string) ([]policy.Resolver, error) {
 	out, err := a.World.Resolvers(ctx, name)
 	a.noneOf(policy.KindResolver, len(out) > 0, err)
-	a.served(func(id identity) bool { return id.kind == policy.KindResolver && id.name == name })
+	if a.dups != nil {
+		a.served(func(id identity) bool { return id.kind == policy.KindResolver && id.name == name })
+	}
 	return out, err
 }
 
