@@ -57,6 +57,14 @@ type Options struct {
 	// Files are the inputs: files, directories (recursive, .yaml/.yml/.json) and
 	// "-" for standard input.
 	Files []string
+	// Exclude are globs of paths not to read (see matchGlob): matched against
+	// paths relative to a -f directory, and file arguments as given.
+	Exclude []string
+	// WorldPerDir gives each top-level directory of a -f directory, each file
+	// argument and standard input a World of its own (environment overlays);
+	// the files directly in a -f directory are shared by its top-level
+	// directories' Worlds.
+	WorldPerDir bool
 	// WorldFiles hold more objects for the World only (not checked).
 	WorldFiles []string
 	// ConfigFile is meshgate's configuration ("" = defaults).
@@ -105,6 +113,9 @@ type Options struct {
 	restoreLimit func()
 	// cluster replaces the live cluster reader (tests).
 	cluster clusterReader
+	// wrapWorld, when set, wraps every World the rules read (tests: a World
+	// whose lookups fail).
+	wrapWorld func(policy.World) policy.World
 }
 
 // usageError is a problem with the command line or configuration.
@@ -132,6 +143,10 @@ type Result struct {
 	Objects []*Reviewed
 	// Errors are the inputs that could not be read or reviewed.
 	Errors []InputError
+	// Notes are what the report says besides findings and errors: inputs
+	// skipped as not Kubernetes objects, objects defined twice, and questions
+	// the World could not answer (so some rules could not apply).
+	Notes []Note
 	// Config is the configuration the engine ran with.
 	Config *policy.Config
 }
@@ -142,6 +157,11 @@ type File struct {
 	Path string
 	// Rel is where --write-mutated writes it, relative to the output directory.
 	Rel string
+	// Unit names its World with --world-per-dir; Shared is the unit whose
+	// objects that World also holds ("" for none).
+	Unit, Shared string
+	// BOM is true when the file starts with a UTF-8 byte order mark.
+	BOM bool
 	// Docs are its documents.
 	Docs []*manifest.Document
 }
@@ -162,6 +182,11 @@ type Reviewed struct {
 	Changes  []Change
 	// Err is why the object could not be reviewed.
 	Err *InputError
+	// Notes say which duplicated World objects the review used from another
+	// file.
+	Notes []Note
+	// unknown are the questions the World could not answer for this review.
+	unknown []question
 }
 
 // Finding is an engine finding with the file and line of its field.
@@ -192,6 +217,42 @@ func (e InputError) String() string {
 	return fmt.Sprintf("%s: %s", e.File, e.Message)
 }
 
+// allNotes are the objects' notes, in input order, then the result's.
+func allNotes(res *Result) []Note {
+	var out []Note
+	for _, o := range res.Objects {
+		out = append(out, o.Notes...)
+	}
+	return append(out, res.Notes...)
+}
+
+// Kinds of notes.
+const (
+	// NoteSkipped: an input that is not a Kubernetes manifest was not read.
+	NoteSkipped = "skipped"
+	// NoteDuplicate: an object is defined more than once.
+	NoteDuplicate = "duplicate"
+	// NoteWorld: the World could not answer a question, so rules could not
+	// apply, or an object was judged with another file's copy of a World object.
+	NoteWorld = "world"
+)
+
+// Note is something the report says that is neither a finding nor an error.
+type Note struct {
+	Kind string
+	// File and Line are where it is about (empty for the whole World).
+	File    string
+	Line    int
+	Message string
+}
+
+func (n Note) String() string {
+	if n.File == "" {
+		return n.Message
+	}
+	return loc(n.File, n.Line) + ": " + n.Message
+}
+
 // Summary counts a result.
 type Summary struct {
 	Objects int `json:"objects"`
@@ -199,11 +260,28 @@ type Summary struct {
 	Warn    int `json:"warn"`
 	Changes int `json:"changes"`
 	Errors  int `json:"errors"`
+	// Skipped counts the inputs skipped as not Kubernetes objects.
+	Skipped int `json:"skipped"`
+	// Unchecked counts the questions the World could not answer (each one
+	// kept some rules from applying).
+	Unchecked int `json:"unchecked"`
+	// Duplicates counts the objects defined more than once.
+	Duplicates int `json:"duplicates"`
 }
 
 // Summary counts the result.
 func (r *Result) Summary() Summary {
 	s := Summary{Objects: len(r.Objects), Errors: len(r.Errors)}
+	for _, n := range r.Notes {
+		switch n.Kind {
+		case NoteSkipped:
+			s.Skipped++
+		case NoteDuplicate:
+			s.Duplicates++
+		case NoteWorld:
+			s.Unchecked++
+		}
+	}
 	for _, o := range r.Objects {
 		for _, f := range o.Findings {
 			switch f.Mode {
@@ -251,6 +329,11 @@ func (o *Options) defaults() error {
 	}
 	if o.WarnExitCode < 0 || o.WarnExitCode > 255 {
 		return usagef("--warn-exit-code %d is not an exit code (0-255)", o.WarnExitCode)
+	}
+	for _, p := range o.Exclude {
+		if err := validGlob(p); err != nil {
+			return err
+		}
 	}
 	if o.WriteMutated == "-" && o.OutputFile == "" && o.Format != FormatText {
 		return usagef("--write-mutated - and -o %s both want standard output: add --output-file for the report", o.Format)
@@ -306,18 +389,15 @@ func Run(ctx context.Context, o Options) (int, error) {
 // applied (Run does that).
 //
 // Every document is parsed once. Documents that may hold a World object (see
-// mayHoldWorldObject) are parsed first, in parallel, and the World is built from
-// them; then the other documents are parsed and reviewed in one parallel pass,
-// each released as soon as its verdict is placed (unless the objects are kept
-// for --diff or --write-mutated), so the big objects of a large input (the
+// mayHoldWorldObject) are parsed first, in parallel, and the Worlds are built
+// from them; then the other documents are parsed and reviewed in one parallel
+// pass, each released as soon as its verdict is placed (unless the objects are
+// kept for --diff or --write-mutated), so the big objects of a large input (the
 // workloads) are never all in memory at once.
 func Check(ctx context.Context, o *Options) (*Result, error) {
-	cfg := o.Config
-	if cfg == nil {
-		var err error
-		if cfg, err = policy.LoadConfig(o.ConfigFile); err != nil {
-			return nil, &usageError{err}
-		}
+	cfg, err := o.config()
+	if err != nil {
+		return nil, err
 	}
 	res := &Result{Config: cfg}
 	in := newLoader(o)
@@ -325,17 +405,53 @@ func Check(ctx context.Context, o *Options) (*Result, error) {
 	worldFiles := in.load(o.WorldFiles, false)
 	res.Files = files
 	res.Errors = append(res.Errors, in.errors...)
+	res.Notes = append(res.Notes, in.notes...)
 
-	// Phase 1: the documents that may hold World objects.
+	worldDocs := parseWorldDocuments(tasks, o.Workers)
+	base, err := baseWorld(ctx, o, worldFiles)
+	if err != nil {
+		return nil, err
+	}
+	worlds, worldErrs := buildWorlds(o, base, tasks, worldDocs)
+
+	reviewed := reviewAll(ctx, engine.New(cfg), worlds, tasks, o)
+	collect(res, tasks, reviewed)
+	res.Errors = append(res.Errors, worldErrs...)
+	res.Notes = append(res.Notes, duplicateNotes(res, o)...)
+	res.Notes = append(res.Notes, unknownNotes(res)...)
+	return res, ctx.Err()
+}
+
+// config is the configuration the run uses.
+func (o *Options) config() (*policy.Config, error) {
+	if o.Config != nil {
+		return o.Config, nil
+	}
+	cfg, err := policy.LoadConfig(o.ConfigFile)
+	if err != nil {
+		return nil, &usageError{err}
+	}
+	return cfg, nil
+}
+
+// parseWorldDocuments parses, in parallel, the documents that may hold World
+// objects, and returns their task indexes.
+func parseWorldDocuments(tasks []chunkTask, workers int) []int {
 	var first []int
 	for i, t := range tasks {
 		if mayHoldWorldObject(t.chunk.Raw) {
 			first = append(first, i)
 		}
 	}
-	parallel(len(first), o.Workers, func(i int) { tasks[first[i]].parse() })
+	parallel(len(first), workers, func(i int) { tasks[first[i]].parse() })
+	return first
+}
 
+// baseWorld collects what every World holds: the live cluster's objects (with
+// --kubeconfig or --context) and the --world files'.
+func baseWorld(ctx context.Context, o *Options, worldFiles []*File) (*worldBuilder, error) {
 	wb := newWorldBuilder(o.Namespace)
+	wb.wrap = o.wrapWorld
 	if o.Kubeconfig != "" || o.Context != "" || o.cluster != nil {
 		reader := o.cluster
 		if reader == nil {
@@ -350,27 +466,22 @@ func Check(ctx context.Context, o *Options) (*Result, error) {
 		}
 		wb.addCluster(cl)
 	}
-	var worldErrs []InputError
 	for _, f := range worldFiles {
 		for _, d := range f.Docs {
 			if d.Err != nil {
-				worldErrs = append(worldErrs, docError(d))
+				wb.errs = append(wb.errs, docError(d))
 			}
 			for _, obj := range d.Objects {
 				wb.add(obj, true)
 			}
 		}
 	}
-	for _, i := range first {
-		for _, obj := range tasks[i].file.Docs[tasks[i].chunk.Index-1].Objects {
-			wb.add(obj, false)
-		}
-	}
-	w, werrs := wb.build()
-	worldErrs = append(worldErrs, werrs...)
+	return wb, nil
+}
 
-	// Phase 2: review everything, parsing the remaining documents on the way.
-	eng := engine.New(cfg)
+// reviewAll reviews every document's objects in parallel, parsing the documents
+// not parsed yet on the way, each in the World of its file's unit.
+func reviewAll(ctx context.Context, eng *engine.Engine, worlds map[string]*builtWorld, tasks []chunkTask, o *Options) [][]*Reviewed {
 	keep := o.KeepObjects || o.Diff || o.WriteMutated != ""
 	reviewed := make([][]*Reviewed, len(tasks))
 	parallel(len(tasks), o.Workers, func(i int) {
@@ -379,6 +490,7 @@ func Check(ctx context.Context, o *Options) (*Result, error) {
 		if d == nil {
 			d = t.parse()
 		}
+		w := worlds[worldKey(o, t.file)]
 		rs := make([]*Reviewed, len(d.Objects))
 		for j, obj := range d.Objects {
 			rs[j] = review(ctx, eng, w, o.Namespace, obj)
@@ -388,10 +500,19 @@ func Check(ctx context.Context, o *Options) (*Result, error) {
 		}
 		reviewed[i] = rs
 	})
+	return reviewed
+}
+
+// collect places the verdicts, document errors and skipped documents in input
+// order.
+func collect(res *Result, tasks []chunkTask, reviewed [][]*Reviewed) {
 	for i, t := range tasks {
 		d := t.file.Docs[t.chunk.Index-1]
 		if d.Err != nil {
 			res.Errors = append(res.Errors, docError(d))
+		}
+		if d.Skipped != "" {
+			res.Notes = append(res.Notes, Note{Kind: NoteSkipped, File: d.Source, Line: firstContentLine(d.Chunk), Message: "skipped: " + d.Skipped})
 		}
 		for _, r := range reviewed[i] {
 			res.Objects = append(res.Objects, r)
@@ -400,8 +521,20 @@ func Check(ctx context.Context, o *Options) (*Result, error) {
 			}
 		}
 	}
-	res.Errors = append(res.Errors, worldErrs...)
-	return res, ctx.Err()
+}
+
+// firstContentLine is the line of the first line of c that is not blank, a
+// comment or a separator.
+func firstContentLine(c manifest.Chunk) int {
+	line := c.Line
+	for _, l := range bytes.SplitAfter(c.Raw, []byte{'\n'}) {
+		t := bytes.TrimSpace(l)
+		if len(t) > 0 && t[0] != '#' && !bytes.HasPrefix(t, []byte("---")) {
+			return line
+		}
+		line++
+	}
+	return c.Line
 }
 
 func docError(d *manifest.Document) InputError {
@@ -451,16 +584,19 @@ func (o *Options) limitMemory(bytes int64) {
 }
 
 // review runs the engine on one object and places its verdicts.
-func review(ctx context.Context, eng *engine.Engine, w policy.World, defaultNS string, obj *manifest.Object) *Reviewed {
+func review(ctx context.Context, eng *engine.Engine, bw *builtWorld, defaultNS string, obj *manifest.Object) *Reviewed {
 	u := obj.Object
 	r := &Reviewed{Object: obj, Ref: policy.ObjectRef{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName()}, GVK: u.GroupVersionKind()}
 	in := engine.Input{Object: u}
 	if u.GetNamespace() == "" {
 		in.Namespace = defaultNS
 	}
+	w := bw.askedBy(obj)
 	res, err := safeReview(ctx, eng, in, w)
+	r.unknown = w.unknown
+	r.Notes = w.notes(obj, r.Ref)
 	if err != nil {
-		r.Err = &InputError{File: obj.Source, Line: obj.Line, Message: err.Error()}
+		r.Err = reviewError(obj, err)
 		return r
 	}
 	r.Result = res

@@ -94,12 +94,13 @@ func TestBrokenDocumentIsReportedAndTheRestChecked(t *testing.T) {
 	rep := decodeJSON(t, r.stdout)
 
 	bad := filepath.Join(cli, "broken", "bad.yaml")
-	require.Len(t, rep.Errors, 2)
+	require.Len(t, rep.Errors, 1, "the broken manifest is an error")
 	assert.Equal(t, JSONError{File: bad, Line: 10, Message: rep.Errors[0].Message}, rep.Errors[0])
 	assert.Contains(t, rep.Errors[0].Message, "document 2")
-	assert.Equal(t, 12, rep.Errors[1].Line)
-	assert.Contains(t, rep.Errors[1].Message, "apiVersion and kind")
 	assert.Contains(t, r.stderr, bad+":10: document 2", "input errors also go to stderr, with file:line")
+	require.Len(t, rep.Notes, 1, "the mapping without apiVersion and kind is skipped with a note")
+	assert.Equal(t, JSONNote{Kind: NoteSkipped, File: bad, Line: 12, Message: "skipped: not a Kubernetes object: no `apiVersion` and `kind`"}, rep.Notes[0])
+	assert.Equal(t, 1, rep.Summary.Skipped)
 
 	var files []string
 	for _, f := range rep.Findings {
@@ -115,7 +116,7 @@ func TestJSONReportShape(t *testing.T) {
 	require.NoError(t, r.err)
 	var raw map[string]any
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &raw))
-	assert.ElementsMatch(t, []string{"findings", "changes", "errors", "summary"}, keys(raw))
+	assert.ElementsMatch(t, []string{"findings", "changes", "errors", "notes", "summary"}, keys(raw))
 	findings := raw["findings"].([]any)
 	require.Len(t, findings, 1)
 	f := findings[0].(map[string]any)
@@ -255,9 +256,10 @@ func TestJUnit(t *testing.T) {
 	assert.Equal(t, 1, vs.Failures)
 
 	broken := doc.Suites[1]
-	assert.Equal(t, 2, broken.Errors, "unreadable documents are errors")
+	assert.Equal(t, 1, broken.Errors, "unreadable documents are errors")
+	assert.Equal(t, 1, broken.Skipped, "documents that are not Kubernetes objects are skipped test cases")
 	assert.Equal(t, 1, broken.Failures)
-	assert.Equal(t, 2, doc.Errors, "totals add up")
+	assert.Equal(t, 1, doc.Errors, "totals add up")
 	assert.Equal(t, 2, doc.Failures, "totals add up")
 
 	t.Run("warnings are system-out, not failures", func(t *testing.T) {

@@ -101,7 +101,8 @@ func TestInputsOverrideClusterObjects(t *testing.T) {
 	})
 	b.add(&manifest.Object{Object: obj("v1", "Namespace", "", "shop", map[string]string{"istio.io/dataplane-mode": "ambient"})}, false)
 	b.add(&manifest.Object{Object: obj("getambassador.io/v3alpha1", "TLSContext", "emissary", "istio-upstream", nil)}, false)
-	w, errs := b.build()
+	bw, errs := b.build()
+	w := bw.w
 	require.Empty(t, errs)
 	ctx := context.Background()
 	shop, ok, err := w.Namespace(ctx, "shop")

@@ -3,7 +3,6 @@ package check
 import (
 	"bytes"
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -60,9 +59,4 @@ func TestGoldenParity(t *testing.T) {
 			assert.Equal(t, string(wantYAML), string(gotYAML), "the CLI must give exactly want.yaml")
 		})
 	}
-}
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }

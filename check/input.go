@@ -1,6 +1,7 @@
 package check
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ type loader struct {
 	seen   map[string]bool
 	stdin  bool
 	errors []InputError
+	notes  []Note
 }
 
 func newLoader(o *Options) *loader { return &loader{o: o, seen: map[string]bool{}} }
@@ -31,7 +33,10 @@ func newLoader(o *Options) *loader { return &loader{o: o, seen: map[string]bool{
 type source struct {
 	path string // as reported
 	rel  string // for --write-mutated
-	data []byte
+	// unit names the World the stream belongs to with --world-per-dir; shared
+	// is the unit whose objects that World also holds.
+	unit, shared string
+	data         []byte
 }
 
 // chunkTask is one document of one input file, to parse.
@@ -55,14 +60,20 @@ func (l *loader) read(paths []string, inputs bool) ([]*File, []chunkTask) {
 		}
 		l.o.limitMemory(size)
 	}
-	files := make([]*File, len(srcs))
+	files := make([]*File, 0, len(srcs))
 	var tasks []chunkTask
-	for i, s := range srcs {
-		files[i] = &File{Path: s.path, Rel: s.rel}
+	for _, s := range srcs {
+		if line := templateLine(s.data); line > 0 {
+			l.notes = append(l.notes, Note{Kind: NoteSkipped, File: s.path, Line: line,
+				Message: "skipped: a Helm or Go template ({{ ... }}), not a manifest: render it first (helm template ... | meshgate check -f -)"})
+			continue
+		}
+		f := &File{Path: s.path, Rel: s.rel, Unit: s.unit, Shared: s.shared, BOM: bytes.HasPrefix(s.data, utf8BOM)}
+		files = append(files, f)
 		chunks := manifest.Split(s.data)
-		files[i].Docs = make([]*manifest.Document, len(chunks))
+		f.Docs = make([]*manifest.Document, len(chunks))
 		for _, c := range chunks {
-			tasks = append(tasks, chunkTask{files[i], c})
+			tasks = append(tasks, chunkTask{f, c})
 		}
 	}
 	return files, tasks
@@ -95,7 +106,7 @@ func (l *loader) expand(p string) []source {
 			l.errors = append(l.errors, InputError{File: StdinName, Message: fmt.Sprintf("read: %v", err)})
 			return nil
 		}
-		return []source{{path: StdinName, rel: "stdin.yaml", data: data}}
+		return []source{{path: StdinName, rel: "stdin.yaml", unit: StdinName, data: data}}
 	}
 	info, err := os.Stat(p)
 	if err != nil {
@@ -103,13 +114,21 @@ func (l *loader) expand(p string) []source {
 		return nil
 	}
 	if !info.IsDir() {
-		if s, ok := l.readFile(p, filepath.Base(p)); ok {
+		if l.o.excluded(filepath.ToSlash(filepath.Clean(p))) {
+			return nil
+		}
+		if s, ok := l.readFile(p, filepath.Base(p), p); ok {
 			return []source{s}
 		}
 		return nil
 	}
 	var out []source
 	err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+		rel, rerr := filepath.Rel(p, path)
+		if rerr != nil {
+			rel = filepath.Base(path)
+		}
+		slashRel := filepath.ToSlash(rel)
 		if err != nil {
 			l.errors = append(l.errors, InputError{File: path, Message: readReason(err)})
 			if d != nil && d.IsDir() {
@@ -118,19 +137,26 @@ func (l *loader) expand(p string) []source {
 			return nil
 		}
 		if d.IsDir() {
-			if path != p && strings.HasPrefix(d.Name(), ".") {
+			if path == p {
+				return nil
+			}
+			if strings.HasPrefix(d.Name(), ".") || l.o.excluded(slashRel) {
 				return fs.SkipDir // .git, .github and other tool folders
+			}
+			if d.Name() == "templates" && exists(filepath.Join(filepath.Dir(path), "Chart.yaml")) {
+				l.notes = append(l.notes, Note{Kind: NoteSkipped, File: path,
+					Message: "skipped: the templates of a Helm chart are not manifests: render them first (helm template ... | meshgate check -f -)"})
+				return fs.SkipDir
 			}
 			return nil
 		}
-		if !isManifest(d.Name()) {
+		if !isManifest(d.Name()) || l.o.excluded(slashRel) {
 			return nil
 		}
-		rel, rerr := filepath.Rel(p, path)
-		if rerr != nil {
-			rel = filepath.Base(path)
-		}
-		if s, ok := l.readFile(path, rel); ok {
+		if s, ok := l.readFile(path, rel, unitOf(p, slashRel)); ok {
+			if s.unit != p {
+				s.shared = p
+			}
 			out = append(out, s)
 		}
 		return nil
@@ -141,8 +167,63 @@ func (l *loader) expand(p string) []source {
 	return out
 }
 
+// unitOf is the World a file under the -f directory dir belongs to with
+// --world-per-dir: its top-level directory, or the directory itself for the files
+// directly in it.
+func unitOf(dir, slashRel string) string {
+	if i := strings.IndexByte(slashRel, '/'); i >= 0 {
+		return filepath.Join(dir, slashRel[:i])
+	}
+	return dir
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+var utf8BOM = []byte("\xef\xbb\xbf")
+
+// templateLine is the line of the first Go template action in data where YAML
+// cannot have one, or 0: `{{` at the start of a line or of a plain value
+// (`key: {{ ... }}`, `- {{ ... }}`). A `{{` inside a quoted or plain string
+// (`summary: "{{ $labels.pod }} down"`, as in alerting rules) is data.
+func templateLine(data []byte) int {
+	off := 0
+	for {
+		i := bytes.Index(data[off:], []byte("{{"))
+		if i < 0 {
+			return 0
+		}
+		at := off + i
+		lineStart := bytes.LastIndexByte(data[:at], '\n') + 1
+		if templateAt(data[lineStart:at]) {
+			return 1 + bytes.Count(data[:lineStart], []byte{'\n'})
+		}
+		off = at + 2
+	}
+}
+
+// templateAt reports whether a `{{` preceded by prefix on its line starts a
+// YAML value or line: prefix is indentation, an optional `- ` and an optional
+// plain `key: `.
+func templateAt(prefix []byte) bool {
+	p := bytes.TrimLeft(prefix, " \t")
+	if bytes.HasPrefix(p, []byte("- ")) || bytes.HasPrefix(p, []byte("-\t")) {
+		p = bytes.TrimLeft(p[1:], " \t")
+	}
+	if len(p) == 0 {
+		return true
+	}
+	if p[0] == '#' || p[0] == '"' || p[0] == '\'' {
+		return false
+	}
+	key, rest, ok := bytes.Cut(p, []byte(":"))
+	return ok && len(key) > 0 && len(rest) > 0 && len(bytes.TrimLeft(rest, " \t")) == 0 && (rest[0] == ' ' || rest[0] == '\t')
+}
+
 // readFile reads one file once (a file named twice is checked once).
-func (l *loader) readFile(path, rel string) (source, bool) {
+func (l *loader) readFile(path, rel, unit string) (source, bool) {
 	key := path
 	if abs, err := filepath.Abs(path); err == nil {
 		key = abs
@@ -156,7 +237,7 @@ func (l *loader) readFile(path, rel string) (source, bool) {
 		l.errors = append(l.errors, InputError{File: path, Message: readReason(err)})
 		return source{}, false
 	}
-	return source{path: path, rel: rel, data: data}, true
+	return source{path: path, rel: rel, unit: unit, data: data}, true
 }
 
 func isManifest(name string) bool {

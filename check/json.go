@@ -14,7 +14,19 @@ type JSONReport struct {
 	Findings []JSONFinding `json:"findings"`
 	Changes  []JSONChange  `json:"changes"`
 	Errors   []JSONError   `json:"errors"`
+	Notes    []JSONNote    `json:"notes"`
 	Summary  Summary       `json:"summary"`
+}
+
+// JSONNote is one note in JSON output: kind is skipped (an input that is not a
+// Kubernetes object), duplicate (an object defined more than once, or judged
+// with another file's copy of one) or world (what the World did not know, so
+// rules could not apply). file and line are empty for the whole World.
+type JSONNote struct {
+	Kind    string `json:"kind"`
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Message string `json:"message"`
 }
 
 // JSONFinding is one finding in JSON output.
@@ -47,7 +59,7 @@ type JSONError struct {
 
 // JSON builds the JSON report of res.
 func (r *Result) JSON() JSONReport {
-	out := JSONReport{Findings: []JSONFinding{}, Changes: []JSONChange{}, Errors: []JSONError{}, Summary: r.Summary()}
+	out := JSONReport{Findings: []JSONFinding{}, Changes: []JSONChange{}, Errors: []JSONError{}, Notes: []JSONNote{}, Summary: r.Summary()}
 	for _, o := range r.Objects {
 		for _, f := range o.Findings {
 			out.Findings = append(out.Findings, JSONFinding{Rule: f.Rule, Mode: f.Mode, Object: f.Object, Field: f.Field, Message: f.Message, File: f.File, Line: f.Line})
@@ -55,6 +67,12 @@ func (r *Result) JSON() JSONReport {
 		for _, c := range o.Changes {
 			out.Changes = append(out.Changes, JSONChange{Rule: c.Rule, Object: c.Object, Field: c.Field, Reason: c.Reason, File: c.File, Line: c.Line})
 		}
+		for _, n := range o.Notes {
+			out.Notes = append(out.Notes, JSONNote(n))
+		}
+	}
+	for _, n := range r.Notes {
+		out.Notes = append(out.Notes, JSONNote(n))
 	}
 	for _, e := range r.Errors {
 		out.Errors = append(out.Errors, JSONError(e))

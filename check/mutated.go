@@ -9,14 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"github.com/pmezard/go-difflib/difflib"
-	yaml "go.yaml.in/yaml/v3"
+
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/meshgate/meshgate/manifest"
+	"github.com/meshgate/meshgate/policy"
 )
 
 // maxDiffLines bounds the objects --diff compares line by line.
@@ -65,9 +65,9 @@ func writeDiffs(w io.Writer, res *Result) error {
 
 // writeMutated writes every input file with the mutations applied: to
 // o.WriteMutated/<File.Rel>, or as one multi-document stream on standard output
-// for "-". Documents nothing changed are copied byte for byte (comments and all);
-// changed YAML documents are patched in their node tree, so comments and key
-// order survive too; JSON documents are re-encoded.
+// for "-". Files nothing changed are written byte for byte; in the others only
+// the changed documents differ, and in those only meshgate's changes (see
+// spliceOps).
 func writeMutated(res *Result, o *Options) error {
 	byObj := map[*manifest.Object]*Reviewed{}
 	for _, r := range res.Objects {
@@ -76,8 +76,11 @@ func writeMutated(res *Result, o *Options) error {
 	if o.WriteMutated == "-" {
 		var buf bytes.Buffer
 		for i, f := range res.Files {
-			body := mutatedFile(f, byObj)
+			body := mutatedFile(f, byObj, o.Stderr)
 			if i > 0 && len(bytes.TrimSpace(body)) > 0 && !startsWithSeparator(body) {
+				if buf.Len() > 0 && !bytes.HasSuffix(buf.Bytes(), []byte("\n")) {
+					buf.WriteByte('\n')
+				}
 				buf.WriteString("---\n")
 			}
 			buf.Write(body)
@@ -98,31 +101,26 @@ func writeMutated(res *Result, o *Options) error {
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(dst, mutatedFile(f, byObj), 0o644); err != nil {
+		if err := os.WriteFile(dst, mutatedFile(f, byObj, o.Stderr), 0o644); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// mutatedFile renders one input file with its mutations.
-func mutatedFile(f *File, byObj map[*manifest.Object]*Reviewed) []byte {
+// mutatedFile renders one input file with its mutations: its documents' bytes,
+// the changed ones spliced.
+func mutatedFile(f *File, byObj map[*manifest.Object]*Reviewed, stderr io.Writer) []byte {
 	var buf bytes.Buffer
-	for i, d := range f.Docs {
+	if f.BOM {
+		buf.Write(utf8BOM)
+	}
+	for _, d := range f.Docs {
 		piece := d.Raw
 		if d.Err == nil && docChanged(d, byObj) {
-			piece = renderDoc(d, byObj)
-		}
-		if i > 0 && !startsWithSeparator(piece) {
-			if buf.Len() > 0 && !bytes.HasSuffix(buf.Bytes(), []byte("\n")) {
-				buf.WriteByte('\n')
-			}
-			buf.WriteString("---\n")
+			piece = renderDoc(d, byObj, stderr)
 		}
 		buf.Write(piece)
-	}
-	if buf.Len() > 0 && !bytes.HasSuffix(buf.Bytes(), []byte("\n")) {
-		buf.WriteByte('\n')
 	}
 	return buf.Bytes()
 }
@@ -153,59 +151,68 @@ func finalObjects(d *manifest.Document, byObj map[*manifest.Object]*Reviewed) []
 	return out
 }
 
-// renderDoc renders a changed document: patched in place when possible (and
-// proven equal to the engine's result), re-encoded otherwise.
-func renderDoc(d *manifest.Document, byObj map[*manifest.Object]*Reviewed) []byte {
+// renderDoc renders a changed document: its bytes with the engine's changes
+// spliced in, proven to decode to the engine's objects; when that cannot be
+// done, the document is written afresh, with a notice.
+func renderDoc(d *manifest.Document, byObj map[*manifest.Object]*Reviewed, stderr io.Writer) []byte {
 	want := finalObjects(d, byObj)
+	out, err := spliceDoc(d, byObj)
+	if err == nil && !sameObjects(d, out, want) {
+		err = errors.New("the result does not read back as the mutated objects")
+	}
+	if err == nil {
+		return out
+	}
+	fmt.Fprintf(stderr, "meshgate: %s:%d: --write-mutated: document %d is written re-encoded (comments and layout lost): %v\n", d.Source, d.Line, d.Index, err)
 	sep := ""
 	if startsWithSeparator(d.Raw) {
 		sep = "---\n"
 	}
-	if !d.JSON {
-		if out, err := patchYAMLDoc(d, byObj); err == nil && sameObjects(d, out, want) {
-			return append([]byte(sep), out...)
-		}
-	}
 	return append([]byte(sep), encodeDoc(d, want)...)
 }
 
-// patchYAMLDoc applies the engine's patch operations to the document's node tree
-// and encodes it again.
-func patchYAMLDoc(d *manifest.Document, byObj map[*manifest.Object]*Reviewed) ([]byte, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(d.Raw, &root); err != nil {
-		return nil, err
-	}
-	if root.Kind != yaml.DocumentNode || len(root.Content) != 1 {
-		return nil, errors.New("not a single document")
-	}
-	for _, obj := range d.Objects {
-		r := byObj[obj]
-		if r == nil || r.Result == nil {
-			continue
+// spliceDoc splices the changes of every object of a document into its bytes.
+func spliceDoc(d *manifest.Document, byObj map[*manifest.Object]*Reviewed) ([]byte, error) {
+	ops := func(obj *manifest.Object) []policy.PatchOp {
+		if r := byObj[obj]; r != nil && r.Result != nil {
+			return r.Result.Patch
 		}
-		prefix := ""
-		if obj.Item >= 0 {
-			prefix = "/items/" + strconv.Itoa(obj.Item)
-		} else if len(d.Objects) != 1 {
-			return nil, errors.New("several objects in one document")
-		}
-		for _, op := range r.Result.Patch {
-			if err := patchNode(root.Content[0], op.Op, prefix+op.Path, op.Value); err != nil {
+		return nil
+	}
+	switch {
+	case len(d.Objects) == 1 && d.Objects[0].Item < 0:
+		return spliceOps(d.Raw, ops(d.Objects[0]), "", d.JSON)
+	case d.List:
+		out := d.Raw
+		for _, obj := range d.Objects {
+			var err error
+			if out, err = spliceOps(out, ops(obj), "/items/"+strconv.Itoa(obj.Item), d.JSON); err != nil {
 				return nil, err
 			}
 		}
+		return out, nil
+	case d.JSON:
+		// A stream of JSON values: splice each in its own bytes.
+		ranges, ok := manifest.JSONValues(d.Raw)
+		if !ok || len(ranges) != len(d.Objects) {
+			return nil, errors.New("cannot split the JSON values")
+		}
+		var buf bytes.Buffer
+		prev := 0
+		for i, obj := range d.Objects {
+			r := ranges[i]
+			buf.Write(d.Raw[prev:r[0]])
+			part, err := spliceOps(d.Raw[r[0]:r[1]], ops(obj), "", true)
+			if err != nil {
+				return nil, err
+			}
+			buf.Write(part)
+			prev = r[1]
+		}
+		buf.Write(d.Raw[prev:])
+		return buf.Bytes(), nil
 	}
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(&root); err != nil {
-		return nil, err
-	}
-	if err := enc.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return nil, errors.New("several objects in one document")
 }
 
 // sameObjects reports whether rendered YAML decodes to exactly want.
@@ -275,143 +282,4 @@ func listFields(d *manifest.Document) (map[string]any, error) {
 		return nil, err
 	}
 	return top, nil
-}
-
-// patchNode applies one RFC 6902 operation (add, replace or remove) to a YAML
-// node tree.
-func patchNode(root *yaml.Node, op, path string, value any) error {
-	if path == "" || path[0] != '/' {
-		return fmt.Errorf("unsupported patch path %q", path)
-	}
-	tokens := strings.Split(path[1:], "/")
-	for i, t := range tokens {
-		tokens[i] = strings.ReplaceAll(strings.ReplaceAll(t, "~1", "/"), "~0", "~")
-	}
-	parent := root
-	for _, t := range tokens[:len(tokens)-1] {
-		next, err := childNode(parent, t)
-		if err != nil {
-			return err
-		}
-		parent = next
-	}
-	last := tokens[len(tokens)-1]
-	var val *yaml.Node
-	if op == "add" || op == "replace" {
-		plain, err := jsonValue(value)
-		if err != nil {
-			return err
-		}
-		val = &yaml.Node{}
-		if err := val.Encode(plain); err != nil {
-			return fmt.Errorf("encode patch value: %w", err)
-		}
-	}
-	switch parent.Kind {
-	case yaml.MappingNode:
-		i := keyIndex(parent, last)
-		switch {
-		case op == "remove" && i >= 0:
-			parent.Content = append(parent.Content[:i], parent.Content[i+2:]...)
-		case (op == "add" || op == "replace") && i >= 0:
-			parent.Content[i+1] = val
-		case op == "add":
-			parent.Content = append(parent.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: last}, val)
-		default:
-			return fmt.Errorf("%s %s: no such key", op, path)
-		}
-		return nil
-	case yaml.SequenceNode:
-		if last == "-" && op == "add" {
-			parent.Content = append(parent.Content, val)
-			return nil
-		}
-		i, err := strconv.Atoi(last)
-		if err != nil || i < 0 || i > len(parent.Content) || (i == len(parent.Content) && op != "add") {
-			return fmt.Errorf("%s %s: bad index", op, path)
-		}
-		switch op {
-		case "add":
-			parent.Content = append(parent.Content[:i], append([]*yaml.Node{val}, parent.Content[i:]...)...)
-		case "replace":
-			parent.Content[i] = val
-		case "remove":
-			parent.Content = append(parent.Content[:i], parent.Content[i+1:]...)
-		default:
-			return fmt.Errorf("unsupported op %q", op)
-		}
-		return nil
-	}
-	return fmt.Errorf("%s %s: parent is not a mapping or sequence", op, path)
-}
-
-// jsonValue turns a patch value (which may be a typed API struct) into the plain
-// maps, slices and scalars its JSON form holds, so it encodes with JSON field names.
-func jsonValue(v any) (any, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("encode patch value: %w", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var out any
-	if err := dec.Decode(&out); err != nil {
-		return nil, fmt.Errorf("decode patch value: %w", err)
-	}
-	return plainNumbers(out), nil
-}
-
-func plainNumbers(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		for k, e := range t {
-			t[k] = plainNumbers(e)
-		}
-	case []any:
-		for i, e := range t {
-			t[i] = plainNumbers(e)
-		}
-	case json.Number:
-		if i, err := t.Int64(); err == nil {
-			return i
-		}
-		if f, err := t.Float64(); err == nil {
-			return f
-		}
-		return t.String()
-	}
-	return v
-}
-
-func childNode(n *yaml.Node, token string) (*yaml.Node, error) {
-	switch n.Kind {
-	case yaml.MappingNode:
-		if i := keyIndex(n, token); i >= 0 {
-			v := n.Content[i+1]
-			if v.Kind == yaml.AliasNode {
-				return nil, errors.New("path goes through an alias")
-			}
-			return v, nil
-		}
-	case yaml.SequenceNode:
-		if i, err := strconv.Atoi(token); err == nil && i >= 0 && i < len(n.Content) {
-			if n.Content[i].Kind == yaml.AliasNode {
-				return nil, errors.New("path goes through an alias")
-			}
-			return n.Content[i], nil
-		}
-	}
-	return nil, fmt.Errorf("no %q in the document", token)
-}
-
-// keyIndex is the index in n.Content of the (last) key named key, or -1.
-func keyIndex(n *yaml.Node, key string) int {
-	found := -1
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := n.Content[i]
-		if k.Kind == yaml.ScalarNode && k.Value == key {
-			found = i
-		}
-	}
-	return found
 }

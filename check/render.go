@@ -19,6 +19,15 @@ func render(res *Result, o *Options) error {
 	for _, e := range res.Errors {
 		fmt.Fprintf(o.Stderr, "meshgate: %s\n", e)
 	}
+	if o.Format == FormatText {
+		// Skipped inputs are notices, not part of the report; machine formats
+		// carry them as notes.
+		for _, n := range res.Notes {
+			if n.Kind == NoteSkipped {
+				fmt.Fprintf(o.Stderr, "meshgate: %s\n", n)
+			}
+		}
+	}
 
 	// Where the report goes.
 	var report io.Writer = o.Stdout

@@ -20,7 +20,9 @@ import (
 // its file (URI relative to the working directory, as code scanning wants it for
 // files in the repository) and line. Changes are not problems and are not in
 // SARIF. Inputs that cannot be read are toolExecutionNotifications of the run's
-// invocation, which is then not successful.
+// invocation, which is then not successful; notes (skipped inputs, duplicates,
+// what the World did not know) are notifications too, of level note (warning
+// for duplicates), and do not make the run unsuccessful.
 
 // InformationURI is meshgate's home page.
 const InformationURI = "https://github.com/meshgate/meshgate"
@@ -79,6 +81,17 @@ func writeSARIF(w io.Writer, res *Result, workDir string) error {
 			WithMessage(sarif.NewTextMessage(e.Message)).
 			AddLocation(sarif.NewLocationWithPhysicalLocation(physical(e.File, e.Line, workDir)))
 		inv.AddToolExecutionNotification(n)
+	}
+	for _, n := range allNotes(res) {
+		level := "note"
+		if n.Kind == NoteDuplicate {
+			level = "warning"
+		}
+		nt := sarif.NewNotification().WithLevel(level).WithMessage(sarif.NewTextMessage(n.Kind + ": " + n.Message))
+		if n.File != "" {
+			nt.AddLocation(sarif.NewLocationWithPhysicalLocation(physical(n.File, n.Line, workDir)))
+		}
+		inv.AddToolExecutionNotification(nt)
 	}
 	run.AddInvocation(inv)
 	rep.AddRun(run)

@@ -17,8 +17,9 @@ const (
 
 // writeText renders the report for people: one line per finding and change,
 // compiler style (`file:line: level [rule] Kind ns/name: field: message`, so
-// editors can jump to it), then the summary line. Input errors are on standard
-// error already; the summary counts them.
+// editors can jump to it), then the notes about duplicates and what the World
+// did not know, then the summary line. Input errors and skipped inputs are on
+// standard error already; the summary counts them.
 func writeText(w io.Writer, res *Result, color bool) error {
 	paint := func(c, s string) string {
 		if !color {
@@ -41,11 +42,37 @@ func writeText(w io.Writer, res *Result, color bool) error {
 				return err
 			}
 		}
+		for _, n := range o.Notes {
+			if _, err := fmt.Fprintf(w, "%s: %s %s\n", loc(n.File, n.Line), paint(ansiBold, "note"), n.Message); err != nil {
+				return err
+			}
+		}
+	}
+	for _, n := range res.Notes {
+		if n.Kind == NoteSkipped {
+			continue
+		}
+		prefix := ""
+		if n.File != "" {
+			prefix = loc(n.File, n.Line) + ": "
+		}
+		if _, err := fmt.Fprintf(w, "%s%s %s\n", prefix, paint(ansiBold, "note"), n.Message); err != nil {
+			return err
+		}
 	}
 	s := res.Summary()
 	line := fmt.Sprintf("%d objects, %d enforce, %d warn, %d changes", s.Objects, s.Enforce, s.Warn, s.Changes)
 	if s.Errors > 0 {
 		line += fmt.Sprintf(", %d input errors", s.Errors)
+	}
+	if s.Duplicates > 0 {
+		line += fmt.Sprintf(", %d duplicates", s.Duplicates)
+	}
+	if s.Skipped > 0 {
+		line += fmt.Sprintf(", %d skipped (not Kubernetes objects)", s.Skipped)
+	}
+	if s.Unchecked > 0 {
+		line += fmt.Sprintf("; NOT FULLY CHECKED: the World did not know what the rules needed (%d notes above)", s.Unchecked)
 	}
 	if color {
 		line = ansiBold + line + ansiReset

@@ -76,17 +76,6 @@ func (r *Result) Denied() bool {
 	return false
 }
 
-// Messages returns the findings of mode as one line each.
-func (r *Result) Messages(mode policy.Mode) []string {
-	var out []string
-	for _, f := range r.Findings {
-		if f.Mode == mode {
-			out = append(out, f.String())
-		}
-	}
-	return out
-}
-
 // Engine runs the rules with one configuration. It is safe for concurrent use.
 type Engine struct {
 	cfg *policy.Config

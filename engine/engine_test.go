@@ -131,15 +131,26 @@ func TestRebase(t *testing.T) {
 	assert.Equal(t, "spec.jobTemplate.spec.template", rep.Findings[1].Field)
 }
 
+// messages returns the findings of mode as one line each.
+func messages(r *Result, mode policy.Mode) []string {
+	var out []string
+	for _, f := range r.Findings {
+		if f.Mode == mode {
+			out = append(out, f.String())
+		}
+	}
+	return out
+}
+
 func TestResultVerdicts(t *testing.T) {
 	res := &Result{Findings: []policy.Finding{
 		{Rule: "r1", Mode: policy.Warn, Object: policy.ObjectRef{Kind: "Service", Namespace: "a", Name: "s"}, Field: "spec", Message: "careful"},
 	}}
 	assert.False(t, res.Denied())
-	assert.Equal(t, []string{"[r1] Service a/s: spec: careful"}, res.Messages(policy.Warn))
+	assert.Equal(t, []string{"[r1] Service a/s: spec: careful"}, messages(res, policy.Warn))
 	res.Findings = append(res.Findings, policy.Finding{Rule: "r2", Mode: policy.Enforce})
 	assert.True(t, res.Denied())
-	assert.Len(t, res.Messages(policy.Enforce), 1)
+	assert.Len(t, messages(res, policy.Enforce), 1)
 }
 
 func TestPatchOnlySkipsTheFinalObject(t *testing.T) {

@@ -65,7 +65,7 @@ func (c *converter) value(n *yaml.Node, parent int32, inAlias bool) (any, error)
 	if inAlias {
 		c.aliasNodes++
 		if c.aliasNodes > maxAliasNodes {
-			return nil, fmt.Errorf("line %d: aliases expand to more than %d nodes", n.Line+c.lineOffset-1, maxAliasNodes)
+			return nil, lineErrorf(n.Line+c.lineOffset-1, "aliases expand to more than %d nodes", maxAliasNodes)
 		}
 	}
 	switch n.Kind {
@@ -90,7 +90,7 @@ func (c *converter) value(n *yaml.Node, parent int32, inAlias bool) (any, error)
 		return out, nil
 	case yaml.AliasNode:
 		if n.Alias == nil {
-			return nil, fmt.Errorf("line %d: unknown alias %q", n.Line+c.lineOffset-1, n.Value)
+			return nil, lineErrorf(n.Line+c.lineOffset-1, "unknown alias %q", n.Value)
 		}
 		return c.value(n.Alias, -1, true)
 	case yaml.DocumentNode:
@@ -99,7 +99,7 @@ func (c *converter) value(n *yaml.Node, parent int32, inAlias bool) (any, error)
 		}
 		return c.value(n.Content[0], parent, inAlias)
 	}
-	return nil, fmt.Errorf("line %d: unsupported YAML node", n.Line+c.lineOffset-1)
+	return nil, lineErrorf(n.Line+c.lineOffset-1, "unsupported YAML node")
 }
 
 func (c *converter) mapping(n *yaml.Node, parent int32, inAlias bool) (map[string]any, error) {
@@ -139,7 +139,7 @@ func (c *converter) mapping(n *yaml.Node, parent int32, inAlias bool) (map[strin
 			}
 			mm, ok := v.(map[string]any)
 			if !ok {
-				return nil, fmt.Errorf("line %d: a merge key (<<) needs a mapping", s.Line+c.lineOffset-1)
+				return nil, lineErrorf(s.Line+c.lineOffset-1, "a merge key (<<) needs a mapping")
 			}
 			for k, v := range mm {
 				if _, set := out[k]; !set {
@@ -158,7 +158,7 @@ func (c *converter) key(k *yaml.Node) (string, error) {
 		k = k.Alias
 	}
 	if k.Kind != yaml.ScalarNode {
-		return "", fmt.Errorf("line %d: a mapping key must be a scalar", k.Line+c.lineOffset-1)
+		return "", lineErrorf(k.Line+c.lineOffset-1, "a mapping key must be a scalar")
 	}
 	switch v := scalar(k).(type) {
 	case string:
@@ -273,4 +273,16 @@ func isYAMLFloat(s string) bool {
 		}
 	}
 	return i == len(s)
+}
+
+// lineError is a problem at one line of the stream.
+type lineError struct {
+	line int
+	msg  string
+}
+
+func (e *lineError) Error() string { return e.msg }
+
+func lineErrorf(line int, format string, args ...any) error {
+	return &lineError{line: line, msg: fmt.Sprintf(format, args...)}
 }

@@ -5,8 +5,10 @@
 // Each document is parsed once, with go.yaml.in/yaml/v3, into a node tree that is
 // turned into the unstructured object directly (scalars resolved as kubectl
 // resolves them) while a compact index of key and item lines is recorded; the
-// node tree is then dropped. A document that does not parse, or is not a
-// Kubernetes object, is an error for that document only: the others are still read.
+// node tree is then dropped. A document that is clearly not a Kubernetes object
+// (no `apiVersion` or no `kind`: a values file, a Chart.yaml, a JSON fixture)
+// is skipped with the reason; one that claims to be an object (both keys) and
+// cannot be read is an error for that document only: the others are still read.
 package manifest
 
 import (
@@ -53,6 +55,10 @@ type Document struct {
 	JSON bool
 	// Err is why the document could not be read; Objects is then empty.
 	Err *Error
+	// Skipped says why the document is not a Kubernetes object (it lacks
+	// `apiVersion` or `kind`, or it is not YAML and does not look like a
+	// manifest); Objects is then empty and Err nil.
+	Skipped string
 }
 
 // Error is a document that could not be read.
@@ -71,9 +77,10 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Decode reads every object in r. name is used in error messages. It stops at
-// the first document that cannot be read and returns the objects before it with
-// the error (a *Error carrying file and line).
+// Decode reads every object in r. name is used in error messages. It is strict:
+// it stops at the first document that cannot be read or is not a Kubernetes
+// object, and returns the objects before it with the error (a *Error carrying
+// file and line).
 func Decode(name string, r io.Reader) ([]*unstructured.Unstructured, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
@@ -85,23 +92,12 @@ func Decode(name string, r io.Reader) ([]*unstructured.Unstructured, error) {
 		if doc.Err != nil {
 			return out, doc.Err
 		}
+		if doc.Skipped != "" {
+			return out, &Error{Source: name, Line: c.Line, Doc: c.Index, Err: errors.New(doc.Skipped)}
+		}
 		for _, o := range doc.Objects {
 			out = append(out, o.Object)
 		}
-	}
-	return out, nil
-}
-
-// DecodeDocument decodes one YAML or JSON document into objects (a List gives
-// its items; a document of only comments gives none).
-func DecodeDocument(raw []byte) ([]*unstructured.Unstructured, error) {
-	doc := ParseChunk("document", Chunk{Index: 1, Line: 1, Raw: raw})
-	if doc.Err != nil {
-		return nil, doc.Err
-	}
-	out := make([]*unstructured.Unstructured, len(doc.Objects))
-	for i, o := range doc.Objects {
-		out[i] = o.Object
 	}
 	return out, nil
 }
@@ -134,7 +130,7 @@ func ParseChunk(name string, c Chunk) *Document {
 	roots, err := parseYAML(c.Raw)
 	if err != nil && doc.JSON {
 		// Not one JSON value: perhaps a stream of them ({...}\n{...}).
-		if ranges, ok := jsonValues(c.Raw); ok {
+		if ranges, ok := JSONValues(c.Raw); ok {
 			roots, err = nil, nil
 			for _, r := range ranges {
 				sub, perr := parseYAML(c.Raw[r[0]:r[1]])
@@ -151,10 +147,24 @@ func ParseChunk(name string, c Chunk) *Document {
 	}
 	if err != nil {
 		line, msg := yamlErrorLine(err)
+		if !ClaimsKind(c.Raw) {
+			doc.Skipped = "not a Kubernetes object: not valid YAML (" + msg + " at line " + strconv.Itoa(c.Line+line-1) + ") and no top-level `apiVersion:` and `kind:` lines"
+			return doc
+		}
 		return fail(c.Line+line-1, errors.New(msg))
 	}
 	for _, r := range roots {
 		objs, line, err := objectsOf(name, c, r.node, c.Line+r.shift)
+		var skip notObjectError
+		if errors.As(err, &skip) {
+			doc.Objects = nil
+			doc.Skipped = skip.reason
+			return doc
+		}
+		var le *lineError
+		if errors.As(err, &le) {
+			line = le.line
+		}
 		if err != nil {
 			return fail(line, err)
 		}
@@ -229,7 +239,10 @@ func objectsOf(name string, c Chunk, n *yaml.Node, firstLine int) ([]*Object, in
 		return nil, 0, nil // an empty document
 	}
 	if root.Kind != yaml.MappingNode {
-		return nil, line, fmt.Errorf("not a Kubernetes object: the document is a %s, not a mapping with apiVersion and kind", kindName(root.Kind))
+		return nil, line, notObjectError{fmt.Sprintf("not a Kubernetes object: the document is a %s, not a mapping with apiVersion and kind", kindName(root.Kind))}
+	}
+	if missing := missingKeys(root, "apiVersion", "kind"); missing != "" {
+		return nil, line, notObjectError{"not a Kubernetes object: no " + missing}
 	}
 	conv := &converter{lineOffset: firstLine, pos: make([]posEntry, 0, estimateEntries(c.Raw))}
 	conv.record(false, "", root.Line)
@@ -282,6 +295,44 @@ func kindName(k yaml.Kind) string {
 		return "alias"
 	}
 	return "document"
+}
+
+// notObjectError is a document that is clearly not a Kubernetes object: it is
+// skipped, not an error.
+type notObjectError struct{ reason string }
+
+func (e notObjectError) Error() string { return e.reason }
+
+// missingKeys names the keys the mapping node n lacks (or holds null), "" when
+// it has them all.
+func missingKeys(n *yaml.Node, keys ...string) string {
+	var missing []string
+	for _, key := range keys {
+		found := false
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k, v := n.Content[i], n.Content[i+1]; k.Kind == yaml.ScalarNode && k.Value == key && !(v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
+				found = true
+			}
+		}
+		if !found {
+			missing = append(missing, "`"+key+"`")
+		}
+	}
+	return strings.Join(missing, " and ")
+}
+
+// apiVersionLineRE and kindLineRE find a top-level `apiVersion:` or `kind:`
+// key (at the start of a line), or the JSON key.
+var (
+	apiVersionLineRE = regexp.MustCompile(`(?m)(^apiVersion[ \t]*:)|("apiVersion"\s*:)`)
+	kindLineRE       = regexp.MustCompile(`(?m)(^kind[ \t]*:)|("kind"\s*:)`)
+)
+
+// ClaimsKind reports whether raw has the `apiVersion:` and `kind:` keys a
+// manifest has (top-level lines, or JSON keys): a document that does not parse
+// is a broken manifest when it does, and not a Kubernetes object otherwise.
+func ClaimsKind(raw []byte) bool {
+	return apiVersionLineRE.Match(raw) && kindLineRE.Match(raw)
 }
 
 func checkObject(obj map[string]any) error {

@@ -53,6 +53,7 @@ func TestParseStreams(t *testing.T) {
 		wantKinds []string
 		wantLines []int
 		wantErrs  []int // lines of documents that fail
+		wantSkips []int // indexes of documents skipped as not Kubernetes objects
 	}{
 		{
 			name:      "helm template output with Source comments and an empty document",
@@ -92,17 +93,36 @@ func TestParseStreams(t *testing.T) {
 			wantErrs:  []int{5},
 		},
 		{
-			name:      "a document without apiVersion is not a Kubernetes object",
+			name:      "a mapping without apiVersion and kind (a values file) is skipped",
 			in:        "foo: bar\n---\napiVersion: v1\nkind: Pod\n",
 			wantKinds: []string{"Pod"},
 			wantLines: []int{3},
-			wantErrs:  []int{1},
+			wantSkips: []int{1},
 		},
 		{
-			name:      "a scalar document is not a Kubernetes object",
-			in:        "---\njust text\n",
-			wantErrs:  []int{2},
-			wantKinds: nil,
+			name:      "a document with kind but no apiVersion (a Chart.yaml has only apiVersion) is skipped",
+			in:        "apiVersion: v2\nname: chart\n---\nkind: bug-fix\n",
+			wantSkips: []int{1, 2},
+		},
+		{
+			name:      "a scalar or list document is skipped",
+			in:        "---\njust text\n---\n[1, 2]\n",
+			wantSkips: []int{1, 2},
+		},
+		{
+			name:      "YAML that does not parse and has no top-level apiVersion and kind is skipped",
+			in:        "key: [unclosed\n  kind: nested\n",
+			wantSkips: []int{1},
+		},
+		{
+			name:     "YAML that does not parse but has top-level apiVersion and kind is a broken manifest",
+			in:       "apiVersion: v1\nkind: Service\nspec: [unclosed\n",
+			wantErrs: []int{3},
+		},
+		{
+			name:     "a document with apiVersion and kind that are not strings is a broken manifest",
+			in:       "apiVersion: v1\nkind: [Service]\n",
+			wantErrs: []int{1},
 		},
 		{
 			name:      "comment-only and separator-only documents are skipped",
@@ -119,8 +139,14 @@ func TestParseStreams(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var kinds []string
-			var lines, errLines []int
+			var lines, errLines, skips []int
 			for _, d := range Parse("in.yaml", []byte(tt.in)) {
+				if d.Skipped != "" {
+					skips = append(skips, d.Index)
+					assert.Contains(t, d.Skipped, "not a Kubernetes object")
+					assert.Nil(t, d.Err)
+					continue
+				}
 				if d.Err != nil {
 					errLines = append(errLines, d.Err.Line)
 					assert.Contains(t, d.Err.Error(), "in.yaml:")
@@ -134,6 +160,7 @@ func TestParseStreams(t *testing.T) {
 			assert.Equal(t, tt.wantKinds, kinds)
 			assert.Equal(t, tt.wantLines, lines)
 			assert.Equal(t, tt.wantErrs, errLines)
+			assert.Equal(t, tt.wantSkips, skips)
 		})
 	}
 }

@@ -88,10 +88,10 @@ func blank(b []byte) bool {
 	return true
 }
 
-// jsonValues splits a stream of concatenated JSON values ({...}{...} or one per
+// JSONValues splits a stream of concatenated JSON values ({...}{...} or one per
 // line, as `kubectl get -o json` pipelines produce) into byte ranges. ok is false
 // when raw is not such a stream.
-func jsonValues(raw []byte) (ranges [][2]int, ok bool) {
+func JSONValues(raw []byte) (ranges [][2]int, ok bool) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	for {
 		var v json.RawMessage

@@ -9,7 +9,7 @@ import (
 	"github.com/meshgate/meshgate/check"
 )
 
-// newCheckCommand checks manifests offline, for CI (issue 4).
+// newCheckCommand checks manifests offline, for CI.
 func newCheckCommand() *cobra.Command {
 	var o check.Options
 	cmd := &cobra.Command{
@@ -22,10 +22,17 @@ so do 'helm template ... | meshgate check -f -' and 'kustomize build | ...'.
 The input objects (plus --world files, and the cluster with --kubeconfig or
 --context) form the World the rules consult.
 
+Documents without a kind (values files, Chart.yaml, JSON fixtures) and Helm
+templates are skipped with a note; --exclude leaves paths out. Objects defined
+twice are reported; --world-per-dir checks overlays (prod/, staging/) apart.
+When the World does not know what a rule needs (no Namespace object says a
+namespace is in the mesh, no Gateways), the report says which rules could not
+apply.
+
 Exit codes: 0 no enforce finding, 1 an enforce finding, 2 bad usage or input
-(a document that does not parse is reported with file and line, and the rest
-is still checked); --warn-exit-code N exits N on warnings without enforce
-findings. Machine output (-o json|junit|sarif, --write-mutated -) is the only
+(a document with a kind that does not parse or convert is reported with file
+and line, and the rest is still checked); --warn-exit-code N exits N on
+warnings without enforce findings. Machine output (-o json|junit|sarif, --write-mutated -) is the only
 thing on standard output; messages go to standard error.`,
 		Example: `  meshgate check -f manifests/
   helm template my-release ./chart | meshgate check -f - -o json
@@ -53,6 +60,8 @@ thing on standard output; messages go to standard error.`,
 	}
 	f := cmd.Flags()
 	f.StringArrayVarP(&o.Files, "filename", "f", nil, "manifest file, directory (recursive) or - for standard input (repeatable)")
+	f.StringArrayVar(&o.Exclude, "exclude", nil, "glob of paths not to read, relative to a -f directory (repeatable; ** for any depth, a pattern without / matches at any depth: --exclude 'charts/**' --exclude '*.json')")
+	f.BoolVar(&o.WorldPerDir, "world-per-dir", false, "check each top-level directory of a -f directory (and each file argument) in a World of its own, for environment overlays (prod/, staging/); files directly in the directory are in all of them")
 	f.StringArrayVar(&o.WorldFiles, "world", nil, "more objects for the World only, not checked: file or directory (repeatable)")
 	f.StringVar(&o.ConfigFile, "config", "", "meshgate configuration file (defaults otherwise)")
 	f.StringVarP(&o.Format, "output", "o", check.FormatText, "report format: "+strings.Join(check.Formats, ", "))

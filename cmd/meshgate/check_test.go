@@ -146,8 +146,8 @@ func TestCheckCommand(t *testing.T) {
 			name:       "a broken document is reported with file:line on stderr and the rest is checked",
 			args:       []string{"check", "-f", fx + "/cli/broken", "-f", fx + "/cli/enforce"},
 			wantCode:   2,
-			wantStdout: contains("3 objects, 2 enforce, 0 warn, 0 changes, 2 input errors"),
-			wantStderr: []string{fx + "/cli/broken/bad.yaml:10: document 2: invalid YAML", fx + "/cli/broken/bad.yaml:12: document 3: not a Kubernetes object"},
+			wantStdout: contains("3 objects, 2 enforce, 0 warn, 0 changes, 1 input errors, 1 skipped (not Kubernetes objects)"),
+			wantStderr: []string{fx + "/cli/broken/bad.yaml:10: document 2: invalid YAML", fx + "/cli/broken/bad.yaml:12: skipped: not a Kubernetes object"},
 		},
 		{
 			name:       "--write-mutated - puts the manifests on stdout and the report on stderr",

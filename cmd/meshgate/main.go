@@ -12,7 +12,6 @@ import (
 // Exit codes shared by every subcommand.
 const (
 	exitOK       = 0
-	exitEnforce  = 1
 	exitBadInput = 2
 )
 
