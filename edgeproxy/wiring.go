@@ -84,16 +84,12 @@ func MissingSidecarWiring(pod *corev1.Pod, edge int) []string {
 	if InjectionBlocked(pod) {
 		need("Istio sidecar injection (sidecar.istio.io/inject must not be %q)", injectValue(pod))
 	}
-	if pod.Spec.HostNetwork {
-		// istiod's injectRequired skips hostNetwork pods before it reads anything else.
-		need("Istio sidecar injection (Istio never injects a pod with spec.hostNetwork: true)")
-	}
 	return missing
 }
 
 func injectValue(pod *corev1.Pod) string {
-	if v, ok := pod.Labels[policy.LabelSidecarInject]; ok {
+	if v, ok := pod.Labels[policy.SidecarInject]; ok {
 		return v
 	}
-	return pod.Annotations[policy.AnnotationSidecarInj]
+	return pod.Annotations[policy.SidecarInject]
 }

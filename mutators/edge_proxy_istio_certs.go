@@ -165,26 +165,26 @@ func (m *certsWiring) legacySecret() {
 	}, "secret "+strconv.Quote(secret)+" (optional)", func(v *corev1.Volume) bool { return edgeproxy.LegacyVolumeWired(v, secret) },
 		"Istio <= 1.4 keeps the certificates of ServiceAccount "+strconv.Quote(orDefault(sa))+" there")
 
-	inj, ok := m.pod.Annotations[policy.AnnotationSidecarInj]
+	inj, ok := m.pod.Annotations[policy.SidecarInject]
 	switch {
 	case !ok:
-		m.setAnnotation(policy.AnnotationSidecarInj, "false",
+		m.setAnnotation(policy.SidecarInject, "false",
 			"legacy-secret mode: the edge proxy runs without an Istio sidecar and uses the mounted secret instead")
 	case inj != "false":
 		// Only "false" stops injection in every Istio version: Istio >= 1.27 reads
 		// any value but "true" and "false" as "the namespace decides".
-		m.conflict(annotationsPath.Key(policy.AnnotationSidecarInj),
+		m.conflict(annotationsPath.Key(policy.SidecarInject),
 			"annotation %s is %q, not \"false\"%s: legacy-secret mode runs the edge proxy without a sidecar; meshgate left it alone: set it to \"false\", or drop meshgate.io/cert-mode: secret (and edgeProxy.certMode: secret) to use sidecar mode",
-			policy.AnnotationSidecarInj, inj, notExactlyFalse(inj))
+			policy.SidecarInject, inj, notExactlyFalse(inj))
 	}
-	if lbl, ok := m.pod.Labels[policy.LabelSidecarInject]; ok && lbl != "false" {
+	if lbl, ok := m.pod.Labels[policy.SidecarInject]; ok && lbl != "false" {
 		what := "which makes Istio inject a sidecar (the label wins over the annotation)"
 		if !edgeproxy.InjectTruthy(lbl) {
 			what = "and Istio reads the label instead of the annotation, where only \"false\" stops injection in every Istio version (Istio >= 1.27 lets the namespace decide on any other value)"
 		}
-		m.conflict(labelsPath.Key(policy.LabelSidecarInject),
+		m.conflict(labelsPath.Key(policy.SidecarInject),
 			"label %s is %q, %s, but legacy-secret mode runs the edge proxy without one; meshgate left it alone: set the label to \"false\" or remove it, or leave legacy-secret mode",
-			policy.LabelSidecarInject, lbl, what)
+			policy.SidecarInject, lbl, what)
 	}
 	if ref, ok := edgeproxy.IstioProxy(m.pod); ok {
 		m.conflict(specPath.Child(ref.List).Index(ref.Index),
@@ -224,17 +224,17 @@ func orDefault(sa string) string {
 // stop Istio from injecting the sidecar (vendor YAML ships "false" on these pods).
 // This is the one user value meshgate overwrites, on purpose.
 func (m *certsWiring) enableInjection() {
-	if v, ok := m.pod.Labels[policy.LabelSidecarInject]; ok && edgeproxy.InjectBlocks(v) {
-		m.pod.Labels[policy.LabelSidecarInject] = "true"
-		m.change(labelsPath.Key(policy.LabelSidecarInject),
+	if v, ok := m.pod.Labels[policy.SidecarInject]; ok && edgeproxy.InjectBlocks(v) {
+		m.pod.Labels[policy.SidecarInject] = "true"
+		m.change(labelsPath.Key(policy.SidecarInject),
 			"label was "+strconv.Quote(v)+", which keeps Istio's injector away: the edge proxy needs the sidecar that writes its certificates",
-			policy.Replace(policy.Pointer("metadata", "labels", policy.LabelSidecarInject), "true"))
+			policy.Replace(policy.Pointer("metadata", "labels", policy.SidecarInject), "true"))
 	}
-	if v, ok := m.pod.Annotations[policy.AnnotationSidecarInj]; ok && edgeproxy.InjectBlocks(v) {
-		m.pod.Annotations[policy.AnnotationSidecarInj] = "true"
-		m.change(annotationsPath.Key(policy.AnnotationSidecarInj),
+	if v, ok := m.pod.Annotations[policy.SidecarInject]; ok && edgeproxy.InjectBlocks(v) {
+		m.pod.Annotations[policy.SidecarInject] = "true"
+		m.change(annotationsPath.Key(policy.SidecarInject),
 			"annotation was "+strconv.Quote(v)+" (as vendor YAML ships it), which stops injection: the edge proxy needs the sidecar that writes its certificates",
-			policy.Replace(policy.Pointer("metadata", "annotations", policy.AnnotationSidecarInj), "true"))
+			policy.Replace(policy.Pointer("metadata", "annotations", policy.SidecarInject), "true"))
 	}
 }
 

@@ -28,6 +28,14 @@ func EdgeProxyWiring(ctx context.Context, pod *corev1.Pod, t policy.Target, w po
 	if mode == policy.Off || !cfg.IsEdgeProxy(pod.Labels, pod.Annotations) {
 		return rep, nil
 	}
+	if blocked, err := edgeproxy.HostNetworkBlocksSidecar(ctx, pod, t.Namespace, w, cfg); err != nil || blocked {
+		if blocked {
+			rep.Find(policy.EdgeProxyWiring, mode, field.NewPath("spec", "hostNetwork"),
+				"edge proxy in namespace %q would get an Istio sidecar, but Istio never injects a pod with spec.hostNetwork: true, so no istio-proxy writes the Istio certificates and Mappings with tls: %s fail. Fix: run the edge proxy without hostNetwork: true",
+				t.Namespace, cfg.Mappings.TLSContext)
+		}
+		return rep, err
+	}
 	if m, err := edgeproxy.ModeOf(ctx, pod, t.Namespace, w, cfg); err != nil || m != edgeproxy.ModeSidecar {
 		return rep, err
 	}
@@ -39,9 +47,6 @@ func EdgeProxyWiring(ctx context.Context, pod *corev1.Pod, t policy.Target, w po
 	fld := field.NewPath("spec", "containers").Index(edge)
 	var fix string
 	switch {
-	case pod.Spec.HostNetwork:
-		fld = field.NewPath("spec", "hostNetwork")
-		fix = "run the edge proxy without hostNetwork: true (Istio skips such pods, so no istio-proxy writes the certificates)"
 	case policy.OptedOut(pod.Annotations):
 		fld = field.NewPath("metadata", "annotations").Key(policy.AnnotationInject)
 		fix = `remove the annotation meshgate.io/inject: "false" so meshgate wires the pod, or add the wiring yourself`
