@@ -48,9 +48,6 @@ const (
 
 // The legacy wiring of the Ambassador 1.x guide (Istio <= 1.4).
 const (
-	// LegacyCertDir is where the legacy secret is mounted (with the trailing
-	// slash the guide uses; the TLSContext names files under it).
-	LegacyCertDir = "/etc/istiocerts/"
 	// LegacySecretPrefix + serviceAccountName is the secret Istio <= 1.4 created
 	// for each service account.
 	LegacySecretPrefix = "istio."

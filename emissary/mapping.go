@@ -130,7 +130,9 @@ func OffersIstioALPN(alpn []string) bool {
 }
 
 // LegacyCertDir is where Ambassador 1.x mounts the Istio secret
-// istio.<serviceAccountName> (cert mode "secret").
+// istio.<serviceAccountName> (cert mode "secret"), with the trailing slash the
+// guide uses: edge-proxy-istio-certs mounts it there and the legacy TLSContext
+// names its files under it.
 const LegacyCertDir = "/etc/istiocerts/"
 
 // UsesLegacyFiles reports whether the TLSContext uses the cert-file form at all.

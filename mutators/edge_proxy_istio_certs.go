@@ -7,46 +7,18 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
 
 	"github.com/meshgate/meshgate/edgeproxy"
+	"github.com/meshgate/meshgate/emissary"
 	"github.com/meshgate/meshgate/policy"
 )
 
-// EdgeProxyIstioCerts implements rule edge-proxy-istio-certs (DESIGN.md §3): it
-// wires Istio's mTLS certificates into an edge-proxy (Emissary-ingress /
-// Ambassador Edge Stack) pod, so Emissary can originate Istio mTLS to meshed
-// upstreams.
-//
-// A pod is an edge proxy when cfg.IsEdgeProxy says so; meshgate.io/inject: "false"
-// opts it out (no change; edge-proxy-wiring then warns). The edge container is
-// chosen by edgeproxy.EdgeContainer. The mode comes from edgeproxy.ModeOf:
-//
-//   - sidecar: the istio-certs emptyDir (medium Memory), its read-only mount at
-//     /etc/istio-certs and env AMBASSADOR_ISTIO_SECRET_DIR and
-//     AMBASSADOR_ENVOY_BASE_ID in the edge container, and the annotations
-//     proxy.istio.io/config (OUTPUT_CERTS merged into the existing YAML),
-//     sidecar.istio.io/userVolumeMount (merged, in Istio's map form) and the two
-//     traffic annotations; a sidecar.istio.io/inject label or annotation that
-//     would stop injection is flipped to "true". When Istio's injector ran first,
-//     the same wiring goes straight onto istio-proxy (env OUTPUT_CERTS and the
-//     mount; istio-proxy may be a native-sidecar init container) and onto
-//     istio-init (-b "" -i ""); the two traffic annotations, which the injector
-//     itself writes ("*" by default) for the Istio CNI plugin, are then set to ""
-//     like istio-init's arguments instead of being reported as conflicts.
-//   - legacy-secret: sidecar.istio.io/inject: "false", volume istio-certs from
-//     secret istio.<serviceAccountName> (optional), mounted read-only at
-//     /etc/istiocerts/. A pod that runs as the default account gets a warning.
-//   - ambient: nothing. ztunnel does mTLS for the pod and there are no certificate
-//     files to share, so there is nothing to wire and nothing wrong: the rule
-//     deliberately reports neither a change (a Change must change something) nor
-//     a finding (it would be noise on every ambient edge pod).
-//   - not in the mesh: nothing.
-//
-// A value the user set to something else (env var, volume, mount, annotation) is
-// never overwritten: it is reported as a conflict, a finding in the rule's mode.
-// When the istio-certs volume itself is someone else's, meshgate mounts nothing
-// from it. Values that are already right are left exactly as they are, so a
-// second run changes nothing.
+// EdgeProxyIstioCerts implements rule edge-proxy-istio-certs: it wires Istio's
+// mTLS certificates into an edge-proxy pod. The rule is specified in
+// docs/rules.md#edge-proxy-istio-certs; the mode comes from edgeproxy.ModeOf.
+// Every change carries the patch operations computed against the pod as it is at
+// that moment, so they apply in order to the pod as submitted.
 func EdgeProxyIstioCerts(ctx context.Context, pod *corev1.Pod, t policy.Target, w policy.World, cfg *policy.Config) (policy.Report, error) {
 	rep := t.NewReport()
 	if pod == nil || cfg == nil || !cfg.Enabled(policy.EdgeProxyIstioCerts) {
@@ -158,10 +130,9 @@ func (m *certsWiring) sidecar() {
 func (m *certsWiring) legacySecret() {
 	sa := edgeproxy.ServiceAccount(m.pod)
 	secret := edgeproxy.LegacySecretName(sa)
-	optional := true
 	volumeOK := m.ensureVolume(corev1.Volume{
 		Name:         edgeproxy.VolumeName,
-		VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret, Optional: &optional}},
+		VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret, Optional: ptr.To(true)}},
 	}, "secret "+strconv.Quote(secret)+" (optional)", func(v *corev1.Volume) bool { return edgeproxy.LegacyVolumeWired(v, secret) },
 		"Istio <= 1.4 keeps the certificates of ServiceAccount "+strconv.Quote(orDefault(sa))+" there")
 
@@ -201,7 +172,7 @@ func (m *certsWiring) legacySecret() {
 			who, secret, m.namespace)
 	}
 	m.addPendingVolume()
-	m.ensureMount(m.edgeRef(), edgeproxy.LegacyCertDir, true, whyLegacyMount, volumeOK)
+	m.ensureMount(m.edgeRef(), emissary.LegacyCertDir, true, whyLegacyMount, volumeOK)
 }
 
 // notExactlyFalse explains why a value that older Istio reads as "do not inject"

@@ -11,14 +11,8 @@ import (
 	"github.com/meshgate/meshgate/policy"
 )
 
-// EdgeProxyWiring implements rule edge-proxy-wiring (DESIGN.md §3): an edge-proxy
-// pod (cfg.IsEdgeProxy, opted-out pods included) whose data plane is sidecar and
-// whose cert mode is not the legacy secret gets one warning, in the rule's mode,
-// when the final pod lacks any part of the Istio certificate wiring (see
-// edgeproxy.MissingSidecarWiring). The message lists what is missing and says
-// how to get it: remove the opt-out, resolve the conflicts edge-proxy-istio-certs
-// reported, or turn that rule on. It reads the pod as it is, whatever the
-// mutation did.
+// EdgeProxyWiring implements rule edge-proxy-wiring (docs/rules.md#edge-proxy-wiring)
+// on the final pod, whatever the mutation did.
 func EdgeProxyWiring(ctx context.Context, pod *corev1.Pod, t policy.Target, w policy.World, cfg *policy.Config) (policy.Report, error) {
 	rep := t.NewReport()
 	if pod == nil || cfg == nil {
