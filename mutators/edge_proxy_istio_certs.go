@@ -59,13 +59,8 @@ var (
 	specPath        = field.NewPath("spec")
 )
 
-// Why each piece of the wiring is there; used in change reasons and conflicts.
+// Why the other pieces of the wiring are there (see also edgeproxy.Why*).
 const (
-	whyVolume       = "istio-proxy writes the Istio certificates into it and Emissary reads them from it"
-	whyEdgeMount    = "Emissary reads the Istio certificates from there"
-	whyProxyMount   = "istio-proxy writes its certificates there"
-	whySecretDir    = "Emissary reads the Istio certificates from there and publishes them as Secret istio-certs"
-	whyBaseID       = "Emissary's Envoy must not share base id 0 with istio-proxy's Envoy in the same pod"
 	whyInbound      = "clients reach Emissary directly, not through istio-proxy"
 	whyOutbound     = "Emissary originates Istio mTLS itself, so istio-proxy must not intercept its upstream traffic"
 	whyLegacyMount  = "the Istio TLSContext of the Ambassador 1.x guide reads the certificate files from there"
@@ -102,7 +97,7 @@ func (m *certsWiring) sidecar() {
 	volumeOK := m.ensureVolume(corev1.Volume{
 		Name:         edgeproxy.VolumeName,
 		VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}},
-	}, "an emptyDir with medium Memory", edgeproxy.VolumeWired, whyVolume)
+	}, "an emptyDir with medium Memory", edgeproxy.VolumeWired, edgeproxy.WhyVolume)
 	// The annotations come first in the patch, so it reads in the order of the pod.
 	m.enableInjection()
 	m.proxyConfig()
@@ -111,19 +106,29 @@ func (m *certsWiring) sidecar() {
 	m.trafficAnnotation(edgeproxy.AnnotationIncludeInboundPorts, "intercept no inbound port: "+whyInbound, injected)
 	m.trafficAnnotation(edgeproxy.AnnotationIncludeOutboundIPRanges, "intercept no outbound traffic: "+whyOutbound, injected)
 	m.addPendingVolume()
-	m.ensureMount(m.edgeRef(), edgeproxy.CertDir, true, whyEdgeMount, volumeOK)
-	m.ensureEnv(m.edgeRef(), edgeproxy.EnvSecretDir, edgeproxy.CertDir,
-		func(v string) bool { return v == edgeproxy.CertDir }, whySecretDir, "")
-	m.ensureEnv(m.edgeRef(), edgeproxy.EnvEnvoyBaseID, edgeproxy.EnvoyBaseID,
-		edgeproxy.EnvoyBaseIDWired, whyBaseID, " (any positive integer will do)")
-	if ref, ok := edgeproxy.IstioProxy(m.pod); ok {
-		m.ensureEnv(ref, edgeproxy.EnvOutputCerts, edgeproxy.CertDir,
-			func(v string) bool { return edgeproxy.SameDir(v, edgeproxy.CertDir) },
-			alreadyInjected+", so proxy.istio.io/config can no longer set it, and "+whyProxyMount, "")
-		m.ensureMount(ref, edgeproxy.CertDir, false,
-			alreadyInjected+", so sidecar.istio.io/userVolumeMount can no longer mount it, and "+whyProxyMount, volumeOK)
+	// The container side, from the table edge-proxy-wiring checks too.
+	for _, need := range edgeproxy.SidecarNeeds {
+		switch {
+		case need.Mount != nil:
+			if ref, ok := need.Mount.In.Container(m.pod, m.edge); ok {
+				m.ensureMount(ref, *need.Mount, onProxy(need.Mount.In, need.Mount.Annotation, need.Mount.Why), volumeOK)
+			}
+		case need.Env != nil:
+			if ref, ok := need.Env.In.Container(m.pod, m.edge); ok {
+				m.ensureEnv(ref, *need.Env, onProxy(need.Env.In, need.Env.Annotation, need.Env.Why))
+			}
+		}
 	}
 	m.istioInitArgs()
+}
+
+// onProxy explains a need on istio-proxy, which only counts once Istio injected
+// it: the annotation that would have produced it can no longer reach it.
+func onProxy(in edgeproxy.In, annotation, why string) string {
+	if in != edgeproxy.InProxy {
+		return why
+	}
+	return alreadyInjected + ", so " + annotation + " can no longer reach istio-proxy, and " + why
 }
 
 // legacySecret applies the Ambassador 1.x / Istio <= 1.4 wiring.
@@ -172,7 +177,7 @@ func (m *certsWiring) legacySecret() {
 			who, secret, m.namespace)
 	}
 	m.addPendingVolume()
-	m.ensureMount(m.edgeRef(), emissary.LegacyCertDir, true, whyLegacyMount, volumeOK)
+	m.ensureMount(m.edgeRef(), edgeproxy.MountNeed{In: edgeproxy.InEdge, Dir: emissary.LegacyCertDir, ReadOnly: true}, whyLegacyMount, volumeOK)
 }
 
 // notExactlyFalse explains why a value that older Istio reads as "do not inject"
@@ -267,12 +272,12 @@ func (m *certsWiring) proxyConfig() {
 	case err != nil:
 		m.conflict(annotationsPath.Key(key),
 			"annotation %s %s, so meshgate cannot add proxyMetadata.%s: %s (%s) and left it alone: make it carry that entry (other keys may stay)",
-			key, err.Error(), edgeproxy.EnvOutputCerts, edgeproxy.CertDir, whyProxyMount)
+			key, err.Error(), edgeproxy.EnvOutputCerts, edgeproxy.CertDir, edgeproxy.WhyProxyMount)
 	case !changed:
 	case ok && strings.TrimSpace(v) != "":
-		m.setAnnotation(key, merged, "set proxyMetadata."+edgeproxy.EnvOutputCerts+" to "+edgeproxy.CertDir+" in the existing proxy config, other keys kept: "+whyProxyMount)
+		m.setAnnotation(key, merged, "set proxyMetadata."+edgeproxy.EnvOutputCerts+" to "+edgeproxy.CertDir+" in the existing proxy config, other keys kept: "+edgeproxy.WhyProxyMount)
 	default:
-		m.setAnnotation(key, merged, "set proxyMetadata."+edgeproxy.EnvOutputCerts+" to "+edgeproxy.CertDir+": "+whyProxyMount)
+		m.setAnnotation(key, merged, "set proxyMetadata."+edgeproxy.EnvOutputCerts+" to "+edgeproxy.CertDir+": "+edgeproxy.WhyProxyMount)
 	}
 }
 
@@ -286,12 +291,12 @@ func (m *certsWiring) userVolumeMount(add bool) {
 	case err != nil:
 		m.conflict(annotationsPath.Key(key),
 			"annotation %s %s, so meshgate cannot make istio-proxy mount volume %s writable at %s (%s) and left it alone: make it {%q:{\"mountPath\":%q}} (other mounts may stay)",
-			key, err.Error(), edgeproxy.VolumeName, edgeproxy.CertDir, whyProxyMount, edgeproxy.VolumeName, edgeproxy.CertDir)
+			key, err.Error(), edgeproxy.VolumeName, edgeproxy.CertDir, edgeproxy.WhyProxyMount, edgeproxy.VolumeName, edgeproxy.CertDir)
 	case !changed || !add:
 	case !ok || strings.TrimSpace(v) == "":
 		m.setAnnotation(key, merged, "mount volume "+edgeproxy.VolumeName+" at "+edgeproxy.CertDir+" in istio-proxy: it writes its certificates there")
 	default:
-		reason := "add the " + edgeproxy.VolumeName + " mount at " + edgeproxy.CertDir + " to the existing mounts: " + whyProxyMount
+		reason := "add the " + edgeproxy.VolumeName + " mount at " + edgeproxy.CertDir + " to the existing mounts: " + edgeproxy.WhyProxyMount
 		if _, form, _ := edgeproxy.ParseUserVolumeMounts(v); form == edgeproxy.FormList {
 			reason += "; written in Istio's canonical map form {\"<volume>\":{...}}, every mount kept (the list form only works because Istio's template tolerates a repeated name key)"
 		}
@@ -337,13 +342,15 @@ func (m *certsWiring) addPendingVolume() {
 	m.pending = nil
 }
 
-// ensureMount mounts volume istio-certs at dir in the referenced container unless
-// it is mounted there already. A mount of istio-certs elsewhere, a mount of another
-// volume at dir, or (for a writable mount) a read-only one is a conflict. With add
-// false (the volume is someone else's) it only reports conflicts.
-func (m *certsWiring) ensureMount(ref edgeproxy.ContainerRef, dir string, readOnly bool, why string, add bool) {
+// ensureMount mounts volume istio-certs as need says in the referenced container
+// unless it is mounted so already. A mount of istio-certs elsewhere, a mount of
+// another volume at the directory, or (for a writable need) a read-only one is a
+// conflict. With add false (the volume is someone else's) it only reports
+// conflicts.
+func (m *certsWiring) ensureMount(ref edgeproxy.ContainerRef, need edgeproxy.MountNeed, why string, add bool) {
 	c := ref.Get(m.pod)
 	cPath := specPath.Child(ref.List).Index(ref.Index)
+	dir := need.Dir
 	if i := edgeproxy.FindMount(c, edgeproxy.VolumeName); i >= 0 {
 		have := c.VolumeMounts[i]
 		switch {
@@ -351,10 +358,10 @@ func (m *certsWiring) ensureMount(ref edgeproxy.ContainerRef, dir string, readOn
 			m.conflict(cPath.Child("volumeMounts").Index(i),
 				"container %q mounts volume %s at %q, not %q (%s); meshgate left it alone: mount it at %q",
 				c.Name, edgeproxy.VolumeName, have.MountPath, dir, why, dir)
-		case !readOnly && have.ReadOnly:
+		case !need.Accept(have.MountPath, have.ReadOnly):
 			m.conflict(cPath.Child("volumeMounts").Index(i),
 				"container %q mounts volume %s read-only, but %s; meshgate left it alone: drop readOnly",
-				c.Name, edgeproxy.VolumeName, whyProxyMount)
+				c.Name, edgeproxy.VolumeName, need.Why)
 		}
 		return
 	}
@@ -367,21 +374,22 @@ func (m *certsWiring) ensureMount(ref edgeproxy.ContainerRef, dir string, readOn
 	if !add {
 		return
 	}
-	mount := corev1.VolumeMount{Name: edgeproxy.VolumeName, MountPath: dir, ReadOnly: readOnly}
+	mount := corev1.VolumeMount{Name: edgeproxy.VolumeName, MountPath: dir, ReadOnly: need.ReadOnly}
 	op := policy.AppendOp(policy.Pointer("spec", ref.List, ref.Index, "volumeMounts"), len(c.VolumeMounts), mount)
 	c.VolumeMounts = append(c.VolumeMounts, mount)
 	how := "writable"
-	if readOnly {
+	if need.ReadOnly {
 		how = "read-only"
 	}
 	m.change(cPath.Child("volumeMounts"),
 		"mount volume "+edgeproxy.VolumeName+" "+how+" at "+dir+" in container "+strconv.Quote(c.Name)+": "+why, op)
 }
 
-// ensureEnv appends name=want to the referenced container's env when name is
-// absent. A literal value that ok() rejects, or a valueFrom, is a conflict.
-func (m *certsWiring) ensureEnv(ref edgeproxy.ContainerRef, name, want string, ok func(string) bool, why, hint string) {
+// ensureEnv appends need's env var to the referenced container when it is
+// absent. A literal value need does not accept, or a valueFrom, is a conflict.
+func (m *certsWiring) ensureEnv(ref edgeproxy.ContainerRef, need edgeproxy.EnvNeed, why string) {
 	c := ref.Get(m.pod)
+	name, want := need.Name, need.Value
 	i := edgeproxy.FindEnv(c, name)
 	if i < 0 {
 		ev := corev1.EnvVar{Name: name, Value: want}
@@ -392,14 +400,14 @@ func (m *certsWiring) ensureEnv(ref edgeproxy.ContainerRef, name, want string, o
 		return
 	}
 	ev := c.Env[i]
-	if ev.ValueFrom == nil && ok(ev.Value) {
+	if ev.ValueFrom == nil && need.Accept(ev.Value) {
 		return
 	}
 	have := strconv.Quote(ev.Value)
 	if ev.ValueFrom != nil {
 		have = "set from valueFrom"
 	}
-	fix := "set it to " + strconv.Quote(want) + hint + " or remove it"
+	fix := "set it to " + strconv.Quote(want) + need.Hint + " or remove it"
 	if name == edgeproxy.EnvSecretDir && ev.ValueFrom == nil && edgeproxy.SameDir(ev.Value, want) {
 		fix = "drop the trailing slash (Emissary's watcher compares the exact string " + strconv.Quote(want) + ")"
 	}
