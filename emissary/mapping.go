@@ -41,6 +41,8 @@ type Mapping struct {
 	HasService bool
 	// TLS is spec.tls.
 	TLS TLS
+	// Resolver is spec.resolver ("" when absent or not a string).
+	Resolver string
 }
 
 // ReadMapping reads a Mapping from its unstructured content. It tolerates any
@@ -53,6 +55,7 @@ func ReadMapping(obj map[string]any) Mapping {
 	}
 	m.Spec = true
 	m.Service, m.HasService = spec["service"].(string)
+	m.Resolver, _ = spec["resolver"].(string)
 	switch v := spec["tls"].(type) {
 	case nil:
 	case string:
