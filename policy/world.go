@@ -70,11 +70,12 @@ type Namespace struct {
 	Labels map[string]string
 }
 
-// TLSContext is the part of an Emissary TLSContext the rules read.
+// TLSContext is the part of an Emissary TLSContext the rules read from the
+// World (its existence; the Istio TLSContext's own fields are read from the
+// object itself, see emissary.ReadTLSContext).
 type TLSContext struct {
 	ObjectMeta
-	Secret        string
-	ALPNProtocols string
+	Secret string
 }
 
 // Gateway is the part of a Gateway API Gateway the rules read.

@@ -242,21 +242,10 @@ func ServiceFrom(u *unstructured.Unstructured) (*corev1.Service, error) {
 }
 
 // TLSContextFrom reads the fields the rules need from an Emissary TLSContext (any
-// version). alpn_protocols is a string in Emissary's schema; a list is joined.
+// version).
 func TLSContextFrom(u *unstructured.Unstructured) policy.TLSContext {
 	tc := policy.TLSContext{ObjectMeta: policy.ObjectMeta{Namespace: u.GetNamespace(), Name: u.GetName()}}
 	tc.Secret, _, _ = unstructured.NestedString(u.Object, "spec", "secret")
-	switch v := nested(u.Object, "spec", "alpn_protocols").(type) {
-	case string:
-		tc.ALPNProtocols = v
-	case []any:
-		for i, p := range v {
-			if i > 0 {
-				tc.ALPNProtocols += ","
-			}
-			tc.ALPNProtocols += fmt.Sprint(p)
-		}
-	}
 	return tc
 }
 
