@@ -96,21 +96,9 @@ func MappingTLSContext(ctx context.Context, obj *unstructured.Unstructured, t po
 	return rep, nil
 }
 
-// TLSContextWiring implements the TLSContext half of rule mapping-tls-context:
-// the Istio TLSContext (named cfg.Mappings.TLSContext; others are not checked)
-// must
-//
-//   - live in one of Emissary's namespaces (cfg.EdgeProxy.Namespaces): Emissary
-//     creates the Secret istio-certs from AMBASSADOR_ISTIO_SECRET_DIR in its own
-//     namespace, and a TLSContext reads secrets from its own namespace;
-//   - use `secret: istio-certs` (cfg.Mappings.IstioSecret; the namespaced
-//     spelling `istio-certs.<its namespace>` is the same Secret). With cert mode
-//     "secret" (cfg.EdgeProxy.CertMode: Ambassador 1.x, Istio <= 1.4) the legacy
-//     form is accepted as well: cert_chain_file and private_key_file (and
-//     cacert_chain_file, if set) under /etc/istiocerts/, where that mode mounts
-//     the Istio secret;
-//   - offer `alpn_protocols: istio`: without it a sidecar in PERMISSIVE mode
-//     does not recognise Emissary's TLS as Istio mTLS.
+// TLSContextWiring implements the TLSContext half of rule mapping-tls-context
+// (docs/rules.md#mapping-tls-context): the Istio TLSContext's namespace, secret
+// and ALPN. Other TLSContexts are not checked.
 func TLSContextWiring(ctx context.Context, obj *unstructured.Unstructured, t policy.Target, w policy.World, cfg *policy.Config) (policy.Report, error) {
 	rep := t.NewReport()
 	if obj == nil || obj.Object == nil || cfg == nil {
