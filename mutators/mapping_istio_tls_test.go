@@ -564,3 +564,18 @@ func TestMappingIstioTLSAmbassadorModule(t *testing.T) {
 		})
 	}
 }
+
+// A resolver the cluster defines wins over Emissary's built-in of that name, as
+// in Emissary (built-ins are only created when the name is free).
+func TestMappingIstioTLSDefinedResolverWinsOverBuiltin(t *testing.T) {
+	w := ruletest.World(t, mappingWorldYAML+`
+---
+apiVersion: getambassador.io/v3alpha1
+kind: ConsulResolver
+metadata: {name: endpoint, namespace: emissary}
+`)
+	m := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: quote.apps, resolver: endpoint}}`)
+	rep := ruletest.Must(mutators.MappingIstioTLS(context.Background(), m, ruletest.Target(m), w, policy.DefaultConfig()))
+	assert.Empty(t, rep.Changes)
+	assert.Empty(t, rep.Findings)
+}
