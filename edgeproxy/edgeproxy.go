@@ -48,9 +48,6 @@ const (
 
 // The legacy wiring of the Ambassador 1.x guide (Istio <= 1.4).
 const (
-	// LegacyCertDir is where the legacy secret is mounted (with the trailing
-	// slash the guide uses; the TLSContext names files under it).
-	LegacyCertDir = "/etc/istiocerts/"
 	// LegacySecretPrefix + serviceAccountName is the secret Istio <= 1.4 created
 	// for each service account.
 	LegacySecretPrefix = "istio."
@@ -106,9 +103,12 @@ func (m Mode) String() string {
 
 // ModeOf decides how pod (in namespace ns) gets Istio's certificates. The legacy
 // secret mode comes from the configuration (edgeProxy.certMode: secret) or the pod
-// annotation meshgate.io/cert-mode: secret; otherwise the data plane decides, as
-// Istio reads the namespace's and the pod's labels. A World that does not know the
-// namespace means "not in the mesh" unless the pod opts into injection itself.
+// annotation meshgate.io/cert-mode: secret. Otherwise Istio decides
+// (policy.PodDataPlane), on the pod as meshgate leaves it: a
+// sidecar.istio.io/inject label or annotation that meshgate flips (see
+// InjectBlocks; vendor YAML ships "false") does not count, so the namespace and
+// the pod's other labels decide. A World that does not know the namespace means
+// "no namespace labels".
 func ModeOf(ctx context.Context, pod *corev1.Pod, ns string, w policy.World, cfg *policy.Config) (Mode, error) {
 	if pod == nil || cfg == nil {
 		return ModeNone, nil
@@ -116,24 +116,73 @@ func ModeOf(ctx context.Context, pod *corev1.Pod, ns string, w policy.World, cfg
 	if cfg.EdgeProxy.CertMode == policy.CertModeSecret || pod.Annotations[policy.AnnotationCertMode] == policy.CertModeSecret {
 		return ModeLegacySecret, nil
 	}
-	var nsLabels map[string]string
+	n, err := namespaceOf(ctx, ns, w)
+	if err != nil {
+		return ModeNone, err
+	}
+	return dataPlaneMode(policy.PodDataPlane(n, liftedMeta(pod))), nil
+}
+
+// HostNetworkBlocksSidecar reports whether pod would be in sidecar mode but for
+// spec.hostNetwork: true, which Istio never injects (no istio-proxy then writes
+// the certificates).
+func HostNetworkBlocksSidecar(ctx context.Context, pod *corev1.Pod, ns string, w policy.World, cfg *policy.Config) (bool, error) {
+	if pod == nil || !pod.Spec.HostNetwork {
+		return false, nil
+	}
+	if mode, err := ModeOf(ctx, pod, ns, w, cfg); err != nil || mode != ModeNone {
+		return false, err
+	}
+	n, err := namespaceOf(ctx, ns, w)
+	if err != nil {
+		return false, err
+	}
+	meta := liftedMeta(pod)
+	meta.HostNetwork = false
+	return policy.SidecarInjected(n, meta), nil
+}
+
+func namespaceOf(ctx context.Context, ns string, w policy.World) (policy.Namespace, error) {
 	if w != nil {
 		n, ok, err := w.Namespace(ctx, ns)
 		if err != nil {
-			return ModeNone, fmt.Errorf("look up namespace %q: %w", ns, err)
+			return policy.Namespace{}, fmt.Errorf("look up namespace %q: %w", ns, err)
 		}
 		if ok {
-			nsLabels = n.Labels
+			return n, nil
 		}
 	}
-	switch policy.PodDataPlane(nsLabels, pod.Labels) {
-	case policy.Sidecar:
-		return ModeSidecar, nil
-	case policy.Ambient:
-		return ModeAmbient, nil
-	default:
-		return ModeNone, nil
+	return policy.Namespace{Name: ns}, nil
+}
+
+// liftedMeta is what Istio reads of pod once meshgate has lifted the edge
+// proxy's injection opt-out: sidecar.istio.io/inject values that InjectBlocks
+// are dropped.
+func liftedMeta(pod *corev1.Pod) policy.PodMeta {
+	lift := func(m map[string]string) map[string]string {
+		v, ok := m[policy.SidecarInject]
+		if !ok || !InjectBlocks(v) {
+			return m
+		}
+		out := make(map[string]string, len(m))
+		for k, v := range m {
+			if k != policy.SidecarInject {
+				out[k] = v
+			}
+		}
+		return out
 	}
+	return policy.PodMeta{Labels: lift(pod.Labels), Annotations: lift(pod.Annotations), HostNetwork: pod.Spec.HostNetwork}
+}
+
+func dataPlaneMode(dp policy.DataPlane) Mode {
+	switch dp {
+	case policy.Sidecar:
+		return ModeSidecar
+	case policy.Ambient:
+		return ModeAmbient
+	}
+	return ModeNone
 }
 
 // UnknownCertMode returns the pod's meshgate.io/cert-mode annotation when it is set
@@ -357,10 +406,10 @@ func InjectTruthy(value string) bool {
 // sidecar.istio.io/inject label or annotation. As in istiod, the label wins over
 // the annotation when both are present.
 func InjectionBlocked(pod *corev1.Pod) bool {
-	if v, ok := pod.Labels[policy.LabelSidecarInject]; ok {
+	if v, ok := pod.Labels[policy.SidecarInject]; ok {
 		return InjectBlocks(v)
 	}
-	return InjectBlocks(pod.Annotations[policy.AnnotationSidecarInj])
+	return InjectBlocks(pod.Annotations[policy.SidecarInject])
 }
 
 // ServiceAccount returns the pod's service account: serviceAccountName, else the

@@ -73,11 +73,13 @@ func (w fakeWorld) Namespace(_ context.Context, name string) (policy.Namespace, 
 
 func TestModeOf(t *testing.T) {
 	w := fakeWorld{ns: map[string]map[string]string{
-		"injected": {"istio-injection": "enabled"},
-		"rev":      {"istio.io/rev": "1-26-2"},
-		"ambient":  {"istio.io/dataplane-mode": "ambient"},
-		"disabled": {"istio-injection": "disabled", "istio.io/rev": "1-26-2"},
-		"plain":    {},
+		"injected":    {"istio-injection": "enabled"},
+		"rev":         {"istio.io/rev": "1-26-2"},
+		"ambient":     {"istio.io/dataplane-mode": "ambient"},
+		"disabled":    {"istio-injection": "disabled", "istio.io/rev": "1-26-2"},
+		"kube-system": {"istio-injection": "enabled"},
+		"plain":       {},
+		"other":       {"istio-injection": "true", "istio.io/rev": "1-26-2"},
 	}}
 	secretCfg := policy.DefaultConfig()
 	secretCfg.EdgeProxy.CertMode = policy.CertModeSecret
@@ -100,6 +102,13 @@ func TestModeOf(t *testing.T) {
 		{"config certMode secret is legacy", "injected", nil, nil, secretCfg, ModeLegacySecret},
 		{"cert-mode auto annotation leaves it to the namespace", "injected", nil, map[string]string{policy.AnnotationCertMode: "auto"}, nil, ModeSidecar},
 		{"unknown cert-mode value reads as auto", "injected", nil, map[string]string{policy.AnnotationCertMode: "Secret"}, nil, ModeSidecar},
+		{"istio-injection with a value other than enabled matches no injector webhook", "other", nil, nil, nil, ModeNone},
+		{"revision label on the pod in a plain namespace is sidecar", "plain", map[string]string{"istio.io/rev": "canary"}, nil, nil, ModeSidecar},
+		{"vendor annotation inject=false is lifted: the namespace decides", "injected", nil, map[string]string{"sidecar.istio.io/inject": "false"}, nil, ModeSidecar},
+		{"label inject=false is lifted: the pod's revision decides", "plain", map[string]string{"sidecar.istio.io/inject": "false", "istio.io/rev": "canary"}, nil, nil, ModeSidecar},
+		{"label inject=false is lifted, not flipped: a plain namespace stays out of the mesh", "plain", map[string]string{"sidecar.istio.io/inject": "false"}, nil, nil, ModeNone},
+		{"annotation inject=true alone selects no injector webhook", "plain", nil, map[string]string{"sidecar.istio.io/inject": "true"}, nil, ModeNone},
+		{"kube-system is never injected", "kube-system", nil, nil, nil, ModeNone},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -112,8 +121,15 @@ func TestModeOf(t *testing.T) {
 			assert.Equal(t, tt.want, ruletest.Must(ModeOf(context.Background(), pod, tt.ns, w, cfg)))
 		})
 	}
-	assert.Equal(t, ModeNone, ruletest.Must(ModeOf(context.Background(), &corev1.Pod{}, "injected", nil, policy.DefaultConfig())), "no World: not in the mesh")
-	assert.Equal(t, ModeNone, ruletest.Must(ModeOf(context.Background(), nil, "injected", w, policy.DefaultConfig())))
+	ctx := context.Background()
+	assert.Equal(t, ModeNone, ruletest.Must(ModeOf(ctx, &corev1.Pod{}, "injected", nil, policy.DefaultConfig())), "no World: not in the mesh")
+	assert.Equal(t, ModeNone, ruletest.Must(ModeOf(ctx, nil, "injected", w, policy.DefaultConfig())))
+
+	hostNet := &corev1.Pod{Spec: corev1.PodSpec{HostNetwork: true}}
+	assert.Equal(t, ModeNone, ruletest.Must(ModeOf(ctx, hostNet, "injected", w, policy.DefaultConfig())), "Istio never injects a hostNetwork pod")
+	assert.True(t, ruletest.Must(HostNetworkBlocksSidecar(ctx, hostNet, "injected", w, policy.DefaultConfig())))
+	assert.False(t, ruletest.Must(HostNetworkBlocksSidecar(ctx, hostNet, "plain", w, policy.DefaultConfig())), "not in the mesh anyway")
+	assert.False(t, ruletest.Must(HostNetworkBlocksSidecar(ctx, &corev1.Pod{}, "injected", w, policy.DefaultConfig())))
 }
 
 func TestUnknownCertMode(t *testing.T) {

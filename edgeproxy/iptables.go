@@ -92,10 +92,3 @@ func matchFlag(a string) (int, int) {
 	}
 	return -1, separate
 }
-
-// IptablesArgsWired reports whether istio-init's arguments already intercept no
-// inbound port and no outbound range.
-func IptablesArgsWired(args []string) bool {
-	_, changed := RewriteIptablesArgs(args)
-	return !changed
-}

@@ -82,7 +82,6 @@ func TestRewriteIptablesArgs(t *testing.T) {
 			again, changedAgain := RewriteIptablesArgs(got)
 			assert.False(t, changedAgain, "rewriting twice changes nothing")
 			assert.Equal(t, got, again)
-			assert.True(t, IptablesArgsWired(got))
 		})
 	}
 }

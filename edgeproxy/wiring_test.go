@@ -83,7 +83,7 @@ func TestMissingSidecarWiring(t *testing.T) {
 		{name: "injected pod without OUTPUT_CERTS on istio-proxy", pod: wiredPod, edit: func(p *corev1.Pod) {
 			p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "istio-proxy",
 				VolumeMounts: []corev1.VolumeMount{{Name: "istio-certs", MountPath: "/etc/istio-certs", ReadOnly: true}}})
-		}, missing: []string{"env OUTPUT_CERTS=/etc/istio-certs in container istio-proxy", "writable mount of volume istio-certs"}},
+		}, missing: []string{"env OUTPUT_CERTS=/etc/istio-certs in container \"istio-proxy\"", "writable mount of volume istio-certs"}},
 		{name: "native sidecar istio-proxy counts as injected", pod: wiredPod, edit: func(p *corev1.Pod) {
 			p.Spec.InitContainers = append(p.Spec.InitContainers, corev1.Container{Name: "istio-proxy"})
 		}, missing: []string{"env OUTPUT_CERTS", "writable mount"}},

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/meshgate/meshgate/policy"
 	"github.com/meshgate/meshgate/protocol"
@@ -137,13 +138,8 @@ func first(pas []policy.PeerAuthentication, match func(*policy.PeerAuthenticatio
 	return &c
 }
 
-func selects(selector, labels map[string]string) bool {
-	for k, v := range selector {
-		if got, ok := labels[k]; !ok || got != v {
-			return false
-		}
-	}
-	return true
+func selects(selector, workloadLabels map[string]string) bool {
+	return labels.SelectorFromSet(selector).Matches(labels.Set(workloadLabels))
 }
 
 // modeOf maps a spec.mtls.mode to an effective mode; false means inherit.

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/ptr"
 
 	"github.com/meshgate/meshgate/policy"
 	"github.com/meshgate/meshgate/world"
@@ -130,8 +131,6 @@ func svc(ports ...corev1.ServicePort) *corev1.Service {
 	return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "quote", Namespace: "apps"}, Spec: corev1.ServiceSpec{Ports: ports}}
 }
 
-func strPtr(s string) *string { return &s }
-
 func TestHTTPPort(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -149,9 +148,9 @@ func TestHTTPPort(t *testing.T) {
 			want: 9090, wantOK: true},
 		{name: "name is case-insensitive", svc: svc(corev1.ServicePort{Name: "tcp", Port: 1}, corev1.ServicePort{Name: "HTTP-web", Port: 8000}),
 			want: 8000, wantOK: true},
-		{name: "appProtocol replaces the name", svc: svc(corev1.ServicePort{Name: "http", Port: 8080, AppProtocol: strPtr("tcp")}, corev1.ServicePort{Name: "web", Port: 9000, AppProtocol: strPtr("kubernetes.io/h2c")}),
+		{name: "appProtocol replaces the name", svc: svc(corev1.ServicePort{Name: "http", Port: 8080, AppProtocol: ptr.To("tcp")}, corev1.ServicePort{Name: "web", Port: 9000, AppProtocol: ptr.To("kubernetes.io/h2c")}),
 			want: 9000, wantOK: true},
-		{name: "unnamed port with appProtocol http", svc: svc(corev1.ServicePort{Port: 7000, AppProtocol: strPtr("HTTP")}, corev1.ServicePort{Port: 7001}),
+		{name: "unnamed port with appProtocol http", svc: svc(corev1.ServicePort{Port: 7000, AppProtocol: ptr.To("HTTP")}, corev1.ServicePort{Port: 7001}),
 			want: 7000, wantOK: true, wantWhy: "the Service's HTTP port (appProtocol HTTP)"},
 		{name: "several HTTP ports: 80 preferred", svc: svc(corev1.ServicePort{Name: "http-admin", Port: 9901}, corev1.ServicePort{Name: "http", Port: 80}),
 			want: 80, wantOK: true},

@@ -41,6 +41,8 @@ type Mapping struct {
 	HasService bool
 	// TLS is spec.tls.
 	TLS TLS
+	// Resolver is spec.resolver ("" when absent or not a string).
+	Resolver string
 }
 
 // ReadMapping reads a Mapping from its unstructured content. It tolerates any
@@ -53,6 +55,7 @@ func ReadMapping(obj map[string]any) Mapping {
 	}
 	m.Spec = true
 	m.Service, m.HasService = spec["service"].(string)
+	m.Resolver, _ = spec["resolver"].(string)
 	switch v := spec["tls"].(type) {
 	case nil:
 	case string:
@@ -130,7 +133,9 @@ func OffersIstioALPN(alpn []string) bool {
 }
 
 // LegacyCertDir is where Ambassador 1.x mounts the Istio secret
-// istio.<serviceAccountName> (cert mode "secret").
+// istio.<serviceAccountName> (cert mode "secret"), with the trailing slash the
+// guide uses: edge-proxy-istio-certs mounts it there and the legacy TLSContext
+// names its files under it.
 const LegacyCertDir = "/etc/istiocerts/"
 
 // UsesLegacyFiles reports whether the TLSContext uses the cert-file form at all.

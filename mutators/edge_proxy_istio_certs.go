@@ -7,46 +7,18 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
 
 	"github.com/meshgate/meshgate/edgeproxy"
+	"github.com/meshgate/meshgate/emissary"
 	"github.com/meshgate/meshgate/policy"
 )
 
-// EdgeProxyIstioCerts implements rule edge-proxy-istio-certs (DESIGN.md §3): it
-// wires Istio's mTLS certificates into an edge-proxy (Emissary-ingress /
-// Ambassador Edge Stack) pod, so Emissary can originate Istio mTLS to meshed
-// upstreams.
-//
-// A pod is an edge proxy when cfg.IsEdgeProxy says so; meshgate.io/inject: "false"
-// opts it out (no change; edge-proxy-wiring then warns). The edge container is
-// chosen by edgeproxy.EdgeContainer. The mode comes from edgeproxy.ModeOf:
-//
-//   - sidecar: the istio-certs emptyDir (medium Memory), its read-only mount at
-//     /etc/istio-certs and env AMBASSADOR_ISTIO_SECRET_DIR and
-//     AMBASSADOR_ENVOY_BASE_ID in the edge container, and the annotations
-//     proxy.istio.io/config (OUTPUT_CERTS merged into the existing YAML),
-//     sidecar.istio.io/userVolumeMount (merged, in Istio's map form) and the two
-//     traffic annotations; a sidecar.istio.io/inject label or annotation that
-//     would stop injection is flipped to "true". When Istio's injector ran first,
-//     the same wiring goes straight onto istio-proxy (env OUTPUT_CERTS and the
-//     mount; istio-proxy may be a native-sidecar init container) and onto
-//     istio-init (-b "" -i ""); the two traffic annotations, which the injector
-//     itself writes ("*" by default) for the Istio CNI plugin, are then set to ""
-//     like istio-init's arguments instead of being reported as conflicts.
-//   - legacy-secret: sidecar.istio.io/inject: "false", volume istio-certs from
-//     secret istio.<serviceAccountName> (optional), mounted read-only at
-//     /etc/istiocerts/. A pod that runs as the default account gets a warning.
-//   - ambient: nothing. ztunnel does mTLS for the pod and there are no certificate
-//     files to share, so there is nothing to wire and nothing wrong: the rule
-//     deliberately reports neither a change (a Change must change something) nor
-//     a finding (it would be noise on every ambient edge pod).
-//   - not in the mesh: nothing.
-//
-// A value the user set to something else (env var, volume, mount, annotation) is
-// never overwritten: it is reported as a conflict, a finding in the rule's mode.
-// When the istio-certs volume itself is someone else's, meshgate mounts nothing
-// from it. Values that are already right are left exactly as they are, so a
-// second run changes nothing.
+// EdgeProxyIstioCerts implements rule edge-proxy-istio-certs: it wires Istio's
+// mTLS certificates into an edge-proxy pod. The rule is specified in
+// docs/rules.md#edge-proxy-istio-certs; the mode comes from edgeproxy.ModeOf.
+// Every change carries the patch operations computed against the pod as it is at
+// that moment, so they apply in order to the pod as submitted.
 func EdgeProxyIstioCerts(ctx context.Context, pod *corev1.Pod, t policy.Target, w policy.World, cfg *policy.Config) (policy.Report, error) {
 	rep := t.NewReport()
 	if pod == nil || cfg == nil || !cfg.Enabled(policy.EdgeProxyIstioCerts) {
@@ -87,13 +59,8 @@ var (
 	specPath        = field.NewPath("spec")
 )
 
-// Why each piece of the wiring is there; used in change reasons and conflicts.
+// Why the other pieces of the wiring are there (see also edgeproxy.Why*).
 const (
-	whyVolume       = "istio-proxy writes the Istio certificates into it and Emissary reads them from it"
-	whyEdgeMount    = "Emissary reads the Istio certificates from there"
-	whyProxyMount   = "istio-proxy writes its certificates there"
-	whySecretDir    = "Emissary reads the Istio certificates from there and publishes them as Secret istio-certs"
-	whyBaseID       = "Emissary's Envoy must not share base id 0 with istio-proxy's Envoy in the same pod"
 	whyInbound      = "clients reach Emissary directly, not through istio-proxy"
 	whyOutbound     = "Emissary originates Istio mTLS itself, so istio-proxy must not intercept its upstream traffic"
 	whyLegacyMount  = "the Istio TLSContext of the Ambassador 1.x guide reads the certificate files from there"
@@ -130,7 +97,7 @@ func (m *certsWiring) sidecar() {
 	volumeOK := m.ensureVolume(corev1.Volume{
 		Name:         edgeproxy.VolumeName,
 		VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}},
-	}, "an emptyDir with medium Memory", edgeproxy.VolumeWired, whyVolume)
+	}, "an emptyDir with medium Memory", edgeproxy.VolumeWired, edgeproxy.WhyVolume)
 	// The annotations come first in the patch, so it reads in the order of the pod.
 	m.enableInjection()
 	m.proxyConfig()
@@ -139,52 +106,61 @@ func (m *certsWiring) sidecar() {
 	m.trafficAnnotation(edgeproxy.AnnotationIncludeInboundPorts, "intercept no inbound port: "+whyInbound, injected)
 	m.trafficAnnotation(edgeproxy.AnnotationIncludeOutboundIPRanges, "intercept no outbound traffic: "+whyOutbound, injected)
 	m.addPendingVolume()
-	m.ensureMount(m.edgeRef(), edgeproxy.CertDir, true, whyEdgeMount, volumeOK)
-	m.ensureEnv(m.edgeRef(), edgeproxy.EnvSecretDir, edgeproxy.CertDir,
-		func(v string) bool { return v == edgeproxy.CertDir }, whySecretDir, "")
-	m.ensureEnv(m.edgeRef(), edgeproxy.EnvEnvoyBaseID, edgeproxy.EnvoyBaseID,
-		edgeproxy.EnvoyBaseIDWired, whyBaseID, " (any positive integer will do)")
-	if ref, ok := edgeproxy.IstioProxy(m.pod); ok {
-		m.ensureEnv(ref, edgeproxy.EnvOutputCerts, edgeproxy.CertDir,
-			func(v string) bool { return edgeproxy.SameDir(v, edgeproxy.CertDir) },
-			alreadyInjected+", so proxy.istio.io/config can no longer set it, and "+whyProxyMount, "")
-		m.ensureMount(ref, edgeproxy.CertDir, false,
-			alreadyInjected+", so sidecar.istio.io/userVolumeMount can no longer mount it, and "+whyProxyMount, volumeOK)
+	// The container side, from the table edge-proxy-wiring checks too.
+	for _, need := range edgeproxy.SidecarNeeds {
+		switch {
+		case need.Mount != nil:
+			if ref, ok := need.Mount.In.Container(m.pod, m.edge); ok {
+				m.ensureMount(ref, *need.Mount, onProxy(need.Mount.In, need.Mount.Annotation, need.Mount.Why), volumeOK)
+			}
+		case need.Env != nil:
+			if ref, ok := need.Env.In.Container(m.pod, m.edge); ok {
+				m.ensureEnv(ref, *need.Env, onProxy(need.Env.In, need.Env.Annotation, need.Env.Why))
+			}
+		}
 	}
 	m.istioInitArgs()
+}
+
+// onProxy explains a need on istio-proxy, which only counts once Istio injected
+// it: the annotation that would have produced it can no longer reach it.
+func onProxy(in edgeproxy.In, annotation, why string) string {
+	if in != edgeproxy.InProxy {
+		return why
+	}
+	return alreadyInjected + ", so " + annotation + " can no longer reach istio-proxy, and " + why
 }
 
 // legacySecret applies the Ambassador 1.x / Istio <= 1.4 wiring.
 func (m *certsWiring) legacySecret() {
 	sa := edgeproxy.ServiceAccount(m.pod)
 	secret := edgeproxy.LegacySecretName(sa)
-	optional := true
 	volumeOK := m.ensureVolume(corev1.Volume{
 		Name:         edgeproxy.VolumeName,
-		VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret, Optional: &optional}},
+		VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret, Optional: ptr.To(true)}},
 	}, "secret "+strconv.Quote(secret)+" (optional)", func(v *corev1.Volume) bool { return edgeproxy.LegacyVolumeWired(v, secret) },
 		"Istio <= 1.4 keeps the certificates of ServiceAccount "+strconv.Quote(orDefault(sa))+" there")
 
-	inj, ok := m.pod.Annotations[policy.AnnotationSidecarInj]
+	inj, ok := m.pod.Annotations[policy.SidecarInject]
 	switch {
 	case !ok:
-		m.setAnnotation(policy.AnnotationSidecarInj, "false",
+		m.setAnnotation(policy.SidecarInject, "false",
 			"legacy-secret mode: the edge proxy runs without an Istio sidecar and uses the mounted secret instead")
 	case inj != "false":
 		// Only "false" stops injection in every Istio version: Istio >= 1.27 reads
 		// any value but "true" and "false" as "the namespace decides".
-		m.conflict(annotationsPath.Key(policy.AnnotationSidecarInj),
+		m.conflict(annotationsPath.Key(policy.SidecarInject),
 			"annotation %s is %q, not \"false\"%s: legacy-secret mode runs the edge proxy without a sidecar; meshgate left it alone: set it to \"false\", or drop meshgate.io/cert-mode: secret (and edgeProxy.certMode: secret) to use sidecar mode",
-			policy.AnnotationSidecarInj, inj, notExactlyFalse(inj))
+			policy.SidecarInject, inj, notExactlyFalse(inj))
 	}
-	if lbl, ok := m.pod.Labels[policy.LabelSidecarInject]; ok && lbl != "false" {
+	if lbl, ok := m.pod.Labels[policy.SidecarInject]; ok && lbl != "false" {
 		what := "which makes Istio inject a sidecar (the label wins over the annotation)"
 		if !edgeproxy.InjectTruthy(lbl) {
 			what = "and Istio reads the label instead of the annotation, where only \"false\" stops injection in every Istio version (Istio >= 1.27 lets the namespace decide on any other value)"
 		}
-		m.conflict(labelsPath.Key(policy.LabelSidecarInject),
+		m.conflict(labelsPath.Key(policy.SidecarInject),
 			"label %s is %q, %s, but legacy-secret mode runs the edge proxy without one; meshgate left it alone: set the label to \"false\" or remove it, or leave legacy-secret mode",
-			policy.LabelSidecarInject, lbl, what)
+			policy.SidecarInject, lbl, what)
 	}
 	if ref, ok := edgeproxy.IstioProxy(m.pod); ok {
 		m.conflict(specPath.Child(ref.List).Index(ref.Index),
@@ -201,7 +177,7 @@ func (m *certsWiring) legacySecret() {
 			who, secret, m.namespace)
 	}
 	m.addPendingVolume()
-	m.ensureMount(m.edgeRef(), edgeproxy.LegacyCertDir, true, whyLegacyMount, volumeOK)
+	m.ensureMount(m.edgeRef(), edgeproxy.MountNeed{In: edgeproxy.InEdge, Dir: emissary.LegacyCertDir, ReadOnly: true}, whyLegacyMount, volumeOK)
 }
 
 // notExactlyFalse explains why a value that older Istio reads as "do not inject"
@@ -224,17 +200,17 @@ func orDefault(sa string) string {
 // stop Istio from injecting the sidecar (vendor YAML ships "false" on these pods).
 // This is the one user value meshgate overwrites, on purpose.
 func (m *certsWiring) enableInjection() {
-	if v, ok := m.pod.Labels[policy.LabelSidecarInject]; ok && edgeproxy.InjectBlocks(v) {
-		m.pod.Labels[policy.LabelSidecarInject] = "true"
-		m.change(labelsPath.Key(policy.LabelSidecarInject),
+	if v, ok := m.pod.Labels[policy.SidecarInject]; ok && edgeproxy.InjectBlocks(v) {
+		m.pod.Labels[policy.SidecarInject] = "true"
+		m.change(labelsPath.Key(policy.SidecarInject),
 			"label was "+strconv.Quote(v)+", which keeps Istio's injector away: the edge proxy needs the sidecar that writes its certificates",
-			policy.Replace(policy.Pointer("metadata", "labels", policy.LabelSidecarInject), "true"))
+			policy.Replace(policy.Pointer("metadata", "labels", policy.SidecarInject), "true"))
 	}
-	if v, ok := m.pod.Annotations[policy.AnnotationSidecarInj]; ok && edgeproxy.InjectBlocks(v) {
-		m.pod.Annotations[policy.AnnotationSidecarInj] = "true"
-		m.change(annotationsPath.Key(policy.AnnotationSidecarInj),
+	if v, ok := m.pod.Annotations[policy.SidecarInject]; ok && edgeproxy.InjectBlocks(v) {
+		m.pod.Annotations[policy.SidecarInject] = "true"
+		m.change(annotationsPath.Key(policy.SidecarInject),
 			"annotation was "+strconv.Quote(v)+" (as vendor YAML ships it), which stops injection: the edge proxy needs the sidecar that writes its certificates",
-			policy.Replace(policy.Pointer("metadata", "annotations", policy.AnnotationSidecarInj), "true"))
+			policy.Replace(policy.Pointer("metadata", "annotations", policy.SidecarInject), "true"))
 	}
 }
 
@@ -296,12 +272,12 @@ func (m *certsWiring) proxyConfig() {
 	case err != nil:
 		m.conflict(annotationsPath.Key(key),
 			"annotation %s %s, so meshgate cannot add proxyMetadata.%s: %s (%s) and left it alone: make it carry that entry (other keys may stay)",
-			key, err.Error(), edgeproxy.EnvOutputCerts, edgeproxy.CertDir, whyProxyMount)
+			key, err.Error(), edgeproxy.EnvOutputCerts, edgeproxy.CertDir, edgeproxy.WhyProxyMount)
 	case !changed:
 	case ok && strings.TrimSpace(v) != "":
-		m.setAnnotation(key, merged, "set proxyMetadata."+edgeproxy.EnvOutputCerts+" to "+edgeproxy.CertDir+" in the existing proxy config, other keys kept: "+whyProxyMount)
+		m.setAnnotation(key, merged, "set proxyMetadata."+edgeproxy.EnvOutputCerts+" to "+edgeproxy.CertDir+" in the existing proxy config, other keys kept: "+edgeproxy.WhyProxyMount)
 	default:
-		m.setAnnotation(key, merged, "set proxyMetadata."+edgeproxy.EnvOutputCerts+" to "+edgeproxy.CertDir+": "+whyProxyMount)
+		m.setAnnotation(key, merged, "set proxyMetadata."+edgeproxy.EnvOutputCerts+" to "+edgeproxy.CertDir+": "+edgeproxy.WhyProxyMount)
 	}
 }
 
@@ -315,12 +291,12 @@ func (m *certsWiring) userVolumeMount(add bool) {
 	case err != nil:
 		m.conflict(annotationsPath.Key(key),
 			"annotation %s %s, so meshgate cannot make istio-proxy mount volume %s writable at %s (%s) and left it alone: make it {%q:{\"mountPath\":%q}} (other mounts may stay)",
-			key, err.Error(), edgeproxy.VolumeName, edgeproxy.CertDir, whyProxyMount, edgeproxy.VolumeName, edgeproxy.CertDir)
+			key, err.Error(), edgeproxy.VolumeName, edgeproxy.CertDir, edgeproxy.WhyProxyMount, edgeproxy.VolumeName, edgeproxy.CertDir)
 	case !changed || !add:
 	case !ok || strings.TrimSpace(v) == "":
 		m.setAnnotation(key, merged, "mount volume "+edgeproxy.VolumeName+" at "+edgeproxy.CertDir+" in istio-proxy: it writes its certificates there")
 	default:
-		reason := "add the " + edgeproxy.VolumeName + " mount at " + edgeproxy.CertDir + " to the existing mounts: " + whyProxyMount
+		reason := "add the " + edgeproxy.VolumeName + " mount at " + edgeproxy.CertDir + " to the existing mounts: " + edgeproxy.WhyProxyMount
 		if _, form, _ := edgeproxy.ParseUserVolumeMounts(v); form == edgeproxy.FormList {
 			reason += "; written in Istio's canonical map form {\"<volume>\":{...}}, every mount kept (the list form only works because Istio's template tolerates a repeated name key)"
 		}
@@ -366,13 +342,15 @@ func (m *certsWiring) addPendingVolume() {
 	m.pending = nil
 }
 
-// ensureMount mounts volume istio-certs at dir in the referenced container unless
-// it is mounted there already. A mount of istio-certs elsewhere, a mount of another
-// volume at dir, or (for a writable mount) a read-only one is a conflict. With add
-// false (the volume is someone else's) it only reports conflicts.
-func (m *certsWiring) ensureMount(ref edgeproxy.ContainerRef, dir string, readOnly bool, why string, add bool) {
+// ensureMount mounts volume istio-certs as need says in the referenced container
+// unless it is mounted so already. A mount of istio-certs elsewhere, a mount of
+// another volume at the directory, or (for a writable need) a read-only one is a
+// conflict. With add false (the volume is someone else's) it only reports
+// conflicts.
+func (m *certsWiring) ensureMount(ref edgeproxy.ContainerRef, need edgeproxy.MountNeed, why string, add bool) {
 	c := ref.Get(m.pod)
 	cPath := specPath.Child(ref.List).Index(ref.Index)
+	dir := need.Dir
 	if i := edgeproxy.FindMount(c, edgeproxy.VolumeName); i >= 0 {
 		have := c.VolumeMounts[i]
 		switch {
@@ -380,10 +358,10 @@ func (m *certsWiring) ensureMount(ref edgeproxy.ContainerRef, dir string, readOn
 			m.conflict(cPath.Child("volumeMounts").Index(i),
 				"container %q mounts volume %s at %q, not %q (%s); meshgate left it alone: mount it at %q",
 				c.Name, edgeproxy.VolumeName, have.MountPath, dir, why, dir)
-		case !readOnly && have.ReadOnly:
+		case !need.Accept(have.MountPath, have.ReadOnly):
 			m.conflict(cPath.Child("volumeMounts").Index(i),
 				"container %q mounts volume %s read-only, but %s; meshgate left it alone: drop readOnly",
-				c.Name, edgeproxy.VolumeName, whyProxyMount)
+				c.Name, edgeproxy.VolumeName, need.Why)
 		}
 		return
 	}
@@ -396,21 +374,22 @@ func (m *certsWiring) ensureMount(ref edgeproxy.ContainerRef, dir string, readOn
 	if !add {
 		return
 	}
-	mount := corev1.VolumeMount{Name: edgeproxy.VolumeName, MountPath: dir, ReadOnly: readOnly}
+	mount := corev1.VolumeMount{Name: edgeproxy.VolumeName, MountPath: dir, ReadOnly: need.ReadOnly}
 	op := policy.AppendOp(policy.Pointer("spec", ref.List, ref.Index, "volumeMounts"), len(c.VolumeMounts), mount)
 	c.VolumeMounts = append(c.VolumeMounts, mount)
 	how := "writable"
-	if readOnly {
+	if need.ReadOnly {
 		how = "read-only"
 	}
 	m.change(cPath.Child("volumeMounts"),
 		"mount volume "+edgeproxy.VolumeName+" "+how+" at "+dir+" in container "+strconv.Quote(c.Name)+": "+why, op)
 }
 
-// ensureEnv appends name=want to the referenced container's env when name is
-// absent. A literal value that ok() rejects, or a valueFrom, is a conflict.
-func (m *certsWiring) ensureEnv(ref edgeproxy.ContainerRef, name, want string, ok func(string) bool, why, hint string) {
+// ensureEnv appends need's env var to the referenced container when it is
+// absent. A literal value need does not accept, or a valueFrom, is a conflict.
+func (m *certsWiring) ensureEnv(ref edgeproxy.ContainerRef, need edgeproxy.EnvNeed, why string) {
 	c := ref.Get(m.pod)
+	name, want := need.Name, need.Value
 	i := edgeproxy.FindEnv(c, name)
 	if i < 0 {
 		ev := corev1.EnvVar{Name: name, Value: want}
@@ -421,14 +400,14 @@ func (m *certsWiring) ensureEnv(ref edgeproxy.ContainerRef, name, want string, o
 		return
 	}
 	ev := c.Env[i]
-	if ev.ValueFrom == nil && ok(ev.Value) {
+	if ev.ValueFrom == nil && need.Accept(ev.Value) {
 		return
 	}
 	have := strconv.Quote(ev.Value)
 	if ev.ValueFrom != nil {
 		have = "set from valueFrom"
 	}
-	fix := "set it to " + strconv.Quote(want) + hint + " or remove it"
+	fix := "set it to " + strconv.Quote(want) + need.Hint + " or remove it"
 	if name == edgeproxy.EnvSecretDir && ev.ValueFrom == nil && edgeproxy.SameDir(ev.Value, want) {
 		fix = "drop the trailing slash (Emissary's watcher compares the exact string " + strconv.Quote(want) + ")"
 	}

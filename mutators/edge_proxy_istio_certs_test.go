@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshgate/meshgate/internal/ruletest"
@@ -287,8 +288,7 @@ func TestEdgeProxyIstioCerts(t *testing.T) {
 			fields: append(append([]string{}, sidecarFields...), "spec.initContainers[0].args")},
 		{name: "native sidecar istio-proxy (an init container) is wired too", ns: "emissary",
 			edit: func(p *corev1.Pod) {
-				always := corev1.ContainerRestartPolicyAlways
-				p.Spec.InitContainers = []corev1.Container{{Name: "istio-init", Args: []string{"-i", "", "-b", ""}}, {Name: "istio-proxy", RestartPolicy: &always}}
+				p.Spec.InitContainers = []corev1.Container{{Name: "istio-init", Args: []string{"-i", "", "-b", ""}}, {Name: "istio-proxy", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)}}
 			},
 			fields: append(append([]string{}, sidecarFields...), "spec.initContainers[1].env", "spec.initContainers[1].volumeMounts")},
 		{name: "istio-proxy with its own OUTPUT_CERTS and a read-only mount: conflicts", ns: "emissary",

@@ -3,6 +3,7 @@ package mutators_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -401,30 +402,41 @@ func TestMappingIstioTLSGarbage(t *testing.T) {
 
 // A cluster that has TLSContexts but not the Istio one: adding tls would name a
 // missing context (and mapping-tls-context would then deny every Mapping to the
-// mesh), so the rule changes nothing and says what to create.
+// mesh), so the rule changes nothing and says what to create. A World read from
+// files only (meshgate check without a cluster) cannot prove the context absent:
+// the rule still adds nothing, and says the cluster may have it.
 func TestMappingIstioTLSWaitsForTheIstioTLSContext(t *testing.T) {
 	w := ruletest.World(t, mappingWorldYAML)
 	other := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: TLSContext, metadata: {name: other-upstream, namespace: emissary}, spec: {secret: other}}`)
 	_, err := w.Add(other)
 	require.NoError(t, err)
-	for _, tt := range []struct{ name, ns, meanwhile string }{
-		{"STRICT namespace", "default", "which the STRICT sidecar refuses"},
-		{"PERMISSIVE namespace", "apps", "without mTLS"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			m := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: `+tt.ns+`}, spec: {prefix: /q/, service: quote}}`)
-			rep := ruletest.Must(mutators.MappingIstioTLS(context.Background(), m, ruletest.Target(m), w, policy.DefaultConfig()))
-			assert.Empty(t, rep.Changes)
-			require.Len(t, rep.Findings, 1)
-			f := rep.Findings[0]
-			assert.Equal(t, policy.Warn, f.Mode)
-			assert.Equal(t, "spec.tls", f.Field)
-			assert.Contains(t, f.Message, `TLSContext "istio-upstream" does not exist`)
-			assert.Contains(t, f.Message, tt.meanwhile)
-			assert.Contains(t, f.Message, "create TLSContext \"istio-upstream\"")
-			_, hasTLS := m.Object["spec"].(map[string]any)["tls"]
-			assert.False(t, hasTLS)
-		})
+	for _, live := range []bool{false, true} {
+		if live {
+			w.MarkKnown(policy.KindTLSContext) // the cluster was listed: the World holds every TLSContext
+		}
+		for _, tt := range []struct{ name, ns, meanwhile string }{
+			{"STRICT namespace", "default", "which the STRICT sidecar refuses"},
+			{"PERMISSIVE namespace", "apps", "without mTLS"},
+		} {
+			t.Run(fmt.Sprintf("%s, live World %v", tt.name, live), func(t *testing.T) {
+				m := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: `+tt.ns+`}, spec: {prefix: /q/, service: quote}}`)
+				rep := ruletest.Must(mutators.MappingIstioTLS(context.Background(), m, ruletest.Target(m), w, policy.DefaultConfig()))
+				assert.Empty(t, rep.Changes)
+				require.Len(t, rep.Findings, 1)
+				f := rep.Findings[0]
+				assert.Equal(t, policy.Warn, f.Mode)
+				assert.Equal(t, "spec.tls", f.Field)
+				assert.Contains(t, f.Message, tt.meanwhile)
+				if live {
+					assert.Contains(t, f.Message, `TLSContext "istio-upstream" does not exist`)
+					assert.Contains(t, f.Message, "create TLSContext \"istio-upstream\"")
+				} else {
+					assert.Contains(t, f.Message, `TLSContext "istio-upstream" is not among the objects meshgate was given (the cluster may have it)`)
+				}
+				_, hasTLS := m.Object["spec"].(map[string]any)["tls"]
+				assert.False(t, hasTLS)
+			})
+		}
 	}
 
 	// Once it exists, the Mapping is wired.
@@ -434,5 +446,136 @@ func TestMappingIstioTLSWaitsForTheIstioTLSContext(t *testing.T) {
 	m := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: quote}}`)
 	rep := ruletest.Must(mutators.MappingIstioTLS(context.Background(), m, ruletest.Target(m), w, policy.DefaultConfig()))
 	assert.Len(t, rep.Changes, 2)
+	assert.Empty(t, rep.Findings)
+}
+
+// Only Kubernetes service or endpoint resolution points a Mapping at a
+// Kubernetes Service; a Consul resolver's Mapping is left alone, and one whose
+// resolver meshgate does not know is left alone with a warning.
+func TestMappingIstioTLSResolvers(t *testing.T) {
+	w := ruletest.World(t, mappingWorldYAML+`
+---
+apiVersion: getambassador.io/v3alpha1
+kind: ConsulResolver
+metadata: {name: consul-dc1, namespace: emissary}
+spec: {address: consul-server.consul:8500, datacenter: dc1}
+---
+apiVersion: getambassador.io/v3alpha1
+kind: KubernetesEndpointResolver
+metadata: {name: endpoint, namespace: emissary}
+---
+apiVersion: getambassador.io/v3alpha1
+kind: KubernetesServiceResolver
+metadata: {name: same-name, namespace: emissary}
+---
+apiVersion: getambassador.io/v3alpha1
+kind: ConsulResolver
+metadata: {name: same-name, namespace: other}
+`)
+	for _, tt := range []struct {
+		name     string
+		resolver string
+		wired    bool
+		warn     string
+	}{
+		{name: "no resolver: Emissary's kubernetes-service", wired: true},
+		{name: "KubernetesEndpointResolver from the World", resolver: "endpoint", wired: true},
+		{name: "built-in kubernetes-service", resolver: "kubernetes-service", wired: true},
+		{name: "built-in kubernetes-endpoint", resolver: "kubernetes-endpoint", wired: true},
+		{name: "ConsulResolver from the World", resolver: "consul-dc1"},
+		{name: "built-in consul", resolver: "consul"},
+		{name: "built-in consul-endpoint", resolver: "consul-endpoint"},
+		{name: "unknown resolver: warn, never guess", resolver: "my-resolver", warn: `resolver "my-resolver" is not among the objects meshgate knows`},
+		{name: "resolvers of one name with different kinds", resolver: "same-name", warn: `resolvers called "same-name" have different kinds (ConsulResolver, KubernetesServiceResolver)`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := `{prefix: /q/, service: quote.apps}`
+			if tt.resolver != "" {
+				spec = `{prefix: /q/, service: quote.apps, resolver: ` + tt.resolver + `}`
+			}
+			m := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: `+spec+`}`)
+			rep := ruletest.Must(mutators.MappingIstioTLS(context.Background(), m, ruletest.Target(m), w, policy.DefaultConfig()))
+			if tt.wired {
+				assert.Len(t, rep.Changes, 2)
+				assert.Empty(t, rep.Findings)
+				return
+			}
+			assert.Empty(t, rep.Changes)
+			assert.Equal(t, map[string]any{"prefix": "/q/", "service": "quote.apps", "resolver": tt.resolver}, m.Object["spec"])
+			if tt.warn == "" {
+				assert.Empty(t, rep.Findings)
+				return
+			}
+			require.Len(t, rep.Findings, 1)
+			assert.Equal(t, policy.Warn, rep.Findings[0].Mode)
+			assert.Equal(t, "spec.resolver", rep.Findings[0].Field)
+			assert.Contains(t, rep.Findings[0].Message, tt.warn)
+		})
+	}
+
+	// An unknown resolver on a Mapping meshgate would not touch anyway is not
+	// worth a warning.
+	m := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: web.plain, resolver: my-resolver}}`)
+	rep := ruletest.Must(mutators.MappingIstioTLS(context.Background(), m, ruletest.Target(m), w, policy.DefaultConfig()))
+	assert.Empty(t, rep.Changes)
+	assert.Empty(t, rep.Findings)
+}
+
+// The ambassador Module's use_ambassador_namespace_for_service_resolution: an
+// unqualified service resolves in Emissary's namespace (the Module's), a
+// qualified one where it says; the Module's resolver is every Mapping's default.
+func TestMappingIstioTLSAmbassadorModule(t *testing.T) {
+	module := func(config string) string {
+		return "\n---\napiVersion: getambassador.io/v3alpha1\nkind: Module\nmetadata: {name: ambassador, namespace: apps}\nspec: {config: " + config + "}\n"
+	}
+	for _, tt := range []struct {
+		name, world, mappingNS, service string
+		wantService                     string // "" means unchanged
+		warn                            string
+	}{
+		{name: "unqualified service in the Mapping's namespace without the Module", world: mappingWorldYAML, mappingNS: "plain", service: "quote"},
+		{name: "unqualified service in Emissary's namespace with the Module", world: mappingWorldYAML + module("{use_ambassador_namespace_for_service_resolution: true}"), mappingNS: "plain", service: "quote", wantService: "quote:80"},
+		{name: "the Module's flag off: the Mapping's namespace", world: mappingWorldYAML + module("{use_ambassador_namespace_for_service_resolution: false}"), mappingNS: "plain", service: "quote"},
+		{name: "a qualified service ignores the Module", world: mappingWorldYAML + module("{use_ambassador_namespace_for_service_resolution: true}"), mappingNS: "default", service: "web.plain"},
+		{name: "unqualified service in a meshed Mapping namespace moves to Emissary's", world: mappingWorldYAML + module("{use_ambassador_namespace_for_service_resolution: true}"), mappingNS: "default", service: "web", wantService: "web:8080"},
+		{name: "the Module's default resolver is Consul", world: mappingWorldYAML + module("{resolver: consul}"), mappingNS: "default", service: "quote.apps"},
+		{name: "Modules that disagree: warn, never guess", world: mappingWorldYAML + module("{use_ambassador_namespace_for_service_resolution: true}") + "\n---\napiVersion: getambassador.io/v3alpha1\nkind: Module\nmetadata: {name: ambassador, namespace: emissary}\nspec: {config: {}}\n", mappingNS: "default", service: "quote.apps", warn: "the ambassador Modules apps/ambassador, emissary/ambassador disagree"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := ruletest.World(t, tt.world)
+			m := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: `+tt.mappingNS+`}, spec: {prefix: /q/, service: `+tt.service+`}}`)
+			rep := ruletest.Must(mutators.MappingIstioTLS(context.Background(), m, ruletest.Target(m), w, policy.DefaultConfig()))
+			spec := m.Object["spec"].(map[string]any)
+			if tt.wantService == "" {
+				assert.Empty(t, rep.Changes)
+				assert.Equal(t, tt.service, spec["service"])
+			} else {
+				assert.Equal(t, tt.wantService, spec["service"])
+				assert.Equal(t, "istio-upstream", spec["tls"])
+				require.NotEmpty(t, rep.Changes)
+				assert.Contains(t, rep.Changes[0].Reason, "Module apps/ambassador sets use_ambassador_namespace_for_service_resolution")
+			}
+			if tt.warn == "" {
+				assert.Empty(t, rep.Findings)
+				return
+			}
+			require.Len(t, rep.Findings, 1)
+			assert.Contains(t, rep.Findings[0].Message, tt.warn)
+		})
+	}
+}
+
+// A resolver the cluster defines wins over Emissary's built-in of that name, as
+// in Emissary (built-ins are only created when the name is free).
+func TestMappingIstioTLSDefinedResolverWinsOverBuiltin(t *testing.T) {
+	w := ruletest.World(t, mappingWorldYAML+`
+---
+apiVersion: getambassador.io/v3alpha1
+kind: ConsulResolver
+metadata: {name: endpoint, namespace: emissary}
+`)
+	m := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: quote.apps, resolver: endpoint}}`)
+	rep := ruletest.Must(mutators.MappingIstioTLS(context.Background(), m, ruletest.Target(m), w, policy.DefaultConfig()))
+	assert.Empty(t, rep.Changes)
 	assert.Empty(t, rep.Findings)
 }

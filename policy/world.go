@@ -36,6 +36,11 @@ type World interface {
 	// CRD is not installed or the CLI was given none), so rules can tell "absent"
 	// from "unknown".
 	Has(kind WorldKind) bool
+	// Complete reports whether the World holds every object of kind that the
+	// cluster has: true for the admission server's cache and for kinds
+	// `meshgate check` listed from a cluster, false for kinds it only read
+	// from files. Only a complete World proves an object absent.
+	Complete(kind WorldKind) bool
 }
 
 // WorldKind names the kinds of objects a World holds.
@@ -65,11 +70,12 @@ type Namespace struct {
 	Labels map[string]string
 }
 
-// TLSContext is the part of an Emissary TLSContext the rules read.
+// TLSContext is the part of an Emissary TLSContext the rules read from the
+// World (its existence; the Istio TLSContext's own fields are read from the
+// object itself, see emissary.ReadTLSContext).
 type TLSContext struct {
 	ObjectMeta
-	Secret        string
-	ALPNProtocols string
+	Secret string
 }
 
 // Gateway is the part of a Gateway API Gateway the rules read.
@@ -115,6 +121,9 @@ type Module struct {
 	// spec.config.use_ambassador_namespace_for_service_resolution: unqualified
 	// Mapping services then resolve in the Module's (Emissary's) namespace.
 	UseAmbassadorNamespaceForServiceResolution bool
+	// Resolver is spec.config.resolver: the resolver of every Mapping that
+	// names none ("" means Emissary's default, kubernetes-service).
+	Resolver string
 }
 
 // Resolver kinds Emissary defines.

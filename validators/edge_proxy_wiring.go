@@ -11,14 +11,8 @@ import (
 	"github.com/meshgate/meshgate/policy"
 )
 
-// EdgeProxyWiring implements rule edge-proxy-wiring (DESIGN.md §3): an edge-proxy
-// pod (cfg.IsEdgeProxy, opted-out pods included) whose data plane is sidecar and
-// whose cert mode is not the legacy secret gets one warning, in the rule's mode,
-// when the final pod lacks any part of the Istio certificate wiring (see
-// edgeproxy.MissingSidecarWiring). The message lists what is missing and says
-// how to get it: remove the opt-out, resolve the conflicts edge-proxy-istio-certs
-// reported, or turn that rule on. It reads the pod as it is, whatever the
-// mutation did.
+// EdgeProxyWiring implements rule edge-proxy-wiring (docs/rules.md#edge-proxy-wiring)
+// on the final pod, whatever the mutation did.
 func EdgeProxyWiring(ctx context.Context, pod *corev1.Pod, t policy.Target, w policy.World, cfg *policy.Config) (policy.Report, error) {
 	rep := t.NewReport()
 	if pod == nil || cfg == nil {
@@ -27,6 +21,14 @@ func EdgeProxyWiring(ctx context.Context, pod *corev1.Pod, t policy.Target, w po
 	mode := cfg.Mode(policy.EdgeProxyWiring)
 	if mode == policy.Off || !cfg.IsEdgeProxy(pod.Labels, pod.Annotations) {
 		return rep, nil
+	}
+	if blocked, err := edgeproxy.HostNetworkBlocksSidecar(ctx, pod, t.Namespace, w, cfg); err != nil || blocked {
+		if blocked {
+			rep.Find(policy.EdgeProxyWiring, mode, field.NewPath("spec", "hostNetwork"),
+				"edge proxy in namespace %q would get an Istio sidecar, but Istio never injects a pod with spec.hostNetwork: true, so no istio-proxy writes the Istio certificates and Mappings with tls: %s fail. Fix: run the edge proxy without hostNetwork: true",
+				t.Namespace, cfg.Mappings.TLSContext)
+		}
+		return rep, err
 	}
 	if m, err := edgeproxy.ModeOf(ctx, pod, t.Namespace, w, cfg); err != nil || m != edgeproxy.ModeSidecar {
 		return rep, err
@@ -39,9 +41,6 @@ func EdgeProxyWiring(ctx context.Context, pod *corev1.Pod, t policy.Target, w po
 	fld := field.NewPath("spec", "containers").Index(edge)
 	var fix string
 	switch {
-	case pod.Spec.HostNetwork:
-		fld = field.NewPath("spec", "hostNetwork")
-		fix = "run the edge proxy without hostNetwork: true (Istio skips such pods, so no istio-proxy writes the certificates)"
 	case policy.OptedOut(pod.Annotations):
 		fld = field.NewPath("metadata", "annotations").Key(policy.AnnotationInject)
 		fix = `remove the annotation meshgate.io/inject: "false" so meshgate wires the pod, or add the wiring yourself`

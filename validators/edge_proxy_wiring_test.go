@@ -3,9 +3,10 @@ package validators
 import (
 	"context"
 	"encoding/json"
-	"github.com/meshgate/meshgate/internal/ruletest"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -17,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshgate/meshgate/edgeproxy"
+	"github.com/meshgate/meshgate/internal/ruletest"
 	"github.com/meshgate/meshgate/mutators"
 	"github.com/meshgate/meshgate/policy"
 	"github.com/meshgate/meshgate/world"
@@ -269,6 +272,44 @@ func BenchmarkEdgeProxyWiring(b *testing.B) {
 					b.Fatalf("%d findings", len(rep.Findings))
 				}
 			}
+		})
+	}
+}
+
+// TestSidecarNeedsAreSharedByBothPodRules: every entry of the shared wiring
+// table, taken away from a wired (and injected) pod, is what edge-proxy-wiring
+// reports missing and what edge-proxy-istio-certs puts back.
+func TestSidecarNeedsAreSharedByBothPodRules(t *testing.T) {
+	injected := func(t *testing.T) *corev1.Pod {
+		p := wiringPod(t)
+		p.Annotations = map[string]string{policy.AnnotationSidecarStatus: "{}"}
+		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: edgeproxy.ProxyContainerName})
+		return wired(t, p, "emissary")
+	}
+	require.Empty(t, edgeproxy.MissingSidecarWiring(injected(t), 0))
+	for i, need := range edgeproxy.SidecarNeeds {
+		var in edgeproxy.In
+		var what string
+		if need.Env != nil {
+			in, what = need.Env.In, "env "+need.Env.Name
+		} else {
+			in, what = need.Mount.In, "mount of volume "+edgeproxy.VolumeName
+		}
+		t.Run(fmt.Sprintf("%d %s", i, what), func(t *testing.T) {
+			pod := injected(t)
+			ref, ok := in.Container(pod, 0)
+			require.True(t, ok)
+			c := ref.Get(pod)
+			if need.Env != nil {
+				c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == need.Env.Name })
+			} else {
+				c.VolumeMounts = slices.DeleteFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == edgeproxy.VolumeName })
+			}
+			missing := edgeproxy.MissingSidecarWiring(pod, 0)
+			require.Len(t, missing, 1)
+			assert.Contains(t, missing[0], what)
+			assert.Contains(t, missing[0], fmt.Sprintf("container %q", c.Name))
+			assert.Empty(t, edgeproxy.MissingSidecarWiring(wired(t, pod, "emissary"), 0), "edge-proxy-istio-certs puts it back")
 		})
 	}
 }

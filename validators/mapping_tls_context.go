@@ -13,26 +13,10 @@ import (
 	"github.com/meshgate/meshgate/policy"
 )
 
-// MappingTLSContext implements rule mapping-tls-context on an Emissary Mapping
-// (v2 or v3alpha1), after mutation:
-//
-//   - `tls: <name>` must name a TLSContext that exists, in any namespace
-//     (TLSContext names are cluster-global in Emissary). This is only checked
-//     when the World holds TLSContexts at all (World.Has): a CLI run over one
-//     chart or a cluster without the CRD cannot tell "missing" from "not shown",
-//     and a "could not verify" on every Mapping would be noise.
-//   - with the Istio TLSContext (cfg.Mappings.TLSContext) and no explicit port,
-//     to a Service the World knows that has no port 443: rejected, Emissary
-//     originates TLS to 443 and the connection hangs.
-//   - with the Istio TLSContext, to an upstream in an ambient namespace (ztunnel
-//     already does mTLS; the application would receive Emissary's TLS) or to
-//     one whose PeerAuthentication DISABLEs mTLS (the sidecar passes the TLS
-//     through to the application): rejected, the route cannot work.
-//
-// How the Istio TLSContext itself is wired (namespace, secret, ALPN) is checked
-// on the TLSContext object (TLSContextWiring), not on every Mapping that names
-// it: the fix is in one place, and repeating it on each Mapping would be noise.
-// v2 `tls: true|false` names no context and is not checked.
+// MappingTLSContext implements the Mapping half of rule mapping-tls-context
+// (docs/rules.md#mapping-tls-context), after mutation. How the Istio TLSContext
+// itself is wired is checked on the TLSContext object (TLSContextWiring), not on
+// every Mapping that names it.
 func MappingTLSContext(ctx context.Context, obj *unstructured.Unstructured, t policy.Target, w policy.World, cfg *policy.Config) (policy.Report, error) {
 	rep := t.NewReport()
 	if obj == nil || obj.Object == nil || cfg == nil {
@@ -48,7 +32,7 @@ func MappingTLSContext(ctx context.Context, obj *unstructured.Unstructured, t po
 	tlsPath := field.NewPath("spec", "tls")
 	servicePath := field.NewPath("spec", "service")
 
-	missing, err := tlsContextMissing(ctx, w, name)
+	missing, proven, err := emissary.TLSContextMissing(ctx, w, name)
 	if err != nil {
 		return rep, err
 	}
@@ -58,14 +42,29 @@ func MappingTLSContext(ctx context.Context, obj *unstructured.Unstructured, t po
 			how = fmt.Sprintf(" in Emissary's namespace (%s) with secret: %s and alpn_protocols: istio",
 				strings.Join(cfg.EdgeProxy.Namespaces, " or "), cfg.Mappings.IstioSecret)
 		}
-		rep.Find(policy.MappingTLSContext, mode, tlsPath,
-			"TLSContext %q does not exist in any namespace: Emissary reports \"Originate-TLS context %s is not defined\" and connects without it; create TLSContext %q%s, or set spec.tls to an existing TLSContext",
-			name, name, name, how)
+		if proven {
+			rep.Find(policy.MappingTLSContext, mode, tlsPath,
+				"TLSContext %q does not exist in any namespace: Emissary reports \"Originate-TLS context %s is not defined\" and connects without it; create TLSContext %q%s, or set spec.tls to an existing TLSContext",
+				name, name, name, how)
+		} else {
+			// Files hold some TLSContexts, not necessarily the cluster's: an
+			// absence meshgate cannot prove is never a denial.
+			rep.Find(policy.MappingTLSContext, policy.Warn, tlsPath,
+				"TLSContext %q is not among the objects meshgate was given (the cluster may have it; without it Emissary reports \"Originate-TLS context %s is not defined\" and connects without it): make sure TLSContext %q exists%s, or check with --kubeconfig to verify against the cluster",
+				name, name, name, how)
+		}
 	}
 	if name != istioCtx || !mp.HasService {
 		return rep, nil
 	}
-	up, err := emissary.ParseUpstream(mp.Service, t.Namespace)
+	resolution, err := emissary.ResolveMapping(ctx, w, mp, t.Namespace)
+	if err != nil {
+		return rep, err
+	}
+	if !resolution.ToService() {
+		return rep, nil // not a Kubernetes Service, or meshgate cannot tell (mapping-istio-tls says so)
+	}
+	up, err := emissary.ParseUpstream(mp.Service, resolution.Namespace)
 	if err != nil || up.Kind != emissary.HostService {
 		return rep, nil
 	}
@@ -97,21 +96,9 @@ func MappingTLSContext(ctx context.Context, obj *unstructured.Unstructured, t po
 	return rep, nil
 }
 
-// TLSContextWiring implements the TLSContext half of rule mapping-tls-context:
-// the Istio TLSContext (named cfg.Mappings.TLSContext; others are not checked)
-// must
-//
-//   - live in one of Emissary's namespaces (cfg.EdgeProxy.Namespaces): Emissary
-//     creates the Secret istio-certs from AMBASSADOR_ISTIO_SECRET_DIR in its own
-//     namespace, and a TLSContext reads secrets from its own namespace;
-//   - use `secret: istio-certs` (cfg.Mappings.IstioSecret; the namespaced
-//     spelling `istio-certs.<its namespace>` is the same Secret). With cert mode
-//     "secret" (cfg.EdgeProxy.CertMode: Ambassador 1.x, Istio <= 1.4) the legacy
-//     form is accepted as well: cert_chain_file and private_key_file (and
-//     cacert_chain_file, if set) under /etc/istiocerts/, where that mode mounts
-//     the Istio secret;
-//   - offer `alpn_protocols: istio`: without it a sidecar in PERMISSIVE mode
-//     does not recognise Emissary's TLS as Istio mTLS.
+// TLSContextWiring implements the TLSContext half of rule mapping-tls-context
+// (docs/rules.md#mapping-tls-context): the Istio TLSContext's namespace, secret
+// and ALPN. Other TLSContexts are not checked.
 func TLSContextWiring(ctx context.Context, obj *unstructured.Unstructured, t policy.Target, w policy.World, cfg *policy.Config) (policy.Report, error) {
 	rep := t.NewReport()
 	if obj == nil || obj.Object == nil || cfg == nil {
@@ -201,14 +188,3 @@ func checkLegacyFiles(rep *policy.Report, mode policy.Mode, name string, tc emis
 }
 
 // tlsContextMissing reports whether the World knows TLSContexts and holds none
-// called name.
-func tlsContextMissing(ctx context.Context, w policy.World, name string) (bool, error) {
-	if w == nil || !w.Has(policy.KindTLSContext) {
-		return false, nil
-	}
-	found, err := w.TLSContexts(ctx, name)
-	if err != nil {
-		return false, fmt.Errorf("look up TLSContext %q: %w", name, err)
-	}
-	return len(found) == 0, nil
-}

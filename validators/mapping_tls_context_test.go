@@ -92,8 +92,15 @@ func mtcCheck(t *testing.T, rep policy.Report, mode policy.Mode, want []mtcFindi
 	}
 }
 
+// live marks w as a live cluster's World: it holds every TLSContext, so an
+// absence is proven.
+func live(w *world.Memory) *world.Memory {
+	w.MarkKnown(policy.KindTLSContext)
+	return w
+}
+
 func TestMappingTLSContext(t *testing.T) {
-	w := ruletest.World(t, mappingTLSWorldYAML)
+	w := live(ruletest.World(t, mappingTLSWorldYAML))
 	tests := []struct {
 		name    string
 		mapping string
@@ -131,7 +138,7 @@ func TestMappingTLSContext(t *testing.T) {
 		},
 		{
 			name:    "missing Istio TLSContext: the message says how to create it",
-			world:   ruletest.World(t, "apiVersion: getambassador.io/v3alpha1\nkind: TLSContext\nmetadata: {name: other, namespace: emissary}\n"),
+			world:   live(ruletest.World(t, "apiVersion: getambassador.io/v3alpha1\nkind: TLSContext\nmetadata: {name: other, namespace: emissary}\n")),
 			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: "quote:80", tls: istio-upstream}}`,
 			want:    []mtcFinding{{"spec.tls", `create TLSContext "istio-upstream" in Emissary's namespace (ambassador or emissary) with secret: istio-certs and alpn_protocols: istio`}},
 		},
@@ -189,8 +196,57 @@ func TestMappingTLSContextUsesRuleMode(t *testing.T) {
 	cfg := policy.DefaultConfig()
 	cfg.Rules[policy.MappingTLSContext] = policy.Warn
 	m := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: "quote:80", tls: missing}}`)
-	rep := ruletest.Must(validators.MappingTLSContext(context.Background(), m, ruletest.Target(m), ruletest.World(t, mappingTLSWorldYAML), cfg))
+	rep := ruletest.Must(validators.MappingTLSContext(context.Background(), m, ruletest.Target(m), live(ruletest.World(t, mappingTLSWorldYAML)), cfg))
 	mtcCheck(t, rep, policy.Warn, []mtcFinding{{"spec.tls", `TLSContext "missing" does not exist`}})
+}
+
+// A World read from files (meshgate check without a cluster) holds some
+// TLSContexts, not necessarily the cluster's: a missing one is a warning, never
+// a denial. A live World (the admission server, or check with --kubeconfig)
+// proves the absence, and the rule denies.
+func TestMappingTLSContextPartialWorld(t *testing.T) {
+	m := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: {prefix: /q/, service: "quote.apps:80", tls: istio-upstream}}`)
+	files := ruletest.World(t, "apiVersion: getambassador.io/v3alpha1\nkind: TLSContext\nmetadata: {name: ledger-client-cert, namespace: default}\nspec: {secret: ledger-client-cert}\n")
+	rep := ruletest.Must(validators.MappingTLSContext(context.Background(), m, ruletest.Target(m), files, policy.DefaultConfig()))
+	mtcCheck(t, rep, policy.Warn, []mtcFinding{{"spec.tls", `TLSContext "istio-upstream" is not among the objects meshgate was given (the cluster may have it`}})
+
+	rep = ruletest.Must(validators.MappingTLSContext(context.Background(), m, ruletest.Target(m), live(files), policy.DefaultConfig()))
+	mtcCheck(t, rep, policy.Enforce, []mtcFinding{{"spec.tls", `TLSContext "istio-upstream" does not exist in any namespace`}})
+}
+
+// The Service checks follow Emissary's resolution: only a Kubernetes resolver
+// reaches a Service, and the ambassador Module can move unqualified services to
+// Emissary's namespace.
+func TestMappingTLSContextResolution(t *testing.T) {
+	base := mappingTLSWorldYAML + `
+---
+apiVersion: getambassador.io/v3alpha1
+kind: ConsulResolver
+metadata: {name: consul-dc1, namespace: emissary}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: quote, namespace: emissary}
+spec: {selector: {app: quote}, ports: [{name: http, port: 8080}]}
+`
+	module := "\n---\napiVersion: getambassador.io/v3alpha1\nkind: Module\nmetadata: {name: ambassador, namespace: emissary}\nspec: {config: {use_ambassador_namespace_for_service_resolution: true}}\n"
+	for _, tt := range []struct {
+		name, world, spec string
+		want              []mtcFinding
+	}{
+		{name: "Kubernetes resolution: the Service in the Mapping's namespace has no 443", world: base, spec: `{prefix: /q/, service: quote, tls: istio-upstream}`,
+			want: []mtcFinding{{"spec.service", `which Service default/quote does not expose`}}},
+		{name: "Consul resolution: no Kubernetes Service to judge", world: base, spec: `{prefix: /q/, service: quote, tls: istio-upstream, resolver: consul-dc1}`},
+		{name: "unknown resolver: meshgate cannot tell", world: base, spec: `{prefix: /q/, service: quote, tls: istio-upstream, resolver: nowhere}`},
+		{name: "the Module moves an unqualified service to Emissary's namespace", world: base + module, spec: `{prefix: /q/, service: quote, tls: istio-upstream}`,
+			want: []mtcFinding{{"spec.service", `which Service emissary/quote does not expose, and the connection hangs; write "quote:8080"`}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: `+tt.spec+`}`)
+			rep := ruletest.Must(validators.MappingTLSContext(context.Background(), m, ruletest.Target(m), live(ruletest.World(t, tt.world)), policy.DefaultConfig()))
+			mtcCheck(t, rep, policy.Enforce, tt.want)
+		})
+	}
 }
 
 func TestTLSContextWiring(t *testing.T) {

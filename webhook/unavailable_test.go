@@ -34,6 +34,8 @@ func (brokenWorld) Namespace(context.Context, string) (policy.Namespace, bool, e
 
 func (brokenWorld) Has(policy.WorldKind) bool { return true }
 
+func (brokenWorld) Complete(policy.WorldKind) bool { return true }
+
 // TestUndecidableReviewFailsTheCall: when the World cannot answer, the HTTP
 // call fails (503) so that the webhook's failurePolicy decides; it is never a
 // verdict. Reviews that need no lookup are still answered.

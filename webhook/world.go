@@ -568,6 +568,10 @@ func (w *CacheWorld) Has(kind policy.WorldKind) bool {
 	return len(specs) > 0
 }
 
+// Complete implements policy.World: the cache holds every object of each kind
+// it serves.
+func (w *CacheWorld) Complete(kind policy.WorldKind) bool { return w.Has(kind) }
+
 // wrapLookup says what could not be read; nil stays nil.
 func wrapLookup(err error, format string, args ...any) error {
 	if err == nil {

@@ -38,6 +38,8 @@ type Memory struct {
 	modules    map[string][]policy.Module
 	resolvers  map[string][]policy.Resolver
 	has        map[policy.WorldKind]bool
+	// complete are the kinds listed from a cluster (MarkKnown).
+	complete map[policy.WorldKind]bool
 	// defaultNamespace is assumed for namespaced objects without one.
 	defaultNamespace string
 }
@@ -62,6 +64,7 @@ func NewMemory(defaultNamespace string) *Memory {
 		modules:          map[string][]policy.Module{},
 		resolvers:        map[string][]policy.Resolver{},
 		has:              map[policy.WorldKind]bool{},
+		complete:         map[policy.WorldKind]bool{},
 		defaultNamespace: defaultNamespace,
 	}
 }
@@ -140,12 +143,22 @@ func (m *Memory) Add(u *unstructured.Unstructured) (bool, error) {
 	return true, nil
 }
 
-// MarkKnown records that the World holds kind, even with no object of it (for
-// example: the cluster has the CRD but no object).
+// MarkKnown records that the World holds kind, even with no object of it, and
+// holds all of it: the cluster was listed for kind (it has the CRD, maybe no
+// object). Kinds only added from files are never complete.
 func (m *Memory) MarkKnown(kind policy.WorldKind) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.has[kind] = true
+	m.complete[kind] = true
+}
+
+// Complete implements policy.World: only kinds marked known (listed from a
+// cluster) are complete.
+func (m *Memory) Complete(kind policy.WorldKind) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.complete[kind]
 }
 
 // Namespace implements policy.World.
@@ -229,21 +242,10 @@ func ServiceFrom(u *unstructured.Unstructured) (*corev1.Service, error) {
 }
 
 // TLSContextFrom reads the fields the rules need from an Emissary TLSContext (any
-// version). alpn_protocols is a string in Emissary's schema; a list is joined.
+// version).
 func TLSContextFrom(u *unstructured.Unstructured) policy.TLSContext {
 	tc := policy.TLSContext{ObjectMeta: policy.ObjectMeta{Namespace: u.GetNamespace(), Name: u.GetName()}}
 	tc.Secret, _, _ = unstructured.NestedString(u.Object, "spec", "secret")
-	switch v := nested(u.Object, "spec", "alpn_protocols").(type) {
-	case string:
-		tc.ALPNProtocols = v
-	case []any:
-		for i, p := range v {
-			if i > 0 {
-				tc.ALPNProtocols += ","
-			}
-			tc.ALPNProtocols += fmt.Sprint(p)
-		}
-	}
 	return tc
 }
 
@@ -330,6 +332,7 @@ func IsResolverKind(kind string) bool {
 func ModuleFrom(u *unstructured.Unstructured) policy.Module {
 	mod := policy.Module{ObjectMeta: policy.ObjectMeta{Namespace: u.GetNamespace(), Name: u.GetName()}}
 	mod.UseAmbassadorNamespaceForServiceResolution, _, _ = unstructured.NestedBool(u.Object, "spec", "config", "use_ambassador_namespace_for_service_resolution")
+	mod.Resolver, _, _ = unstructured.NestedString(u.Object, "spec", "config", "resolver")
 	return mod
 }
 

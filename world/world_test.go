@@ -61,7 +61,7 @@ spec: {mtls: {mode: STRICT}, selector: {matchLabels: {app: quote}}}
 apiVersion: getambassador.io/v3alpha1
 kind: Module
 metadata: {name: ambassador, namespace: emissary}
-spec: {config: {use_ambassador_namespace_for_service_resolution: true}}
+spec: {config: {use_ambassador_namespace_for_service_resolution: true, resolver: endpoint}}
 ---
 apiVersion: getambassador.io/v3alpha1
 kind: ConsulResolver
@@ -104,8 +104,7 @@ func TestMemory(t *testing.T) {
 
 	tls, _ := w.TLSContexts(ctx, "istio-upstream")
 	require.Len(t, tls, 2, "TLSContext names are cluster-global: both namespaces are returned")
-	assert.Equal(t, policy.TLSContext{ObjectMeta: policy.ObjectMeta{Namespace: "emissary", Name: "istio-upstream"}, Secret: "istio-certs", ALPNProtocols: "istio,h2"}, tls[0])
-	assert.Equal(t, "istio", tls[1].ALPNProtocols)
+	assert.Equal(t, policy.TLSContext{ObjectMeta: policy.ObjectMeta{Namespace: "emissary", Name: "istio-upstream"}, Secret: "istio-certs"}, tls[0])
 
 	assert.Equal(t, []policy.ObjectMeta{{Namespace: "istio-ingress", Name: "gw"}}, must(w.IstioGateways(ctx, "gw")))
 
@@ -123,7 +122,7 @@ func TestMemory(t *testing.T) {
 
 	assert.Equal(t, []policy.PeerAuthentication{{ObjectMeta: policy.ObjectMeta{Namespace: "apps", Name: "default"}, Selector: map[string]string{"app": "quote"}, Mode: "STRICT"}},
 		must(w.PeerAuthentications(ctx, "apps")))
-	assert.Equal(t, []policy.Module{{ObjectMeta: policy.ObjectMeta{Namespace: "emissary", Name: "ambassador"}, UseAmbassadorNamespaceForServiceResolution: true}},
+	assert.Equal(t, []policy.Module{{ObjectMeta: policy.ObjectMeta{Namespace: "emissary", Name: "ambassador"}, UseAmbassadorNamespaceForServiceResolution: true, Resolver: "endpoint"}},
 		must(w.Modules(ctx, "ambassador")))
 	consul := must(w.Resolvers(ctx, "consul-dc1"))
 	require.Len(t, consul, 1)
@@ -137,11 +136,13 @@ func TestMemory(t *testing.T) {
 
 	for _, k := range []policy.WorldKind{policy.KindNamespace, policy.KindService, policy.KindTLSContext, policy.KindIstioGateway, policy.KindGateway, policy.KindPeerAuthentication} {
 		assert.True(t, w.Has(k), k)
+		assert.False(t, w.Complete(k), "%s: objects read from files are never all of the cluster's", k)
 	}
 	empty := NewMemory("x")
 	assert.False(t, empty.Has(policy.KindGateway))
 	empty.MarkKnown(policy.KindGateway)
 	assert.True(t, empty.Has(policy.KindGateway), "MarkKnown: the cluster has the CRD but no object")
+	assert.True(t, empty.Complete(policy.KindGateway), "MarkKnown: the cluster was listed for the kind")
 }
 
 func TestAddRejectsAServiceThatIsNotOne(t *testing.T) {

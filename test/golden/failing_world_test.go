@@ -53,6 +53,8 @@ func (f failingWorld) Resolvers(context.Context, string) ([]policy.Resolver, err
 
 func (f failingWorld) Has(kind policy.WorldKind) bool { return f.inner.Has(kind) }
 
+func (f failingWorld) Complete(kind policy.WorldKind) bool { return f.inner.Complete(kind) }
+
 // TestFailingWorldNeverDecides reviews every input of the corpus against a
 // World whose every lookup fails: a review either fails with a WorldError that
 // carries the lookup's error, or its verdict did not depend on the World at
