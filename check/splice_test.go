@@ -46,9 +46,10 @@ apiVersion: v1
 kind: Service
 metadata: {name: quote, namespace: shop}
 spec:
+    selector: {app: quote}
     ports:
         - {port: 80, targetPort: 8080}   # web
-        - port: 8443
+        - port: 443
           targetPort: 8443
 ---
 apiVersion: getambassador.io/v3alpha1
@@ -132,15 +133,15 @@ func TestWriteMutatedChangesOnlyWhatMeshgateChanges(t *testing.T) {
 		},
 		{
 			name: "a stream of JSON values: the unchanged one is untouched, the changed one keeps its layout",
-			in:   "{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": \"c\", \"namespace\": \"shop\"}}\n{\n    \"apiVersion\": \"v1\",\n    \"kind\": \"Service\",\n    \"metadata\": {\"name\": \"api\", \"namespace\": \"shop\"},\n    \"spec\": {\n        \"ports\": [\n            {\"port\": 8080}\n        ]\n    }\n}\n",
+			in:   "{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": \"c\", \"namespace\": \"shop\"}}\n{\n    \"apiVersion\": \"v1\",\n    \"kind\": \"Service\",\n    \"metadata\": {\"name\": \"api\", \"namespace\": \"shop\"},\n    \"spec\": {\n        \"selector\": {\"app\": \"api\"},\n        \"ports\": [\n            {\"port\": 80}\n        ]\n    }\n}\n",
 			want: []string{
-				`-            {"port": 8080}`,
-				`+            {"port": 8080, "name": "http"}`,
+				`-            {"port": 80}`,
+				`+            {"port": 80, "name": "http"}`,
 			},
 		},
 		{
 			name: "a changed file without a final line end keeps it that way",
-			in:   "apiVersion: v1\r\nkind: Service\r\nmetadata:\r\n  name: tail\r\n  namespace: shop\r\nspec:\r\n  ports:\r\n  - port: 80",
+			in:   "apiVersion: v1\r\nkind: Service\r\nmetadata:\r\n  name: tail\r\n  namespace: shop\r\nspec:\r\n  selector: {app: tail}\r\n  ports:\r\n  - port: 80",
 			want: []string{"-  - port: 80", "+  - port: 80\r", "+    name: http"},
 		},
 		{
