@@ -16,11 +16,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/meshgate/meshgate/engine"
 	"github.com/meshgate/meshgate/manifest"
-	"github.com/meshgate/meshgate/policy"
 )
 
 const cli = "testdata/cli"
@@ -272,28 +269,6 @@ func TestJUnit(t *testing.T) {
 		assert.Contains(t, c.SystemOut, "warning: "+filepath.Join(cli, "enforce", "vs.yaml")+":12: spec.gateways[1]: ")
 		assert.Zero(t, doc.Failures)
 	})
-}
-
-func TestKindRulesFollowTheEngine(t *testing.T) {
-	for gk := range kindRules {
-		assert.True(t, engine.Handles(gk), "%v has rules in JUnit output but not in the engine", gk)
-	}
-	kinds := []schema.GroupKind{{Kind: "Pod"}, {Kind: "Service"}, {Group: "getambassador.io", Kind: "Mapping"}, {Group: "getambassador.io", Kind: "TLSContext"}, {Group: "networking.istio.io", Kind: "VirtualService"}}
-	for _, k := range engine.RouteKinds {
-		kinds = append(kinds, schema.GroupKind{Group: "gateway.networking.k8s.io", Kind: k})
-	}
-	for _, gk := range kinds {
-		assert.NotEmpty(t, kindRules[gk], "%v: the engine handles it, JUnit output must list its rules", gk)
-	}
-	for _, gk := range []schema.GroupKind{{Group: "apps", Kind: "Deployment"}, {Group: "batch", Kind: "CronJob"}} {
-		assert.True(t, engine.IsWorkload(gk))
-	}
-	for _, rules := range kindRules {
-		for _, r := range rules {
-			_, ok := policy.LookupRule(r)
-			assert.True(t, ok, "unknown rule %s", r)
-		}
-	}
 }
 
 func TestDiffAndWriteMutated(t *testing.T) {

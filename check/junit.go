@@ -4,11 +4,11 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/meshgate/meshgate/engine"
 	"github.com/meshgate/meshgate/policy"
 )
 
@@ -73,46 +73,25 @@ type junitProblem struct {
 	Text    string `xml:",chardata"`
 }
 
-// kindRules are the rules the engine runs on each kind (DESIGN.md §3); a test
-// keeps it in step with the engine's dispatch.
-var kindRules = map[schema.GroupKind][]string{
-	{Kind: "Pod"}:     {policy.EdgeProxyIstioCerts, policy.EdgeProxyWiring},
-	{Kind: "Service"}: {policy.ServicePortProtocol, policy.ServicePortName},
-	{Group: "getambassador.io", Kind: "Mapping"}:            {policy.MappingIstioTLS, policy.MappingTLSContext},
-	{Group: "getambassador.io", Kind: "TLSContext"}:         {policy.MappingTLSContext},
-	{Group: "networking.istio.io", Kind: "VirtualService"}:  {policy.VirtualServiceGatewayRef},
-	{Group: "gateway.networking.k8s.io", Kind: "HTTPRoute"}: {policy.RouteParentRef},
-	{Group: "gateway.networking.k8s.io", Kind: "GRPCRoute"}: {policy.RouteParentRef},
-	{Group: "gateway.networking.k8s.io", Kind: "TLSRoute"}:  {policy.RouteParentRef},
-	{Group: "gateway.networking.k8s.io", Kind: "TCPRoute"}:  {policy.RouteParentRef},
-	{Group: "gateway.networking.k8s.io", Kind: "UDPRoute"}:  {policy.RouteParentRef},
-}
-
-// rulesFor lists the enabled rules that apply to objects of gk, plus any other
-// rule that reported on this object.
+// rulesFor lists the rules that review objects of gk (the registered rules
+// for the kind, policy.RulesFor, that cfg does not turn off: what the engine
+// runs), plus any other rule that reported on this object.
 func rulesFor(gk schema.GroupKind, cfg *policy.Config, o *Reviewed) []string {
-	base := kindRules[gk]
-	if engine.IsWorkload(gk) {
-		base = kindRules[schema.GroupKind{Kind: "Pod"}]
-	}
 	var out []string
-	seen := map[string]bool{}
-	add := func(r string) {
-		if !seen[r] {
-			seen[r] = true
-			out = append(out, r)
-		}
-	}
-	for _, r := range base {
-		if cfg.Enabled(r) {
-			add(r)
+	for _, r := range policy.RulesFor(gk) {
+		if cfg.Enabled(r.ID) {
+			out = append(out, r.ID)
 		}
 	}
 	for _, f := range o.Findings {
-		add(f.Rule)
+		if !slices.Contains(out, f.Rule) {
+			out = append(out, f.Rule)
+		}
 	}
 	for _, c := range o.Changes {
-		add(c.Rule)
+		if !slices.Contains(out, c.Rule) {
+			out = append(out, c.Rule)
+		}
 	}
 	return out
 }

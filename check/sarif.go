@@ -39,7 +39,7 @@ func writeSARIF(w io.Writer, res *Result, workDir string) error {
 	rep := sarif.NewReport()
 	run := sarif.NewRunWithInformationURI("meshgate", InformationURI)
 	run.Tool.Driver.WithVersion(ToolVersion)
-	for _, r := range policy.Rules {
+	for _, r := range policy.Rules() {
 		level := "warning"
 		if r.Default == policy.Enforce {
 			level = "error"

@@ -1,6 +1,7 @@
-// Package engine is the one place that runs meshgate's rules: it picks the rules
-// for an object's kind, runs the mutations, applies their patch to the object as
-// submitted, and validates the final object. The admission server and
+// Package engine is the one place that runs meshgate's rules: it picks the
+// registered rules (policy.Rules) for an object's kind, runs the mutations,
+// applies their patch to the object as submitted, and validates the final
+// object. The admission server and
 // `meshgate check` both call Review, so they cannot disagree.
 package engine
 
@@ -8,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
@@ -17,9 +19,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 
-	"github.com/meshgate/meshgate/mutators"
 	"github.com/meshgate/meshgate/policy"
-	"github.com/meshgate/meshgate/validators"
+
+	// The rules register themselves with policy.Register.
+	_ "github.com/meshgate/meshgate/mutators"
+	_ "github.com/meshgate/meshgate/validators"
 )
 
 // Operation is the admission operation the object arrives with.
@@ -76,56 +80,96 @@ func (r *Result) Denied() bool {
 	return false
 }
 
-// Engine runs the rules with one configuration. It is safe for concurrent use.
+// Engine runs the registered rules with one configuration. It is safe for
+// concurrent use.
 type Engine struct {
 	cfg *policy.Config
+	// kinds is the dispatch: for each kind some rule reviews, the rules that
+	// are not off, in policy.Rules order. A rule that is off is not in it, so
+	// it is never called.
+	kinds map[schema.GroupKind]*plan
 }
 
-// New returns an engine for cfg (nil means the defaults).
+// plan is what the engine runs on objects of one kind.
+type plan struct {
+	kind        policy.Kind
+	form        policy.Form
+	mutations   []step
+	validations []step
+	// selective: some step has a Select.
+	selective bool
+}
+
+// step is one rule's function for one kind.
+type step struct {
+	rule   string
+	check  policy.Check
+	choose func(labels, annotations map[string]string, cfg *policy.Config) bool
+}
+
+// New returns an engine for cfg (nil means the defaults), dispatching to the
+// rules registered with policy.Register that cfg does not turn off.
 func New(cfg *policy.Config) *Engine {
 	if cfg == nil {
 		cfg = policy.DefaultConfig()
 	}
-	return &Engine{cfg: cfg}
+	return &Engine{cfg: cfg, kinds: dispatch(cfg)}
+}
+
+func dispatch(cfg *policy.Config) map[schema.GroupKind]*plan {
+	out := map[schema.GroupKind]*plan{}
+	for _, r := range policy.Rules() {
+		if cfg.Mode(r.ID) == policy.Off {
+			continue
+		}
+		for _, rv := range r.Reviews {
+			s := step{rule: r.ID, check: rv.Check, choose: rv.Select}
+			for _, k := range rv.Kinds {
+				p, ok := out[k.GroupKind()]
+				if !ok {
+					p = &plan{kind: k, form: policy.FormOf(rv.Check)}
+					out[k.GroupKind()] = p
+				}
+				if r.Mutation {
+					p.mutations = append(p.mutations, s)
+				} else {
+					p.validations = append(p.validations, s)
+				}
+				p.selective = p.selective || s.choose != nil
+			}
+		}
+	}
+	return out
 }
 
 // Config returns the engine's configuration.
 func (e *Engine) Config() *policy.Config { return e.cfg }
 
-// Handles reports whether the engine has rules for objects of this group and kind.
-func Handles(gk schema.GroupKind) bool {
-	_, ok := handlers[gk]
+// Handles reports whether the engine runs any rule on objects of this group
+// and kind.
+func (e *Engine) Handles(gk schema.GroupKind) bool {
+	_, ok := e.kinds[gk]
 	return ok
 }
 
-type handler func(e *Engine, ctx context.Context, in Input, t policy.Target, w policy.World) (*Result, error)
-
-var handlers = map[schema.GroupKind]handler{}
-
-func init() {
-	handlers[schema.GroupKind{Kind: "Pod"}] = (*Engine).reviewPod
-	for gk, tpl := range podTemplates {
-		tpl := tpl
-		handlers[gk] = func(e *Engine, ctx context.Context, in Input, t policy.Target, w policy.World) (*Result, error) {
-			return e.reviewTemplate(ctx, in, t, w, tpl)
+// Rules returns the ids of the rules the engine runs on objects of gk:
+// mutations first, in policy.Rules order.
+func (e *Engine) Rules(gk schema.GroupKind) []string {
+	p, ok := e.kinds[gk]
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, s := range p.mutations {
+		out = append(out, s.rule)
+	}
+	for _, s := range p.validations {
+		if !slices.Contains(out, s.rule) {
+			out = append(out, s.rule)
 		}
 	}
-	handlers[schema.GroupKind{Kind: "Service"}] = (*Engine).reviewService
-	handlers[schema.GroupKind{Group: groupEmissary, Kind: "Mapping"}] = (*Engine).reviewMapping
-	handlers[schema.GroupKind{Group: groupEmissary, Kind: "TLSContext"}] = validateOnly(policy.MappingTLSContext, validators.TLSContextWiring)
-	handlers[schema.GroupKind{Group: "networking.istio.io", Kind: "VirtualService"}] = validateOnly(policy.VirtualServiceGatewayRef, validators.VirtualServiceGatewayRef)
-	for _, k := range RouteKinds {
-		handlers[schema.GroupKind{Group: groupGatewayAPI, Kind: k}] = validateOnly(policy.RouteParentRef, validators.RouteParentRef)
-	}
+	return out
 }
-
-const (
-	groupEmissary   = "getambassador.io"
-	groupGatewayAPI = "gateway.networking.k8s.io"
-)
-
-// RouteKinds are the Gateway API route kinds route-parent-ref checks.
-var RouteKinds = []string{"HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute"}
 
 // Review runs every rule that applies to in.Object and returns the verdict. An
 // error means the object could not be read as its kind (for example a Pod whose
@@ -143,8 +187,8 @@ func (e *Engine) Review(ctx context.Context, in Input, w policy.World) (*Result,
 		in.Operation = Create
 	}
 	gvk := in.Object.GroupVersionKind()
-	h, ok := handlers[gvk.GroupKind()]
-	if !ok {
+	p, ok := e.kinds[gvk.GroupKind()]
+	if !ok || !p.kind.Reviews(policy.Operation(in.Operation)) {
 		return &Result{Object: in.Object}, nil
 	}
 	ns := in.Namespace
@@ -162,133 +206,138 @@ func (e *Engine) Review(ctx context.Context, in Input, w policy.World) (*Result,
 		Object:    policy.ObjectRef{APIVersion: in.Object.GetAPIVersion(), Kind: gvk.Kind, Namespace: ns, Name: name},
 		Namespace: ns,
 	}
-	return h(e, ctx, in, t, w)
+	switch {
+	case len(p.kind.Template) > 0:
+		return e.reviewTemplate(ctx, in, p, t, w)
+	case p.form == policy.FormPod:
+		return e.reviewPod(ctx, in, p, t, w)
+	case p.form == policy.FormService:
+		return e.reviewService(ctx, in, p, t, w)
+	default:
+		return e.reviewObject(ctx, in, p, t, w)
+	}
 }
 
-func (e *Engine) reviewPod(ctx context.Context, in Input, t policy.Target, w policy.World) (*Result, error) {
-	res := &Result{Object: in.Object}
-	if in.Operation != Create || !e.podCandidate(in.Object.Object) {
-		return res, nil
+// steps returns the plan's steps whose Select passes for an object (or pod
+// template) with this metadata.
+func (e *Engine) steps(p *plan, obj map[string]any) (mutations, validations []step) {
+	if !p.selective {
+		return p.mutations, p.validations
 	}
-	pod := &corev1.Pod{}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(in.Object.Object, pod); err != nil {
-		return nil, fmt.Errorf("%s: not a valid Pod: %w", t.Object, err)
-	}
-	rep, err := e.mutatePod(ctx, pod, t, w)
-	if err != nil {
-		return nil, err
-	}
-	if err := res.apply(in, rep); err != nil {
-		return nil, err
-	}
-	res.Mutated = pod
-	if err := e.validatePod(ctx, pod, t, w, &rep); err != nil {
-		return nil, err
-	}
-	res.Findings = rep.Findings
-	return res, nil
-}
-
-// podCandidate is the cheap pre-check that keeps ordinary pods off the slow path:
-// both pod rules concern edge proxies only.
-func (e *Engine) podCandidate(podOrTemplate map[string]any) bool {
-	labels, _, _ := unstructured.NestedStringMap(podOrTemplate, "metadata", "labels")
-	annotations, _, _ := unstructured.NestedStringMap(podOrTemplate, "metadata", "annotations")
-	return e.cfg.IsEdgeProxy(labels, annotations)
-}
-
-func (e *Engine) mutatePod(ctx context.Context, pod *corev1.Pod, t policy.Target, w policy.World) (policy.Report, error) {
-	rep := t.NewReport()
-	if e.cfg.Enabled(policy.EdgeProxyIstioCerts) {
-		r, err := mutators.EdgeProxyIstioCerts(ctx, pod, t, w, e.cfg)
-		if err != nil {
-			return rep, ruleError(policy.EdgeProxyIstioCerts, t, err)
+	labels, _, _ := unstructured.NestedStringMap(obj, "metadata", "labels")
+	annotations, _, _ := unstructured.NestedStringMap(obj, "metadata", "annotations")
+	pick := func(ss []step) []step {
+		var out []step
+		for _, s := range ss {
+			if s.choose == nil || s.choose(labels, annotations, e.cfg) {
+				out = append(out, s)
+			}
 		}
-		rep.Merge(r)
+		return out
 	}
-	return rep, nil
+	return pick(p.mutations), pick(p.validations)
 }
 
-func (e *Engine) validatePod(ctx context.Context, pod *corev1.Pod, t policy.Target, w policy.World, rep *policy.Report) error {
-	if e.cfg.Enabled(policy.EdgeProxyWiring) {
-		r, err := validators.EdgeProxyWiring(ctx, pod, t, w, e.cfg)
+// run calls each step's function on obj and merges what it reports into rep.
+// A rule that fails (its World lookup did) fails the review: see WorldError.
+func (e *Engine) run(ctx context.Context, steps []step, obj any, t policy.Target, w policy.World, rep *policy.Report) error {
+	for _, s := range steps {
+		var r policy.Report
+		var err error
+		switch f := s.check.(type) {
+		case policy.PodFunc:
+			r, err = f(ctx, obj.(*corev1.Pod), t, w, e.cfg)
+		case policy.ServiceFunc:
+			r, err = f(ctx, obj.(*corev1.Service), t, w, e.cfg)
+		case policy.ObjectFunc:
+			r, err = f(ctx, obj.(*unstructured.Unstructured), t, w, e.cfg)
+		}
 		if err != nil {
-			return ruleError(policy.EdgeProxyWiring, t, err)
+			return ruleError(s.rule, t, err)
 		}
 		rep.Merge(r)
 	}
 	return nil
 }
 
-func (e *Engine) reviewService(ctx context.Context, in Input, t policy.Target, w policy.World) (*Result, error) {
+func (e *Engine) reviewPod(ctx context.Context, in Input, p *plan, t policy.Target, w policy.World) (*Result, error) {
 	res := &Result{Object: in.Object}
+	muts, vals := e.steps(p, in.Object.Object)
+	if len(muts)+len(vals) == 0 {
+		return res, nil
+	}
+	pod := &corev1.Pod{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(in.Object.Object, pod); err != nil {
+		return nil, fmt.Errorf("%s: not a valid Pod: %w", t.Object, err)
+	}
+	rep := t.NewReport()
+	if err := e.run(ctx, muts, pod, t, w, &rep); err != nil {
+		return nil, err
+	}
+	if err := res.apply(in, rep); err != nil {
+		return nil, err
+	}
+	if len(muts) > 0 {
+		res.Mutated = pod
+	}
+	if err := e.run(ctx, vals, pod, t, w, &rep); err != nil {
+		return nil, err
+	}
+	res.Findings = rep.Findings
+	return res, nil
+}
+
+func (e *Engine) reviewService(ctx context.Context, in Input, p *plan, t policy.Target, w policy.World) (*Result, error) {
+	res := &Result{Object: in.Object}
+	muts, vals := e.steps(p, in.Object.Object)
+	if len(muts)+len(vals) == 0 {
+		return res, nil
+	}
 	svc := &corev1.Service{}
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(in.Object.Object, svc); err != nil {
 		return nil, fmt.Errorf("%s: not a valid Service: %w", t.Object, err)
 	}
 	rep := t.NewReport()
-	if e.cfg.Enabled(policy.ServicePortProtocol) {
-		r, err := mutators.ServicePortProtocol(ctx, svc, t, w, e.cfg)
-		if err != nil {
-			return nil, ruleError(policy.ServicePortProtocol, t, err)
-		}
-		rep.Merge(r)
+	if err := e.run(ctx, muts, svc, t, w, &rep); err != nil {
+		return nil, err
+	}
+	if err := res.apply(in, rep); err != nil {
+		return nil, err
+	}
+	if len(muts) > 0 {
 		res.Mutated = svc
 	}
-	if err := res.apply(in, rep); err != nil {
+	if err := e.run(ctx, vals, svc, t, w, &rep); err != nil {
 		return nil, err
-	}
-	if e.cfg.Enabled(policy.ServicePortName) {
-		r, err := validators.ServicePortName(ctx, svc, t, w, e.cfg)
-		if err != nil {
-			return nil, ruleError(policy.ServicePortName, t, err)
-		}
-		rep.Merge(r)
 	}
 	res.Findings = rep.Findings
 	return res, nil
 }
 
-func (e *Engine) reviewMapping(ctx context.Context, in Input, t policy.Target, w policy.World) (*Result, error) {
+func (e *Engine) reviewObject(ctx context.Context, in Input, p *plan, t policy.Target, w policy.World) (*Result, error) {
 	res := &Result{Object: in.Object}
-	m := in.Object.DeepCopy()
-	rep := t.NewReport()
-	if e.cfg.Enabled(policy.MappingIstioTLS) {
-		r, err := mutators.MappingIstioTLS(ctx, m, t, w, e.cfg)
-		if err != nil {
-			return nil, ruleError(policy.MappingIstioTLS, t, err)
-		}
-		rep.Merge(r)
-		res.Mutated = m
-	}
-	if err := res.apply(in, rep); err != nil {
-		return nil, err
-	}
-	if e.cfg.Enabled(policy.MappingTLSContext) {
-		r, err := validators.MappingTLSContext(ctx, m, t, w, e.cfg)
-		if err != nil {
-			return nil, ruleError(policy.MappingTLSContext, t, err)
-		}
-		rep.Merge(r)
-	}
-	res.Findings = rep.Findings
-	return res, nil
-}
-
-type validateFunc func(context.Context, *unstructured.Unstructured, policy.Target, policy.World, *policy.Config) (policy.Report, error)
-
-func validateOnly(rule string, fn validateFunc) handler {
-	return func(e *Engine, ctx context.Context, in Input, t policy.Target, w policy.World) (*Result, error) {
-		res := &Result{Object: in.Object}
-		if e.cfg.Enabled(rule) {
-			rep, err := fn(ctx, in.Object, t, w, e.cfg)
-			if err != nil {
-				return nil, ruleError(rule, t, err)
-			}
-			res.Findings = rep.Findings
-		}
+	muts, vals := e.steps(p, in.Object.Object)
+	if len(muts)+len(vals) == 0 {
 		return res, nil
 	}
+	obj := in.Object
+	rep := t.NewReport()
+	if len(muts) > 0 {
+		// The mutations change their object in place; the input stays as it was.
+		obj = in.Object.DeepCopy()
+		if err := e.run(ctx, muts, obj, t, w, &rep); err != nil {
+			return nil, err
+		}
+		res.Mutated = obj
+	}
+	if err := res.apply(in, rep); err != nil {
+		return nil, err
+	}
+	if err := e.run(ctx, vals, obj, t, w, &rep); err != nil {
+		return nil, err
+	}
+	res.Findings = rep.Findings
+	return res, nil
 }
 
 // apply records rep's changes and sets res.Object to the input with their patch

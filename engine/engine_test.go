@@ -83,6 +83,7 @@ func TestReviewNamespaceAndName(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := e.Review(context.Background(), Input{Object: svc(), Namespace: tt.reqNS}, world.NewMemory(""))
 			require.NoError(t, err)
+			require.NotEmpty(t, res.Findings, "an unnamed port 5000 is a finding of service-port-name")
 			for _, f := range res.Findings {
 				assert.Equal(t, tt.want, f.Object.Namespace)
 				assert.Equal(t, "svc-", f.Object.Name)
@@ -92,16 +93,17 @@ func TestReviewNamespaceAndName(t *testing.T) {
 }
 
 func TestHandles(t *testing.T) {
+	e := New(nil)
 	for _, gk := range []schema.GroupKind{
 		{Kind: "Pod"}, {Kind: "Service"}, {Group: "apps", Kind: "Deployment"}, {Group: "batch", Kind: "CronJob"},
 		{Group: "getambassador.io", Kind: "Mapping"}, {Group: "getambassador.io", Kind: "TLSContext"},
 		{Group: "networking.istio.io", Kind: "VirtualService"}, {Group: "gateway.networking.k8s.io", Kind: "HTTPRoute"},
 		{Group: "gateway.networking.k8s.io", Kind: "UDPRoute"},
 	} {
-		assert.True(t, Handles(gk), gk.String())
+		assert.True(t, e.Handles(gk), gk.String())
 	}
 	for _, gk := range []schema.GroupKind{{Kind: "ConfigMap"}, {Group: "networking.istio.io", Kind: "Gateway"}, {Group: "getambassador.io", Kind: "Host"}} {
-		assert.False(t, Handles(gk), gk.String())
+		assert.False(t, e.Handles(gk), gk.String())
 	}
 }
 

@@ -8,38 +8,25 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/meshgate/meshgate/policy"
 )
 
-// podTemplates maps each workload kind to where its pod template lives.
-var podTemplates = map[schema.GroupKind][]string{
-	{Group: "apps", Kind: "Deployment"}:  {"spec", "template"},
-	{Group: "apps", Kind: "StatefulSet"}: {"spec", "template"},
-	{Group: "apps", Kind: "DaemonSet"}:   {"spec", "template"},
-	{Group: "apps", Kind: "ReplicaSet"}:  {"spec", "template"},
-	{Group: "batch", Kind: "Job"}:        {"spec", "template"},
-	{Group: "batch", Kind: "CronJob"}:    {"spec", "jobTemplate", "spec", "template"},
-}
-
-// IsWorkload reports whether gk is a workload kind whose pod template the pod
-// rules check.
-func IsWorkload(gk schema.GroupKind) bool {
-	_, ok := podTemplates[gk]
-	return ok
-}
-
 // reviewTemplate runs the pod rules on a workload's pod template, as the pods it
 // will create. Changes and findings are reported against the workload, with the
 // template's field path; the patch applies to the workload.
-func (e *Engine) reviewTemplate(ctx context.Context, in Input, t policy.Target, w policy.World, tplPath []string) (*Result, error) {
+func (e *Engine) reviewTemplate(ctx context.Context, in Input, p *plan, t policy.Target, w policy.World) (*Result, error) {
 	res := &Result{Object: in.Object}
+	tplPath := p.kind.Template
 	tpl, found, err := unstructured.NestedMap(in.Object.Object, tplPath...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s is not an object: %w", t.Object, strings.Join(tplPath, "."), err)
 	}
-	if !found || !e.podCandidate(tpl) {
+	if !found {
+		return res, nil
+	}
+	muts, vals := e.steps(p, tpl)
+	if len(muts)+len(vals) == 0 {
 		return res, nil
 	}
 	pod := &corev1.Pod{}
@@ -47,8 +34,8 @@ func (e *Engine) reviewTemplate(ctx context.Context, in Input, t policy.Target, 
 		return nil, fmt.Errorf("%s: %s is not a valid pod template: %w", t.Object, strings.Join(tplPath, "."), err)
 	}
 	t.Template = true
-	rep, err := e.mutatePod(ctx, pod, t, w)
-	if err != nil {
+	rep := t.NewReport()
+	if err := e.run(ctx, muts, pod, t, w, &rep); err != nil {
 		return nil, err
 	}
 	pointerPrefix := policy.Pointer(toAny(tplPath)...)
@@ -64,11 +51,13 @@ func (e *Engine) reviewTemplate(ctx context.Context, in Input, t policy.Target, 
 	if err := res.apply(in, rep); err != nil {
 		return nil, err
 	}
-	if res.Mutated, err = withTemplate(in.Object, tplPath, pod); err != nil {
-		return nil, err
+	if len(muts) > 0 {
+		if res.Mutated, err = withTemplate(in.Object, tplPath, pod); err != nil {
+			return nil, err
+		}
 	}
 	vrep := t.NewReport()
-	if err := e.validatePod(ctx, pod, t, w, &vrep); err != nil {
+	if err := e.run(ctx, vals, pod, t, w, &vrep); err != nil {
 		return nil, err
 	}
 	rebase(&vrep, fieldPrefix, pointerPrefix)

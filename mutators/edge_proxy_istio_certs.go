@@ -14,6 +14,19 @@ import (
 	"github.com/meshgate/meshgate/policy"
 )
 
+func init() {
+	policy.Register(policy.Rule{
+		ID:       policy.EdgeProxyIstioCerts,
+		Summary:  "wire Istio certificates into edge-proxy pods (conflicts are reported with this mode)",
+		Mutation: true,
+		Default:  policy.Warn,
+		Reads:    []policy.WorldKind{policy.KindNamespace},
+		Reviews: []policy.Review{{
+			Kinds: policy.PodKinds, Check: policy.PodFunc(EdgeProxyIstioCerts), Select: policy.EdgeProxySelect,
+		}},
+	})
+}
+
 // EdgeProxyIstioCerts implements rule edge-proxy-istio-certs: it wires Istio's
 // mTLS certificates into an edge-proxy pod. The rule is specified in
 // docs/rules.md#edge-proxy-istio-certs; the mode comes from edgeproxy.ModeOf.

@@ -11,6 +11,18 @@ import (
 	"github.com/meshgate/meshgate/policy"
 )
 
+func init() {
+	policy.Register(policy.Rule{
+		ID:       policy.MappingIstioTLS,
+		Summary:  "add tls and an explicit port to Mappings whose upstream is in a sidecar-mode mesh namespace",
+		Mutation: true,
+		Default:  policy.Warn,
+		Reads: []policy.WorldKind{policy.KindNamespace, policy.KindService, policy.KindTLSContext,
+			policy.KindPeerAuthentication, policy.KindModule, policy.KindResolver},
+		Reviews: []policy.Review{{Kinds: []policy.Kind{policy.MappingKind}, Check: policy.ObjectFunc(MappingIstioTLS)}},
+	})
+}
+
 // MappingIstioTLS implements rule mapping-istio-tls on an Emissary Mapping
 // (getambassador.io v2 or v3alpha1), as docs/rules.md#mapping-istio-tls
 // specifies: it reads the Mapping (readMappingTLS), decides from the World what

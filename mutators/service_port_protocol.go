@@ -15,6 +15,17 @@ import (
 	"github.com/meshgate/meshgate/protocol"
 )
 
+func init() {
+	policy.Register(policy.Rule{
+		ID:       policy.ServicePortProtocol,
+		Summary:  "name unnamed Service ports and add appProtocol where the protocol is clear from the port number",
+		Mutation: true,
+		Default:  policy.Warn,
+		Reads:    []policy.WorldKind{policy.KindNamespace},
+		Reviews:  []policy.Review{{Kinds: []policy.Kind{policy.ServiceKind}, Check: policy.ServiceFunc(ServicePortProtocol)}},
+	})
+}
+
 // ServicePortProtocol implements rule service-port-protocol
 // (docs/rules.md#service-port-protocol) in the Services service-port-name
 // checks (protocol.InScope). It never renames a port nor overwrites an

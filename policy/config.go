@@ -102,7 +102,7 @@ func (c *Config) applyDefaults() {
 	if c.Rules == nil {
 		c.Rules = map[string]Mode{}
 	}
-	for _, r := range Rules {
+	for _, r := range Rules() {
 		if _, ok := c.Rules[r.ID]; !ok {
 			c.Rules[r.ID] = r.Default
 		}
@@ -183,7 +183,7 @@ func (c *Config) Validate() error {
 
 func knownRules() string {
 	s := ""
-	for i, r := range Rules {
+	for i, r := range Rules() {
 		if i > 0 {
 			s += ", "
 		}

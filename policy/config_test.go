@@ -1,4 +1,4 @@
-package policy
+package policy_test
 
 import (
 	"os"
@@ -7,6 +7,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshgate/meshgate/policy"
+
+	// The rules register themselves: the configuration knows them by id.
+	_ "github.com/meshgate/meshgate/mutators"
+	_ "github.com/meshgate/meshgate/validators"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -14,35 +20,35 @@ func TestParseConfig(t *testing.T) {
 		name    string
 		yaml    string
 		wantErr string
-		check   func(t *testing.T, c *Config)
+		check   func(t *testing.T, c *policy.Config)
 	}{
 		{
 			name: "empty document gives the defaults",
 			yaml: "",
-			check: func(t *testing.T, c *Config) {
-				assert.Equal(t, DefaultConfig(), c)
+			check: func(t *testing.T, c *policy.Config) {
+				assert.Equal(t, policy.DefaultConfig(), c)
 			},
 		},
 		{
 			name: "a rule mode overrides only that rule",
 			yaml: "rules:\n  service-port-name: warn\n",
-			check: func(t *testing.T, c *Config) {
-				assert.Equal(t, Warn, c.Mode(ServicePortName))
-				assert.Equal(t, Enforce, c.Mode(RouteParentRef))
-				assert.True(t, c.Enabled(EdgeProxyIstioCerts))
+			check: func(t *testing.T, c *policy.Config) {
+				assert.Equal(t, policy.Warn, c.Mode(policy.ServicePortName))
+				assert.Equal(t, policy.Enforce, c.Mode(policy.RouteParentRef))
+				assert.True(t, c.Enabled(policy.EdgeProxyIstioCerts))
 			},
 		},
 		{
 			name: "off disables a mutation",
 			yaml: "rules:\n  edge-proxy-istio-certs: off\n",
-			check: func(t *testing.T, c *Config) {
-				assert.False(t, c.Enabled(EdgeProxyIstioCerts))
+			check: func(t *testing.T, c *policy.Config) {
+				assert.False(t, c.Enabled(policy.EdgeProxyIstioCerts))
 			},
 		},
 		{
 			name: "parameters are read",
 			yaml: "mappings:\n  tlsContext: mesh-mtls\ngatewayRefs:\n  allowedNamespaces: [gateways]\n",
-			check: func(t *testing.T, c *Config) {
+			check: func(t *testing.T, c *policy.Config) {
 				assert.Equal(t, "mesh-mtls", c.Mappings.TLSContext)
 				assert.Equal(t, []string{"gateways"}, c.GatewayRefs.AllowedNamespaces)
 				assert.Equal(t, "istio-certs", c.Mappings.IstioSecret, "unset parameters keep their default")
@@ -59,7 +65,7 @@ func TestParseConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := ParseConfig([]byte(tt.yaml))
+			c, err := policy.ParseConfig([]byte(tt.yaml))
 			if tt.wantErr != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tt.wantErr)
@@ -77,18 +83,18 @@ func TestDocumentedDefaults(t *testing.T) {
 	require.NoError(t, err)
 	m := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindSubmatch(doc)
 	require.NotNil(t, m, "docs/config.md must hold a yaml block")
-	c, err := ParseConfig(m[1])
+	c, err := policy.ParseConfig(m[1])
 	require.NoError(t, err)
-	assert.Equal(t, DefaultConfig(), c)
+	assert.Equal(t, policy.DefaultConfig(), c)
 }
 
 func TestLoadConfigNamesTheFile(t *testing.T) {
 	path := t.TempDir() + "/meshgate.yaml"
 	require.NoError(t, os.WriteFile(path, []byte("rules:\n  nope: warn\n"), 0o644))
-	_, err := LoadConfig(path)
+	_, err := policy.LoadConfig(path)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), path)
 
-	_, err = LoadConfig(t.TempDir() + "/missing.yaml")
+	_, err = policy.LoadConfig(t.TempDir() + "/missing.yaml")
 	assert.ErrorContains(t, err, "read config")
 }

@@ -1,6 +1,9 @@
 package policy
 
-// Rule ids. They are stable: configuration files, metrics and CI reports use them.
+// Ids of meshgate's rules. They are stable: configuration files, metrics and CI
+// reports use them. Each rule is declared (summary, kinds, function) by its own
+// file in mutators/ or validators/, which registers it (see Register); a new
+// rule may declare its id there too. docs/rules.md#<id> documents each.
 const (
 	// EdgeProxyIstioCerts wires Istio's certificates into edge-proxy (Emissary) pods.
 	EdgeProxyIstioCerts = "edge-proxy-istio-certs"
@@ -25,33 +28,3 @@ const (
 	// without the Istio certificate wiring.
 	EdgeProxyWiring = "edge-proxy-wiring"
 )
-
-// RuleInfo describes one rule for documentation, config validation and metrics.
-type RuleInfo struct {
-	ID       string
-	Mutation bool
-	Default  Mode
-	Summary  string
-}
-
-// Rules lists every rule, mutations first, in the order the engine runs them.
-var Rules = []RuleInfo{
-	{EdgeProxyIstioCerts, true, Warn, "wire Istio certificates into edge-proxy pods (conflicts are reported with this mode)"},
-	{ServicePortProtocol, true, Warn, "name unnamed Service ports and add appProtocol where the protocol is clear from the port number"},
-	{MappingIstioTLS, true, Warn, "add tls and an explicit port to Mappings whose upstream is in a sidecar-mode mesh namespace"},
-	{ServicePortName, false, Enforce, "Service port names must give Istio a known protocol"},
-	{VirtualServiceGatewayRef, false, Enforce, "VirtualService gateway references must resolve to the intended Gateway"},
-	{RouteParentRef, false, Enforce, "cross-namespace route parentRefs must be allowed by the Gateway's allowedRoutes"},
-	{MappingTLSContext, false, Enforce, "a Mapping's TLSContext must exist and the Istio TLSContext must be wired correctly"},
-	{EdgeProxyWiring, false, Warn, "edge-proxy pods in sidecar namespaces should carry the Istio certificate wiring"},
-}
-
-// LookupRule returns the RuleInfo for id.
-func LookupRule(id string) (RuleInfo, bool) {
-	for _, r := range Rules {
-		if r.ID == id {
-			return r, true
-		}
-	}
-	return RuleInfo{}, false
-}

@@ -11,6 +11,18 @@ import (
 	"github.com/meshgate/meshgate/policy"
 )
 
+func init() {
+	policy.Register(policy.Rule{
+		ID:      policy.EdgeProxyWiring,
+		Summary: "edge-proxy pods in sidecar namespaces should carry the Istio certificate wiring",
+		Default: policy.Warn,
+		Reads:   []policy.WorldKind{policy.KindNamespace},
+		Reviews: []policy.Review{{
+			Kinds: policy.PodKinds, Check: policy.PodFunc(EdgeProxyWiring), Select: policy.EdgeProxySelect,
+		}},
+	})
+}
+
 // EdgeProxyWiring implements rule edge-proxy-wiring (docs/rules.md#edge-proxy-wiring)
 // on the final pod, whatever the mutation did.
 func EdgeProxyWiring(ctx context.Context, pod *corev1.Pod, t policy.Target, w policy.World, cfg *policy.Config) (policy.Report, error) {

@@ -13,6 +13,20 @@ import (
 	"github.com/meshgate/meshgate/policy"
 )
 
+func init() {
+	policy.Register(policy.Rule{
+		ID:      policy.MappingTLSContext,
+		Summary: "a Mapping's TLSContext must exist and the Istio TLSContext must be wired correctly",
+		Default: policy.Enforce,
+		Reads: []policy.WorldKind{policy.KindNamespace, policy.KindService, policy.KindTLSContext,
+			policy.KindPeerAuthentication, policy.KindModule, policy.KindResolver},
+		Reviews: []policy.Review{
+			{Kinds: []policy.Kind{policy.MappingKind}, Check: policy.ObjectFunc(MappingTLSContext)},
+			{Kinds: []policy.Kind{policy.TLSContextKind}, Check: policy.ObjectFunc(TLSContextWiring)},
+		},
+	})
+}
+
 // MappingTLSContext implements the Mapping half of rule mapping-tls-context
 // (docs/rules.md#mapping-tls-context), after mutation. How the Istio TLSContext
 // itself is wired is checked on the TLSContext object (TLSContextWiring), not on

@@ -212,6 +212,16 @@ func namespaceAdmitted(ctx context.Context, l policy.Listener, gatewayNamespace,
 	}
 }
 
+func init() {
+	policy.Register(policy.Rule{
+		ID:      policy.RouteParentRef,
+		Summary: "cross-namespace route parentRefs must be allowed by the Gateway's allowedRoutes",
+		Default: policy.Enforce,
+		Reads:   []policy.WorldKind{policy.KindNamespace, policy.KindGateway},
+		Reviews: []policy.Review{{Kinds: policy.RouteKinds, Check: policy.ObjectFunc(RouteParentRef)}},
+	})
+}
+
 // RouteParentRef implements rule route-parent-ref
 // (docs/rules.md#route-parent-ref) on Gateway API routes (HTTPRoute,
 // GRPCRoute, TLSRoute, TCPRoute, UDPRoute; any version): each parentRef to a

@@ -14,6 +14,16 @@ import (
 	"github.com/meshgate/meshgate/protocol"
 )
 
+func init() {
+	policy.Register(policy.Rule{
+		ID:      policy.ServicePortName,
+		Summary: "Service port names must give Istio a known protocol",
+		Default: policy.Enforce,
+		Reads:   []policy.WorldKind{policy.KindNamespace},
+		Reviews: []policy.Review{{Kinds: []policy.Kind{policy.ServiceKind}, Check: policy.ServiceFunc(ServicePortName)}},
+	})
+}
+
 // ServicePortName implements rule service-port-name
 // (docs/rules.md#service-port-name): one finding per port of a Service in scope
 // (protocol.InScope) that Istio cannot read (protocol.Convert), and per port

@@ -91,6 +91,16 @@ func ResolveGatewayRef(ref, vsNamespace string) (GatewayRef, error) {
 	return out, nil
 }
 
+func init() {
+	policy.Register(policy.Rule{
+		ID:      policy.VirtualServiceGatewayRef,
+		Summary: "VirtualService gateway references must resolve to the intended Gateway",
+		Default: policy.Enforce,
+		Reads:   []policy.WorldKind{policy.KindIstioGateway},
+		Reviews: []policy.Review{{Kinds: []policy.Kind{policy.VirtualServiceKind}, Check: policy.ObjectFunc(VirtualServiceGatewayRef)}},
+	})
+}
+
 // VirtualServiceGatewayRef implements rule virtualservice-gateway-ref on a
 // networking.istio.io VirtualService of any version. Every reference in
 // spec.gateways and in the gateways of spec.http/tls/tcp[].match[] must:

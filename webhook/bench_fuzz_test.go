@@ -36,8 +36,8 @@ func BenchmarkMutatingHandler(b *testing.B) {
 		name string
 		hook http.Handler
 	}{
-		{"ops", newHook(b, Mutating, HandlerOptions{World: w, PatchMode: PatchOps})},
-		{"diff", newHook(b, Mutating, HandlerOptions{World: w, PatchMode: PatchDiff})},
+		{"ops", newHook(b, Mutating, HandlerOptions{World: w})},
+		{"diff", diffHook(b, HandlerOptions{World: w})},
 		{"noop", &admission.Webhook{Handler: noopHandler}},
 	} {
 		b.Run(v.name, func(b *testing.B) {

@@ -1,9 +1,14 @@
 package webhook
 
 import (
+	"cmp"
+	"slices"
+
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/meshgate/meshgate/policy"
 )
 
 // Names of meshgate's webhooks inside its configurations.
@@ -30,12 +35,14 @@ type RegistrationOptions struct {
 }
 
 // Configurations returns the webhook configurations that send the API server's
-// requests to meshgate: mutating for Pods (CREATE), Services and Mappings
-// (CREATE, UPDATE); validating for Services, Pods, VirtualServices, Gateway API
-// routes, Mappings and TLSContexts. Both declare sideEffects None (so
-// --dry-run=server requests reach them), admissionReviewVersions v1 and
-// matchPolicy Equivalent; the mutating one is re-invoked if a later webhook
-// (Istio's injector) changes the object.
+// requests to meshgate, derived from the registered rules (policy.Rules): the
+// mutating webhook for the kinds a mutation rule reviews, the validating one for
+// every kind a rule reviews, each on the operations the kind declares (kinds
+// that only `meshgate check` reviews, workload pod templates, are not
+// registered). Both declare sideEffects None (so --dry-run=server requests
+// reach them), admissionReviewVersions v1 and matchPolicy Equivalent; the
+// mutating one is re-invoked if a later webhook (Istio's injector) changes the
+// object.
 func Configurations(o RegistrationOptions) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration) {
 	if o.Name == "" {
 		o.Name = "meshgate"
@@ -54,21 +61,7 @@ func Configurations(o RegistrationOptions) (*admissionregistrationv1.MutatingWeb
 	if objSel == nil {
 		objSel = &metav1.LabelSelector{}
 	}
-	create := []admissionregistrationv1.OperationType{admissionregistrationv1.Create}
-	createUpdate := []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}
-	rule := func(ops []admissionregistrationv1.OperationType, group string, versions []string, resources ...string) admissionregistrationv1.RuleWithOperations {
-		return admissionregistrationv1.RuleWithOperations{
-			Operations: ops,
-			Rule: admissionregistrationv1.Rule{
-				APIGroups: []string{group}, APIVersions: versions, Resources: resources,
-				Scope: ptr.To(admissionregistrationv1.NamespacedScope),
-			},
-		}
-	}
-	v1 := []string{"v1"}
-	emissary := []string{"v2", "v3alpha1"}
-	istio := []string{"v1", "v1beta1", "v1alpha3"}
-	gatewayAPI := []string{"*"}
+	mutatingRules, validatingRules := AdmissionRules()
 	sideEffects := admissionregistrationv1.SideEffectClassNone
 	equivalent := admissionregistrationv1.Equivalent
 
@@ -78,11 +71,7 @@ func Configurations(o RegistrationOptions) (*admissionregistrationv1.MutatingWeb
 		Webhooks: []admissionregistrationv1.MutatingWebhook{{
 			Name:         MutatingWebhookName,
 			ClientConfig: o.ClientConfig(MutatePath),
-			Rules: []admissionregistrationv1.RuleWithOperations{
-				rule(create, "", v1, "pods"),
-				rule(createUpdate, "", v1, "services"),
-				rule(createUpdate, "getambassador.io", emissary, "mappings"),
-			},
+			Rules:        mutatingRules,
 			FailurePolicy:           ptr.To(o.FailurePolicy),
 			MatchPolicy:             &equivalent,
 			NamespaceSelector:       nsSel,
@@ -99,13 +88,7 @@ func Configurations(o RegistrationOptions) (*admissionregistrationv1.MutatingWeb
 		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
 			Name:         ValidatingWebhookName,
 			ClientConfig: o.ClientConfig(ValidatePath),
-			Rules: []admissionregistrationv1.RuleWithOperations{
-				rule(create, "", v1, "pods"),
-				rule(createUpdate, "", v1, "services"),
-				rule(createUpdate, "networking.istio.io", istio, "virtualservices"),
-				rule(createUpdate, "gateway.networking.k8s.io", gatewayAPI, "httproutes", "grpcroutes", "tlsroutes", "tcproutes", "udproutes"),
-				rule(createUpdate, "getambassador.io", emissary, "mappings", "tlscontexts"),
-			},
+			Rules:        validatingRules,
 			FailurePolicy:           ptr.To(o.FailurePolicy),
 			MatchPolicy:             &equivalent,
 			NamespaceSelector:       nsSel,
@@ -116,6 +99,60 @@ func Configurations(o RegistrationOptions) (*admissionregistrationv1.MutatingWeb
 		}},
 	}
 	return mutating, validating
+}
+
+// AdmissionRules returns the rules of the mutating and the validating webhook:
+// one per group, operations and versions, listing its resources; sorted by
+// group, then resource, so that the order of the rules' registration does not
+// matter.
+func AdmissionRules() (mutating, validating []admissionregistrationv1.RuleWithOperations) {
+	for _, r := range policy.Rules() {
+		for _, rv := range r.Reviews {
+			for _, k := range rv.Kinds {
+				if len(k.Operations) == 0 {
+					continue
+				}
+				if r.Mutation {
+					mutating = addResource(mutating, k)
+				}
+				validating = addResource(validating, k)
+			}
+		}
+	}
+	return sortRules(mutating), sortRules(validating)
+}
+
+func addResource(rules []admissionregistrationv1.RuleWithOperations, k policy.Kind) []admissionregistrationv1.RuleWithOperations {
+	ops := make([]admissionregistrationv1.OperationType, len(k.Operations))
+	for i, op := range k.Operations {
+		ops[i] = admissionregistrationv1.OperationType(op)
+	}
+	for i := range rules {
+		r := &rules[i]
+		if r.APIGroups[0] == k.Group && slices.Equal(r.APIVersions, k.Versions) && slices.Equal(r.Operations, ops) {
+			if !slices.Contains(r.Resources, k.Resource) {
+				r.Resources = append(r.Resources, k.Resource)
+			}
+			return rules
+		}
+	}
+	return append(rules, admissionregistrationv1.RuleWithOperations{
+		Operations: ops,
+		Rule: admissionregistrationv1.Rule{
+			APIGroups: []string{k.Group}, APIVersions: slices.Clone(k.Versions), Resources: []string{k.Resource},
+			Scope: ptr.To(admissionregistrationv1.NamespacedScope),
+		},
+	})
+}
+
+func sortRules(rules []admissionregistrationv1.RuleWithOperations) []admissionregistrationv1.RuleWithOperations {
+	for _, r := range rules {
+		slices.Sort(r.Resources)
+	}
+	slices.SortFunc(rules, func(a, b admissionregistrationv1.RuleWithOperations) int {
+		return cmp.Or(cmp.Compare(a.APIGroups[0], b.APIGroups[0]), cmp.Compare(a.Resources[0], b.Resources[0]))
+	})
+	return rules
 }
 
 // URLClientConfig returns a ClientConfig function for a server reached at

@@ -37,8 +37,7 @@ func TestGoldenParity(t *testing.T) {
 			o := HandlerOptions{Config: c.Config, World: w}
 			mutate := newHook(t, Mutating, o)
 			validate := newHook(t, Validating, o)
-			o.PatchMode = PatchDiff
-			reference := newHook(t, Mutating, o)
+			reference := diffHook(t, o)
 
 			for i, in := range c.Inputs {
 				v := want[i]
@@ -69,7 +68,7 @@ func TestGoldenParity(t *testing.T) {
 					switch {
 					case f.Mode == policy.Enforce:
 						deny = append(deny, pf)
-					case isMutationRule(f.Rule):
+					case policy.IsMutation(f.Rule):
 						mutWarn = append(mutWarn, pf)
 					default:
 						valWarn = append(valWarn, pf)

@@ -33,17 +33,6 @@ const (
 	Validating Direction = "validating"
 )
 
-// PatchMode is how the mutating handler builds its JSON patch.
-type PatchMode string
-
-const (
-	// PatchOps sends the engine's own RFC 6902 operations (the fast path).
-	PatchOps PatchMode = "ops"
-	// PatchDiff diffs the submitted and the final documents with
-	// admission.PatchResponseFromRaw (the reference; slower).
-	PatchDiff PatchMode = "diff"
-)
-
 // HandlerOptions configure a Handler.
 type HandlerOptions struct {
 	// Config is the rule configuration (nil: the defaults).
@@ -55,8 +44,6 @@ type HandlerOptions struct {
 	ServiceAccount string
 	// Namespace is meshgate's own namespace; objects in it pass untouched.
 	Namespace string
-	// PatchMode selects how patches are built (default PatchOps).
-	PatchMode PatchMode
 	// Metrics records per-rule counters (nil: none).
 	Metrics *Metrics
 	// Observer, when set, is told about every review the handler answered
@@ -98,12 +85,6 @@ func NewHandler(dir Direction, o HandlerOptions) (*Handler, error) {
 	if o.Config == nil {
 		o.Config = policy.DefaultConfig()
 	}
-	if o.PatchMode == "" {
-		o.PatchMode = PatchOps
-	}
-	if o.PatchMode != PatchOps && o.PatchMode != PatchDiff {
-		return nil, fmt.Errorf("webhook handler: unknown patch mode %q (want ops or diff)", o.PatchMode)
-	}
 	return &Handler{dir: dir, full: engine.New(o.Config), validate: engine.New(validationOnly(o.Config)), opts: o}, nil
 }
 
@@ -115,7 +96,7 @@ func validationOnly(cfg *policy.Config) *policy.Config {
 	for id, m := range cfg.Rules {
 		c.Rules[id] = m
 	}
-	for _, r := range policy.Rules {
+	for _, r := range policy.Rules() {
 		if r.Mutation {
 			c.Rules[r.ID] = policy.Off
 		}
@@ -150,19 +131,19 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 		return admission.Errored(http.StatusBadRequest, err), nil
 	}
 	kind := obj.GetKind()
-	if !engine.Handles(obj.GroupVersionKind().GroupKind()) {
+	if !h.full.Handles(obj.GroupVersionKind().GroupKind()) {
 		return admission.Allowed("meshgate has no rules for " + kind), nil
 	}
-	// The mutating answer in the default patch mode needs only the engine's
-	// operations, not the patched object.
-	patchOnly := h.dir == Mutating && h.opts.PatchMode != PatchDiff
+	// The mutating answer needs only the engine's operations, not the patched
+	// object.
+	patchOnly := h.dir == Mutating
 	res, err := h.full.Review(ctx, engine.Input{Object: obj, Namespace: req.Namespace, Operation: engine.Operation(req.Operation), PatchOnly: patchOnly}, h.opts.World)
 	if err != nil {
 		return h.failed(ctx, kind, err), nil
 	}
 	h.opts.Metrics.reviewed(h.dir, kind)
 	if h.dir == Mutating {
-		return h.mutated(req, obj, res), res
+		return h.mutated(obj, res), res
 	}
 	if res.Changed() {
 		// The object is not in meshgate's final form (the mutating webhook was
@@ -174,7 +155,7 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 		}
 		findings := make([]policy.Finding, 0, len(res.Findings)+len(vres.Findings))
 		for _, f := range res.Findings {
-			if isMutationRule(f.Rule) {
+			if policy.IsMutation(f.Rule) {
 				findings = append(findings, f)
 			}
 		}
@@ -243,20 +224,15 @@ func unprocessable(err error) admission.Response {
 	return resp
 }
 
-func isMutationRule(id string) bool {
-	r, ok := policy.LookupRule(id)
-	return ok && r.Mutation
-}
-
 var jsonPatchType = admissionv1.PatchTypeJSONPatch
 
 // mutated answers a mutating review: the patch, and the mutation rules' warn
 // findings (their conflicts) as warnings. Enforce findings are left to the
 // validating webhook, which sees the final object.
-func (h *Handler) mutated(req admission.Request, obj *unstructured.Unstructured, res *engine.Result) admission.Response {
+func (h *Handler) mutated(obj *unstructured.Unstructured, res *engine.Result) admission.Response {
 	var warn []policy.Finding
 	for _, f := range res.Findings {
-		if isMutationRule(f.Rule) && f.Mode == policy.Warn {
+		if policy.IsMutation(f.Rule) && f.Mode == policy.Warn {
 			warn = append(warn, f)
 		}
 	}
@@ -267,12 +243,6 @@ func (h *Handler) mutated(req admission.Request, obj *unstructured.Unstructured,
 	switch {
 	case !res.Changed():
 		resp = admission.Allowed("")
-	case h.opts.PatchMode == PatchDiff:
-		final, err := json.Marshal(res.Object.Object)
-		if err != nil {
-			return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encode the mutated %s: %w", kind, err))
-		}
-		resp = admission.PatchResponseFromRaw(req.Object.Raw, final)
 	default:
 		patch, err := json.Marshal(res.Patch)
 		if err != nil {
@@ -298,7 +268,7 @@ func (h *Handler) validated(kind string, res *engine.Result) admission.Response 
 		switch {
 		case f.Mode == policy.Enforce:
 			deny = append(deny, f)
-		case f.Mode == policy.Warn && !isMutationRule(f.Rule):
+		case f.Mode == policy.Warn && !policy.IsMutation(f.Rule):
 			warn = append(warn, f)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/meshgate/meshgate/policy"
 )
@@ -186,8 +187,9 @@ func TestMutatingHandlerWiresEmissaryPod(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			in := pod.DeepCopy()
 			in.SetNamespace(tc.namespace)
-			for _, mode := range []PatchMode{PatchOps, PatchDiff} {
-				_, resp := post(t, newHook(t, Mutating, HandlerOptions{World: defaultWorld(t), PatchMode: mode}), reviewOf(t, in, admissionv1.Create, tc.namespace))
+			o := HandlerOptions{World: defaultWorld(t)}
+			for mode, hook := range map[string]*admission.Webhook{"engine ops": newHook(t, Mutating, o), "reference diff": diffHook(t, o)} {
+				_, resp := post(t, hook, reviewOf(t, in, admissionv1.Create, tc.namespace))
 				require.True(t, resp.Allowed)
 				out := applyPatch(t, in, resp)
 				vols, _, _ := unstructured.NestedSlice(out.Object, "spec", "volumes")
@@ -201,7 +203,9 @@ func TestMutatingHandlerWiresEmissaryPod(t *testing.T) {
 				assert.Equal(t, "istio-certs", vols[0].(map[string]any)["name"], mode)
 				assert.Equal(t, "true", annotations["sidecar.istio.io/inject"], mode)
 				assert.Contains(t, annotations["proxy.istio.io/config"], "/etc/istio-certs", mode)
-				assert.Contains(t, resp.AuditAnnotations["changes"], policy.EdgeProxyIstioCerts, mode)
+				if mode == "engine ops" {
+					assert.Contains(t, resp.AuditAnnotations["changes"], policy.EdgeProxyIstioCerts, mode)
+				}
 			}
 		})
 	}
@@ -327,6 +331,4 @@ func TestNewHandlerRejectsBadOptions(t *testing.T) {
 	assert.ErrorContains(t, err, "unknown direction")
 	_, err = NewHandler(Mutating, HandlerOptions{})
 	assert.ErrorContains(t, err, "no World")
-	_, err = NewHandler(Mutating, HandlerOptions{World: defaultWorld(t), PatchMode: "merge"})
-	assert.ErrorContains(t, err, "unknown patch mode")
 }

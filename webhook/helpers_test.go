@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshgate/meshgate/engine"
 	"github.com/meshgate/meshgate/policy"
 	"github.com/meshgate/meshgate/world"
 )
@@ -68,6 +70,34 @@ func newHook(t testing.TB, dir Direction, o HandlerOptions) *admission.Webhook {
 	h, err := NewHandler(dir, o)
 	require.NoError(t, err)
 	return &admission.Webhook{Handler: h}
+}
+
+// diffHook is the reference mutating webhook: it reviews the object with the
+// engine and answers with admission.PatchResponseFromRaw's diff of the
+// submitted and the final documents, the way a webhook without its own patch
+// operations would. The real handler's patch must give the same object.
+func diffHook(t testing.TB, o HandlerOptions) *admission.Webhook {
+	t.Helper()
+	require.NotNil(t, o.World)
+	e := engine.New(o.Config)
+	return &admission.Webhook{Handler: admission.HandlerFunc(func(ctx context.Context, req admission.Request) admission.Response {
+		obj, err := decodeObject(req)
+		if err != nil {
+			return admission.Errored(http.StatusBadRequest, err)
+		}
+		res, err := e.Review(ctx, engine.Input{Object: obj, Namespace: req.Namespace, Operation: engine.Operation(req.Operation)}, o.World)
+		if err != nil {
+			return admission.Errored(http.StatusUnprocessableEntity, err)
+		}
+		if !res.Changed() {
+			return admission.Allowed("")
+		}
+		final, err := json.Marshal(res.Object.Object)
+		if err != nil {
+			return admission.Errored(http.StatusInternalServerError, err)
+		}
+		return admission.PatchResponseFromRaw(req.Object.Raw, final)
+	})}
 }
 
 // objects decodes a multi-document YAML string.

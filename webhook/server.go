@@ -44,8 +44,6 @@ type Options struct {
 	Namespace      string
 	// CRDResync is how often CRDs are re-checked without an event (default 30s).
 	CRDResync time.Duration
-	// PatchMode selects the mutating handler's patch building (default PatchOps).
-	PatchMode PatchMode
 	// Observer is told about every answered review (optional).
 	Observer func(Observation)
 	// Logger is the server's logger (default: controller-runtime's global one).
@@ -61,7 +59,6 @@ type Server struct {
 	mgr     manager.Manager
 	world   *CacheWorld
 	metrics *Metrics
-	hooks   crwebhook.Server
 }
 
 // ParseTLSVersion reads "1.2" or "1.3" (also "VersionTLS12", "VersionTLS13").
@@ -137,7 +134,7 @@ func NewServer(cfg *rest.Config, o Options) (*Server, error) {
 	}
 	ho := HandlerOptions{
 		Config: o.Config, World: w, ServiceAccount: ServiceAccountUser(o.Namespace, o.ServiceAccount),
-		Namespace: o.Namespace, PatchMode: o.PatchMode, Metrics: metrics, Observer: o.Observer,
+		Namespace: o.Namespace, Metrics: metrics, Observer: o.Observer,
 	}
 	for path, dir := range map[string]Direction{MutatePath: Mutating, ValidatePath: Validating} {
 		h, err := NewHandler(dir, ho)
@@ -155,7 +152,7 @@ func NewServer(cfg *rest.Config, o Options) (*Server, error) {
 	if err := mgr.AddReadyzCheck("world", w.ReadyCheck); err != nil {
 		return nil, fmt.Errorf("add readyz check: %w", err)
 	}
-	return &Server{mgr: mgr, world: w, metrics: metrics, hooks: hooks}, nil
+	return &Server{mgr: mgr, world: w, metrics: metrics}, nil
 }
 
 // Start runs the server until ctx is done.
@@ -171,12 +168,3 @@ func (s *Server) World() *CacheWorld { return s.world }
 
 // Metrics returns the server's metrics.
 func (s *Server) Metrics() *Metrics { return s.metrics }
-
-// Ready reports whether the webhook listener answers TLS and the World has
-// synced: what /readyz checks.
-func (s *Server) Ready() error {
-	if err := s.hooks.StartedChecker()(nil); err != nil {
-		return err
-	}
-	return s.world.ReadyCheck(nil)
-}

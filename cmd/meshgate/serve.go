@@ -67,8 +67,6 @@ Prometheus metrics on the metrics address. See docs/server.md.`,
 	f.StringVar(&o.ServiceAccount, "service-account", os.Getenv("MESHGATE_SERVICE_ACCOUNT"), "meshgate's own service account: its requests pass untouched (default $MESHGATE_SERVICE_ACCOUNT)")
 	f.StringVar(&o.Namespace, "namespace", os.Getenv("POD_NAMESPACE"), "meshgate's own namespace: objects in it pass untouched (default $POD_NAMESPACE)")
 	f.DurationVar(&o.CRDResync, "crd-resync", 30*time.Second, "how often CRDs are re-checked besides watch events")
-	f.StringVar((*string)(&o.PatchMode), "patch-mode", string(webhook.PatchOps), `how patches are built: "ops" (the engine's operations) or "diff" (reference)`)
-	_ = f.MarkHidden("patch-mode")
 	gofs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	config.RegisterFlags(gofs)
 	zapOpts.BindFlags(gofs)

@@ -45,6 +45,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshgate/meshgate/engine"
+	"github.com/meshgate/meshgate/policy"
 	"github.com/meshgate/meshgate/webhook"
 	"github.com/meshgate/meshgate/world"
 )
@@ -235,13 +237,12 @@ func serve(ctx context.Context) (string, *x509.CertPool, error) {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	srv := crwebhook.NewServer(crwebhook.Options{Host: "127.0.0.1", Port: port, CertDir: dir, TLSOpts: webhook.TLSOptions(tls.VersionTLS12, false)})
-	for path, mode := range map[string]webhook.PatchMode{"/mutate": webhook.PatchOps, "/mutate-diff": webhook.PatchDiff} {
-		h, err := webhook.NewHandler(webhook.Mutating, webhook.HandlerOptions{World: w, PatchMode: mode})
-		if err != nil {
-			return "", nil, err
-		}
-		srv.Register(path, &admission.Webhook{Handler: h})
+	h, err := webhook.NewHandler(webhook.Mutating, webhook.HandlerOptions{World: w})
+	if err != nil {
+		return "", nil, err
 	}
+	srv.Register("/mutate", &admission.Webhook{Handler: h})
+	srv.Register("/mutate-diff", &admission.Webhook{Handler: diffHandler(engine.New(nil), w)})
 	srv.Register("/noop", &admission.Webhook{Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
 		return admission.Allowed("")
 	})})
@@ -347,4 +348,28 @@ func post(client *http.Client, url string, body []byte) (time.Duration, error) {
 		return 0, fmt.Errorf("unexpected answer: %+v", ar.Response)
 	}
 	return d, nil
+}
+
+// diffHandler is the reference the engine's ops are measured against: the
+// same review, answered with PatchResponseFromRaw's diff of the submitted and
+// the final documents.
+func diffHandler(e *engine.Engine, w policy.World) admission.Handler {
+	return admission.HandlerFunc(func(ctx context.Context, req admission.Request) admission.Response {
+		obj := &unstructured.Unstructured{}
+		if err := obj.UnmarshalJSON(req.Object.Raw); err != nil {
+			return admission.Errored(http.StatusBadRequest, err)
+		}
+		res, err := e.Review(ctx, engine.Input{Object: obj, Namespace: req.Namespace, Operation: engine.Operation(req.Operation)}, w)
+		if err != nil {
+			return admission.Errored(http.StatusUnprocessableEntity, err)
+		}
+		if !res.Changed() {
+			return admission.Allowed("")
+		}
+		final, err := json.Marshal(res.Object.Object)
+		if err != nil {
+			return admission.Errored(http.StatusInternalServerError, err)
+		}
+		return admission.PatchResponseFromRaw(req.Object.Raw, final)
+	})
 }

@@ -379,7 +379,7 @@ func TestReadinessHealthAndMetrics(t *testing.T) {
 		resp.Body.Close()
 		assert.Equal(t, http.StatusOK, resp.StatusCode, path)
 	}
-	require.NoError(t, k.Server.Ready())
+	require.NoError(t, k.Server.World().ReadyCheck(nil), "the World has synced")
 	// A denial and a mutation of our own, whatever ran before.
 	ctx := context.Background()
 	require.Error(t, k.Client.Create(ctx, mustDecode(t, `
