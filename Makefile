@@ -10,7 +10,15 @@ export MESHGATE_CRDS      ?= $(BIN)/crds
 
 PKGS := ./...
 
-.PHONY: all build test unit lint bench fuzz golden control-plane crds demo clean
+# golangci-lint, pinned; installed from the Go module proxy into bin/tools.
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT := $(BIN)/tools/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
+
+# Modules of their own: the chart's tests (they need the Helm SDK, the product
+# does not).
+TEST_MODULES := test/chart
+
+.PHONY: all build test unit lint bench fuzz golden generate control-plane crds demo clean
 
 all: build
 
@@ -25,17 +33,24 @@ crds: ## copy the Gateway API, Istio and cert-manager CRDs into bin/crds (skippe
 
 test: lint control-plane crds ## everything CI runs
 	$(GO) test -count=1 $(PKGS)
+	for m in $(TEST_MODULES); do (cd $$m && $(GO) test -count=1 ./...) || exit 1; done
 
 unit: ## the tests that need no control plane
 	$(GO) test -short $(PKGS)
+	for m in $(TEST_MODULES); do (cd $$m && $(GO) test -short ./...) || exit 1; done
 
-lint: ## gofmt and go vet
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')); \
-	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
-	$(GO) vet $(PKGS)
+lint: $(GOLANGCI_LINT) ## golangci-lint (.golangci.yml: gofmt, go vet, staticcheck, ...) on every module
+	$(GOLANGCI_LINT) run ./...
+	for m in $(TEST_MODULES); do (cd $$m && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...) || exit 1; done
+
+$(GOLANGCI_LINT):
+	GOBIN=$(dir $(GOLANGCI_LINT)) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
 golden: ## regenerate the golden corpus's want.yaml files
 	UPDATE_GOLDEN=1 $(GO) test -count=1 -run 'Golden' ./test/golden/
+
+generate: ## rewrite what is derived from the rule registry into the chart (charts/meshgate/generated/)
+	UPDATE_GOLDEN=1 $(GO) test -count=1 -run 'TestChartRulesAreCurrent' ./webhook/
 
 bench: ## benchmarks of every rule, the engine, the admission handlers and the CLI
 	$(GO) test -run '^$$' -bench . -benchmem ./mutators/ ./validators/ ./engine/ ./webhook/ ./manifest/ ./check/

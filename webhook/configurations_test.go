@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/utils/ptr"
 )
 
 func TestConfigurationsRegisterWhatTheHandlersServe(t *testing.T) {
@@ -36,29 +37,25 @@ func TestConfigurationsRegisterWhatTheHandlersServe(t *testing.T) {
 	}
 	assert.Equal(t, admissionregistrationv1.IfNeededReinvocationPolicy, *mw.ReinvocationPolicy)
 
-	resources := func(rules []admissionregistrationv1.RuleWithOperations) map[string][]admissionregistrationv1.OperationType {
-		out := map[string][]admissionregistrationv1.OperationType{}
-		for _, r := range rules {
-			for _, res := range r.Resources {
-				out[r.APIGroups[0]+"/"+res] = r.Operations
-			}
-		}
-		return out
+	// The registered rules, exactly: group, versions, operations and resources.
+	rule := func(ops []admissionregistrationv1.OperationType, group string, versions []string, resources ...string) admissionregistrationv1.RuleWithOperations {
+		return admissionregistrationv1.RuleWithOperations{Operations: ops, Rule: admissionregistrationv1.Rule{
+			APIGroups: []string{group}, APIVersions: versions, Resources: resources, Scope: ptr.To(admissionregistrationv1.NamespacedScope),
+		}}
 	}
 	create := []admissionregistrationv1.OperationType{admissionregistrationv1.Create}
 	createUpdate := []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}
-	assert.Equal(t, map[string][]admissionregistrationv1.OperationType{
-		"/pods": create, "/services": createUpdate, "getambassador.io/mappings": createUpdate,
-	}, resources(mw.Rules))
-	assert.Equal(t, map[string][]admissionregistrationv1.OperationType{
-		"/pods": create, "/services": createUpdate,
-		"networking.istio.io/virtualservices":  createUpdate,
-		"gateway.networking.k8s.io/httproutes": createUpdate,
-		"gateway.networking.k8s.io/grpcroutes": createUpdate,
-		"gateway.networking.k8s.io/tlsroutes":  createUpdate,
-		"gateway.networking.k8s.io/tcproutes":  createUpdate,
-		"gateway.networking.k8s.io/udproutes":  createUpdate,
-		"getambassador.io/mappings":            createUpdate,
-		"getambassador.io/tlscontexts":         createUpdate,
-	}, resources(vw.Rules))
+	v1, emissary := []string{"v1"}, []string{"v2", "v3alpha1"}
+	assert.Equal(t, []admissionregistrationv1.RuleWithOperations{
+		rule(create, "", v1, "pods"),
+		rule(createUpdate, "", v1, "services"),
+		rule(createUpdate, "getambassador.io", emissary, "mappings"),
+	}, mw.Rules, "mutating: the kinds the mutation rules review")
+	assert.Equal(t, []admissionregistrationv1.RuleWithOperations{
+		rule(create, "", v1, "pods"),
+		rule(createUpdate, "", v1, "services"),
+		rule(createUpdate, "gateway.networking.k8s.io", []string{"*"}, "grpcroutes", "httproutes", "tcproutes", "tlsroutes", "udproutes"),
+		rule(createUpdate, "getambassador.io", emissary, "mappings", "tlscontexts"),
+		rule(createUpdate, "networking.istio.io", []string{"v1", "v1beta1", "v1alpha3"}, "virtualservices"),
+	}, vw.Rules, "validating: every kind a rule reviews; workload templates are left to meshgate check")
 }

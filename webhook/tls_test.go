@@ -62,7 +62,7 @@ func startHooks(t *testing.T, certDir string, minVersion uint16, http2 bool) str
 }
 
 func handshake(addr string, c *tls.Config) (tls.ConnectionState, error) {
-	c.InsecureSkipVerify = true //nolint:gosec // the test inspects what the server offers
+	c.InsecureSkipVerify = true // the test inspects what the server offers
 	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, c)
 	if err != nil {
 		return tls.ConnectionState{}, err

@@ -1,9 +1,10 @@
 // Package chart_test renders, lints and applies charts/meshgate with the Helm
 // Go SDK (no helm CLI): the rendered objects are decoded into client-go's
-// types and checked against DESIGN §4 and against webhook.Configurations (so
-// the chart and the server cannot drift), the chart is linted, and every
-// rendered object is sent to a real kube-apiserver with server-side dry-run
-// (server_test.go).
+// types and checked against the chart's README and against
+// webhook.Configurations and webhook.ClusterRoleRules (so the chart and the
+// server cannot drift), the chart is linted, and every rendered object is sent
+// to a real kube-apiserver with server-side dry-run (server_test.go). It is a
+// module of its own so that the product's go.mod does not carry the Helm SDK.
 package chart_test
 
 import (
