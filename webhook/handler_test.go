@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -331,4 +332,32 @@ func TestNewHandlerRejectsBadOptions(t *testing.T) {
 	assert.ErrorContains(t, err, "unknown direction")
 	_, err = NewHandler(Mutating, HandlerOptions{})
 	assert.ErrorContains(t, err, "no World")
+}
+
+func TestMetricsKnowEveryRuleFromTheStart(t *testing.T) {
+	m, err := NewMetrics(prometheus.NewRegistry())
+	require.NoError(t, err)
+	series := func(c prometheus.Collector) map[string]bool {
+		out := map[string]bool{}
+		ch := make(chan prometheus.Metric, 1000)
+		c.Collect(ch)
+		close(ch)
+		for metric := range ch {
+			var pb dto.Metric
+			require.NoError(t, metric.Write(&pb))
+			labels := map[string]string{}
+			for _, l := range pb.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			out[labels["rule"]+" "+labels["mode"]+" "+labels["kind"]] = true
+		}
+		return out
+	}
+	findings, changes := series(m.Findings), series(m.Changes)
+	for _, r := range policy.Rules() {
+		assert.True(t, findings[r.ID+" enforce "+r.Reviews[0].Kinds[0].Kind], "findings of %s", r.ID)
+		assert.True(t, findings[r.ID+" warn "+r.Reviews[0].Kinds[0].Kind], "findings of %s", r.ID)
+		assert.Equal(t, r.Mutation, changes[r.ID+"  "+r.Reviews[0].Kinds[0].Kind], "changes of %s", r.ID)
+	}
+	assert.False(t, findings[policy.EdgeProxyWiring+" warn Deployment"], "workload templates never reach the server")
 }

@@ -67,6 +67,22 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Reviews that failed (the World could not answer, or the object could not be read), by webhook direction and object kind.",
 		}, []string{"direction", "kind"}),
 	}
+	// Every registered rule's series exist from the start, at 0, so that
+	// dashboards and alerts know each rule before it first fires.
+	for _, r := range policy.Rules() {
+		for _, rv := range r.Reviews {
+			for _, k := range rv.Kinds {
+				if len(k.Operations) == 0 {
+					continue // not sent to the admission server
+				}
+				m.Findings.WithLabelValues(r.ID, string(policy.Enforce), k.Kind)
+				m.Findings.WithLabelValues(r.ID, string(policy.Warn), k.Kind)
+				if r.Mutation {
+					m.Changes.WithLabelValues(r.ID, k.Kind)
+				}
+			}
+		}
+	}
 	if reg == nil {
 		return m, nil
 	}
@@ -135,7 +151,8 @@ func (m *Metrics) changed(kind string, cs []policy.Change) {
 	}
 }
 
-// setKind records whether kind is available, and the rules it degrades.
+// setKind records whether kind is available, and, for a kind served by a CRD,
+// the rules that read it and run without it while it is not.
 func (m *Metrics) setKind(kind policy.WorldKind, available bool) {
 	if m == nil {
 		return
@@ -145,7 +162,10 @@ func (m *Metrics) setKind(kind policy.WorldKind, available bool) {
 		v = 1
 	}
 	m.KindAvailable.WithLabelValues(string(kind)).Set(v)
-	for _, rule := range RulesNeeding(kind) {
+	if k, ok := policy.LookupWorldKind(kind); !ok || k.CRD == "" {
+		return
+	}
+	for _, rule := range policy.RulesReading(kind) {
 		m.RuleDegraded.WithLabelValues(rule, string(kind)).Set(1 - v)
 	}
 }
