@@ -8,14 +8,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/meshgate/meshgate/policy"
-	"github.com/meshgate/meshgate/world"
 )
 
 // ClusterWorld is what was read from a live cluster.
@@ -30,23 +28,6 @@ type ClusterWorld struct {
 }
 
 type clusterReader func(ctx context.Context) (*ClusterWorld, error)
-
-// worldKinds are the kinds the World holds, with their group and kind.
-var worldKinds = []struct {
-	kind policy.WorldKind
-	gk   schema.GroupKind
-}{
-	{policy.KindNamespace, schema.GroupKind{Kind: "Namespace"}},
-	{policy.KindService, schema.GroupKind{Kind: "Service"}},
-	{policy.KindTLSContext, schema.GroupKind{Group: world.GroupEmissary, Kind: "TLSContext"}},
-	{policy.KindIstioGateway, schema.GroupKind{Group: world.GroupIstioNet, Kind: "Gateway"}},
-	{policy.KindGateway, schema.GroupKind{Group: world.GroupGatewayAPI, Kind: "Gateway"}},
-	{policy.KindPeerAuthentication, schema.GroupKind{Group: world.GroupIstioSec, Kind: "PeerAuthentication"}},
-	{policy.KindModule, schema.GroupKind{Group: world.GroupEmissary, Kind: "Module"}},
-	{policy.KindResolver, schema.GroupKind{Group: world.GroupEmissary, Kind: policy.KubernetesServiceResolver}},
-	{policy.KindResolver, schema.GroupKind{Group: world.GroupEmissary, Kind: policy.KubernetesEndpointResolver}},
-	{policy.KindResolver, schema.GroupKind{Group: world.GroupEmissary, Kind: policy.ConsulResolver}},
-}
 
 // liveCluster reads the World from the cluster of kubeconfig (default loading
 // rules when empty) and context (the current one when empty).
@@ -83,13 +64,13 @@ func liveCluster(kubeconfig, kubeContext string) clusterReader {
 // cannot be listed (forbidden) are skipped with a warning and stay unknown.
 func readCluster(ctx context.Context, dyn dynamic.Interface, mapper meta.RESTMapper) (*ClusterWorld, error) {
 	out := &ClusterWorld{}
-	for _, wk := range worldKinds {
-		mapping, err := mapper.RESTMapping(wk.gk)
+	for _, wk := range policy.WorldKindsRead() {
+		mapping, err := mapper.RESTMapping(wk.GroupKind())
 		if meta.IsNoMatchError(err) {
 			continue
 		}
 		if err != nil {
-			out.Warnings = append(out.Warnings, fmt.Sprintf("%s: %v", wk.kind, err))
+			out.Warnings = append(out.Warnings, fmt.Sprintf("%s: %v", wk.Kind, err))
 			continue
 		}
 		objs, err := listAll(ctx, dyn.Resource(mapping.Resource))
@@ -104,7 +85,7 @@ func readCluster(ctx context.Context, dyn dynamic.Interface, mapper meta.RESTMap
 			continue
 		}
 		out.Objects = append(out.Objects, objs...)
-		out.Known = append(out.Known, wk.kind)
+		out.Known = append(out.Known, wk.Kind)
 	}
 	return out, nil
 }

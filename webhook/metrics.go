@@ -162,7 +162,7 @@ func (m *Metrics) setKind(kind policy.WorldKind, available bool) {
 		v = 1
 	}
 	m.KindAvailable.WithLabelValues(string(kind)).Set(v)
-	if k, ok := policy.LookupWorldKind(kind); !ok || k.CRD == "" {
+	if !servedByCRD(kind) {
 		return
 	}
 	for _, rule := range policy.RulesReading(kind) {
@@ -182,4 +182,16 @@ func (m *Metrics) reviewFailed(dir Direction, kind string) {
 		return
 	}
 	m.ReviewErrors.WithLabelValues(string(dir), kind).Inc()
+}
+
+// servedByCRD reports whether World kind kind comes from a CRD (and so may be
+// missing).
+func servedByCRD(kind policy.WorldKind) bool {
+	ks, _ := policy.LookupWorldKind(kind)
+	for _, k := range ks {
+		if k.CRD != "" {
+			return true
+		}
+	}
+	return false
 }

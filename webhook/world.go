@@ -29,6 +29,8 @@ import (
 type kindSpec struct {
 	kind policy.WorldKind
 	gk   schema.GroupKind
+	// version is the version a built-in kind is read at.
+	version string
 	// crd is the CRD that serves the kind; "" for built-in kinds.
 	crd string
 	// metadataOnly: the rules need names and labels only.
@@ -40,36 +42,17 @@ type kindSpec struct {
 	rules []string
 }
 
-var worldKinds = []kindSpec{
-	{kind: policy.KindNamespace, gk: schema.GroupKind{Kind: "Namespace"}, metadataOnly: true},
-	{kind: policy.KindService, gk: schema.GroupKind{Kind: "Service"}},
-	{kind: policy.KindTLSContext, gk: schema.GroupKind{Group: world.GroupEmissary, Kind: "TLSContext"},
-		crd: "tlscontexts.getambassador.io", byName: true, rules: []string{policy.MappingTLSContext}},
-	{kind: policy.KindIstioGateway, gk: schema.GroupKind{Group: world.GroupIstioNet, Kind: "Gateway"},
-		crd: "gateways.networking.istio.io", metadataOnly: true, byName: true, rules: []string{policy.VirtualServiceGatewayRef}},
-	{kind: policy.KindGateway, gk: schema.GroupKind{Group: world.GroupGatewayAPI, Kind: "Gateway"},
-		crd: "gateways.gateway.networking.k8s.io", rules: []string{policy.RouteParentRef}},
-	{kind: policy.KindPeerAuthentication, gk: schema.GroupKind{Group: world.GroupIstioSec, Kind: "PeerAuthentication"},
-		crd: "peerauthentications.security.istio.io", rules: []string{policy.MappingIstioTLS}},
-	{kind: policy.KindModule, gk: schema.GroupKind{Group: world.GroupEmissary, Kind: "Module"},
-		crd: "modules.getambassador.io", byName: true, rules: []string{policy.MappingIstioTLS, policy.MappingTLSContext}},
-	{kind: policy.KindResolver, gk: schema.GroupKind{Group: world.GroupEmissary, Kind: policy.KubernetesServiceResolver},
-		crd: "kubernetesserviceresolvers.getambassador.io", metadataOnly: true, byName: true, rules: []string{policy.MappingIstioTLS, policy.MappingTLSContext}},
-	{kind: policy.KindResolver, gk: schema.GroupKind{Group: world.GroupEmissary, Kind: policy.KubernetesEndpointResolver},
-		crd: "kubernetesendpointresolvers.getambassador.io", metadataOnly: true, byName: true, rules: []string{policy.MappingIstioTLS, policy.MappingTLSContext}},
-	{kind: policy.KindResolver, gk: schema.GroupKind{Group: world.GroupEmissary, Kind: policy.ConsulResolver},
-		crd: "consulresolvers.getambassador.io", metadataOnly: true, byName: true, rules: []string{policy.MappingIstioTLS, policy.MappingTLSContext}},
-}
-
-// RulesNeeding lists the rules that run without knowledge of kind when its CRD
-// is not installed.
-func RulesNeeding(kind policy.WorldKind) []string {
-	for _, k := range worldKinds {
-		if k.kind == kind {
-			return k.rules
-		}
+// specsOf returns how the cache holds each World kind the registered rules
+// read (policy.WorldKindsRead): the World holds nothing else.
+func specsOf(kinds []policy.WorldKindInfo) []kindSpec {
+	out := make([]kindSpec, 0, len(kinds))
+	for _, k := range kinds {
+		out = append(out, kindSpec{
+			kind: k.Kind, gk: k.GroupKind(), version: k.Version, crd: k.CRD,
+			metadataOnly: k.MetadataOnly, byName: k.ByName, rules: policy.RulesReading(k.Kind),
+		})
 	}
-	return nil
+	return out
 }
 
 var (
@@ -131,6 +114,9 @@ type CacheWorld struct {
 	// live reads what the cache does not hold yet (nil: the cache only).
 	live client.Reader
 
+	// specs are the kinds the World holds.
+	specs []kindSpec
+
 	mu     sync.RWMutex
 	active map[schema.GroupKind]schema.GroupVersionKind
 	told   map[schema.GroupKind]bool
@@ -168,6 +154,7 @@ func NewCacheWorld(c cache.Cache, mapper meta.RESTMapper, o CacheWorldOptions) *
 	}
 	return &CacheWorld{
 		cache: c, mapper: mapper, metrics: o.Metrics, log: o.Log, resync: o.Resync, retry: o.Retry, live: o.Live,
+		specs:   specsOf(policy.WorldKindsRead()),
 		active:  map[schema.GroupKind]schema.GroupVersionKind{},
 		told:    map[schema.GroupKind]bool{},
 		trigger: make(chan struct{}, 1),
@@ -177,11 +164,11 @@ func NewCacheWorld(c cache.Cache, mapper meta.RESTMapper, o CacheWorldOptions) *
 // Start starts the informers, waits for them to sync, then follows the CRDs
 // until ctx is done. It implements manager.Runnable.
 func (w *CacheWorld) Start(ctx context.Context) error {
-	for _, k := range worldKinds {
+	for _, k := range w.specs {
 		if k.crd != "" {
 			continue
 		}
-		gvk := k.gk.WithVersion("v1")
+		gvk := k.gk.WithVersion(k.version)
 		if err := w.startInformer(ctx, k, gvk); err != nil {
 			return err
 		}
@@ -219,6 +206,17 @@ func (w *CacheWorld) Start(ctx context.Context) error {
 	}
 }
 
+// Informers returns the kinds the World caches, built-in and CRD-backed (the
+// informer of a CRD kind runs while its CRD is installed): what the
+// registered rules read.
+func (w *CacheWorld) Informers() []schema.GroupKind {
+	out := make([]schema.GroupKind, 0, len(w.specs))
+	for _, k := range w.specs {
+		out = append(out, k.gk)
+	}
+	return out
+}
+
 // NeedLeaderElection implements manager.LeaderElectionRunnable: every replica
 // needs its World.
 func (w *CacheWorld) NeedLeaderElection() bool { return false }
@@ -246,7 +244,7 @@ func (w *CacheWorld) poke() {
 // those whose CRD is gone. It reports whether a CRD exists that is not served
 // yet (so it should run again soon).
 func (w *CacheWorld) reconcile(ctx context.Context) (pending bool) {
-	for _, k := range worldKinds {
+	for _, k := range w.specs {
 		if k.crd == "" {
 			continue
 		}
@@ -332,7 +330,7 @@ func (w *CacheWorld) activeSpecs(kind policy.WorldKind) ([]kindSpec, []schema.Gr
 	defer w.mu.RUnlock()
 	var specs []kindSpec
 	var gvks []schema.GroupVersionKind
-	for _, k := range worldKinds {
+	for _, k := range w.specs {
 		if gvk, ok := w.active[k.gk]; ok && k.kind == kind {
 			specs = append(specs, k)
 			gvks = append(gvks, gvk)
@@ -345,7 +343,7 @@ func (w *CacheWorld) kinds() []string {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	var out []string
-	for _, k := range worldKinds {
+	for _, k := range w.specs {
 		if _, ok := w.active[k.gk]; ok {
 			out = append(out, k.gk.String())
 		}

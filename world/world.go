@@ -19,10 +19,10 @@ import (
 
 // API groups of the kinds a World holds.
 const (
-	GroupEmissary   = "getambassador.io"
-	GroupIstioNet   = "networking.istio.io"
-	GroupIstioSec   = "security.istio.io"
-	GroupGatewayAPI = "gateway.networking.k8s.io"
+	GroupEmissary   = policy.GroupEmissary
+	GroupIstioNet   = policy.GroupIstioNet
+	GroupIstioSec   = policy.GroupIstioSec
+	GroupGatewayAPI = policy.GroupGatewayAPI
 )
 
 // Memory is a policy.World over a fixed set of objects. Add objects, then read;
@@ -69,28 +69,11 @@ func NewMemory(defaultNamespace string) *Memory {
 	}
 }
 
-// KindOf tells which World kind an object is, if any.
+// KindOf tells which World kind an object is, if any (policy.WorldKinds
+// declares them).
 func KindOf(u *unstructured.Unstructured) (policy.WorldKind, bool) {
-	gvk := u.GroupVersionKind()
-	switch {
-	case gvk.Group == "" && gvk.Kind == "Namespace":
-		return policy.KindNamespace, true
-	case gvk.Group == "" && gvk.Kind == "Service":
-		return policy.KindService, true
-	case gvk.Group == GroupEmissary && gvk.Kind == "TLSContext":
-		return policy.KindTLSContext, true
-	case gvk.Group == GroupIstioNet && gvk.Kind == "Gateway":
-		return policy.KindIstioGateway, true
-	case gvk.Group == GroupGatewayAPI && gvk.Kind == "Gateway":
-		return policy.KindGateway, true
-	case gvk.Group == GroupIstioSec && gvk.Kind == "PeerAuthentication":
-		return policy.KindPeerAuthentication, true
-	case gvk.Group == GroupEmissary && gvk.Kind == "Module":
-		return policy.KindModule, true
-	case gvk.Group == GroupEmissary && IsResolverKind(gvk.Kind):
-		return policy.KindResolver, true
-	}
-	return "", false
+	k, ok := policy.WorldKindOf(u.GroupVersionKind().GroupKind())
+	return k.Kind, ok
 }
 
 // Add puts u into the World if it is a kind the World holds, and reports whether

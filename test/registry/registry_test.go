@@ -148,6 +148,8 @@ func TestAFakeRuleIsSeenEverywhere(t *testing.T) {
 			kinds = append(kinds, k.Kind)
 		}
 		assert.Contains(t, kinds, gadgetKind, "the server caches what a rule reads")
+		informers := webhook.NewCacheWorld(nil, nil, webhook.CacheWorldOptions{}).Informers()
+		assert.Contains(t, informers, schema.GroupKind{Group: fakeGroup, Kind: "Gadget"}, "the World's informers")
 		assert.Equal(t, []string{fakeRule}, policy.RulesReading(gadgetKind))
 		var granted []string
 		for _, r := range webhook.ClusterRoleRules() {
