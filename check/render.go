@@ -30,7 +30,7 @@ func render(res *Result, o *Options) error {
 	}
 
 	// Where the report goes.
-	var report io.Writer = o.Stdout
+	report := o.Stdout
 	reportOnStdout := true
 	var reportFile *os.File
 	if o.OutputFile != "" {

@@ -75,14 +75,14 @@ const (
 type Mode int
 
 const (
-	// ModeNone: the pod is not in the mesh; nothing to wire.
+	// ModeNone means the pod is not in the mesh; nothing to wire.
 	ModeNone Mode = iota
-	// ModeSidecar: istio-proxy writes the certificates into a shared emptyDir.
+	// ModeSidecar means istio-proxy writes the certificates into a shared emptyDir.
 	ModeSidecar
-	// ModeLegacySecret: no sidecar; the pod mounts Istio's per-ServiceAccount
+	// ModeLegacySecret means no sidecar; the pod mounts Istio's per-ServiceAccount
 	// secret (Ambassador 1.x with Istio <= 1.4).
 	ModeLegacySecret
-	// ModeAmbient: ztunnel does mTLS for the pod; there are no certificate files
+	// ModeAmbient means ztunnel does mTLS for the pod; there are no certificate files
 	// and nothing to wire.
 	ModeAmbient
 )
@@ -418,7 +418,7 @@ func ServiceAccount(pod *corev1.Pod) string {
 	if pod.Spec.ServiceAccountName != "" {
 		return pod.Spec.ServiceAccountName
 	}
-	//nolint:staticcheck // the deprecated field is still honoured by the API server.
+	// The deprecated field is still honoured by the API server.
 	return pod.Spec.DeprecatedServiceAccount
 }
 

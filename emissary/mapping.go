@@ -9,14 +9,14 @@ import (
 type TLSKind int
 
 const (
-	// TLSUnset: no `tls`, or `tls: ""` (Emissary treats both as no context).
+	// TLSUnset means no `tls`, or `tls: ""` (Emissary treats both as no context).
 	TLSUnset TLSKind = iota
-	// TLSName: `tls: <TLSContext name>` (v2 and v3alpha1).
+	// TLSName means `tls: <TLSContext name>` (v2 and v3alpha1).
 	TLSName
-	// TLSBool: `tls: true|false` (getambassador.io v2 only: originate TLS with no
+	// TLSBool means `tls: true|false` (getambassador.io v2 only: originate TLS with no
 	// client certificate).
 	TLSBool
-	// TLSInvalid: any other type.
+	// TLSInvalid means any other type.
 	TLSInvalid
 )
 

@@ -340,20 +340,20 @@ func (e *Engine) reviewObject(ctx context.Context, in Input, p *plan, t policy.T
 	return res, nil
 }
 
-// apply records rep's changes and sets res.Object to the input with their patch
+// apply records rep's changes and sets r.Object to the input with their patch
 // applied.
-func (res *Result) apply(in Input, rep policy.Report) error {
-	res.Changes = rep.Changes
-	res.Patch = rep.Ops()
-	if len(res.Patch) == 0 || in.PatchOnly {
+func (r *Result) apply(in Input, rep policy.Report) error {
+	r.Changes = rep.Changes
+	r.Patch = rep.Ops()
+	if len(r.Patch) == 0 || in.PatchOnly {
 		return nil
 	}
 	input := in.Object
-	out, err := ApplyPatch(input, res.Patch)
+	out, err := ApplyPatch(input, r.Patch)
 	if err != nil {
 		return err
 	}
-	res.Object = out
+	r.Object = out
 	return nil
 }
 

@@ -267,10 +267,10 @@ func objectsOf(name string, c Chunk, n *yaml.Node, firstLine int) ([]*Object, in
 			}
 			m, ok := it.(map[string]any)
 			if !ok {
-				return nil, itemLine, fmt.Errorf("List item %d: not a Kubernetes object: not a mapping", i)
+				return nil, itemLine, fmt.Errorf("List item %d: not a Kubernetes object: not a mapping", i) //nolint:staticcheck // ST1005: "List" is the kind's name
 			}
 			if err := checkObject(m); err != nil {
-				return nil, itemLine, fmt.Errorf("List item %d: %w", i, err)
+				return nil, itemLine, fmt.Errorf("List item %d: %w", i, err) //nolint:staticcheck // ST1005: "List" is the kind's name
 			}
 			out = append(out, &Object{Object: &unstructured.Unstructured{Object: m}, Source: name, Doc: c.Index, Item: i, Line: itemLine, pos: conv.pos, root: id})
 		}

@@ -55,7 +55,9 @@ func startHooks(t *testing.T, certDir string, minVersion uint16, http2 bool) str
 	go func() { done <- srv.Start(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			t.Errorf("the webhook server stopped with an error: %v", err)
+		}
 	})
 	require.Eventually(t, func() bool { return srv.StartedChecker()(nil) == nil }, 10*time.Second, 20*time.Millisecond)
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))

@@ -193,11 +193,11 @@ func unifiedDiff(before []byte, stored *unstructured.Unstructured) (string, erro
 	if err := utiljson.Unmarshal(before, &m); err != nil {
 		return "", err
 	}
-	a, err := comparable(m)
+	a, err := storedYAML(m)
 	if err != nil {
 		return "", err
 	}
-	b, err := comparable(stored.DeepCopy().Object)
+	b, err := storedYAML(stored.DeepCopy().Object)
 	if err != nil {
 		return "", err
 	}
@@ -207,9 +207,9 @@ func unifiedDiff(before []byte, stored *unstructured.Unstructured) (string, erro
 	})
 }
 
-// comparable renders an object as YAML without the fields the API server
+// storedYAML renders an object as YAML without the fields the API server
 // fills in when it stores it.
-func comparable(m map[string]any) (string, error) {
+func storedYAML(m map[string]any) (string, error) {
 	u := &unstructured.Unstructured{Object: m}
 	for _, f := range []string{"uid", "resourceVersion", "creationTimestamp", "managedFields", "generation"} {
 		unstructured.RemoveNestedField(u.Object, "metadata", f)
