@@ -98,28 +98,9 @@ func FuzzEdgeProxyIstioCerts(f *testing.F) {
 		ns := fuzzNamespaces[int(nsIndex)%len(fuzzNamespaces)]
 		target := policy.Target{Object: policy.ObjectRef{Kind: "Pod", Namespace: ns}, Namespace: ns}
 
-		rep := ruletest.Must(EdgeProxyIstioCerts(context.Background(), pod, target, w, cfg))
-		if len(rep.Changes) == 0 {
-			return
-		}
-		patched := ruletest.ApplyOps(t, input, rep.Ops())
-		var patchedObj map[string]any
-		if err := json.Unmarshal(patched, &patchedObj); err != nil {
-			t.Fatalf("patched document: %v", err)
-		}
-		fromPatch := &corev1.Pod{}
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(patchedObj, fromPatch); err != nil {
-			t.Fatalf("patched pod does not convert: %v", err)
-		}
-		want, _ := json.Marshal(pod)
-		got, _ := json.Marshal(fromPatch)
-		if string(want) != string(got) {
-			t.Fatalf("the patch does not make the pod the rule made:\nrule:  %s\npatch: %s", want, got)
-		}
-		again := ruletest.Must(EdgeProxyIstioCerts(context.Background(), fromPatch, target, w, cfg))
-		if len(again.Changes) > 0 {
-			t.Fatalf("second run changed %s (not idempotent)", again.Changes[0].Field)
-		}
+		ruletest.MutationContract(t, input, pod, func() (policy.Report, error) {
+			return EdgeProxyIstioCerts(context.Background(), pod, target, w, cfg)
+		})
 	})
 }
 

@@ -4,6 +4,7 @@ package ruletest
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -93,4 +94,54 @@ func Must[T any](v T, err error) T {
 		panic("unexpected error: " + err.Error())
 	}
 	return v
+}
+
+// MutationContract runs mutate once and checks what every caller of a mutator
+// relies on. mutate runs the rule on obj (a pointer: *corev1.Pod,
+// *corev1.Service or *unstructured.Unstructured), changing it in place;
+// submitted is obj as it was submitted, as JSON (nil: obj as it is before the
+// run). The report's ops, applied as a JSON patch to submitted, must give
+// exactly the object the rule made; a second run over it must change nothing,
+// leave it as it is and find the same. It returns the first run's report.
+func MutationContract(tb testing.TB, submitted []byte, obj any, mutate func() (policy.Report, error)) policy.Report {
+	tb.Helper()
+	if submitted == nil {
+		var err error
+		submitted, err = json.Marshal(obj)
+		require.NoError(tb, err)
+	}
+	rep, err := mutate()
+	require.NoError(tb, err)
+	for _, c := range rep.Changes {
+		require.NotEmpty(tb, c.Ops, "change %s has no operation", c.Field)
+	}
+	mutated := normalized(tb, obj, mustJSON(tb, obj))
+	require.JSONEq(tb, mutated, normalized(tb, obj, ApplyOps(tb, submitted, rep.Ops())),
+		"the ops applied to the submitted object must give the object the rule made")
+
+	again, err := mutate()
+	require.NoError(tb, err)
+	require.Empty(tb, again.Changes, "a second run must change nothing")
+	require.JSONEq(tb, mutated, normalized(tb, obj, mustJSON(tb, obj)), "a second run must leave the object as it is")
+	require.Equal(tb, rep.Findings, again.Findings, "a second run must find the same")
+	return rep
+}
+
+func mustJSON(tb testing.TB, v any) []byte {
+	tb.Helper()
+	out, err := json.Marshal(v)
+	require.NoError(tb, err)
+	return out
+}
+
+// normalized decodes doc as the type of like and encodes it again, so that two
+// documents of the same object compare equal whatever their empty fields.
+func normalized(tb testing.TB, like any, doc []byte) string {
+	tb.Helper()
+	var v any = &map[string]any{}
+	if _, unstructuredObj := like.(*unstructured.Unstructured); !unstructuredObj {
+		v = reflect.New(reflect.TypeOf(like).Elem()).Interface()
+	}
+	require.NoError(tb, json.Unmarshal(doc, v), "decode %s", doc)
+	return string(mustJSON(tb, v))
 }
