@@ -24,71 +24,64 @@ import (
 // and the denial must carry exactly want.yaml's findings, and the engine-ops
 // patch must give the same object as the PatchResponseFromRaw reference.
 func TestGoldenParity(t *testing.T) {
-	cases, err := golden.Load(golden.CorpusDir())
-	require.NoError(t, err)
-	require.NotEmpty(t, cases, "the golden corpus is empty")
-	for _, c := range cases {
-		t.Run(c.Name, func(t *testing.T) {
-			want, err := c.Want()
-			require.NoError(t, err)
-			require.Len(t, want, len(c.Inputs), "want.yaml has one verdict per input")
-			w, err := c.BuildWorld()
-			require.NoError(t, err)
-			o := HandlerOptions{Config: c.Config, World: w}
-			mutate := newHook(t, Mutating, o)
-			validate := newHook(t, Validating, o)
-			reference := diffHook(t, o)
+	golden.ForEach(t, func(t *testing.T, c golden.Case, want []golden.Verdict) {
+		require.Len(t, want, len(c.Inputs), "want.yaml has one verdict per input")
+		w, err := c.BuildWorld()
+		require.NoError(t, err)
+		o := HandlerOptions{Config: c.Config, World: w}
+		mutate := newHook(t, Mutating, o)
+		validate := newHook(t, Validating, o)
+		reference := diffHook(t, o)
 
-			for i, in := range c.Inputs {
-				v := want[i]
-				ns := effectiveNamespace(in)
-				body := reviewOf(t, in, admissionv1.Create, ns)
+		for i, in := range c.Inputs {
+			v := want[i]
+			ns := effectiveNamespace(in)
+			body := reviewOf(t, in, admissionv1.Create, ns)
 
-				code, mresp := post(t, mutate, body)
-				require.Equal(t, http.StatusOK, code)
-				require.True(t, mresp.Allowed, "input %d: the mutating webhook denies nothing: %v", i, mresp.Result)
-				final := applyPatch(t, in, mresp)
-				_, rresp := post(t, reference, body)
-				require.JSONEq(t, normalize(t, applyPatch(t, in, rresp)), normalize(t, final),
-					"input %d: the engine's ops and PatchResponseFromRaw must give the same object", i)
-				if v.Mutated != nil {
-					require.JSONEq(t, normalize(t, &unstructured.Unstructured{Object: v.Mutated}), normalize(t, final),
-						"input %d: the stored object must be want.yaml's mutated object", i)
-				} else {
-					require.Empty(t, mresp.Patch, "input %d: want.yaml has no mutation", i)
-				}
-
-				ref := policy.ObjectRef{APIVersion: in.GetAPIVersion(), Kind: in.GetKind(), Namespace: ns, Name: in.GetName()}
-				if ref.Name == "" {
-					ref.Name = in.GetGenerateName()
-				}
-				var mutWarn, valWarn, deny []policy.Finding
-				for _, f := range v.Findings {
-					pf := policy.Finding{Rule: f.Rule, Mode: f.Mode, Object: ref, Field: f.Field, Message: f.Message}
-					switch {
-					case f.Mode == policy.Enforce:
-						deny = append(deny, pf)
-					case policy.IsMutation(f.Rule):
-						mutWarn = append(mutWarn, pf)
-					default:
-						valWarn = append(valWarn, pf)
-					}
-				}
-				assert.Equal(t, Warnings(mutWarn), mresp.Warnings, "input %d: mutating warnings", i)
-
-				_, vresp := post(t, validate, reviewOf(t, final, admissionv1.Create, ns))
-				assert.Equal(t, Warnings(valWarn), vresp.Warnings, "input %d: validating warnings", i)
-				if len(deny) == 0 {
-					assert.True(t, vresp.Allowed, "input %d: unexpected denial: %v", i, vresp.Result)
-					continue
-				}
-				require.False(t, vresp.Allowed, "input %d: want a denial", i)
-				assert.Equal(t, int32(http.StatusForbidden), vresp.Result.Code)
-				assert.Equal(t, DenialMessage(deny), vresp.Result.Message, "input %d: denial message", i)
-				assert.Len(t, vresp.Result.Details.Causes, len(deny))
+			code, mresp := post(t, mutate, body)
+			require.Equal(t, http.StatusOK, code)
+			require.True(t, mresp.Allowed, "input %d: the mutating webhook denies nothing: %v", i, mresp.Result)
+			final := applyPatch(t, in, mresp)
+			_, rresp := post(t, reference, body)
+			require.JSONEq(t, normalize(t, applyPatch(t, in, rresp)), normalize(t, final),
+				"input %d: the engine's ops and PatchResponseFromRaw must give the same object", i)
+			if v.Mutated != nil {
+				require.JSONEq(t, normalize(t, &unstructured.Unstructured{Object: v.Mutated}), normalize(t, final),
+					"input %d: the stored object must be want.yaml's mutated object", i)
+			} else {
+				require.Empty(t, mresp.Patch, "input %d: want.yaml has no mutation", i)
 			}
-		})
-	}
+
+			ref := policy.ObjectRef{APIVersion: in.GetAPIVersion(), Kind: in.GetKind(), Namespace: ns, Name: in.GetName()}
+			if ref.Name == "" {
+				ref.Name = in.GetGenerateName()
+			}
+			var mutWarn, valWarn, deny []policy.Finding
+			for _, f := range v.Findings {
+				pf := policy.Finding{Rule: f.Rule, Mode: f.Mode, Object: ref, Field: f.Field, Message: f.Message}
+				switch {
+				case f.Mode == policy.Enforce:
+					deny = append(deny, pf)
+				case policy.IsMutation(f.Rule):
+					mutWarn = append(mutWarn, pf)
+				default:
+					valWarn = append(valWarn, pf)
+				}
+			}
+			assert.Equal(t, Warnings(mutWarn), mresp.Warnings, "input %d: mutating warnings", i)
+
+			_, vresp := post(t, validate, reviewOf(t, final, admissionv1.Create, ns))
+			assert.Equal(t, Warnings(valWarn), vresp.Warnings, "input %d: validating warnings", i)
+			if len(deny) == 0 {
+				assert.True(t, vresp.Allowed, "input %d: unexpected denial: %v", i, vresp.Result)
+				continue
+			}
+			require.False(t, vresp.Allowed, "input %d: want a denial", i)
+			assert.Equal(t, int32(http.StatusForbidden), vresp.Result.Code)
+			assert.Equal(t, DenialMessage(deny), vresp.Result.Message, "input %d: denial message", i)
+			assert.Len(t, vresp.Result.Details.Causes, len(deny))
+		}
+	})
 }
 
 func effectiveNamespace(u *unstructured.Unstructured) string {

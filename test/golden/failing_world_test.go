@@ -61,29 +61,25 @@ func (f failingWorld) Complete(kind policy.WorldKind) bool { return f.inner.Comp
 // all and is exactly the verdict with the real World. A failed read never
 // becomes a denial, a warning or a skipped mutation.
 func TestFailingWorldNeverDecides(t *testing.T) {
-	cases, err := Load(CorpusDir())
-	require.NoError(t, err)
 	failed := 0
-	for _, c := range cases {
-		t.Run(c.Name, func(t *testing.T) {
-			_, want, err := c.Run()
-			require.NoError(t, err)
-			w, err := c.BuildWorld()
-			require.NoError(t, err)
-			e := engine.New(c.Config)
-			for i, in := range c.Inputs {
-				got, err := e.Review(context.Background(), engine.Input{Object: in}, failingWorld{inner: w})
-				if err != nil {
-					require.True(t, engine.IsWorldError(err), "input %d: %v", i, err)
-					require.ErrorIs(t, err, errInjected, "input %d", i)
-					failed++
-					continue
-				}
-				require.Equal(t, want[i].Patch, got.Patch, "input %d: a verdict without the World must be the verdict with it", i)
-				require.Equal(t, want[i].Findings, got.Findings, "input %d: a verdict without the World must be the verdict with it", i)
+	ForEach(t, func(t *testing.T, c Case, _ []Verdict) {
+		_, want, err := c.Run()
+		require.NoError(t, err)
+		w, err := c.BuildWorld()
+		require.NoError(t, err)
+		e := engine.New(c.Config)
+		for i, in := range c.Inputs {
+			got, err := e.Review(context.Background(), engine.Input{Object: in}, failingWorld{inner: w})
+			if err != nil {
+				require.True(t, engine.IsWorldError(err), "input %d: %v", i, err)
+				require.ErrorIs(t, err, errInjected, "input %d", i)
+				failed++
+				continue
 			}
-		})
-	}
+			require.Equal(t, want[i].Patch, got.Patch, "input %d: a verdict without the World must be the verdict with it", i)
+			require.Equal(t, want[i].Findings, got.Findings, "input %d: a verdict without the World must be the verdict with it", i)
+		}
+	})
 	require.Positive(t, failed, "some reviews of the corpus must need the World")
 }
 

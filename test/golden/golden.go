@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"testing"
 
 	"github.com/pmezard/go-difflib/difflib"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -243,4 +244,31 @@ func (c Case) Check(got []Verdict) error {
 		return fmt.Errorf("%s: verdicts differ from want.yaml (run `make golden` if the change is intended):\n%s", c.Name, diff)
 	}
 	return nil
+}
+
+// MinCases is the least number of cases the corpus holds.
+const MinCases = 30
+
+// ForEach runs fn as a subtest, named after the case, for every case of the
+// corpus, with the case's want.yaml read; the corpus must hold at least
+// MinCases cases. It is the one loop over the corpus that every front door's
+// golden test uses.
+func ForEach(t *testing.T, fn func(t *testing.T, c Case, want []Verdict)) {
+	t.Helper()
+	cases, err := Load(CorpusDir())
+	if err != nil {
+		t.Fatalf("load the golden corpus: %v", err)
+	}
+	if len(cases) < MinCases {
+		t.Fatalf("the golden corpus holds %d cases, want at least %d", len(cases), MinCases)
+	}
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			want, err := c.Want()
+			if err != nil && os.Getenv(UpdateEnv) == "" {
+				t.Fatalf("%s: %v", c.WantPath(), err)
+			}
+			fn(t, c, want)
+		})
+	}
 }

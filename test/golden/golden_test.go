@@ -17,30 +17,25 @@ import (
 // want.yaml, the patch must produce exactly the object the mutators produced,
 // and a second review of the result must change nothing.
 func TestEngineGolden(t *testing.T) {
-	cases, err := Load(CorpusDir())
-	require.NoError(t, err)
-	require.GreaterOrEqual(t, len(cases), 30, "the corpus must hold at least 30 cases")
-	for _, c := range cases {
-		t.Run(c.Name, func(t *testing.T) {
-			verdicts, results, err := c.Run()
-			require.NoError(t, err)
-			require.NoError(t, c.Check(verdicts))
+	ForEach(t, func(t *testing.T, c Case, _ []Verdict) {
+		verdicts, results, err := c.Run()
+		require.NoError(t, err)
+		require.NoError(t, c.Check(verdicts))
 
-			w, err := c.BuildWorld()
-			require.NoError(t, err)
-			e := engine.New(c.Config)
-			for i, res := range results {
-				if res.Mutated != nil {
-					require.JSONEq(t, normalize(t, res.Mutated), normalize(t, res.Object),
-						"input %d: applying the patch must give the object the mutators produced", i)
-				}
-				again, err := e.Review(context.Background(), engine.Input{Object: res.Object}, w)
-				require.NoError(t, err)
-				require.Empty(t, again.Patch, "input %d: a second review must change nothing (idempotency)", i)
-				require.Equal(t, res.Findings, again.Findings, "input %d: a second review must find the same", i)
+		w, err := c.BuildWorld()
+		require.NoError(t, err)
+		e := engine.New(c.Config)
+		for i, res := range results {
+			if res.Mutated != nil {
+				require.JSONEq(t, normalize(t, res.Mutated), normalize(t, res.Object),
+					"input %d: applying the patch must give the object the mutators produced", i)
 			}
-		})
-	}
+			again, err := e.Review(context.Background(), engine.Input{Object: res.Object}, w)
+			require.NoError(t, err)
+			require.Empty(t, again.Patch, "input %d: a second review must change nothing (idempotency)", i)
+			require.Equal(t, res.Findings, again.Findings, "input %d: a second review must find the same", i)
+		}
+	})
 }
 
 // normalize renders an object as JSON after a round trip through its typed Go
