@@ -255,6 +255,11 @@ func (e *Engine) run(ctx context.Context, steps []step, obj any, t policy.Target
 		if err != nil {
 			return ruleError(s.rule, t, err)
 		}
+		if len(rep.Changes) == 0 && len(rep.Findings) == 0 {
+			// The first rule to report: take its slices rather than copy them.
+			rep.Changes, rep.Findings = r.Changes, r.Findings
+			continue
+		}
 		rep.Merge(r)
 	}
 	return nil
