@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/diff"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 
 	"github.com/meshgate/meshgate/webhook"
 )
@@ -85,9 +86,9 @@ func TestPodDisruptionBudgetFollowsValues(t *testing.T) {
 		wantMaxUnavail  *intstr.IntOrString
 		wantReplicasNum int32
 	}{
-		{name: "default keeps one pod", values: "", wantPDB: true, wantMinAvail: ptrTo(intstr.FromInt32(1)), wantReplicasNum: 2},
-		{name: "maxUnavailable wins over minAvailable", values: "podDisruptionBudget: {maxUnavailable: 1}", wantPDB: true, wantMaxUnavail: ptrTo(intstr.FromInt32(1)), wantReplicasNum: 2},
-		{name: "a percentage", values: "replicaCount: 3\npodDisruptionBudget: {minAvailable: \"50%\"}", wantPDB: true, wantMinAvail: ptrTo(intstr.FromString("50%")), wantReplicasNum: 3},
+		{name: "default keeps one pod", values: "", wantPDB: true, wantMinAvail: ptr.To(intstr.FromInt32(1)), wantReplicasNum: 2},
+		{name: "maxUnavailable wins over minAvailable", values: "podDisruptionBudget: {maxUnavailable: 1}", wantPDB: true, wantMaxUnavail: ptr.To(intstr.FromInt32(1)), wantReplicasNum: 2},
+		{name: "a percentage", values: "replicaCount: 3\npodDisruptionBudget: {minAvailable: \"50%\"}", wantPDB: true, wantMinAvail: ptr.To(intstr.FromString("50%")), wantReplicasNum: 3},
 		{name: "one replica gets no PDB (it would block every drain)", values: "replicaCount: 1", wantReplicasNum: 1},
 		{name: "disabled", values: "podDisruptionBudget: {enabled: false}", wantReplicasNum: 2},
 	}
@@ -363,7 +364,7 @@ func TestWebhooksMatchTheServersConfigurations(t *testing.T) {
 			o.ExcludeNamespaces = append([]string{tt.ns}, o.ExcludeNamespaces...)
 			o.ClientConfig = func(path string) admissionregistrationv1.WebhookClientConfig {
 				return admissionregistrationv1.WebhookClientConfig{
-					Service:  &admissionregistrationv1.ServiceReference{Namespace: tt.ns, Name: "meshgate", Path: &path, Port: ptrTo[int32](443)},
+					Service:  &admissionregistrationv1.ServiceReference{Namespace: tt.ns, Name: "meshgate", Path: &path, Port: ptr.To[int32](443)},
 					CABundle: ca,
 				}
 			}
@@ -689,5 +690,3 @@ func parseCert(t *testing.T, data []byte) *x509.Certificate {
 	}
 	return c
 }
-
-func ptrTo[T any](v T) *T { return &v }
