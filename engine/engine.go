@@ -226,14 +226,21 @@ func (e *Engine) steps(p *plan, obj map[string]any) (mutations, validations []st
 	}
 	labels, _, _ := unstructured.NestedStringMap(obj, "metadata", "labels")
 	annotations, _, _ := unstructured.NestedStringMap(obj, "metadata", "annotations")
+	chosen := func(s step) bool { return s.choose == nil || s.choose(labels, annotations, e.cfg) }
 	pick := func(ss []step) []step {
-		var out []step
-		for _, s := range ss {
-			if s.choose == nil || s.choose(labels, annotations, e.cfg) {
-				out = append(out, s)
+		for i, s := range ss {
+			if !chosen(s) {
+				// Copy only when some step is left out.
+				out := append([]step(nil), ss[:i]...)
+				for _, s := range ss[i+1:] {
+					if chosen(s) {
+						out = append(out, s)
+					}
+				}
+				return out
 			}
 		}
-		return out
+		return ss
 	}
 	return pick(p.mutations), pick(p.validations)
 }
