@@ -41,8 +41,8 @@ const (
 type istioClass int
 
 const (
-	// notIstio: a class Istio does not implement (or none at all).
-	notIstio istioClass = iota
+	// The zero value: a class Istio does not implement (or none at all).
+	_ istioClass = iota
 	// istioBuiltin: Istio's own gateway, waypoint and east-west classes.
 	istioBuiltin
 	// istioAgentgateway: Istio's agentgateway classes, which also take routes on

@@ -323,8 +323,3 @@ func ModuleFrom(u *unstructured.Unstructured) policy.Module {
 func ResolverFrom(u *unstructured.Unstructured) policy.Resolver {
 	return policy.Resolver{ObjectMeta: policy.ObjectMeta{Namespace: u.GetNamespace(), Name: u.GetName()}, Kind: u.GetKind()}
 }
-
-func nested(obj map[string]any, fields ...string) any {
-	v, _, _ := unstructured.NestedFieldNoCopy(obj, fields...)
-	return v
-}
