@@ -64,7 +64,9 @@ type HandlerOptions struct {
 	Observer func(Observation)
 }
 
-// Observation is one answered admission request, for Observer.
+// Observation is one answered admission request, for Observer. A mutating
+// answer carries its patch as Response.Patches (Response.Patch is encoded from
+// them after the handler returns).
 type Observation struct {
 	Direction Direction
 	Request   admission.Request
@@ -274,12 +276,10 @@ func (h *Handler) mutated(req admission.Request, obj *unstructured.Unstructured,
 		}
 		resp = admission.PatchResponseFromRaw(req.Object.Raw, final)
 	default:
-		patch, err := json.Marshal(res.Patch)
-		if err != nil {
-			return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encode the patch for %s: %w", kind, err))
-		}
+		// The engine's operations are the patch: admission.Webhook encodes
+		// Patches into the response's JSON patch.
 		resp = admission.Allowed("")
-		resp.Patch = patch
+		resp.Patches = res.Patch
 		resp.PatchType = &jsonPatchType
 	}
 	if len(res.Changes) > 0 {
