@@ -24,13 +24,13 @@ const (
 // Add records a change that sets fld to value with an RFC 6902 "add": it
 // creates an absent object member (and sets one that exists).
 func (r *Report) Add(rule string, fld *field.Path, value any, reason string) {
-	r.record(rule, fld, reason, jsonpatch.NewOperation(opAdd, FieldPointer(fld), value))
+	r.record(rule, fld, reason, opAdd, "", value)
 }
 
 // Replace records a change that sets fld, which exists, to value with an RFC
 // 6902 "replace".
 func (r *Report) Replace(rule string, fld *field.Path, value any, reason string) {
-	r.record(rule, fld, reason, jsonpatch.NewOperation(opReplace, FieldPointer(fld), value))
+	r.record(rule, fld, reason, opReplace, "", value)
 }
 
 // Append records a change that appends item to the list at fld, which holds n
@@ -38,10 +38,10 @@ func (r *Report) Replace(rule string, fld *field.Path, value any, reason string)
 // absent), else item is added at its end ("-").
 func (r *Report) Append(rule string, fld *field.Path, n int, item any, reason string) {
 	if n == 0 {
-		r.record(rule, fld, reason, jsonpatch.NewOperation(opAdd, FieldPointer(fld), []any{item}))
+		r.record(rule, fld, reason, opAdd, "", []any{item})
 		return
 	}
-	r.record(rule, fld, reason, jsonpatch.NewOperation(opAdd, FieldPointer(fld)+"/-", item))
+	r.record(rule, fld, reason, opAdd, "-", item)
 }
 
 // SetKey records a change that sets key to value in the string map m at fld,
@@ -54,14 +54,20 @@ func (r *Report) SetKey(rule string, fld *field.Path, m map[string]string, key, 
 	case exists:
 		r.Replace(rule, entry, value, reason)
 	case len(m) == 0:
-		r.record(rule, entry, reason, jsonpatch.NewOperation(opAdd, FieldPointer(fld), map[string]any{key: value}))
+		op := jsonpatch.NewOperation(opAdd, FieldPointer(fld), map[string]any{key: value})
+		r.Changes = append(r.Changes, Change{Rule: rule, Object: r.Object, Field: entry.String(), Reason: reason, Ops: []jsonpatch.Operation{op}})
 	default:
 		r.Add(rule, entry, value, reason)
 	}
 }
 
-func (r *Report) record(rule string, fld *field.Path, reason string, op jsonpatch.Operation) {
-	r.Changes = append(r.Changes, Change{Rule: rule, Object: r.Object, Field: fieldString(fld), Reason: reason, Ops: []jsonpatch.Operation{op}})
+// record records the change of fld made by op at fld's pointer, followed by
+// the reference token last when it is not empty. The pointer is derived from
+// the Field string, rendered once.
+func (r *Report) record(rule string, fld *field.Path, reason, op, last string, value any) {
+	f := fieldString(fld)
+	o := jsonpatch.NewOperation(op, fieldStringPointer(f, last), value)
+	r.Changes = append(r.Changes, Change{Rule: rule, Object: r.Object, Field: f, Reason: reason, Ops: []jsonpatch.Operation{o}})
 }
 
 // FieldPointer returns the RFC 6901 JSON pointer of the field path fld: each
@@ -74,12 +80,14 @@ func (r *Report) record(rule string, fld *field.Path, reason string, op jsonpatc
 // "]": Kubernetes label and annotation keys cannot. FieldPointer panics on a
 // path it cannot read, which is a bug in the mutation that built it.
 func FieldPointer(fld *field.Path) string {
-	if fld == nil {
-		return ""
-	}
-	s := fld.String()
+	return fieldStringPointer(fieldString(fld), "")
+}
+
+// fieldStringPointer is FieldPointer of the path whose string form is s, with
+// the reference token last (unescaped) appended when it is not empty.
+func fieldStringPointer(s, last string) string {
 	var b strings.Builder
-	b.Grow(len(s) + 4)
+	b.Grow(len(s) + 8 + len(last))
 	for i := 0; i < len(s); {
 		var token string
 		switch {
@@ -109,6 +117,10 @@ func FieldPointer(fld *field.Path) string {
 		}
 		b.WriteByte('/')
 		writeToken(&b, token)
+	}
+	if last != "" {
+		b.WriteByte('/')
+		writeToken(&b, last)
 	}
 	return b.String()
 }
