@@ -11,12 +11,12 @@ import (
 	"strconv"
 
 	"github.com/pmezard/go-difflib/difflib"
+	"gomodules.xyz/jsonpatch/v2"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/meshgate/meshgate/manifest"
-	"github.com/meshgate/meshgate/policy"
 )
 
 // maxDiffLines bounds the objects --diff compares line by line.
@@ -173,7 +173,7 @@ func renderDoc(d *manifest.Document, byObj map[*manifest.Object]*Reviewed, stder
 
 // spliceDoc splices the changes of every object of a document into its bytes.
 func spliceDoc(d *manifest.Document, byObj map[*manifest.Object]*Reviewed) ([]byte, error) {
-	ops := func(obj *manifest.Object) []policy.PatchOp {
+	ops := func(obj *manifest.Object) []jsonpatch.Operation {
 		if r := byObj[obj]; r != nil && r.Result != nil {
 			return r.Result.Patch
 		}

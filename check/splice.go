@@ -10,8 +10,7 @@ import (
 	"unicode/utf8"
 
 	yaml "go.yaml.in/yaml/v3"
-
-	"github.com/meshgate/meshgate/policy"
+	"gomodules.xyz/jsonpatch/v2"
 )
 
 // Splicing writes a mutation into the original bytes of a document: each RFC
@@ -25,11 +24,11 @@ import (
 
 // spliceOps applies ops (paths prefixed with prefix) to the YAML or JSON
 // document src.
-func spliceOps(src []byte, ops []policy.PatchOp, prefix string, isJSON bool) ([]byte, error) {
+func spliceOps(src []byte, ops []jsonpatch.Operation, prefix string, isJSON bool) ([]byte, error) {
 	for _, op := range ops {
-		out, err := spliceOp(src, op.Op, prefix+op.Path, op.Value, isJSON)
+		out, err := spliceOp(src, op.Operation, prefix+op.Path, op.Value, isJSON)
 		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", op.Op, prefix+op.Path, err)
+			return nil, fmt.Errorf("%s %s: %w", op.Operation, prefix+op.Path, err)
 		}
 		src = out
 	}

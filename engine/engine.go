@@ -12,7 +12,8 @@ import (
 	"slices"
 	"strings"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
+	evanphx "github.com/evanphx/json-patch/v5"
+	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -59,8 +60,9 @@ type Result struct {
 	Changes []policy.Change
 	// Findings lists what the rules found (conflicts from the mutations first).
 	Findings []policy.Finding
-	// Patch is every change's RFC 6902 operations, in order, against the input.
-	Patch []policy.PatchOp
+	// Patch is every change's RFC 6902 operations, in order, against the input:
+	// the type admission.Response.Patches takes.
+	Patch []jsonpatch.Operation
 	// Mutated is the object as the mutators left it (a *corev1.Pod,
 	// *corev1.Service or *unstructured.Unstructured; nil when no mutation rule
 	// applied). It exists so tests can prove that Patch makes the same object.
@@ -370,7 +372,7 @@ func (r *Result) apply(in Input, rep policy.Report) error {
 }
 
 // ApplyPatch returns a copy of obj with ops applied.
-func ApplyPatch(obj *unstructured.Unstructured, ops []policy.PatchOp) (*unstructured.Unstructured, error) {
+func ApplyPatch(obj *unstructured.Unstructured, ops []jsonpatch.Operation) (*unstructured.Unstructured, error) {
 	doc, err := json.Marshal(obj.Object)
 	if err != nil {
 		return nil, fmt.Errorf("apply patch: encode object: %w", err)
@@ -379,7 +381,7 @@ func ApplyPatch(obj *unstructured.Unstructured, ops []policy.PatchOp) (*unstruct
 	if err != nil {
 		return nil, fmt.Errorf("apply patch: encode patch: %w", err)
 	}
-	p, err := jsonpatch.DecodePatch(raw)
+	p, err := evanphx.DecodePatch(raw)
 	if err != nil {
 		return nil, fmt.Errorf("apply patch: %w", err)
 	}

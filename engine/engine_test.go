@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gomodules.xyz/jsonpatch/v2"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -109,21 +110,21 @@ func TestHandles(t *testing.T) {
 
 func TestApplyPatch(t *testing.T) {
 	in := obj(map[string]any{"metadata": map[string]any{"name": "x"}})
-	out, err := ApplyPatch(in, []policy.PatchOp{
-		policy.Add("/metadata/annotations", map[string]any{"a/b": ""}),
-		policy.Add(policy.Pointer("metadata", "annotations", "c~d"), "v"),
+	out, err := ApplyPatch(in, []jsonpatch.Operation{
+		jsonpatch.NewOperation("add", "/metadata/annotations", map[string]any{"a/b": ""}),
+		jsonpatch.NewOperation("add", "/metadata/annotations/c~0d", "v"),
 	})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]any{"a/b": "", "c~d": "v"}, out.Object["metadata"].(map[string]any)["annotations"])
 	assert.NotContains(t, in.Object["metadata"], "annotations", "the input is not modified")
 
-	_, err = ApplyPatch(in, []policy.PatchOp{policy.Replace("/spec/nothing", 1)})
+	_, err = ApplyPatch(in, []jsonpatch.Operation{jsonpatch.NewOperation("replace", "/spec/nothing", 1)})
 	assert.ErrorContains(t, err, "apply patch")
 }
 
 func TestRebase(t *testing.T) {
 	rep := policy.Report{
-		Changes:  []policy.Change{{Field: "metadata.annotations[a/b]", Ops: []policy.PatchOp{policy.Add("/metadata/annotations", "x")}}},
+		Changes:  []policy.Change{{Field: "metadata.annotations[a/b]", Ops: []jsonpatch.Operation{jsonpatch.NewOperation("add", "/metadata/annotations", "x")}}},
 		Findings: []policy.Finding{{Field: "spec.containers[0]"}, {Field: ""}},
 	}
 	rebase(&rep, "spec.jobTemplate.spec.template", "/spec/jobTemplate/spec/template")

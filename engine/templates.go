@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"strings"
 
+	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/meshgate/meshgate/policy"
 )
@@ -38,14 +40,16 @@ func (e *Engine) reviewTemplate(ctx context.Context, in Input, p *plan, t policy
 	if err := e.run(ctx, muts, pod, t, w, &rep); err != nil {
 		return nil, err
 	}
-	pointerPrefix := policy.Pointer(toAny(tplPath)...)
-	fieldPrefix := strings.Join(tplPath, ".")
+	tplField := field.NewPath(tplPath[0], tplPath[1:]...)
+	pointerPrefix := policy.FieldPointer(tplField)
+	fieldPrefix := tplField.String()
 	rebase(&rep, fieldPrefix, pointerPrefix)
 	if len(rep.Changes) > 0 {
 		if _, hasMeta := tpl["metadata"]; !hasMeta {
 			// The pod rules write annotations; a template without metadata needs it
 			// created first.
-			rep.Changes[0].Ops = append([]policy.PatchOp{policy.Add(pointerPrefix+"/metadata", map[string]any{})}, rep.Changes[0].Ops...)
+			created := jsonpatch.NewOperation("add", policy.FieldPointer(tplField.Child("metadata")), map[string]any{})
+			rep.Changes[0].Ops = append([]jsonpatch.Operation{created}, rep.Changes[0].Ops...)
 		}
 	}
 	if err := res.apply(in, rep); err != nil {
@@ -63,14 +67,6 @@ func (e *Engine) reviewTemplate(ctx context.Context, in Input, p *plan, t policy
 	rebase(&vrep, fieldPrefix, pointerPrefix)
 	res.Findings = append(rep.Findings, vrep.Findings...)
 	return res, nil
-}
-
-func toAny(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out
 }
 
 // withTemplate returns a copy of workload whose pod template is pod.

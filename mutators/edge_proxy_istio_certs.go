@@ -93,10 +93,6 @@ type certsWiring struct {
 	pending *pendingVolume
 }
 
-func (m *certsWiring) change(fld *field.Path, reason string, ops ...policy.PatchOp) {
-	m.rep.Change(policy.EdgeProxyIstioCerts, fld, reason, ops...)
-}
-
 func (m *certsWiring) conflict(fld *field.Path, format string, args ...any) {
 	m.rep.Find(policy.EdgeProxyIstioCerts, m.mode, fld, format, args...)
 }
@@ -215,31 +211,23 @@ func orDefault(sa string) string {
 func (m *certsWiring) enableInjection() {
 	if v, ok := m.pod.Labels[policy.SidecarInject]; ok && edgeproxy.InjectBlocks(v) {
 		m.pod.Labels[policy.SidecarInject] = "true"
-		m.change(labelsPath.Key(policy.SidecarInject),
-			"label was "+strconv.Quote(v)+", which keeps Istio's injector away: the edge proxy needs the sidecar that writes its certificates",
-			policy.Replace(policy.Pointer("metadata", "labels", policy.SidecarInject), "true"))
+		m.rep.Replace(policy.EdgeProxyIstioCerts, labelsPath.Key(policy.SidecarInject), "true",
+			"label was "+strconv.Quote(v)+", which keeps Istio's injector away: the edge proxy needs the sidecar that writes its certificates")
 	}
 	if v, ok := m.pod.Annotations[policy.SidecarInject]; ok && edgeproxy.InjectBlocks(v) {
 		m.pod.Annotations[policy.SidecarInject] = "true"
-		m.change(annotationsPath.Key(policy.SidecarInject),
-			"annotation was "+strconv.Quote(v)+" (as vendor YAML ships it), which stops injection: the edge proxy needs the sidecar that writes its certificates",
-			policy.Replace(policy.Pointer("metadata", "annotations", policy.SidecarInject), "true"))
+		m.rep.Replace(policy.EdgeProxyIstioCerts, annotationsPath.Key(policy.SidecarInject), "true",
+			"annotation was "+strconv.Quote(v)+" (as vendor YAML ships it), which stops injection: the edge proxy needs the sidecar that writes its certificates")
 	}
 }
 
 // setAnnotation sets annotation key to value (absent or not).
 func (m *certsWiring) setAnnotation(key, value, reason string) {
-	var op policy.PatchOp
-	if _, exists := m.pod.Annotations[key]; exists {
-		op = policy.Replace(policy.Pointer("metadata", "annotations", key), value)
-	} else {
-		op = policy.SetKeyOp("/metadata/annotations", len(m.pod.Annotations), key, value)
-	}
+	m.rep.SetKey(policy.EdgeProxyIstioCerts, annotationsPath, m.pod.Annotations, key, value, reason)
 	if m.pod.Annotations == nil {
 		m.pod.Annotations = map[string]string{}
 	}
 	m.pod.Annotations[key] = value
-	m.change(annotationsPath.Key(key), reason, op)
 }
 
 // ensureAnnotation sets annotation key to want when absent; another value is a
@@ -349,9 +337,9 @@ func (m *certsWiring) addPendingVolume() {
 		return
 	}
 	v := m.pending.vol
-	op := policy.AppendOp("/spec/volumes", len(m.pod.Spec.Volumes), v)
+	m.rep.Append(policy.EdgeProxyIstioCerts, specPath.Child("volumes"), len(m.pod.Spec.Volumes), v,
+		"add volume "+v.Name+", "+m.pending.desc+": "+m.pending.why)
 	m.pod.Spec.Volumes = append(m.pod.Spec.Volumes, v)
-	m.change(specPath.Child("volumes"), "add volume "+v.Name+", "+m.pending.desc+": "+m.pending.why, op)
 	m.pending = nil
 }
 
@@ -388,14 +376,13 @@ func (m *certsWiring) ensureMount(ref edgeproxy.ContainerRef, need edgeproxy.Mou
 		return
 	}
 	mount := corev1.VolumeMount{Name: edgeproxy.VolumeName, MountPath: dir, ReadOnly: need.ReadOnly}
-	op := policy.AppendOp(policy.Pointer("spec", ref.List, ref.Index, "volumeMounts"), len(c.VolumeMounts), mount)
-	c.VolumeMounts = append(c.VolumeMounts, mount)
 	how := "writable"
 	if need.ReadOnly {
 		how = "read-only"
 	}
-	m.change(cPath.Child("volumeMounts"),
-		"mount volume "+edgeproxy.VolumeName+" "+how+" at "+dir+" in container "+strconv.Quote(c.Name)+": "+why, op)
+	m.rep.Append(policy.EdgeProxyIstioCerts, cPath.Child("volumeMounts"), len(c.VolumeMounts), mount,
+		"mount volume "+edgeproxy.VolumeName+" "+how+" at "+dir+" in container "+strconv.Quote(c.Name)+": "+why)
+	c.VolumeMounts = append(c.VolumeMounts, mount)
 }
 
 // ensureEnv appends need's env var to the referenced container when it is
@@ -406,10 +393,9 @@ func (m *certsWiring) ensureEnv(ref edgeproxy.ContainerRef, need edgeproxy.EnvNe
 	i := edgeproxy.FindEnv(c, name)
 	if i < 0 {
 		ev := corev1.EnvVar{Name: name, Value: want}
-		op := policy.AppendOp(policy.Pointer("spec", ref.List, ref.Index, "env"), len(c.Env), ev)
+		m.rep.Append(policy.EdgeProxyIstioCerts, specPath.Child(ref.List).Index(ref.Index).Child("env"), len(c.Env), ev,
+			"set "+name+"="+want+" in container "+strconv.Quote(c.Name)+": "+why)
 		c.Env = append(c.Env, ev)
-		m.change(specPath.Child(ref.List).Index(ref.Index).Child("env"),
-			"set "+name+"="+want+" in container "+strconv.Quote(c.Name)+": "+why, op)
 		return
 	}
 	ev := c.Env[i]
@@ -445,13 +431,12 @@ func (m *certsWiring) istioInitArgs() {
 	if !changed {
 		return
 	}
-	ptr := policy.Pointer("spec", "initContainers", j, name)
-	op := policy.Replace(ptr, out)
+	fld := specPath.Child("initContainers").Index(j).Child(name)
+	reason := alreadyInjected + `, so the two traffic.sidecar.istio.io annotations can no longer reach istio-init: istio-iptables gets -b "" and -i "" (intercept no inbound port and no outbound range)`
 	if len(*list) == 0 {
-		op = policy.Add(ptr, out)
+		m.rep.Add(policy.EdgeProxyIstioCerts, fld, out, reason) // an empty list may be absent
+	} else {
+		m.rep.Replace(policy.EdgeProxyIstioCerts, fld, out, reason)
 	}
 	*list = out
-	m.change(specPath.Child("initContainers").Index(j).Child(name),
-		alreadyInjected+`, so the two traffic.sidecar.istio.io annotations can no longer reach istio-init: istio-iptables gets -b "" and -i "" (intercept no inbound port and no outbound range)`,
-		op)
 }

@@ -113,12 +113,12 @@ func (d mappingTLSDecision) apply(m *unstructured.Unstructured, rep *policy.Repo
 		return
 	}
 	if d.tls != "" {
+		rep.Add(policy.MappingIstioTLS, mappingTLSPath, d.tls, d.tlsWhy)
 		spec["tls"] = d.tls
-		rep.Change(policy.MappingIstioTLS, mappingTLSPath, d.tlsWhy, policy.Add("/spec/tls", d.tls))
 	}
 	if d.service != "" {
+		rep.Replace(policy.MappingIstioTLS, mappingServicePath, d.service, d.serviceWhy)
 		spec["service"] = d.service
-		rep.Change(policy.MappingIstioTLS, mappingServicePath, d.serviceWhy, policy.Replace("/spec/service", d.service))
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gomodules.xyz/jsonpatch/v2"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/meshgate/meshgate/internal/ruletest"
@@ -348,8 +349,8 @@ func TestMappingIstioTLSReasons(t *testing.T) {
 	require.Len(t, rep.Changes, 2)
 	assert.Equal(t, `Service apps/quote is in sidecar-mode mesh namespace "apps" with mTLS PERMISSIVE, Istio's default: originate Istio mTLS with TLSContext "istio-upstream"`, rep.Changes[0].Reason)
 	assert.Equal(t, `"quote" -> "quote:80" (the Service's HTTP port "http"): with TLS and no port Emissary connects to port 443, and the connection hangs when the Service does not serve it`, rep.Changes[1].Reason)
-	assert.Equal(t, []policy.PatchOp{policy.Add("/spec/tls", "istio-upstream")}, rep.Changes[0].Ops)
-	assert.Equal(t, []policy.PatchOp{policy.Replace("/spec/service", "quote:80")}, rep.Changes[1].Ops)
+	assert.Equal(t, []jsonpatch.Operation{{Operation: "add", Path: "/spec/tls", Value: "istio-upstream"}}, rep.Changes[0].Ops)
+	assert.Equal(t, []jsonpatch.Operation{{Operation: "replace", Path: "/spec/service", Value: "quote:80"}}, rep.Changes[1].Ops)
 }
 
 func TestMappingIstioTLSConflictUsesRuleMode(t *testing.T) {

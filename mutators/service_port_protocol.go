@@ -56,7 +56,7 @@ func ServicePortProtocol(ctx context.Context, svc *corev1.Service, t policy.Targ
 		}
 		fld := field.NewPath("spec", "ports").Index(i)
 		if p.Name == "" && !selectorless {
-			nameUnnamedPort(&rep, p, i, fld, used, edge)
+			nameUnnamedPort(&rep, p, fld, used, edge)
 			continue
 		}
 		if p.AppProtocol != nil || protocol.Read(*p).Protocol.Known() {
@@ -77,9 +77,8 @@ func ServicePortProtocol(ctx context.Context, svc *corev1.Service, t policy.Targ
 			what = fmt.Sprintf("port %d has no name", p.Port)
 			kept = "it is not named: the Service has no selector, and its Endpoints or EndpointSlices match its ports by name"
 		}
-		rep.Change(policy.ServicePortProtocol, fld.Child("appProtocol"),
-			fmt.Sprintf("%s; set appProtocol %q because %s (%s)", what, ap, because, kept),
-			policy.Add(policy.Pointer("spec", "ports", i, "appProtocol"), ap))
+		rep.Add(policy.ServicePortProtocol, fld.Child("appProtocol"), ap,
+			fmt.Sprintf("%s; set appProtocol %q because %s (%s)", what, ap, because, kept))
 	}
 	return rep, nil
 }
@@ -144,9 +143,9 @@ func inferProtocol(p corev1.ServicePort, edge bool) (protocol.Instance, string, 
 	return proto, fmt.Sprintf("port %d carries %s", p.Port, proto), true
 }
 
-// nameUnnamedPort names port p (index i) after its appProtocol, or the protocol
+// nameUnnamedPort names port p (at fld) after its appProtocol, or the protocol
 // it carries for certain (inferProtocol), and records the change.
-func nameUnnamedPort(rep *policy.Report, p *corev1.ServicePort, i int, fld *field.Path, used map[string]bool, edge bool) {
+func nameUnnamedPort(rep *policy.Report, p *corev1.ServicePort, fld *field.Path, used map[string]bool, edge bool) {
 	var proto protocol.Instance
 	var why string
 	if p.AppProtocol != nil {
@@ -179,9 +178,8 @@ func nameUnnamedPort(rep *policy.Report, p *corev1.ServicePort, i int, fld *fiel
 	}
 	used[name] = true
 	p.Name = name
-	rep.Change(policy.ServicePortProtocol, fld.Child("name"),
-		fmt.Sprintf("port %d had no name; named it %q%s", p.Port, name, why),
-		policy.Add(policy.Pointer("spec", "ports", i, "name"), name))
+	rep.Add(policy.ServicePortProtocol, fld.Child("name"), name,
+		fmt.Sprintf("port %d had no name; named it %q%s", p.Port, name, why))
 }
 
 // uniquePortName returns base, or base-<port>, or base-<port>-<n>: the first that

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -253,8 +254,8 @@ func TestServicePortProtocolReasons(t *testing.T) {
 	assert.Equal(t, `port 80 had no name; named it "http" because port 80 carries HTTP; unnamed, Istio could only sniff its protocol`, rep.Changes[0].Reason)
 	assert.Equal(t, `port name "web" gives Istio no protocol; set appProtocol "https" because port 443 carries HTTPS (the name is kept: other objects may refer to it)`, rep.Changes[1].Reason)
 	assert.Equal(t, `port 9000 had no name; named it "http2" to match its appProtocol "kubernetes.io/h2c", which is what Istio reads (HTTP2)`, rep.Changes[2].Reason)
-	assert.Equal(t, []policy.PatchOp{policy.Add("/spec/ports/0/name", "http")}, rep.Changes[0].Ops)
-	assert.Equal(t, []policy.PatchOp{policy.Add("/spec/ports/1/appProtocol", "https")}, rep.Changes[1].Ops)
+	assert.Equal(t, []jsonpatch.Operation{{Operation: "add", Path: "/spec/ports/0/name", Value: "http"}}, rep.Changes[0].Ops)
+	assert.Equal(t, []jsonpatch.Operation{{Operation: "add", Path: "/spec/ports/1/appProtocol", Value: "https"}}, rep.Changes[1].Ops)
 	assert.Equal(t, "http2", got.Spec.Ports[2].Name)
 }
 

@@ -3,8 +3,8 @@ package policy
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 
+	"gomodules.xyz/jsonpatch/v2"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -78,38 +78,17 @@ func (f Finding) String() string {
 	return fmt.Sprintf("[%s] %s: %s: %s", f.Rule, f.Object, f.Field, f.Message)
 }
 
-// PatchOp is one RFC 6902 operation against the object as it was submitted.
-type PatchOp struct {
-	Op    string `json:"op"`
-	Path  string `json:"path"`
-	Value any    `json:"value"`
-}
-
-// MarshalJSON writes "value" for the operations that take one (add, replace, test),
-// even when it is an empty string, and leaves it out for the others.
-func (p PatchOp) MarshalJSON() ([]byte, error) {
-	switch p.Op {
-	case "add", "replace", "test":
-		return json.Marshal(struct {
-			Op    string `json:"op"`
-			Path  string `json:"path"`
-			Value any    `json:"value"`
-		}{p.Op, p.Path, p.Value})
-	default:
-		return json.Marshal(struct {
-			Op   string `json:"op"`
-			Path string `json:"path"`
-		}{p.Op, p.Path})
-	}
-}
-
 // Change is one thing a mutation did, with the patch operations that do it.
+// Report's change helpers (Add, Replace, Append, SetKey) derive both Field and
+// the operations' JSON pointers from one field path.
 type Change struct {
 	Rule   string    `json:"rule"`
 	Object ObjectRef `json:"object"`
 	Field  string    `json:"field"`
 	Reason string    `json:"reason"`
-	Ops    []PatchOp `json:"-"`
+	// Ops are the RFC 6902 operations that make the change, against the object
+	// as submitted with the earlier changes applied.
+	Ops []jsonpatch.Operation `json:"-"`
 }
 
 // Report collects what one rule found and changed on one object.
@@ -117,11 +96,6 @@ type Report struct {
 	Object   ObjectRef
 	Changes  []Change
 	Findings []Finding
-}
-
-// Change records a change to fld, done by ops.
-func (r *Report) Change(rule string, fld *field.Path, reason string, ops ...PatchOp) {
-	r.Changes = append(r.Changes, Change{Rule: rule, Object: r.Object, Field: fld.String(), Reason: reason, Ops: ops})
 }
 
 // Find records a finding about fld.
@@ -139,8 +113,8 @@ func (r *Report) Merge(other Report) {
 }
 
 // Ops returns the patch operations of every change, in order.
-func (r *Report) Ops() []PatchOp {
-	var ops []PatchOp
+func (r *Report) Ops() []jsonpatch.Operation {
+	var ops []jsonpatch.Operation
 	for _, c := range r.Changes {
 		ops = append(ops, c.Ops...)
 	}
@@ -152,55 +126,4 @@ func fieldString(p *field.Path) string {
 		return ""
 	}
 	return p.String()
-}
-
-// Pointer builds an RFC 6901 JSON pointer from path segments (strings or ints).
-func Pointer(segments ...any) string {
-	var b strings.Builder
-	for _, s := range segments {
-		b.WriteByte('/')
-		switch v := s.(type) {
-		case string:
-			b.WriteString(EscapePointer(v))
-		case int:
-			fmt.Fprintf(&b, "%d", v)
-		default:
-			panic(fmt.Sprintf("policy.Pointer: unsupported segment %T", s))
-		}
-	}
-	return b.String()
-}
-
-// EscapePointer escapes one JSON pointer reference token ("~" -> "~0", "/" -> "~1").
-func EscapePointer(s string) string {
-	if !strings.ContainsAny(s, "~/") {
-		return s
-	}
-	return pointerEscaper.Replace(s)
-}
-
-var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
-
-// Add is an RFC 6902 "add" (which replaces an existing object member).
-func Add(path string, value any) PatchOp { return PatchOp{Op: "add", Path: path, Value: value} }
-
-// Replace is an RFC 6902 "replace".
-func Replace(path string, value any) PatchOp { return PatchOp{Op: "replace", Path: path, Value: value} }
-
-// AppendOp adds value to the end of the array at path, creating the array when it
-// is absent or empty (curLen == 0).
-func AppendOp(path string, curLen int, value any) PatchOp {
-	if curLen == 0 {
-		return Add(path, []any{value})
-	}
-	return Add(path+"/-", value)
-}
-
-// SetKeyOp sets key in the string map at path, creating the map when it is absent
-// or empty (curLen == 0).
-func SetKeyOp(path string, curLen int, key string, value string) PatchOp {
-	if curLen == 0 {
-		return Add(path, map[string]any{key: value})
-	}
-	return Add(path+"/"+EscapePointer(key), value)
 }

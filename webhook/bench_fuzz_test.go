@@ -121,7 +121,15 @@ func FuzzHandlers(f *testing.F) {
 			}}
 		}
 		_ = validate.Handle(context.Background(), req(raw))
-		resp := mutate.Handle(context.Background(), req(raw))
+		// handle answers as admission.Webhook does, with the patch encoded.
+		handle := func(obj []byte) admission.Response {
+			resp := mutate.Handle(context.Background(), req(obj))
+			if err := resp.Complete(req(obj)); err != nil {
+				t.Fatalf("the response does not encode: %v", err)
+			}
+			return resp
+		}
+		resp := handle(raw)
 		if len(resp.Patch) == 0 {
 			return
 		}
@@ -133,7 +141,7 @@ func FuzzHandlers(f *testing.F) {
 		if err != nil {
 			t.Fatalf("the patch does not apply to the submitted object: %v\npatch: %s\nobject: %s", err, resp.Patch, raw)
 		}
-		again := mutate.Handle(context.Background(), req(patched))
+		again := handle(patched)
 		if len(again.Patch) != 0 {
 			t.Fatalf("not idempotent: a second review patches again: %s\nobject: %s", again.Patch, patched)
 		}

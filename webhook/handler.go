@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -51,7 +50,9 @@ type HandlerOptions struct {
 	Observer func(Observation)
 }
 
-// Observation is one answered admission request, for Observer.
+// Observation is one answered admission request, for Observer. A mutating
+// answer carries its patch as Response.Patches (Response.Patch is encoded from
+// them after the handler returns).
 type Observation struct {
 	Direction Direction
 	Request   admission.Request
@@ -244,12 +245,10 @@ func (h *Handler) mutated(obj *unstructured.Unstructured, res *engine.Result) ad
 	case !res.Changed():
 		resp = admission.Allowed("")
 	default:
-		patch, err := json.Marshal(res.Patch)
-		if err != nil {
-			return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encode the patch for %s: %w", kind, err))
-		}
+		// The engine's operations are the patch: admission.Webhook encodes
+		// Patches into the response's JSON patch.
 		resp = admission.Allowed("")
-		resp.Patch = patch
+		resp.Patches = res.Patch
 		resp.PatchType = &jsonPatchType
 	}
 	if len(res.Changes) > 0 {

@@ -8,8 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
+	evanphx "github.com/evanphx/json-patch/v5"
 	"github.com/stretchr/testify/require"
+	"gomodules.xyz/jsonpatch/v2"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
@@ -57,14 +58,14 @@ func Target(u *unstructured.Unstructured) policy.Target {
 // ApplyOps applies ops, as an RFC 6902 JSON patch, to the JSON document
 // submitted and returns the result; without ops it returns submitted as is.
 // Ops that do not apply fail the test.
-func ApplyOps(tb testing.TB, submitted []byte, ops []policy.PatchOp) []byte {
+func ApplyOps(tb testing.TB, submitted []byte, ops []jsonpatch.Operation) []byte {
 	tb.Helper()
 	if len(ops) == 0 {
 		return submitted
 	}
 	raw, err := json.Marshal(ops)
 	require.NoError(tb, err)
-	patch, err := jsonpatch.DecodePatch(raw)
+	patch, err := evanphx.DecodePatch(raw)
 	require.NoError(tb, err)
 	out, err := patch.Apply(submitted)
 	require.NoError(tb, err, "ops %s must apply to the submitted object", raw)

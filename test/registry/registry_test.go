@@ -64,11 +64,12 @@ func registerFakeRule(t *testing.T) *atomic.Int32 {
 			Check: policy.ObjectFunc(func(_ context.Context, obj *unstructured.Unstructured, tg policy.Target, _ policy.World, cfg *policy.Config) (policy.Report, error) {
 				calls.Add(1)
 				rep := tg.NewReport()
-				color := field.NewPath("metadata", "labels").Key("color")
+				labels := field.NewPath("metadata", "labels")
+				color := labels.Key("color")
 				switch c := obj.GetLabels()["color"]; c {
 				case "blue":
 				case "":
-					rep.Change(fakeRule, color, "widgets are blue", policy.Add("/metadata/labels/color", "blue"))
+					rep.SetKey(fakeRule, labels, obj.GetLabels(), "color", "blue", "widgets are blue")
 				default:
 					rep.Find(fakeRule, cfg.Mode(fakeRule), color, "a %s widget stays %s", c, c)
 				}
