@@ -139,9 +139,15 @@ func Start(o Options) (_ *Cluster, err error) {
 		return nil, fmt.Errorf("API server certificate directory: %w", err)
 	}
 	api.CertDir = apiCertDir
+	if os.Getenv("CLUSTER_APISERVER_LOG") != "" {
+		api.Out, api.Err = os.Stderr, os.Stderr
+	}
 	// kube-apiserver 1.37 refuses a loopback advertise address unless it does
 	// not reconcile the kubernetes Service's endpoints.
-	api.Configure().Set("advertise-address", "127.0.0.1").Set("endpoint-reconciler-type", "none")
+	api.Configure().Set("advertise-address", "127.0.0.1").Set("endpoint-reconciler-type", "none").
+		// Open watches (meshgate's informers) would hold a stopping API
+		// server for up to a minute; 2s lets StopAPIServer and Stop finish.
+		Set("shutdown-watch-termination-grace-period", "2s")
 
 	log.Info("starting the local control plane (kube-apiserver + etcd)", "assets", assets)
 	cfg, err := env.Start()
