@@ -168,6 +168,9 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 // guard answers the requests meshgate must not review, Gatekeeper style.
 func (h *Handler) guard(req admission.Request) (admission.Response, bool) {
 	switch {
+	case req.Operation == "":
+		// The API server always sends one: this review has no request.
+		return admission.Errored(http.StatusBadRequest, errors.New("the AdmissionReview carries no request (no operation)")), true
 	case req.Operation != admissionv1.Create && req.Operation != admissionv1.Update:
 		return admission.Allowed("meshgate reviews only CREATE and UPDATE"), true
 	case req.SubResource != "":

@@ -108,6 +108,10 @@ type Cluster struct {
 
 	cancel context.CancelFunc
 	done   chan error
+	// apiCertDir holds the API server's serving certificates and client CA;
+	// it is the harness's (not envtest's random one) so that RestartAPIServer
+	// keeps them.
+	apiCertDir string
 }
 
 // Start starts the control plane, meshgate and the webhook registration, and
@@ -130,16 +134,29 @@ func Start(o Options) (_ *Cluster, err error) {
 		WebhookInstallOptions: envtest.WebhookInstallOptions{LocalServingHost: "127.0.0.1"},
 	}
 	api := env.ControlPlane.GetAPIServer()
+	apiCertDir, err := os.MkdirTemp("", "meshgate-apiserver-")
+	if err != nil {
+		return nil, fmt.Errorf("API server certificate directory: %w", err)
+	}
+	api.CertDir = apiCertDir
+	if os.Getenv("CLUSTER_APISERVER_LOG") != "" {
+		api.Out, api.Err = os.Stderr, os.Stderr
+	}
 	// kube-apiserver 1.37 refuses a loopback advertise address unless it does
 	// not reconcile the kubernetes Service's endpoints.
-	api.Configure().Set("advertise-address", "127.0.0.1").Set("endpoint-reconciler-type", "none")
+	api.Configure().Set("advertise-address", "127.0.0.1").Set("endpoint-reconciler-type", "none").
+		// Open watches (meshgate's informers) would hold a stopping API
+		// server for up to a minute; 2s lets StopAPIServer and Stop finish.
+		Set("shutdown-watch-termination-grace-period", "2s")
 
 	log.Info("starting the local control plane (kube-apiserver + etcd)", "assets", assets)
 	cfg, err := env.Start()
 	if err != nil {
+		_ = env.Stop()
+		_ = os.RemoveAll(apiCertDir)
 		return nil, fmt.Errorf("start the control plane: %w", err)
 	}
-	c := &Cluster{Env: env, Config: cfg, Kubectl: filepath.Join(assets, "kubectl")}
+	c := &Cluster{Env: env, Config: cfg, Kubectl: filepath.Join(assets, "kubectl"), apiCertDir: apiCertDir}
 	defer func() {
 		if err != nil {
 			_ = c.Stop()
@@ -257,6 +274,37 @@ func (c *Cluster) InstallCRDs(dirs ...string) error {
 	return nil
 }
 
+// Running reports whether meshgate's Server.Start is still running (it has
+// not returned since Start).
+func (c *Cluster) Running() bool {
+	select {
+	case err := <-c.done:
+		c.done <- err
+		return false
+	default:
+		return true
+	}
+}
+
+// StopAPIServer stops kube-apiserver (SIGTERM, then SIGKILL after envtest's
+// stop timeout); etcd and meshgate keep running.
+func (c *Cluster) StopAPIServer() error {
+	if err := c.Env.ControlPlane.GetAPIServer().Stop(); err != nil {
+		return fmt.Errorf("stop kube-apiserver: %w", err)
+	}
+	return nil
+}
+
+// StartAPIServer starts kube-apiserver again after StopAPIServer, on the same
+// port, with the same certificates and the same etcd, and returns once it
+// answers /healthz.
+func (c *Cluster) StartAPIServer() error {
+	if err := c.Env.ControlPlane.GetAPIServer().Start(); err != nil {
+		return fmt.Errorf("start kube-apiserver again: %w", err)
+	}
+	return nil
+}
+
 // Stop stops meshgate and the control plane.
 func (c *Cluster) Stop() error {
 	var errs []error
@@ -273,6 +321,9 @@ func (c *Cluster) Stop() error {
 		_ = os.RemoveAll(filepath.Dir(c.Kubeconfig))
 	}
 	errs = append(errs, c.Env.Stop())
+	if c.apiCertDir != "" {
+		_ = os.RemoveAll(c.apiCertDir)
+	}
 	return errors.Join(errs...)
 }
 
