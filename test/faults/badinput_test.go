@@ -99,6 +99,6 @@ func TestBadInputOverTLS(t *testing.T) {
 	panics, found := metricSum(t, k.MetricsURL, "controller_runtime_webhook_panics_total")
 	assert.True(t, found, "meshgate's metrics have controller_runtime_webhook_panics_total")
 	assert.Equal(t, panicsBefore, panics, "no handler panicked")
-	assert.NoError(t, k.Server.Ready(), "meshgate is still ready")
+	assert.NoError(t, isReady(k.HealthURL), "meshgate is still ready")
 	assert.True(t, k.Running(), "meshgate's Start has not returned")
 }

@@ -77,5 +77,5 @@ func TestCertificateRotationUnderLoad(t *testing.T) {
 	for i, d := range took {
 		assert.LessOrEqual(t, d, certReloadBound, "rotation %d served after %s", i+1, d)
 	}
-	assert.NoError(t, m.server.Ready())
+	assert.NoError(t, isReady(m.health))
 }

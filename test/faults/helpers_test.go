@@ -304,6 +304,7 @@ type ownMeshgate struct {
 	addr    string // host:port
 	url     string // https://host:port
 	server  *webhook.Server
+	health  string // http://host:port of /healthz and /readyz
 	cancel  context.CancelFunc
 	done    chan error
 	stopped bool
@@ -323,8 +324,15 @@ func startOwnMeshgate(t *testing.T) *ownMeshgate {
 	_ = l.Close()
 	m.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	m.url = "https://" + m.addr
+	hl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	healthAddr := hl.Addr().String()
+	_ = hl.Close()
+	m.health = "http://" + healthAddr
 	m.server, err = webhook.NewServer(k.Config, webhook.Options{
-		Host: "127.0.0.1", Port: port, CertDir: m.certDir,
+		Host: "127.0.0.1", Port: port, CertDir: m.certDir, HealthProbeBindAddress: healthAddr,
 		Namespace: ownNamespace, ServiceAccount: ownServiceAccount,
 		Registry: prometheus.NewRegistry(), // the shared meshgate owns the default one
 	})
@@ -343,11 +351,11 @@ func startOwnMeshgate(t *testing.T) *ownMeshgate {
 			t.Fatalf("meshgate stopped before it was ready: %v", err)
 		default:
 		}
-		if m.server.Ready() == nil {
+		if isReady(m.health) == nil {
 			return m
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("meshgate not ready after 30s: %v", m.server.Ready())
+			t.Fatalf("meshgate not ready after 30s: %v", isReady(m.health))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -369,4 +377,19 @@ func (m *ownMeshgate) stop(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Errorf("meshgate did not stop within 30s")
 	}
+}
+
+// isReady asks meshgate's /readyz at health (http://host:port): nil when ready.
+func isReady(health string) error {
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(health + "/readyz?verbose")
+	if err != nil {
+		return fmt.Errorf("/readyz: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("/readyz: %s: %s", resp.Status, body)
+	}
+	return nil
 }
