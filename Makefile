@@ -53,7 +53,7 @@ generate: ## rewrite what is derived from the rule registry into the chart (char
 	UPDATE_GOLDEN=1 $(GO) test -count=1 -run 'TestChartRulesAreCurrent' ./webhook/
 
 bench: ## benchmarks of every rule, the engine, the admission handlers and the CLI
-	$(GO) test -run '^$$' -bench . -benchmem ./mutators/ ./validators/ ./engine/ ./webhook/ ./manifest/ ./check/
+	$(GO) test -run '^$$' -bench . -benchmem ./mutators/ ./validators/ ./internal/engine/ ./webhook/ ./internal/manifest/ ./internal/check/
 
 .PHONY: bench-check
 bench-check: ## time `meshgate check` on a generated 10,000-object corpus (wall, CPU, peak memory)

@@ -9,9 +9,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
 
-	"github.com/meshgate/meshgate/edgeproxy"
-	"github.com/meshgate/meshgate/emissary"
-	"github.com/meshgate/meshgate/policy"
+	"github.com/meshgate/meshgate/internal/emissary"
+	"github.com/meshgate/meshgate/internal/istio"
+	"github.com/meshgate/meshgate/internal/policy"
 )
 
 func init() {
@@ -29,7 +29,7 @@ func init() {
 
 // EdgeProxyIstioCerts implements rule edge-proxy-istio-certs: it wires Istio's
 // mTLS certificates into an edge-proxy pod. The rule is specified in
-// docs/rules.md#edge-proxy-istio-certs; the mode comes from edgeproxy.ModeOf.
+// docs/rules.md#edge-proxy-istio-certs; the mode comes from emissary.ModeOf.
 // Every change carries the patch operations computed against the pod as it is at
 // that moment, so they apply in order to the pod as submitted.
 func EdgeProxyIstioCerts(ctx context.Context, pod *corev1.Pod, t policy.Target, w policy.World, cfg *policy.Config) (policy.Report, error) {
@@ -40,26 +40,26 @@ func EdgeProxyIstioCerts(ctx context.Context, pod *corev1.Pod, t policy.Target, 
 	if !cfg.IsEdgeProxy(pod.Labels, pod.Annotations) || policy.OptedOut(pod.Annotations) {
 		return rep, nil
 	}
-	edge := edgeproxy.EdgeContainer(pod)
+	edge := emissary.EdgeContainer(pod)
 	if edge < 0 {
 		return rep, nil // no container to wire: the API server rejects such a pod anyway
 	}
 	m := &certsWiring{pod: pod, rep: &rep, mode: cfg.Mode(policy.EdgeProxyIstioCerts), edge: edge, namespace: t.Namespace}
-	if v, unknown := edgeproxy.UnknownCertMode(pod); unknown {
+	if v, unknown := emissary.UnknownCertMode(pod); unknown {
 		m.conflict(annotationsPath.Key(policy.AnnotationCertMode),
 			"annotation %s is %q, which meshgate does not know, so it reads it as %q: set it to %q (Ambassador 1.x with Istio <= 1.4: mount secret istio.<serviceAccountName>) or %q (the namespace decides), or remove it",
 			policy.AnnotationCertMode, v, policy.CertModeAuto, policy.CertModeSecret, policy.CertModeAuto)
 	}
-	mode, err := edgeproxy.ModeOf(ctx, pod, t.Namespace, w, cfg)
+	mode, err := emissary.ModeOf(ctx, pod, t.Namespace, w, cfg)
 	if err != nil {
 		return rep, err
 	}
 	switch mode {
-	case edgeproxy.ModeSidecar:
+	case emissary.ModeSidecar:
 		m.sidecar()
-	case edgeproxy.ModeLegacySecret:
+	case emissary.ModeLegacySecret:
 		m.legacySecret()
-	case edgeproxy.ModeAmbient, edgeproxy.ModeNone:
+	case emissary.ModeAmbient, emissary.ModeNone:
 		// See the doc comment: ambient needs no files, and outside the mesh
 		// there is nothing to wire.
 	}
@@ -72,7 +72,7 @@ var (
 	specPath        = field.NewPath("spec")
 )
 
-// Why the other pieces of the wiring are there (see also edgeproxy.Why*).
+// Why the other pieces of the wiring are there (see also emissary.Why*).
 const (
 	whyInbound      = "clients reach Emissary directly, not through istio-proxy"
 	whyOutbound     = "Emissary originates Istio mTLS itself, so istio-proxy must not intercept its upstream traffic"
@@ -97,26 +97,26 @@ func (m *certsWiring) conflict(fld *field.Path, format string, args ...any) {
 	m.rep.Find(policy.EdgeProxyIstioCerts, m.mode, fld, format, args...)
 }
 
-func (m *certsWiring) edgeRef() edgeproxy.ContainerRef {
-	return edgeproxy.ContainerRef{List: "containers", Index: m.edge}
+func (m *certsWiring) edgeRef() emissary.ContainerRef {
+	return emissary.ContainerRef{List: "containers", Index: m.edge}
 }
 
 // sidecar applies the sidecar-mode wiring.
 func (m *certsWiring) sidecar() {
 	volumeOK := m.ensureVolume(corev1.Volume{
-		Name:         edgeproxy.VolumeName,
+		Name:         emissary.VolumeName,
 		VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}},
-	}, "an emptyDir with medium Memory", edgeproxy.VolumeWired, edgeproxy.WhyVolume)
+	}, "an emptyDir with medium Memory", emissary.VolumeWired, emissary.WhyVolume)
 	// The annotations come first in the patch, so it reads in the order of the pod.
 	m.enableInjection()
 	m.proxyConfig()
 	m.userVolumeMount(volumeOK)
-	_, injected := edgeproxy.IstioProxy(m.pod)
-	m.trafficAnnotation(edgeproxy.AnnotationIncludeInboundPorts, "intercept no inbound port: "+whyInbound, injected)
-	m.trafficAnnotation(edgeproxy.AnnotationIncludeOutboundIPRanges, "intercept no outbound traffic: "+whyOutbound, injected)
+	_, injected := emissary.IstioProxy(m.pod)
+	m.trafficAnnotation(emissary.AnnotationIncludeInboundPorts, "intercept no inbound port: "+whyInbound, injected)
+	m.trafficAnnotation(emissary.AnnotationIncludeOutboundIPRanges, "intercept no outbound traffic: "+whyOutbound, injected)
 	m.addPendingVolume()
 	// The container side, from the table edge-proxy-wiring checks too.
-	for _, need := range edgeproxy.SidecarNeeds {
+	for _, need := range emissary.SidecarNeeds {
 		switch {
 		case need.Mount != nil:
 			if ref, ok := need.Mount.In.Container(m.pod, m.edge); ok {
@@ -133,8 +133,8 @@ func (m *certsWiring) sidecar() {
 
 // onProxy explains a need on istio-proxy, which only counts once Istio injected
 // it: the annotation that would have produced it can no longer reach it.
-func onProxy(in edgeproxy.In, annotation, why string) string {
-	if in != edgeproxy.InProxy {
+func onProxy(in emissary.In, annotation, why string) string {
+	if in != emissary.InProxy {
 		return why
 	}
 	return alreadyInjected + ", so " + annotation + " can no longer reach istio-proxy, and " + why
@@ -142,41 +142,41 @@ func onProxy(in edgeproxy.In, annotation, why string) string {
 
 // legacySecret applies the Ambassador 1.x / Istio <= 1.4 wiring.
 func (m *certsWiring) legacySecret() {
-	sa := edgeproxy.ServiceAccount(m.pod)
-	secret := edgeproxy.LegacySecretName(sa)
+	sa := emissary.ServiceAccount(m.pod)
+	secret := emissary.LegacySecretName(sa)
 	volumeOK := m.ensureVolume(corev1.Volume{
-		Name:         edgeproxy.VolumeName,
+		Name:         emissary.VolumeName,
 		VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret, Optional: ptr.To(true)}},
-	}, "secret "+strconv.Quote(secret)+" (optional)", func(v *corev1.Volume) bool { return edgeproxy.LegacyVolumeWired(v, secret) },
+	}, "secret "+strconv.Quote(secret)+" (optional)", func(v *corev1.Volume) bool { return emissary.LegacyVolumeWired(v, secret) },
 		"Istio <= 1.4 keeps the certificates of ServiceAccount "+strconv.Quote(orDefault(sa))+" there")
 
-	inj, ok := m.pod.Annotations[policy.SidecarInject]
+	inj, ok := m.pod.Annotations[istio.SidecarInject]
 	switch {
 	case !ok:
-		m.setAnnotation(policy.SidecarInject, "false",
+		m.setAnnotation(istio.SidecarInject, "false",
 			"legacy-secret mode: the edge proxy runs without an Istio sidecar and uses the mounted secret instead")
 	case inj != "false":
 		// Only "false" stops injection in every Istio version: Istio >= 1.27 reads
 		// any value but "true" and "false" as "the namespace decides".
-		m.conflict(annotationsPath.Key(policy.SidecarInject),
+		m.conflict(annotationsPath.Key(istio.SidecarInject),
 			"annotation %s is %q, not \"false\"%s: legacy-secret mode runs the edge proxy without a sidecar; meshgate left it alone: set it to \"false\", or drop meshgate.io/cert-mode: secret (and edgeProxy.certMode: secret) to use sidecar mode",
-			policy.SidecarInject, inj, notExactlyFalse(inj))
+			istio.SidecarInject, inj, notExactlyFalse(inj))
 	}
-	if lbl, ok := m.pod.Labels[policy.SidecarInject]; ok && lbl != "false" {
+	if lbl, ok := m.pod.Labels[istio.SidecarInject]; ok && lbl != "false" {
 		what := "which makes Istio inject a sidecar (the label wins over the annotation)"
-		if !edgeproxy.InjectTruthy(lbl) {
+		if !istio.InjectTruthy(lbl) {
 			what = "and Istio reads the label instead of the annotation, where only \"false\" stops injection in every Istio version (Istio >= 1.27 lets the namespace decide on any other value)"
 		}
-		m.conflict(labelsPath.Key(policy.SidecarInject),
+		m.conflict(labelsPath.Key(istio.SidecarInject),
 			"label %s is %q, %s, but legacy-secret mode runs the edge proxy without one; meshgate left it alone: set the label to \"false\" or remove it, or leave legacy-secret mode",
-			policy.SidecarInject, lbl, what)
+			istio.SidecarInject, lbl, what)
 	}
-	if ref, ok := edgeproxy.IstioProxy(m.pod); ok {
+	if ref, ok := emissary.IstioProxy(m.pod); ok {
 		m.conflict(specPath.Child(ref.List).Index(ref.Index),
 			"the pod already carries an injected %s container, but legacy-secret mode runs the edge proxy without a sidecar: create the pod with sidecar.istio.io/inject: \"false\", or leave legacy-secret mode to use the sidecar's certificates",
-			edgeproxy.ProxyContainerName)
+			emissary.ProxyContainerName)
 	}
-	if sa == "" || sa == edgeproxy.DefaultServiceAccount {
+	if sa == "" || sa == emissary.DefaultServiceAccount {
 		who := "the edge proxy runs as ServiceAccount \"default\""
 		if sa == "" {
 			who = "spec.serviceAccountName is unset, so the edge proxy runs as ServiceAccount \"default\""
@@ -186,13 +186,13 @@ func (m *certsWiring) legacySecret() {
 			who, secret, m.namespace)
 	}
 	m.addPendingVolume()
-	m.ensureMount(m.edgeRef(), edgeproxy.MountNeed{In: edgeproxy.InEdge, Dir: emissary.LegacyCertDir, ReadOnly: true}, whyLegacyMount, volumeOK)
+	m.ensureMount(m.edgeRef(), emissary.MountNeed{In: emissary.InEdge, Dir: emissary.LegacyCertDir, ReadOnly: true}, whyLegacyMount, volumeOK)
 }
 
 // notExactlyFalse explains why a value that older Istio reads as "do not inject"
 // (no, off, False, ...) is still not "false".
 func notExactlyFalse(v string) string {
-	if edgeproxy.InjectBlocks(v) {
+	if istio.InjectBlocks(v) {
 		return " (Istio >= 1.27 reads only \"true\" and \"false\" and lets the namespace decide on anything else)"
 	}
 	return ""
@@ -200,7 +200,7 @@ func notExactlyFalse(v string) string {
 
 func orDefault(sa string) string {
 	if sa == "" {
-		return edgeproxy.DefaultServiceAccount
+		return emissary.DefaultServiceAccount
 	}
 	return sa
 }
@@ -209,14 +209,14 @@ func orDefault(sa string) string {
 // stop Istio from injecting the sidecar (vendor YAML ships "false" on these pods).
 // This is the one user value meshgate overwrites, on purpose.
 func (m *certsWiring) enableInjection() {
-	if v, ok := m.pod.Labels[policy.SidecarInject]; ok && edgeproxy.InjectBlocks(v) {
-		m.pod.Labels[policy.SidecarInject] = "true"
-		m.rep.Replace(policy.EdgeProxyIstioCerts, labelsPath.Key(policy.SidecarInject), "true",
+	if v, ok := m.pod.Labels[istio.SidecarInject]; ok && istio.InjectBlocks(v) {
+		m.pod.Labels[istio.SidecarInject] = "true"
+		m.rep.Replace(policy.EdgeProxyIstioCerts, labelsPath.Key(istio.SidecarInject), "true",
 			"label was "+strconv.Quote(v)+", which keeps Istio's injector away: the edge proxy needs the sidecar that writes its certificates")
 	}
-	if v, ok := m.pod.Annotations[policy.SidecarInject]; ok && edgeproxy.InjectBlocks(v) {
-		m.pod.Annotations[policy.SidecarInject] = "true"
-		m.rep.Replace(policy.EdgeProxyIstioCerts, annotationsPath.Key(policy.SidecarInject), "true",
+	if v, ok := m.pod.Annotations[istio.SidecarInject]; ok && istio.InjectBlocks(v) {
+		m.pod.Annotations[istio.SidecarInject] = "true"
+		m.rep.Replace(policy.EdgeProxyIstioCerts, annotationsPath.Key(istio.SidecarInject), "true",
 			"annotation was "+strconv.Quote(v)+" (as vendor YAML ships it), which stops injection: the edge proxy needs the sidecar that writes its certificates")
 	}
 }
@@ -258,7 +258,7 @@ func (m *certsWiring) trafficAnnotation(key, reason string, injected bool) {
 		return
 	}
 	how := " (the Istio CNI plugin sets up the pod's traffic capture from it when the pod starts)"
-	if edgeproxy.IstioInit(m.pod) >= 0 {
+	if emissary.IstioInit(m.pod) >= 0 {
 		how = " (istio-init already got it as an argument, rewritten below)"
 	}
 	m.setAnnotation(key, "", alreadyInjected+" and the annotation reads "+strconv.Quote(v)+how+
@@ -266,39 +266,39 @@ func (m *certsWiring) trafficAnnotation(key, reason string, injected bool) {
 }
 
 func (m *certsWiring) proxyConfig() {
-	key := policy.AnnotationProxyConfig
+	key := istio.AnnotationProxyConfig
 	v, ok := m.pod.Annotations[key]
-	merged, changed, err := edgeproxy.MergeOutputCerts(v, ok)
+	merged, changed, err := emissary.MergeOutputCerts(v, ok)
 	switch {
 	case err != nil:
 		m.conflict(annotationsPath.Key(key),
 			"annotation %s %s, so meshgate cannot add proxyMetadata.%s: %s (%s) and left it alone: make it carry that entry (other keys may stay)",
-			key, err.Error(), edgeproxy.EnvOutputCerts, edgeproxy.CertDir, edgeproxy.WhyProxyMount)
+			key, err.Error(), emissary.EnvOutputCerts, emissary.CertDir, emissary.WhyProxyMount)
 	case !changed:
 	case ok && strings.TrimSpace(v) != "":
-		m.setAnnotation(key, merged, "set proxyMetadata."+edgeproxy.EnvOutputCerts+" to "+edgeproxy.CertDir+" in the existing proxy config, other keys kept: "+edgeproxy.WhyProxyMount)
+		m.setAnnotation(key, merged, "set proxyMetadata."+emissary.EnvOutputCerts+" to "+emissary.CertDir+" in the existing proxy config, other keys kept: "+emissary.WhyProxyMount)
 	default:
-		m.setAnnotation(key, merged, "set proxyMetadata."+edgeproxy.EnvOutputCerts+" to "+edgeproxy.CertDir+": "+edgeproxy.WhyProxyMount)
+		m.setAnnotation(key, merged, "set proxyMetadata."+emissary.EnvOutputCerts+" to "+emissary.CertDir+": "+emissary.WhyProxyMount)
 	}
 }
 
 // userVolumeMount merges the istio-certs mount into sidecar.istio.io/userVolumeMount;
 // with add false (the volume is someone else's) it only reports conflicts.
 func (m *certsWiring) userVolumeMount(add bool) {
-	key := edgeproxy.AnnotationUserVolumeMount
+	key := emissary.AnnotationUserVolumeMount
 	v, ok := m.pod.Annotations[key]
-	merged, changed, err := edgeproxy.MergeUserVolumeMount(v, ok)
+	merged, changed, err := emissary.MergeUserVolumeMount(v, ok)
 	switch {
 	case err != nil:
 		m.conflict(annotationsPath.Key(key),
 			"annotation %s %s, so meshgate cannot make istio-proxy mount volume %s writable at %s (%s) and left it alone: make it {%q:{\"mountPath\":%q}} (other mounts may stay)",
-			key, err.Error(), edgeproxy.VolumeName, edgeproxy.CertDir, edgeproxy.WhyProxyMount, edgeproxy.VolumeName, edgeproxy.CertDir)
+			key, err.Error(), emissary.VolumeName, emissary.CertDir, emissary.WhyProxyMount, emissary.VolumeName, emissary.CertDir)
 	case !changed || !add:
 	case !ok || strings.TrimSpace(v) == "":
-		m.setAnnotation(key, merged, "mount volume "+edgeproxy.VolumeName+" at "+edgeproxy.CertDir+" in istio-proxy: it writes its certificates there")
+		m.setAnnotation(key, merged, "mount volume "+emissary.VolumeName+" at "+emissary.CertDir+" in istio-proxy: it writes its certificates there")
 	default:
-		reason := "add the " + edgeproxy.VolumeName + " mount at " + edgeproxy.CertDir + " to the existing mounts: " + edgeproxy.WhyProxyMount
-		if _, form, _ := edgeproxy.ParseUserVolumeMounts(v); form == edgeproxy.FormList {
+		reason := "add the " + emissary.VolumeName + " mount at " + emissary.CertDir + " to the existing mounts: " + emissary.WhyProxyMount
+		if _, form, _ := emissary.ParseUserVolumeMounts(v); form == emissary.FormList {
 			reason += "; written in Istio's canonical map form {\"<volume>\":{...}}, every mount kept (the list form only works because Istio's template tolerates a repeated name key)"
 		}
 		m.setAnnotation(key, merged, reason)
@@ -310,7 +310,7 @@ func (m *certsWiring) userVolumeMount(add bool) {
 // addPendingVolume, so the patch keeps the annotations first; a volume that
 // wired() rejects is a conflict, and false.
 func (m *certsWiring) ensureVolume(want corev1.Volume, wantDesc string, wired func(*corev1.Volume) bool, why string) bool {
-	i := edgeproxy.FindVolume(m.pod, want.Name)
+	i := emissary.FindVolume(m.pod, want.Name)
 	if i < 0 {
 		m.pending = &pendingVolume{want, wantDesc, why}
 		return true
@@ -321,7 +321,7 @@ func (m *certsWiring) ensureVolume(want corev1.Volume, wantDesc string, wired fu
 	}
 	m.conflict(specPath.Child("volumes").Index(i),
 		"volume %s is %s, not %s (%s); meshgate left it alone and mounts nothing from it: make it %s, or rename your volume so meshgate can add its own",
-		want.Name, edgeproxy.VolumeSource(have), wantDesc, why, wantDesc)
+		want.Name, emissary.VolumeSource(have), wantDesc, why, wantDesc)
 	return false
 }
 
@@ -348,49 +348,49 @@ func (m *certsWiring) addPendingVolume() {
 // another volume at the directory, or (for a writable need) a read-only one is a
 // conflict. With add false (the volume is someone else's) it only reports
 // conflicts.
-func (m *certsWiring) ensureMount(ref edgeproxy.ContainerRef, need edgeproxy.MountNeed, why string, add bool) {
+func (m *certsWiring) ensureMount(ref emissary.ContainerRef, need emissary.MountNeed, why string, add bool) {
 	c := ref.Get(m.pod)
 	cPath := specPath.Child(ref.List).Index(ref.Index)
 	dir := need.Dir
-	if i := edgeproxy.FindMount(c, edgeproxy.VolumeName); i >= 0 {
+	if i := emissary.FindMount(c, emissary.VolumeName); i >= 0 {
 		have := c.VolumeMounts[i]
 		switch {
-		case !edgeproxy.SameDir(have.MountPath, dir):
+		case !emissary.SameDir(have.MountPath, dir):
 			m.conflict(cPath.Child("volumeMounts").Index(i),
 				"container %q mounts volume %s at %q, not %q (%s); meshgate left it alone: mount it at %q",
-				c.Name, edgeproxy.VolumeName, have.MountPath, dir, why, dir)
+				c.Name, emissary.VolumeName, have.MountPath, dir, why, dir)
 		case !need.Accept(have.MountPath, have.ReadOnly):
 			m.conflict(cPath.Child("volumeMounts").Index(i),
 				"container %q mounts volume %s read-only, but %s; meshgate left it alone: drop readOnly",
-				c.Name, edgeproxy.VolumeName, need.Why)
+				c.Name, emissary.VolumeName, need.Why)
 		}
 		return
 	}
-	if i := edgeproxy.FindMountAt(c, dir); i >= 0 {
+	if i := emissary.FindMountAt(c, dir); i >= 0 {
 		m.conflict(cPath.Child("volumeMounts").Index(i),
 			"container %q mounts volume %q at %q, where volume %s belongs (%s); meshgate left it alone: mount that volume elsewhere",
-			c.Name, c.VolumeMounts[i].Name, c.VolumeMounts[i].MountPath, edgeproxy.VolumeName, why)
+			c.Name, c.VolumeMounts[i].Name, c.VolumeMounts[i].MountPath, emissary.VolumeName, why)
 		return
 	}
 	if !add {
 		return
 	}
-	mount := corev1.VolumeMount{Name: edgeproxy.VolumeName, MountPath: dir, ReadOnly: need.ReadOnly}
+	mount := corev1.VolumeMount{Name: emissary.VolumeName, MountPath: dir, ReadOnly: need.ReadOnly}
 	how := "writable"
 	if need.ReadOnly {
 		how = "read-only"
 	}
 	m.rep.Append(policy.EdgeProxyIstioCerts, cPath.Child("volumeMounts"), len(c.VolumeMounts), mount,
-		"mount volume "+edgeproxy.VolumeName+" "+how+" at "+dir+" in container "+strconv.Quote(c.Name)+": "+why)
+		"mount volume "+emissary.VolumeName+" "+how+" at "+dir+" in container "+strconv.Quote(c.Name)+": "+why)
 	c.VolumeMounts = append(c.VolumeMounts, mount)
 }
 
 // ensureEnv appends need's env var to the referenced container when it is
 // absent. A literal value need does not accept, or a valueFrom, is a conflict.
-func (m *certsWiring) ensureEnv(ref edgeproxy.ContainerRef, need edgeproxy.EnvNeed, why string) {
+func (m *certsWiring) ensureEnv(ref emissary.ContainerRef, need emissary.EnvNeed, why string) {
 	c := ref.Get(m.pod)
 	name, want := need.Name, need.Value
-	i := edgeproxy.FindEnv(c, name)
+	i := emissary.FindEnv(c, name)
 	if i < 0 {
 		ev := corev1.EnvVar{Name: name, Value: want}
 		m.rep.Append(policy.EdgeProxyIstioCerts, specPath.Child(ref.List).Index(ref.Index).Child("env"), len(c.Env), ev,
@@ -407,7 +407,7 @@ func (m *certsWiring) ensureEnv(ref edgeproxy.ContainerRef, need edgeproxy.EnvNe
 		have = "set from valueFrom"
 	}
 	fix := "set it to " + strconv.Quote(want) + need.Hint + " or remove it"
-	if name == edgeproxy.EnvSecretDir && ev.ValueFrom == nil && edgeproxy.SameDir(ev.Value, want) {
+	if name == emissary.EnvSecretDir && ev.ValueFrom == nil && emissary.SameDir(ev.Value, want) {
 		fix = "drop the trailing slash (Emissary's watcher compares the exact string " + strconv.Quote(want) + ")"
 	}
 	m.conflict(specPath.Child(ref.List).Index(ref.Index).Child("env").Index(i),
@@ -418,7 +418,7 @@ func (m *certsWiring) ensureEnv(ref edgeproxy.ContainerRef, need edgeproxy.EnvNe
 // istioInitArgs gives an already injected istio-init the -b "" and -i "" that the
 // two traffic annotations would have produced.
 func (m *certsWiring) istioInitArgs() {
-	j := edgeproxy.IstioInit(m.pod)
+	j := emissary.IstioInit(m.pod)
 	if j < 0 {
 		return
 	}
@@ -427,7 +427,7 @@ func (m *certsWiring) istioInitArgs() {
 	if len(c.Args) == 0 && len(c.Command) > 0 {
 		list, name = &c.Command, "command" // Istio <= 1.5 put istio-iptables and its flags in command
 	}
-	out, changed := edgeproxy.RewriteIptablesArgs(*list)
+	out, changed := istio.RewriteIptablesArgs(*list)
 	if !changed {
 		return
 	}

@@ -12,8 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshgate/meshgate/internal/policy"
 	"github.com/meshgate/meshgate/internal/ruletest"
-	"github.com/meshgate/meshgate/policy"
 )
 
 // goldenEdgePods returns, as JSON, the pods of the golden corpus's pod-* cases

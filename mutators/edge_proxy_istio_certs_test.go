@@ -12,9 +12,9 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshgate/meshgate/internal/policy"
 	"github.com/meshgate/meshgate/internal/ruletest"
-	"github.com/meshgate/meshgate/policy"
-	"github.com/meshgate/meshgate/world"
+	"github.com/meshgate/meshgate/internal/world"
 )
 
 // edgePod is the Emissary Helm chart's pod, trimmed to what the rule reads.

@@ -7,8 +7,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
-	"github.com/meshgate/meshgate/emissary"
-	"github.com/meshgate/meshgate/policy"
+	"github.com/meshgate/meshgate/internal/emissary"
+	"github.com/meshgate/meshgate/internal/istio"
+	"github.com/meshgate/meshgate/internal/policy"
 )
 
 func init() {
@@ -171,7 +172,7 @@ func decideForService(ctx context.Context, in mappingTLSInput, res emissary.Reso
 	if err != nil {
 		return d, err
 	}
-	if svc.DataPlane != policy.Sidecar || emissary.IsExternalName(svc.Service) || svc.MTLS.Mode == emissary.Disable {
+	if svc.DataPlane != istio.Sidecar || emissary.IsExternalName(svc.Service) || svc.MTLS.Mode == istio.Disable {
 		return d, nil
 	}
 	mode := cfg.Mode(policy.MappingIstioTLS)
@@ -185,7 +186,7 @@ func decideForService(ctx context.Context, in mappingTLSInput, res emissary.Reso
 	if up.Scheme == emissary.SchemeHTTP && in.addTLS {
 		// The author asked for plaintext. PERMISSIVE accepts it (without mTLS);
 		// STRICT refuses it.
-		if svc.MTLS.Mode == emissary.Strict {
+		if svc.MTLS.Mode == istio.Strict {
 			fix := fmt.Sprintf("drop the http:// prefix so meshgate adds tls: %s, or set spec.tls: %s yourself", istioCtx, istioCtx)
 			if !up.HasPort() {
 				fix = fmt.Sprintf("drop the http:// prefix so meshgate adds tls: %s and the port, or set spec.tls: %s and write the port yourself", istioCtx, istioCtx)
@@ -206,7 +207,7 @@ func decideForService(ctx context.Context, in mappingTLSInput, res emissary.Reso
 			// Naming a TLSContext that does not exist would make the Mapping
 			// worse (and mapping-tls-context would deny it). Say so instead.
 			meanwhile := "Emissary connects in plaintext, without mTLS"
-			if svc.MTLS.Mode == emissary.Strict {
+			if svc.MTLS.Mode == istio.Strict {
 				meanwhile = "Emissary connects in plaintext, which the STRICT sidecar refuses"
 			}
 			if proven {

@@ -7,9 +7,9 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/meshgate/meshgate/internal/policy"
 	"github.com/meshgate/meshgate/internal/ruletest"
 	"github.com/meshgate/meshgate/mutators"
-	"github.com/meshgate/meshgate/policy"
 )
 
 // mappingSeeds are real Mappings: the Emissary and AES guides' examples and the

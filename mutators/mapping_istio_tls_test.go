@@ -10,10 +10,10 @@ import (
 	"gomodules.xyz/jsonpatch/v2"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/meshgate/meshgate/internal/policy"
 	"github.com/meshgate/meshgate/internal/ruletest"
+	"github.com/meshgate/meshgate/internal/world"
 	"github.com/meshgate/meshgate/mutators"
-	"github.com/meshgate/meshgate/policy"
-	"github.com/meshgate/meshgate/world"
 )
 
 // mappingWorldYAML is the cluster the Mapping tests run against.

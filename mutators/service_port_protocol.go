@@ -11,8 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
-	"github.com/meshgate/meshgate/policy"
-	"github.com/meshgate/meshgate/protocol"
+	"github.com/meshgate/meshgate/internal/istio"
+	"github.com/meshgate/meshgate/internal/policy"
 )
 
 func init() {
@@ -28,12 +28,12 @@ func init() {
 
 // ServicePortProtocol implements rule service-port-protocol
 // (docs/rules.md#service-port-protocol) in the Services service-port-name
-// checks (protocol.InScope). It never renames a port nor overwrites an
+// checks (istio.InScope). It never renames a port nor overwrites an
 // appProtocol, and never names a port of a Service without a selector; what
 // cannot be inferred for certain is left for the service-port-name validator.
 func ServicePortProtocol(ctx context.Context, svc *corev1.Service, t policy.Target, w policy.World, cfg *policy.Config) (policy.Report, error) {
 	rep := t.NewReport()
-	in, err := protocol.InScope(ctx, svc, t.Namespace, w, cfg)
+	in, err := istio.InScope(ctx, svc, t.Namespace, w, cfg)
 	if err != nil || !in {
 		return rep, err
 	}
@@ -59,14 +59,14 @@ func ServicePortProtocol(ctx context.Context, svc *corev1.Service, t policy.Targ
 			nameUnnamedPort(&rep, p, fld, used, edge)
 			continue
 		}
-		if p.AppProtocol != nil || protocol.Read(*p).Protocol.Known() {
+		if p.AppProtocol != nil || istio.Read(*p).Protocol.Known() {
 			continue
 		}
 		proto, because, ok := inferProtocol(*p, edge)
 		if !ok {
 			continue
 		}
-		ap, ok := protocol.PortName(proto)
+		ap, ok := istio.PortName(proto)
 		if !ok {
 			continue
 		}
@@ -121,8 +121,8 @@ func edgeProxyService(svc *corev1.Service, cfg *policy.Config) bool {
 // inferProtocol returns the protocol port p carries for certain, and why: on
 // the edge proxy's own Services the ports Emissary fixes (its admin port 8877,
 // or the chart's container port "admin", and its snapshot port 8005: both
-// HTTP), else the port number (protocol.ByPortNumber).
-func inferProtocol(p corev1.ServicePort, edge bool) (protocol.Instance, string, bool) {
+// HTTP), else the port number (istio.ByPortNumber).
+func inferProtocol(p corev1.ServicePort, edge bool) (istio.Instance, string, bool) {
 	if edge {
 		target := p.TargetPort
 		if target.Type == intstr.Int && target.IntVal == 0 {
@@ -131,12 +131,12 @@ func inferProtocol(p corev1.ServicePort, edge bool) (protocol.Instance, string, 
 		switch {
 		case target.Type == intstr.String && target.StrVal == edgeAdminPortName,
 			target.Type == intstr.Int && target.IntVal == edgeAdminPort:
-			return protocol.HTTP, "it targets Emissary's admin port (diagnostics, /metrics and readiness over HTTP)", true
+			return istio.HTTP, "it targets Emissary's admin port (diagnostics, /metrics and readiness over HTTP)", true
 		case target.Type == intstr.Int && target.IntVal == edgeSnapshotPort:
-			return protocol.HTTP, "it targets Emissary's snapshot port (served over HTTP)", true
+			return istio.HTTP, "it targets Emissary's snapshot port (served over HTTP)", true
 		}
 	}
-	proto, ok := protocol.ByPortNumber(p.Port)
+	proto, ok := istio.ByPortNumber(p.Port)
 	if !ok {
 		return "", "", false
 	}
@@ -146,11 +146,11 @@ func inferProtocol(p corev1.ServicePort, edge bool) (protocol.Instance, string, 
 // nameUnnamedPort names port p (at fld) after its appProtocol, or the protocol
 // it carries for certain (inferProtocol), and records the change.
 func nameUnnamedPort(rep *policy.Report, p *corev1.ServicePort, fld *field.Path, used map[string]bool, edge bool) {
-	var proto protocol.Instance
+	var proto istio.Instance
 	var why string
 	if p.AppProtocol != nil {
 		// A set appProtocol is what Istio reads; the name must agree with it.
-		r := protocol.Read(*p)
+		r := istio.Read(*p)
 		if !r.Protocol.Known() {
 			return
 		}
@@ -162,13 +162,13 @@ func nameUnnamedPort(rep *policy.Report, p *corev1.ServicePort, fld *field.Path,
 		if proto, because, ok = inferProtocol(*p, edge); !ok {
 			return
 		}
-		if r := protocol.Read(*p); r.Protocol == proto {
+		if r := istio.Read(*p); r.Protocol == proto {
 			why = fmt.Sprintf(", the protocol Istio already assumes for port %d", p.Port)
 		} else {
 			why = fmt.Sprintf(" because %s; unnamed, Istio could only sniff its protocol", because)
 		}
 	}
-	base, ok := protocol.PortName(proto)
+	base, ok := istio.PortName(proto)
 	if !ok {
 		return
 	}

@@ -9,9 +9,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/meshgate/meshgate/internal/policy"
 	"github.com/meshgate/meshgate/internal/ruletest"
 	"github.com/meshgate/meshgate/mutators"
-	"github.com/meshgate/meshgate/policy"
 )
 
 var sppSeeds = []string{

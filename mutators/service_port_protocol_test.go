@@ -13,11 +13,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/meshgate/meshgate/internal/policy"
 	"github.com/meshgate/meshgate/internal/ruletest"
+	"github.com/meshgate/meshgate/internal/world"
 	"github.com/meshgate/meshgate/mutators"
-	"github.com/meshgate/meshgate/policy"
 	"github.com/meshgate/meshgate/validators"
-	"github.com/meshgate/meshgate/world"
 )
 
 // sppWorld is a World with a sidecar namespace "mesh", an ambient namespace

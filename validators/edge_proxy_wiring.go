@@ -7,8 +7,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
-	"github.com/meshgate/meshgate/edgeproxy"
-	"github.com/meshgate/meshgate/policy"
+	"github.com/meshgate/meshgate/internal/emissary"
+	"github.com/meshgate/meshgate/internal/policy"
 )
 
 func init() {
@@ -34,7 +34,7 @@ func EdgeProxyWiring(ctx context.Context, pod *corev1.Pod, t policy.Target, w po
 	if mode == policy.Off || !cfg.IsEdgeProxy(pod.Labels, pod.Annotations) {
 		return rep, nil
 	}
-	if blocked, err := edgeproxy.HostNetworkBlocksSidecar(ctx, pod, t.Namespace, w, cfg); err != nil || blocked {
+	if blocked, err := emissary.HostNetworkBlocksSidecar(ctx, pod, t.Namespace, w, cfg); err != nil || blocked {
 		if blocked {
 			rep.Find(policy.EdgeProxyWiring, mode, field.NewPath("spec", "hostNetwork"),
 				"edge proxy in namespace %q would get an Istio sidecar, but Istio never injects a pod with spec.hostNetwork: true, so no istio-proxy writes the Istio certificates and Mappings with tls: %s fail. Fix: run the edge proxy without hostNetwork: true",
@@ -42,11 +42,11 @@ func EdgeProxyWiring(ctx context.Context, pod *corev1.Pod, t policy.Target, w po
 		}
 		return rep, err
 	}
-	if m, err := edgeproxy.ModeOf(ctx, pod, t.Namespace, w, cfg); err != nil || m != edgeproxy.ModeSidecar {
+	if m, err := emissary.ModeOf(ctx, pod, t.Namespace, w, cfg); err != nil || m != emissary.ModeSidecar {
 		return rep, err
 	}
-	edge := edgeproxy.EdgeContainer(pod)
-	missing := edgeproxy.MissingSidecarWiring(pod, edge)
+	edge := emissary.EdgeContainer(pod)
+	missing := emissary.MissingSidecarWiring(pod, edge)
 	if len(missing) == 0 {
 		return rep, nil
 	}

@@ -18,11 +18,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
-	"github.com/meshgate/meshgate/edgeproxy"
+	"github.com/meshgate/meshgate/internal/emissary"
+	"github.com/meshgate/meshgate/internal/istio"
+	"github.com/meshgate/meshgate/internal/policy"
 	"github.com/meshgate/meshgate/internal/ruletest"
+	"github.com/meshgate/meshgate/internal/world"
 	"github.com/meshgate/meshgate/mutators"
-	"github.com/meshgate/meshgate/policy"
-	"github.com/meshgate/meshgate/world"
 )
 
 // wiringEdgePod is the Emissary Helm chart's pod, trimmed to what the rule reads.
@@ -282,18 +283,18 @@ func BenchmarkEdgeProxyWiring(b *testing.B) {
 func TestSidecarNeedsAreSharedByBothPodRules(t *testing.T) {
 	injected := func(t *testing.T) *corev1.Pod {
 		p := wiringPod(t)
-		p.Annotations = map[string]string{policy.AnnotationSidecarStatus: "{}"}
-		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: edgeproxy.ProxyContainerName})
+		p.Annotations = map[string]string{istio.AnnotationSidecarStatus: "{}"}
+		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: emissary.ProxyContainerName})
 		return wired(t, p, "emissary")
 	}
-	require.Empty(t, edgeproxy.MissingSidecarWiring(injected(t), 0))
-	for i, need := range edgeproxy.SidecarNeeds {
-		var in edgeproxy.In
+	require.Empty(t, emissary.MissingSidecarWiring(injected(t), 0))
+	for i, need := range emissary.SidecarNeeds {
+		var in emissary.In
 		var what string
 		if need.Env != nil {
 			in, what = need.Env.In, "env "+need.Env.Name
 		} else {
-			in, what = need.Mount.In, "mount of volume "+edgeproxy.VolumeName
+			in, what = need.Mount.In, "mount of volume "+emissary.VolumeName
 		}
 		t.Run(fmt.Sprintf("%d %s", i, what), func(t *testing.T) {
 			pod := injected(t)
@@ -303,13 +304,13 @@ func TestSidecarNeedsAreSharedByBothPodRules(t *testing.T) {
 			if need.Env != nil {
 				c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == need.Env.Name })
 			} else {
-				c.VolumeMounts = slices.DeleteFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == edgeproxy.VolumeName })
+				c.VolumeMounts = slices.DeleteFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == emissary.VolumeName })
 			}
-			missing := edgeproxy.MissingSidecarWiring(pod, 0)
+			missing := emissary.MissingSidecarWiring(pod, 0)
 			require.Len(t, missing, 1)
 			assert.Contains(t, missing[0], what)
 			assert.Contains(t, missing[0], fmt.Sprintf("container %q", c.Name))
-			assert.Empty(t, edgeproxy.MissingSidecarWiring(wired(t, pod, "emissary"), 0), "edge-proxy-istio-certs puts it back")
+			assert.Empty(t, emissary.MissingSidecarWiring(wired(t, pod, "emissary"), 0), "edge-proxy-istio-certs puts it back")
 		})
 	}
 }

@@ -9,8 +9,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
-	"github.com/meshgate/meshgate/emissary"
-	"github.com/meshgate/meshgate/policy"
+	"github.com/meshgate/meshgate/internal/emissary"
+	"github.com/meshgate/meshgate/internal/istio"
+	"github.com/meshgate/meshgate/internal/policy"
 )
 
 func init() {
@@ -87,11 +88,11 @@ func MappingTLSContext(ctx context.Context, obj *unstructured.Unstructured, t po
 		return rep, err
 	}
 	switch {
-	case res.DataPlane == policy.Ambient:
+	case res.DataPlane == istio.Ambient:
 		rep.Find(policy.MappingTLSContext, mode, tlsPath,
 			"tls: %s originates Istio mTLS from Emissary, but Service %s is in ambient namespace %q, where ztunnel carries the traffic over mTLS itself and the application would receive TLS it cannot read: remove spec.tls",
 			name, up.ServiceKey(), up.Namespace)
-	case res.DataPlane == policy.Sidecar && res.MTLS.Mode == emissary.Disable:
+	case res.DataPlane == istio.Sidecar && res.MTLS.Mode == istio.Disable:
 		rep.Find(policy.MappingTLSContext, mode, tlsPath,
 			"tls: %s originates Istio mTLS, but %s DISABLEs mTLS for Service %s: the sidecar passes Emissary's TLS through and the application cannot read it; remove spec.tls, or enable mTLS (PERMISSIVE or STRICT) for the Service",
 			name, res.MTLS.Source(), up.ServiceKey())

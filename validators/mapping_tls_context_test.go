@@ -8,10 +8,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/meshgate/meshgate/internal/policy"
 	"github.com/meshgate/meshgate/internal/ruletest"
-	"github.com/meshgate/meshgate/policy"
+	"github.com/meshgate/meshgate/internal/world"
 	"github.com/meshgate/meshgate/validators"
-	"github.com/meshgate/meshgate/world"
 )
 
 // mappingTLSWorldYAML is the cluster the mapping-tls-context tests run against.

@@ -11,10 +11,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/meshgate/meshgate/internal/policy"
 	"github.com/meshgate/meshgate/internal/ruletest"
-	"github.com/meshgate/meshgate/policy"
+	"github.com/meshgate/meshgate/internal/world"
 	"github.com/meshgate/meshgate/validators"
-	"github.com/meshgate/meshgate/world"
 )
 
 // rprWorld: namespaces app (shared-gateway-access=true) and other (no labels);

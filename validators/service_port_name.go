@@ -10,8 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
-	"github.com/meshgate/meshgate/policy"
-	"github.com/meshgate/meshgate/protocol"
+	"github.com/meshgate/meshgate/internal/istio"
+	"github.com/meshgate/meshgate/internal/policy"
 )
 
 func init() {
@@ -26,7 +26,7 @@ func init() {
 
 // ServicePortName implements rule service-port-name
 // (docs/rules.md#service-port-name): one finding per port of a Service in scope
-// (protocol.InScope) that Istio cannot read (protocol.Convert), and per port
+// (istio.InScope) that Istio cannot read (istio.Convert), and per port
 // named "tcp" of an ExternalName Service (Istio's IST0150), naming the fix.
 func ServicePortName(ctx context.Context, svc *corev1.Service, t policy.Target, w policy.World, cfg *policy.Config) (policy.Report, error) {
 	rep := t.NewReport()
@@ -37,7 +37,7 @@ func ServicePortName(ctx context.Context, svc *corev1.Service, t policy.Target, 
 	if mode == policy.Off {
 		return rep, nil
 	}
-	if in, err := protocol.InScope(ctx, svc, t.Namespace, w, cfg); err != nil || !in {
+	if in, err := istio.InScope(ctx, svc, t.Namespace, w, cfg); err != nil || !in {
 		return rep, err
 	}
 	for i, p := range svc.Spec.Ports {
@@ -50,12 +50,12 @@ func ServicePortName(ctx context.Context, svc *corev1.Service, t policy.Target, 
 				p.Port, p.Port, p.Port, p.Port)
 			continue
 		}
-		r := protocol.Read(p)
+		r := istio.Read(p)
 		if r.Protocol.Known() {
 			continue
 		}
 		switch {
-		case r.Source == protocol.FromAppProtocol:
+		case r.Source == istio.FromAppProtocol:
 			rep.Find(policy.ServicePortName, mode, fld.Child("appProtocol"), "%s", appProtocolMessage(p))
 		case p.Name == "":
 			also := ""
@@ -66,7 +66,7 @@ func ServicePortName(ctx context.Context, svc *corev1.Service, t policy.Target, 
 			// A targetPort that names the container port after a protocol Istio
 			// knows ("http-metrics") is the natural name for the Service port.
 			if tp := p.TargetPort.StrVal; p.TargetPort.Type == intstr.String && tp != "" {
-				if r := protocol.Convert(p.Port, tp, p.Protocol, nil); r.Source == protocol.FromName && r.Protocol.Known() {
+				if r := istio.Convert(p.Port, tp, p.Protocol, nil); r.Source == istio.FromName && r.Protocol.Known() {
 					example = fmt.Sprintf("%q like its targetPort", tp)
 				}
 			}
@@ -83,8 +83,8 @@ func ServicePortName(ctx context.Context, svc *corev1.Service, t policy.Target, 
 	return rep, nil
 }
 
-// knownPrefixList is protocol.PortNamePrefixes as a message lists them.
-var knownPrefixList = strings.Join(protocol.PortNamePrefixes, ", ")
+// knownPrefixList is istio.PortNamePrefixes as a message lists them.
+var knownPrefixList = strings.Join(istio.PortNamePrefixes, ", ")
 
 func knownPrefixes() string { return knownPrefixList }
 
@@ -92,8 +92,8 @@ func knownPrefixes() string { return knownPrefixList }
 func appProtocolMessage(p corev1.ServicePort) string {
 	ap := *p.AppProtocol
 	known := "http, http2, https, grpc, grpc-web, tcp, tls, mongo, redis, mysql, " +
-		protocol.AppProtocolH2C + ", " + protocol.AppProtocolWS + " or " + protocol.AppProtocolWSS
-	for _, std := range []string{protocol.AppProtocolH2C, protocol.AppProtocolWS, protocol.AppProtocolWSS} {
+		istio.AppProtocolH2C + ", " + istio.AppProtocolWS + " or " + istio.AppProtocolWSS
+	for _, std := range []string{istio.AppProtocolH2C, istio.AppProtocolWS, istio.AppProtocolWSS} {
 		if strings.EqualFold(ap, std) {
 			return fmt.Sprintf("appProtocol %q (port %d) is not a protocol Istio knows: Istio matches the Kubernetes-defined values exactly; write %q",
 				ap, p.Port, std)
@@ -126,7 +126,7 @@ func renameAdvice(name string) (advice, appProtocol string) {
 	// "foo-http": the protocol is there, but not first.
 	parts := strings.Split(lower, "-")
 	for i := 1; i < len(parts); i++ {
-		if protocol.Parse(parts[i]).Known() && parts[i] != "udp" && parts[i] != "http_proxy" {
+		if istio.Parse(parts[i]).Known() && parts[i] != "udp" && parts[i] != "http_proxy" {
 			rest := strings.Join(append(append([]string{}, parts[:i]...), parts[i+1:]...), "-")
 			return "put the protocol first: name it " + quoteNames(parts[i], parts[i]+"-"+rest), "appProtocol: " + parts[i]
 		}

@@ -13,10 +13,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/meshgate/meshgate/internal/policy"
 	"github.com/meshgate/meshgate/internal/ruletest"
-	"github.com/meshgate/meshgate/policy"
+	"github.com/meshgate/meshgate/internal/world"
 	"github.com/meshgate/meshgate/validators"
-	"github.com/meshgate/meshgate/world"
 )
 
 // spnWorld is a World with a sidecar namespace "mesh", an ambient namespace

@@ -10,86 +10,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
-	"github.com/meshgate/meshgate/policy"
+	"github.com/meshgate/meshgate/internal/istio"
+	"github.com/meshgate/meshgate/internal/policy"
 )
-
-// MeshGateway is the reserved gateway name that binds a VirtualService to the
-// mesh's sidecars rather than to a Gateway.
-const MeshGateway = "mesh"
-
-// GatewayRef is a VirtualService gateway reference resolved the way istiod
-// resolves it.
-type GatewayRef struct {
-	// Namespace and Name of the referenced networking.istio.io Gateway.
-	Namespace, Name string
-	// Mesh is true for the reserved name "mesh".
-	Mesh bool
-	// Form says how it was written: "mesh", "short", "qualified" or "legacy".
-	Form string
-}
-
-// The forms of a gateway reference.
-const (
-	RefMesh      = "mesh"
-	RefShort     = "short"
-	RefQualified = "qualified"
-	RefLegacy    = "legacy"
-)
-
-// String renders the resolved reference as namespace/name (or "mesh").
-func (r GatewayRef) String() string {
-	if r.Mesh {
-		return MeshGateway
-	}
-	return r.Namespace + "/" + r.Name
-}
-
-// ResolveGatewayRef resolves a gateway reference written in a VirtualService in
-// namespace vsNamespace, as istiod's resolveGatewayName does
-// (pilot/pkg/model/config.go):
-//   - "mesh" is reserved;
-//   - "<ns>/<name>" is taken as written;
-//   - a short name (no "/" and no ".") is in the VirtualService's namespace;
-//   - the legacy dotted form maps the first label to the name and the second to
-//     the namespace and ignores the rest ("gw.infra" and
-//     "gw.infra.svc.cluster.local" are both infra/gw).
-//
-// It returns an error for references Istio's validation rejects (and istiod
-// could not resolve as meant): "./gw" and "*/gw" (namespace "." or "*"), empty
-// parts, and a namespace or name that is not a DNS-1123 label. istiod itself
-// would quietly turn "./gw" into the VirtualService's own namespace; meshgate
-// asks for the explicit form instead.
-func ResolveGatewayRef(ref, vsNamespace string) (GatewayRef, error) {
-	if ref == MeshGateway {
-		return GatewayRef{Mesh: true, Form: RefMesh}, nil
-	}
-	var out GatewayRef
-	switch ns, name, qualified := strings.Cut(ref, "/"); {
-	case qualified:
-		out = GatewayRef{Namespace: ns, Name: name, Form: RefQualified}
-	case !strings.Contains(ref, "."):
-		out = GatewayRef{Namespace: vsNamespace, Name: ref, Form: RefShort}
-	default:
-		name, rest, _ := strings.Cut(ref, ".")
-		ns, _, _ := strings.Cut(rest, ".")
-		out = GatewayRef{Namespace: ns, Name: name, Form: RefLegacy}
-	}
-	switch {
-	case ref == "":
-		return out, fmt.Errorf("the gateway reference is empty")
-	case out.Form == RefQualified && (out.Namespace == "." || out.Namespace == "*"):
-		return out, fmt.Errorf("%q is not a namespace (a reference names one Gateway)", out.Namespace)
-	case out.Namespace == "" || out.Name == "":
-		return out, fmt.Errorf("the namespace and the name must both be set")
-	}
-	if errs := validation.IsDNS1123Label(out.Namespace); len(errs) > 0 {
-		return out, fmt.Errorf("namespace %q is not valid: %s", out.Namespace, strings.Join(errs, "; "))
-	}
-	if errs := validation.IsDNS1123Label(out.Name); len(errs) > 0 {
-		return out, fmt.Errorf("gateway name %q is not valid: %s", out.Name, strings.Join(errs, "; "))
-	}
-	return out, nil
-}
 
 func init() {
 	policy.Register(policy.Rule{
@@ -104,7 +27,7 @@ func init() {
 // VirtualServiceGatewayRef implements rule virtualservice-gateway-ref on a
 // networking.istio.io VirtualService of any version. Every reference in
 // spec.gateways and in the gateways of spec.http/tls/tcp[].match[] must:
-//   - be well formed (ResolveGatewayRef);
+//   - be well formed (istio.ResolveGatewayRef);
 //   - stay in the VirtualService's namespace, or point into one of
 //     gatewayRefs.allowedNamespaces;
 //   - when the World holds Istio Gateways: not be a short name that matches no
@@ -168,7 +91,7 @@ func (c *gatewayRefChecker) checkList(v any, fld *field.Path) {
 
 func (c *gatewayRefChecker) check(ref string, fld *field.Path) {
 	const rule = policy.VirtualServiceGatewayRef
-	gw, err := ResolveGatewayRef(ref, c.ns)
+	gw, err := istio.ResolveGatewayRef(ref, c.ns)
 	if err != nil {
 		c.rep.Find(rule, c.mode, fld, "gateway reference %q is invalid: %v: write %s",
 			ref, err, c.fixFor(gw))
@@ -198,7 +121,7 @@ func (c *gatewayRefChecker) check(ref string, fld *field.Path) {
 	}
 	elsewhere := c.suggestions(found)
 	switch {
-	case gw.Form == RefShort && len(elsewhere) > 0:
+	case gw.Form == istio.RefShort && len(elsewhere) > 0:
 		c.rep.Find(rule, c.mode, fld, "%s: there is no Gateway %s in namespace %s, and a short name always means the VirtualService's own namespace, so istiod binds nothing and requests get 404: did you mean %s?",
 			what, gw.Name, c.ns, strings.Join(elsewhere, " or "))
 	case len(elsewhere) > 0:
@@ -217,7 +140,7 @@ func (c *gatewayRefChecker) knowsGateways() bool {
 // fixFor proposes a well-formed reference for an invalid one: the Gateways of
 // that name the World knows, or <namespace>/<name> in the VirtualService's
 // namespace.
-func (c *gatewayRefChecker) fixFor(gw GatewayRef) string {
+func (c *gatewayRefChecker) fixFor(gw istio.GatewayRef) string {
 	if len(validation.IsDNS1123Label(gw.Name)) > 0 {
 		return "<namespace>/<name>, or the short name of a Gateway in namespace " + c.ns
 	}

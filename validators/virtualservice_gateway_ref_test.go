@@ -3,7 +3,6 @@ package validators_test
 import (
 	"context"
 	"encoding/json"
-	"github.com/meshgate/meshgate/internal/ruletest"
 	"strings"
 	"testing"
 
@@ -12,65 +11,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
-	"github.com/meshgate/meshgate/policy"
+	"github.com/meshgate/meshgate/internal/policy"
+	"github.com/meshgate/meshgate/internal/ruletest"
+	"github.com/meshgate/meshgate/internal/world"
 	"github.com/meshgate/meshgate/validators"
-	"github.com/meshgate/meshgate/world"
 )
-
-func TestResolveGatewayRef(t *testing.T) {
-	tests := []struct {
-		ref     string
-		want    string
-		form    string
-		wantErr string
-	}{
-		{ref: "mesh", want: "mesh", form: validators.RefMesh},
-		{ref: "istio-ingress/istio-ingressgateway", want: "istio-ingress/istio-ingressgateway", form: validators.RefQualified},
-		{ref: "app/gw", want: "app/gw", form: validators.RefQualified},
-		{ref: "gw", want: "app/gw", form: validators.RefShort},
-		{ref: "gw.infra", want: "infra/gw", form: validators.RefLegacy},
-		{ref: "gw.infra.svc.cluster.local", want: "infra/gw", form: validators.RefLegacy},
-		{ref: "service-gw.default", want: "default/service-gw", form: validators.RefLegacy},
-		{ref: "./gw", wantErr: `"." is not a namespace`},
-		{ref: "*/gw", wantErr: `"*" is not a namespace`},
-		{ref: "", wantErr: "empty"},
-		{ref: "/gw", wantErr: "must both be set"},
-		{ref: "infra/", wantErr: "must both be set"},
-		{ref: "gw.", wantErr: "must both be set"},
-		{ref: ".infra", wantErr: "must both be set"},
-		{ref: "Infra/gw", wantErr: `namespace "Infra" is not valid`},
-		{ref: "infra/gw/x", wantErr: `gateway name "gw/x" is not valid`},
-		{ref: "my_gw", wantErr: `gateway name "my_gw" is not valid`},
-		{ref: "MESH", wantErr: `gateway name "MESH" is not valid`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.ref, func(t *testing.T) {
-			got, err := validators.ResolveGatewayRef(tt.ref, "app")
-			if tt.wantErr != "" {
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tt.wantErr)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tt.want, got.String())
-			assert.Equal(t, tt.form, got.Form)
-		})
-	}
-}
-
-// vsObjects decodes YAML documents into unstructured objects.
-func vsObjects(t testing.TB, docs ...string) []*unstructured.Unstructured {
-	t.Helper()
-	var out []*unstructured.Unstructured
-	for _, d := range docs {
-		j, err := yaml.YAMLToJSON([]byte(d))
-		require.NoError(t, err)
-		u := &unstructured.Unstructured{}
-		require.NoError(t, u.UnmarshalJSON(j))
-		out = append(out, u)
-	}
-	return out
-}
 
 func vsIstioGateway(ns, name string) string {
 	return "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: " + name + ", namespace: " + ns + "}\nspec: {selector: {istio: ingressgateway}}\n"
@@ -292,4 +237,18 @@ func BenchmarkVirtualServiceGatewayRef(b *testing.B) {
 	for b.Loop() {
 		ruletest.Must(validators.VirtualServiceGatewayRef(context.Background(), vs, tgt, w, cfg))
 	}
+}
+
+// vsObjects decodes YAML documents into unstructured objects.
+func vsObjects(t testing.TB, docs ...string) []*unstructured.Unstructured {
+	t.Helper()
+	var out []*unstructured.Unstructured
+	for _, d := range docs {
+		j, err := yaml.YAMLToJSON([]byte(d))
+		require.NoError(t, err)
+		u := &unstructured.Unstructured{}
+		require.NoError(t, u.UnmarshalJSON(j))
+		out = append(out, u)
+	}
+	return out
 }

@@ -9,7 +9,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/meshgate/meshgate/policy"
+	"github.com/meshgate/meshgate/internal/policy"
 )
 
 // ChartRulesFile is where the chart keeps what Chart renders, relative to the

@@ -8,7 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
-	"github.com/meshgate/meshgate/policy"
+	"github.com/meshgate/meshgate/internal/policy"
 )
 
 // Names of meshgate's webhooks inside its configurations.

@@ -13,8 +13,8 @@ import (
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"github.com/meshgate/meshgate/engine"
-	"github.com/meshgate/meshgate/policy"
+	"github.com/meshgate/meshgate/internal/engine"
+	"github.com/meshgate/meshgate/internal/policy"
 )
 
 // Paths the handlers are served on.

@@ -19,9 +19,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	"sigs.k8s.io/yaml"
 
-	"github.com/meshgate/meshgate/engine"
-	"github.com/meshgate/meshgate/policy"
-	"github.com/meshgate/meshgate/world"
+	"github.com/meshgate/meshgate/internal/engine"
+	"github.com/meshgate/meshgate/internal/policy"
+	"github.com/meshgate/meshgate/internal/world"
 )
 
 // reviewOf builds the AdmissionReview the API server would send for obj.

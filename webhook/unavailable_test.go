@@ -20,7 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
-	"github.com/meshgate/meshgate/policy"
+	"github.com/meshgate/meshgate/internal/policy"
 )
 
 var errUnavailable = errors.New("injected: etcdserver: request timed out")

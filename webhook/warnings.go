@@ -6,7 +6,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/meshgate/meshgate/policy"
+	"github.com/meshgate/meshgate/internal/policy"
 )
 
 // Limits the kube-apiserver applies to admission warnings

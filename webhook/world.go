@@ -21,8 +21,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/meshgate/meshgate/policy"
-	"github.com/meshgate/meshgate/world"
+	"github.com/meshgate/meshgate/internal/policy"
+	"github.com/meshgate/meshgate/internal/world"
 )
 
 // kindSpec says how the cache holds one World kind.

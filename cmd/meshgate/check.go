@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/meshgate/meshgate/check"
+	"github.com/meshgate/meshgate/internal/check"
 )
 
 // newCheckCommand checks manifests offline, for CI.

@@ -64,7 +64,7 @@ func shim(t *testing.T) string {
 
 func fixtures(t *testing.T) string {
 	t.Helper()
-	abs, err := filepath.Abs("../../check/testdata")
+	abs, err := filepath.Abs("../../internal/check/testdata")
 	require.NoError(t, err)
 	return abs
 }

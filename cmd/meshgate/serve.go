@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/meshgate/meshgate/policy"
+	"github.com/meshgate/meshgate/internal/policy"
 	"github.com/meshgate/meshgate/webhook"
 )
 

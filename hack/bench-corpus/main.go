@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/meshgate/meshgate/check/benchcorpus"
+	"github.com/meshgate/meshgate/internal/check/benchcorpus"
 )
 
 func main() {

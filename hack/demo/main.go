@@ -35,7 +35,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/yaml"
 
-	"github.com/meshgate/meshgate/manifest"
+	"github.com/meshgate/meshgate/internal/manifest"
 	"github.com/meshgate/meshgate/test/e2e/cluster"
 	"github.com/meshgate/meshgate/webhook"
 )

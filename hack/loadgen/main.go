@@ -45,10 +45,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	"sigs.k8s.io/yaml"
 
-	"github.com/meshgate/meshgate/engine"
-	"github.com/meshgate/meshgate/policy"
+	"github.com/meshgate/meshgate/internal/engine"
+	"github.com/meshgate/meshgate/internal/policy"
+	"github.com/meshgate/meshgate/internal/world"
 	"github.com/meshgate/meshgate/webhook"
-	"github.com/meshgate/meshgate/world"
 )
 
 const namespaceYAML = `

@@ -14,8 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
-	"github.com/meshgate/meshgate/policy"
-	"github.com/meshgate/meshgate/world"
+	"github.com/meshgate/meshgate/internal/policy"
+	"github.com/meshgate/meshgate/internal/world"
 )
 
 // World returns a World, with "default" as its default namespace, that holds

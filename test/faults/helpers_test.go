@@ -139,7 +139,7 @@ type stream struct {
 	wg       sync.WaitGroup
 }
 
-func (s *stream) run(clients []*http.Client, url string, max int64, stop <-chan struct{}) {
+func (s *stream) run(clients []*http.Client, url string, maxRequests int64, stop <-chan struct{}) {
 	body := goodServiceReview()
 	for _, c := range clients {
 		s.wg.Add(1)
@@ -151,7 +151,7 @@ func (s *stream) run(clients []*http.Client, url string, max int64, stop <-chan 
 					return
 				default:
 				}
-				if s.sent.Add(1) > max {
+				if s.sent.Add(1) > maxRequests {
 					s.sent.Add(-1)
 					return
 				}

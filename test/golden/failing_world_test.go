@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/meshgate/meshgate/engine"
-	"github.com/meshgate/meshgate/policy"
+	"github.com/meshgate/meshgate/internal/engine"
+	"github.com/meshgate/meshgate/internal/policy"
 )
 
 // errInjected is what failingWorld answers to every lookup.

@@ -27,10 +27,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
-	"github.com/meshgate/meshgate/engine"
-	"github.com/meshgate/meshgate/manifest"
-	"github.com/meshgate/meshgate/policy"
-	"github.com/meshgate/meshgate/world"
+	"github.com/meshgate/meshgate/internal/engine"
+	"github.com/meshgate/meshgate/internal/manifest"
+	"github.com/meshgate/meshgate/internal/policy"
+	"github.com/meshgate/meshgate/internal/world"
 )
 
 // UpdateEnv is the environment variable that makes the golden tests rewrite

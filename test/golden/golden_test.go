@@ -10,7 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/scheme"
 
-	"github.com/meshgate/meshgate/engine"
+	"github.com/meshgate/meshgate/internal/engine"
 )
 
 // TestEngineGolden runs the engine over the whole corpus: verdicts must match

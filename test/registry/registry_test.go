@@ -24,11 +24,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
-	"github.com/meshgate/meshgate/check"
-	"github.com/meshgate/meshgate/engine"
-	"github.com/meshgate/meshgate/policy"
+	"github.com/meshgate/meshgate/internal/check"
+	"github.com/meshgate/meshgate/internal/engine"
+	"github.com/meshgate/meshgate/internal/policy"
+	"github.com/meshgate/meshgate/internal/world"
 	"github.com/meshgate/meshgate/webhook"
-	"github.com/meshgate/meshgate/world"
 )
 
 const (

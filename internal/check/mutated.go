@@ -1,0 +1,284 @@
+package check
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/pmezard/go-difflib/difflib"
+	"gomodules.xyz/jsonpatch/v2"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/meshgate/meshgate/internal/manifest"
+)
+
+// maxDiffLines bounds the objects --diff compares line by line.
+const maxDiffLines = 20000
+
+// writeDiffs prints a unified diff of every changed object: its YAML (keys
+// sorted, as kubectl prints it) before and after the mutations.
+func writeDiffs(w io.Writer, res *Result) error {
+	for _, o := range res.Objects {
+		if o.Result == nil || !o.Result.Changed() {
+			continue
+		}
+		before, err := sigsyaml.Marshal(o.Object.Object.Object)
+		if err != nil {
+			return err
+		}
+		after, err := sigsyaml.Marshal(o.Result.Object.Object)
+		if err != nil {
+			return err
+		}
+		ref := o.Changes[0].Object
+		a, b := difflib.SplitLines(string(before)), difflib.SplitLines(string(after))
+		if len(a)+len(b) > maxDiffLines {
+			// difflib's matcher is quadratic in the worst case.
+			if _, err := fmt.Fprintf(w, "--- a/%s (%s)\n+++ b/%s (%s)\n@@ object too large to diff: %d lines before, %d after @@\n", o.Source, ref, o.Source, ref, len(a), len(b)); err != nil {
+				return err
+			}
+			continue
+		}
+		d, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+			A:        a,
+			B:        b,
+			FromFile: fmt.Sprintf("a/%s (%s)", o.Source, ref),
+			ToFile:   fmt.Sprintf("b/%s (%s)", o.Source, ref),
+			Context:  3,
+		})
+		if err != nil {
+			return err
+		}
+		if _, err := io.WriteString(w, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeMutated writes every input file with the mutations applied: to
+// o.WriteMutated/<File.Rel>, or as one multi-document stream on standard output
+// for "-". Files nothing changed are written byte for byte; in the others only
+// the changed documents differ, and in those only meshgate's changes (see
+// spliceOps).
+func writeMutated(res *Result, o *Options) error {
+	byObj := map[*manifest.Object]*Reviewed{}
+	for _, r := range res.Objects {
+		byObj[r.Object] = r
+	}
+	if o.WriteMutated == "-" {
+		var buf bytes.Buffer
+		for i, f := range res.Files {
+			body := mutatedFile(f, byObj, o.Stderr)
+			if i > 0 && len(bytes.TrimSpace(body)) > 0 && !startsWithSeparator(body) {
+				if buf.Len() > 0 && !bytes.HasSuffix(buf.Bytes(), []byte("\n")) {
+					buf.WriteByte('\n')
+				}
+				buf.WriteString("---\n")
+			}
+			buf.Write(body)
+		}
+		_, err := o.Stdout.Write(buf.Bytes())
+		return err
+	}
+	targets := map[string]string{}
+	for _, f := range res.Files {
+		dst := filepath.Join(o.WriteMutated, f.Rel)
+		if prev, dup := targets[dst]; dup {
+			return fmt.Errorf("%s and %s would both be written to %s: pass them under one directory", prev, f.Path, dst)
+		}
+		targets[dst] = f.Path
+	}
+	for _, f := range res.Files {
+		dst := filepath.Join(o.WriteMutated, f.Rel)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(dst, mutatedFile(f, byObj, o.Stderr), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mutatedFile renders one input file with its mutations: its documents' bytes,
+// the changed ones spliced.
+func mutatedFile(f *File, byObj map[*manifest.Object]*Reviewed, stderr io.Writer) []byte {
+	var buf bytes.Buffer
+	if f.BOM {
+		buf.Write(utf8BOM)
+	}
+	for _, d := range f.Docs {
+		piece := d.Raw
+		if d.Err == nil && docChanged(d, byObj) {
+			piece = renderDoc(d, byObj, stderr)
+		}
+		buf.Write(piece)
+	}
+	return buf.Bytes()
+}
+
+func docChanged(d *manifest.Document, byObj map[*manifest.Object]*Reviewed) bool {
+	for _, obj := range d.Objects {
+		if r := byObj[obj]; r != nil && r.Result != nil && r.Result.Changed() {
+			return true
+		}
+	}
+	return false
+}
+
+func startsWithSeparator(b []byte) bool {
+	return bytes.HasPrefix(b, []byte("---\n")) || bytes.HasPrefix(b, []byte("---\r\n")) ||
+		bytes.HasPrefix(b, []byte("--- ")) || bytes.Equal(b, []byte("---"))
+}
+
+// finalObjects are the document's objects after mutation.
+func finalObjects(d *manifest.Document, byObj map[*manifest.Object]*Reviewed) []*unstructured.Unstructured {
+	out := make([]*unstructured.Unstructured, len(d.Objects))
+	for i, obj := range d.Objects {
+		out[i] = obj.Object
+		if r := byObj[obj]; r != nil && r.Result != nil && r.Result.Object != nil {
+			out[i] = r.Result.Object
+		}
+	}
+	return out
+}
+
+// renderDoc renders a changed document: its bytes with the engine's changes
+// spliced in, proven to decode to the engine's objects; when that cannot be
+// done, the document is written afresh, with a notice.
+func renderDoc(d *manifest.Document, byObj map[*manifest.Object]*Reviewed, stderr io.Writer) []byte {
+	want := finalObjects(d, byObj)
+	out, err := spliceDoc(d, byObj)
+	if err == nil && !sameObjects(d, out, want) {
+		err = errors.New("the result does not read back as the mutated objects")
+	}
+	if err == nil {
+		return out
+	}
+	fmt.Fprintf(stderr, "meshgate: %s:%d: --write-mutated: document %d is written re-encoded (comments and layout lost): %v\n", d.Source, d.Line, d.Index, err)
+	sep := ""
+	if startsWithSeparator(d.Raw) {
+		sep = "---\n"
+	}
+	return append([]byte(sep), encodeDoc(d, want)...)
+}
+
+// spliceDoc splices the changes of every object of a document into its bytes.
+func spliceDoc(d *manifest.Document, byObj map[*manifest.Object]*Reviewed) ([]byte, error) {
+	ops := func(obj *manifest.Object) []jsonpatch.Operation {
+		if r := byObj[obj]; r != nil && r.Result != nil {
+			return r.Result.Patch
+		}
+		return nil
+	}
+	switch {
+	case len(d.Objects) == 1 && d.Objects[0].Item < 0:
+		return spliceOps(d.Raw, ops(d.Objects[0]), "", d.JSON)
+	case d.List:
+		out := d.Raw
+		for _, obj := range d.Objects {
+			var err error
+			if out, err = spliceOps(out, ops(obj), "/items/"+strconv.Itoa(obj.Item), d.JSON); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	case d.JSON:
+		// A stream of JSON values: splice each in its own bytes.
+		ranges, ok := manifest.JSONValues(d.Raw)
+		if !ok || len(ranges) != len(d.Objects) {
+			return nil, errors.New("cannot split the JSON values")
+		}
+		var buf bytes.Buffer
+		prev := 0
+		for i, obj := range d.Objects {
+			r := ranges[i]
+			buf.Write(d.Raw[prev:r[0]])
+			part, err := spliceOps(d.Raw[r[0]:r[1]], ops(obj), "", true)
+			if err != nil {
+				return nil, err
+			}
+			buf.Write(part)
+			prev = r[1]
+		}
+		buf.Write(d.Raw[prev:])
+		return buf.Bytes(), nil
+	}
+	return nil, errors.New("several objects in one document")
+}
+
+// sameObjects reports whether rendered YAML decodes to exactly want.
+func sameObjects(d *manifest.Document, rendered []byte, want []*unstructured.Unstructured) bool {
+	got := manifest.ParseChunk(d.Source, manifest.Chunk{Index: d.Index, Line: 1, Raw: rendered})
+	if got.Err != nil || len(got.Objects) != len(want) {
+		return false
+	}
+	for i := range want {
+		a, err1 := json.Marshal(got.Objects[i].Object.Object)
+		b, err2 := json.Marshal(want[i].Object)
+		if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
+			return false
+		}
+	}
+	return true
+}
+
+// encodeDoc renders objects afresh: JSON for a JSON document, YAML otherwise (a
+// List keeps its own fields with the mutated items).
+func encodeDoc(d *manifest.Document, objs []*unstructured.Unstructured) []byte {
+	var values []any
+	if d.List && len(d.Objects) > 0 {
+		list := map[string]any{}
+		if top, err := listFields(d); err == nil {
+			list = top
+		}
+		items := make([]any, len(objs))
+		for i, o := range objs {
+			items[i] = o.Object
+		}
+		list["items"] = items
+		values = []any{list}
+	} else {
+		for _, o := range objs {
+			values = append(values, o.Object)
+		}
+	}
+	var buf bytes.Buffer
+	for i, v := range values {
+		if d.JSON {
+			b, err := json.MarshalIndent(v, "", "  ")
+			if err != nil {
+				return d.Raw
+			}
+			buf.Write(b)
+			buf.WriteByte('\n')
+			continue
+		}
+		if i > 0 {
+			buf.WriteString("---\n")
+		}
+		b, err := sigsyaml.Marshal(v)
+		if err != nil {
+			return d.Raw
+		}
+		buf.Write(b)
+	}
+	return buf.Bytes()
+}
+
+// listFields decodes a List document's top-level fields (apiVersion, kind,
+// metadata).
+func listFields(d *manifest.Document) (map[string]any, error) {
+	var top map[string]any
+	if err := sigsyaml.Unmarshal(d.Raw, &top); err != nil {
+		return nil, err
+	}
+	return top, nil
+}

@@ -1,0 +1,472 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/meshgate/meshgate/internal/manifest"
+	"github.com/meshgate/meshgate/internal/policy"
+	"github.com/meshgate/meshgate/internal/world"
+)
+
+// worldBuilder collects the World's objects: the cluster's first, then --world
+// files, then the inputs. The World holds the last copy of each identity (kind,
+// namespace, name), so the manifests being checked win over what is running;
+// every copy read from a file is kept, so the report can say which one a rule
+// used.
+type worldBuilder struct {
+	defaultNS string
+	order     []identity
+	objs      map[identity][]worldObj
+	known     []policy.WorldKind
+	// errs are the problems with --world documents.
+	errs []InputError
+	// wrap wraps the Worlds built (Options.wrapWorld).
+	wrap func(policy.World) policy.World
+}
+
+type identity struct {
+	kind      policy.WorldKind
+	namespace string
+	name      string
+}
+
+func (id identity) String() string {
+	kind := string(id.kind)
+	if i := strings.LastIndexByte(kind, '/'); i >= 0 {
+		kind = kind[i+1:]
+	}
+	if id.namespace == "" {
+		return kind + " " + id.name
+	}
+	return kind + " " + id.namespace + "/" + id.name
+}
+
+type worldObj struct {
+	u *unstructured.Unstructured
+	// src is where it came from (nil for cluster objects); errors are reported
+	// there for --world files only (an input is reviewed, and its review reports
+	// the same problem).
+	src     *manifest.Object
+	reportE bool
+}
+
+func newWorldBuilder(defaultNS string) *worldBuilder {
+	return &worldBuilder{defaultNS: defaultNS, objs: map[identity][]worldObj{}}
+}
+
+// clone returns a builder holding the same objects, to add more to.
+func (b *worldBuilder) clone() *worldBuilder {
+	c := &worldBuilder{defaultNS: b.defaultNS, order: slices.Clone(b.order), objs: make(map[identity][]worldObj, len(b.objs)), known: b.known, errs: b.errs, wrap: b.wrap}
+	for id, copies := range b.objs {
+		c.objs[id] = slices.Clone(copies)
+	}
+	return c
+}
+
+func (b *worldBuilder) put(u *unstructured.Unstructured, src *manifest.Object, report bool) {
+	kind, ok := world.KindOf(u)
+	if !ok {
+		return
+	}
+	id := identity{kind: kind, namespace: u.GetNamespace(), name: u.GetName()}
+	if id.namespace == "" && kind != policy.KindNamespace {
+		id.namespace = b.defaultNS
+	}
+	if _, seen := b.objs[id]; !seen {
+		b.order = append(b.order, id)
+	}
+	b.objs[id] = append(b.objs[id], worldObj{u: u, src: src, reportE: report})
+}
+
+// add puts a manifest object into the World; fromWorldFile says whether a
+// problem with it is reported (it is not reviewed otherwise).
+func (b *worldBuilder) add(o *manifest.Object, fromWorldFile bool) {
+	b.put(o.Object, o, fromWorldFile)
+}
+
+func (b *worldBuilder) addCluster(c *ClusterWorld) {
+	for _, u := range c.Objects {
+		b.put(u, nil, false)
+	}
+	b.known = append(b.known, c.Known...)
+}
+
+// builtWorld is one World and the identities it holds more than one file's
+// copy of.
+type builtWorld struct {
+	w    policy.World
+	dups map[identity][]worldObj
+}
+
+// build returns the World, and the problems with --world objects.
+func (b *worldBuilder) build() (*builtWorld, []InputError) {
+	w := world.NewMemory(b.defaultNS)
+	for _, k := range b.known {
+		w.MarkKnown(k)
+	}
+	bw := &builtWorld{w: w}
+	if b.wrap != nil {
+		bw.w = b.wrap(w)
+	}
+	errs := slices.Clone(b.errs)
+	for _, id := range b.order {
+		copies := b.objs[id]
+		o := copies[len(copies)-1]
+		if _, err := w.Add(o.u); err != nil && o.reportE && o.src != nil {
+			errs = append(errs, InputError{File: o.src.Source, Line: o.src.Line, Message: fmt.Sprintf("world: %v", err)})
+		}
+		var files []worldObj
+		for _, c := range copies {
+			if c.src != nil {
+				files = append(files, c)
+			}
+		}
+		if len(files) > 1 {
+			if bw.dups == nil {
+				bw.dups = map[identity][]worldObj{}
+			}
+			bw.dups[id] = files
+		}
+	}
+	return bw, errs
+}
+
+// worldKey names the World a file is reviewed in.
+func worldKey(o *Options, f *File) string {
+	if !o.WorldPerDir {
+		return ""
+	}
+	return f.Unit
+}
+
+// buildWorlds builds the World of every unit (one for all inputs unless
+// --world-per-dir) from base and the inputs' World objects (the documents at
+// worldDocs), and returns the problems with --world objects.
+func buildWorlds(o *Options, base *worldBuilder, tasks []chunkTask, worldDocs []int) (map[string]*builtWorld, []InputError) {
+	byUnit := map[string][]*manifest.Object{}
+	shared := map[string]string{}
+	for _, t := range tasks {
+		key := worldKey(o, t.file)
+		if _, ok := byUnit[key]; !ok {
+			byUnit[key] = nil
+			if o.WorldPerDir {
+				shared[key] = t.file.Shared
+			}
+		}
+	}
+	for _, i := range worldDocs {
+		t := tasks[i]
+		key := worldKey(o, t.file)
+		byUnit[key] = append(byUnit[key], t.file.Docs[t.chunk.Index-1].Objects...)
+	}
+	units := make([]string, 0, len(byUnit))
+	for u := range byUnit {
+		units = append(units, u)
+	}
+	sort.Strings(units)
+	if len(units) == 0 {
+		units = []string{""}
+	}
+	worlds := make(map[string]*builtWorld, len(units))
+	var errs []InputError
+	for i, u := range units {
+		b := base.clone()
+		if s := shared[u]; s != "" && s != u {
+			for _, obj := range byUnit[s] {
+				b.add(obj, false)
+			}
+		}
+		for _, obj := range byUnit[u] {
+			b.add(obj, false)
+		}
+		bw, werrs := b.build()
+		if i == 0 {
+			errs = werrs // the same --world objects in every World
+		}
+		worlds[u] = bw
+	}
+	return worlds, errs
+}
+
+// question is something a review asked the World that it could not answer: a
+// namespace it does not know (kind Namespace, name set), or any object of a
+// kind it holds none of (name empty).
+type question struct {
+	kind policy.WorldKind
+	name string
+}
+
+// askedWorld is the World one review sees: it answers from the World, and
+// remembers what it could not answer and which duplicated objects it served
+// from another directory than the reviewed object's.
+type askedWorld struct {
+	policy.World
+	dups    map[identity][]worldObj
+	from    string
+	unknown []question
+	used    []identity
+}
+
+func (bw *builtWorld) askedBy(obj *manifest.Object) *askedWorld {
+	return &askedWorld{World: bw.w, dups: bw.dups, from: obj.Source}
+}
+
+func (a *askedWorld) ask(q question) {
+	if !slices.Contains(a.unknown, q) {
+		a.unknown = append(a.unknown, q)
+	}
+}
+
+// served records that the review used the World's copy of an identity match
+// accepts that has several copies, when the copy used is from another directory
+// than the reviewed object (an overlay judged with another overlay's object).
+func (a *askedWorld) served(match func(identity) bool) {
+	for id, copies := range a.dups {
+		if match(id) && filepath.Dir(copies[len(copies)-1].src.Source) != filepath.Dir(a.from) && !slices.Contains(a.used, id) {
+			a.used = append(a.used, id)
+		}
+	}
+}
+
+// noneOf records, after a lookup of kind that found nothing, that the World
+// holds nothing of that kind (so the answer is "unknown", not "absent").
+func (a *askedWorld) noneOf(kind policy.WorldKind, found bool, err error) {
+	if err == nil && !found && !a.Has(kind) {
+		a.ask(question{kind: kind})
+	}
+}
+
+// Namespace implements policy.World.
+func (a *askedWorld) Namespace(ctx context.Context, name string) (policy.Namespace, bool, error) {
+	ns, ok, err := a.World.Namespace(ctx, name)
+	if err == nil && !ok {
+		a.ask(question{kind: policy.KindNamespace, name: name})
+	}
+	if a.dups != nil {
+		a.served(func(id identity) bool { return id.kind == policy.KindNamespace && id.name == name })
+	}
+	return ns, ok, err
+}
+
+// Service implements policy.World.
+func (a *askedWorld) Service(ctx context.Context, namespace, name string) (*corev1.Service, bool, error) {
+	svc, ok, err := a.World.Service(ctx, namespace, name)
+	a.noneOf(policy.KindService, ok, err)
+	if a.dups != nil {
+		a.served(func(id identity) bool { return id == identity{policy.KindService, namespace, name} })
+	}
+	return svc, ok, err
+}
+
+// TLSContexts implements policy.World.
+func (a *askedWorld) TLSContexts(ctx context.Context, name string) ([]policy.TLSContext, error) {
+	out, err := a.World.TLSContexts(ctx, name)
+	a.noneOf(policy.KindTLSContext, len(out) > 0, err)
+	if a.dups != nil {
+		a.served(func(id identity) bool { return id.kind == policy.KindTLSContext && id.name == name })
+	}
+	return out, err
+}
+
+// IstioGateways implements policy.World.
+func (a *askedWorld) IstioGateways(ctx context.Context, name string) ([]policy.ObjectMeta, error) {
+	out, err := a.World.IstioGateways(ctx, name)
+	a.noneOf(policy.KindIstioGateway, len(out) > 0, err)
+	if a.dups != nil {
+		a.served(func(id identity) bool { return id.kind == policy.KindIstioGateway && id.name == name })
+	}
+	return out, err
+}
+
+// Gateway implements policy.World.
+func (a *askedWorld) Gateway(ctx context.Context, namespace, name string) (policy.Gateway, bool, error) {
+	gw, ok, err := a.World.Gateway(ctx, namespace, name)
+	a.noneOf(policy.KindGateway, ok, err)
+	if a.dups != nil {
+		a.served(func(id identity) bool { return id == identity{policy.KindGateway, namespace, name} })
+	}
+	return gw, ok, err
+}
+
+// PeerAuthentications implements policy.World.
+func (a *askedWorld) PeerAuthentications(ctx context.Context, namespace string) ([]policy.PeerAuthentication, error) {
+	out, err := a.World.PeerAuthentications(ctx, namespace)
+	a.noneOf(policy.KindPeerAuthentication, len(out) > 0, err)
+	if a.dups != nil {
+		a.served(func(id identity) bool { return id.kind == policy.KindPeerAuthentication && id.namespace == namespace })
+	}
+	return out, err
+}
+
+// Modules implements policy.World.
+func (a *askedWorld) Modules(ctx context.Context, name string) ([]policy.Module, error) {
+	out, err := a.World.Modules(ctx, name)
+	a.noneOf(policy.KindModule, len(out) > 0, err)
+	if a.dups != nil {
+		a.served(func(id identity) bool { return id.kind == policy.KindModule && id.name == name })
+	}
+	return out, err
+}
+
+// Resolvers implements policy.World.
+func (a *askedWorld) Resolvers(ctx context.Context, name string) ([]policy.Resolver, error) {
+	out, err := a.World.Resolvers(ctx, name)
+	a.noneOf(policy.KindResolver, len(out) > 0, err)
+	if a.dups != nil {
+		a.served(func(id identity) bool { return id.kind == policy.KindResolver && id.name == name })
+	}
+	return out, err
+}
+
+// notes say which duplicated World objects the review used from another file.
+func (a *askedWorld) notes(obj *manifest.Object, ref policy.ObjectRef) []Note {
+	var out []Note
+	for _, id := range a.used {
+		copies := a.dups[id]
+		var others []string
+		for _, c := range copies[:len(copies)-1] {
+			others = append(others, loc(c.src.Source, c.src.Line))
+		}
+		last := copies[len(copies)-1].src
+		out = append(out, Note{Kind: NoteDuplicate, File: obj.Source, Line: obj.Line, Message: fmt.Sprintf(
+			"%s was judged with the copy of %s at %s, not the one at %s (the same object is defined more than once; --world-per-dir checks each top-level directory in a World of its own)",
+			ref, id, loc(last.Source, last.Line), strings.Join(others, ", "))})
+	}
+	return out
+}
+
+// worldKindNames say what the World holds none of.
+var worldKindWords = map[policy.WorldKind]string{
+	policy.KindService:            "Services",
+	policy.KindTLSContext:         "Emissary TLSContexts",
+	policy.KindIstioGateway:       "Istio Gateways (networking.istio.io)",
+	policy.KindGateway:            "Gateway API Gateways (gateway.networking.k8s.io)",
+	policy.KindPeerAuthentication: "PeerAuthentications",
+	policy.KindModule:             "Emissary Modules",
+	policy.KindResolver:           "Emissary resolvers",
+}
+
+// howToTell says how to give meshgate what its World lacks.
+func howToTell(what string) string {
+	return "Tell meshgate: put " + what + " in the input, give " + what + " with --world FILE|DIR, or read the cluster with --kubeconfig"
+}
+
+// unknownNotes turns the questions the World could not answer into one note
+// each: what it did not know, which objects (and so which rules) it kept from
+// being checked, and how to tell meshgate.
+func unknownNotes(res *Result) []Note {
+	type agg struct {
+		objects int
+		kinds   []string
+		rules   []string
+	}
+	var order []question
+	byQ := map[question]*agg{}
+	for _, r := range res.Objects {
+		for _, q := range r.unknown {
+			a := byQ[q]
+			if a == nil {
+				a = &agg{}
+				byQ[q] = a
+				order = append(order, q)
+			}
+			a.objects++
+			if !slices.Contains(a.kinds, r.GVK.Kind) {
+				a.kinds = append(a.kinds, r.GVK.Kind)
+			}
+			for _, rule := range rulesFor(r.GVK.GroupKind(), res.Config, r) {
+				if !slices.Contains(a.rules, rule) {
+					a.rules = append(a.rules, rule)
+				}
+			}
+		}
+	}
+	out := make([]Note, 0, len(order))
+	for _, q := range order {
+		a := byQ[q]
+		sort.Strings(a.rules)
+		var msg string
+		count, verb := objectsWord(a.objects)
+		if q.kind == policy.KindNamespace {
+			msg = fmt.Sprintf("not checked: the World does not know namespace %q (no Namespace object), so %s in it (%s) %s reviewed as outside the mesh: the mesh checks of %s could not apply. %s",
+				q.name, count, strings.Join(a.kinds, ", "), verb, strings.Join(a.rules, ", "), howToTell("the Namespace object"))
+		} else {
+			msg = fmt.Sprintf("not checked: the World holds no %s, so %s (%s) that refer to one %s reviewed without it: %s could not check those references. %s",
+				worldKindWords[q.kind], count, strings.Join(a.kinds, ", "), verb, strings.Join(a.rules, ", "), howToTell("them"))
+		}
+		out = append(out, Note{Kind: NoteWorld, Message: msg})
+	}
+	return out
+}
+
+// objectsWord counts objects, and gives the verb that agrees: "1 object", "was".
+func objectsWord(n int) (string, string) {
+	if n == 1 {
+		return "1 object", "was"
+	}
+	return fmt.Sprintf("%d objects", n), "were"
+}
+
+// duplicateNotes reports the input objects defined more than once in one World
+// (same group, kind, namespace and name), with every copy's file and line.
+func duplicateNotes(res *Result, o *Options) []Note {
+	type key struct {
+		unit string
+		gk   schema.GroupKind
+		ns   string
+		name string
+	}
+	unitOf := map[string]string{}
+	for _, f := range res.Files {
+		unitOf[f.Path] = worldKey(o, f)
+	}
+	var order []key
+	copies := map[key][]*Reviewed{}
+	for _, r := range res.Objects {
+		if r.Ref.Name == "" {
+			continue
+		}
+		ns := r.Ref.Namespace
+		if ns == "" && r.GVK.Kind != "Namespace" {
+			ns = o.Namespace
+		}
+		k := key{unitOf[r.Source], r.GVK.GroupKind(), ns, r.Ref.Name}
+		if _, ok := copies[k]; !ok {
+			order = append(order, k)
+		}
+		copies[k] = append(copies[k], r)
+	}
+	var out []Note
+	for _, k := range order {
+		cs := copies[k]
+		if len(cs) < 2 {
+			continue
+		}
+		locs := make([]string, len(cs))
+		for i, c := range cs {
+			locs[i] = loc(c.Source, c.Line)
+		}
+		name := k.name
+		if k.ns != "" {
+			name = k.ns + "/" + name
+		}
+		msg := fmt.Sprintf("duplicate: %s %s is defined %d times: %s", k.gk.Kind, name, len(cs), strings.Join(locs, ", "))
+		if _, isWorld := world.KindOf(&unstructured.Unstructured{Object: map[string]any{"apiVersion": cs[0].Ref.APIVersion, "kind": k.gk.Kind}}); isWorld {
+			msg += fmt.Sprintf("; the rules use the last one (%s) for every object that refers to it", locs[len(locs)-1])
+		}
+		if !o.WorldPerDir {
+			msg += "; to check environment overlays (prod/, staging/) separately, use --world-per-dir"
+		}
+		out = append(out, Note{Kind: NoteDuplicate, File: cs[1].Source, Line: cs[1].Line, Message: msg})
+	}
+	return out
+}

@@ -1,0 +1,422 @@
+// Package engine is the one place that runs meshgate's rules: it picks the
+// registered rules (policy.Rules) for an object's kind, runs the mutations,
+// applies their patch to the object as submitted, and validates the final
+// object. The admission server and
+// `meshgate check` both call Review, so they cannot disagree.
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	evanphx "github.com/evanphx/json-patch/v5"
+	"gomodules.xyz/jsonpatch/v2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+
+	"github.com/meshgate/meshgate/internal/policy"
+
+	// The rules register themselves with policy.Register.
+	_ "github.com/meshgate/meshgate/mutators"
+	_ "github.com/meshgate/meshgate/validators"
+)
+
+// Operation is the admission operation the object arrives with.
+type Operation string
+
+// Operations the engine distinguishes. `meshgate check` reviews as Create.
+const (
+	Create Operation = "CREATE"
+	Update Operation = "UPDATE"
+)
+
+// Input is one object to review.
+type Input struct {
+	// Object is the object as submitted. Review does not modify it.
+	Object *unstructured.Unstructured
+	// Namespace is the request's namespace; when empty, the object's; when that
+	// is empty too, "default".
+	Namespace string
+	// Operation is CREATE or UPDATE; empty means CREATE.
+	Operation Operation
+	// PatchOnly skips building Result.Object (the input with the patch applied),
+	// for callers that only send the patch on, like the admission server: it is
+	// the costliest step of a mutating review. Result.Object is then the input.
+	PatchOnly bool
+}
+
+// Result is the engine's verdict on one object.
+type Result struct {
+	// Object is the final object: the input with Patch applied. It is the input
+	// itself when nothing changed, or when Input.PatchOnly was set.
+	Object *unstructured.Unstructured
+	// Changes lists what the mutations did, in order.
+	Changes []policy.Change
+	// Findings lists what the rules found (conflicts from the mutations first).
+	Findings []policy.Finding
+	// Patch is every change's RFC 6902 operations, in order, against the input:
+	// the type admission.Response.Patches takes.
+	Patch []jsonpatch.Operation
+	// Mutated is the object as the mutators left it (a *corev1.Pod,
+	// *corev1.Service or *unstructured.Unstructured; nil when no mutation rule
+	// applied). It exists so tests can prove that Patch makes the same object.
+	Mutated runtime.Object
+}
+
+// Changed reports whether any mutation changed the object.
+func (r *Result) Changed() bool { return len(r.Patch) > 0 }
+
+// Denied reports whether any finding is in enforce mode.
+func (r *Result) Denied() bool {
+	for _, f := range r.Findings {
+		if f.Mode == policy.Enforce {
+			return true
+		}
+	}
+	return false
+}
+
+// Engine runs the registered rules with one configuration. It is safe for
+// concurrent use.
+type Engine struct {
+	cfg *policy.Config
+	// kinds is the dispatch: for each kind some rule reviews, the rules that
+	// are not off, in policy.Rules order. A rule that is off is not in it, so
+	// it is never called.
+	kinds map[schema.GroupKind]*plan
+}
+
+// plan is what the engine runs on objects of one kind.
+type plan struct {
+	kind        policy.Kind
+	form        policy.Form
+	mutations   []step
+	validations []step
+	// selective: some step has a Select.
+	selective bool
+}
+
+// step is one rule's function for one kind.
+type step struct {
+	rule   string
+	check  policy.Check
+	choose func(labels, annotations map[string]string, cfg *policy.Config) bool
+}
+
+// New returns an engine for cfg (nil means the defaults), dispatching to the
+// rules registered with policy.Register that cfg does not turn off.
+func New(cfg *policy.Config) *Engine {
+	if cfg == nil {
+		cfg = policy.DefaultConfig()
+	}
+	return &Engine{cfg: cfg, kinds: dispatch(cfg)}
+}
+
+func dispatch(cfg *policy.Config) map[schema.GroupKind]*plan {
+	out := map[schema.GroupKind]*plan{}
+	for _, r := range policy.Rules() {
+		if cfg.Mode(r.ID) == policy.Off {
+			continue
+		}
+		for _, rv := range r.Reviews {
+			s := step{rule: r.ID, check: rv.Check, choose: rv.Select}
+			for _, k := range rv.Kinds {
+				p, ok := out[k.GroupKind()]
+				if !ok {
+					p = &plan{kind: k, form: policy.FormOf(rv.Check)}
+					out[k.GroupKind()] = p
+				}
+				if r.Mutation {
+					p.mutations = append(p.mutations, s)
+				} else {
+					p.validations = append(p.validations, s)
+				}
+				p.selective = p.selective || s.choose != nil
+			}
+		}
+	}
+	return out
+}
+
+// Config returns the engine's configuration.
+func (e *Engine) Config() *policy.Config { return e.cfg }
+
+// Handles reports whether the engine runs any rule on objects of this group
+// and kind.
+func (e *Engine) Handles(gk schema.GroupKind) bool {
+	_, ok := e.kinds[gk]
+	return ok
+}
+
+// Rules returns the ids of the rules the engine runs on objects of gk:
+// mutations first, in policy.Rules order.
+func (e *Engine) Rules(gk schema.GroupKind) []string {
+	p, ok := e.kinds[gk]
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, s := range p.mutations {
+		out = append(out, s.rule)
+	}
+	for _, s := range p.validations {
+		if !slices.Contains(out, s.rule) {
+			out = append(out, s.rule)
+		}
+	}
+	return out
+}
+
+// Review runs every rule that applies to in.Object and returns the verdict. An
+// error means the object could not be read as its kind (for example a Pod whose
+// spec is not a Pod spec), or that a World lookup failed: no verdict is built on
+// what the World could not answer. Objects of kinds without rules pass
+// untouched. ctx bounds the World's lookups.
+func (e *Engine) Review(ctx context.Context, in Input, w policy.World) (*Result, error) {
+	if in.Object == nil {
+		return nil, fmt.Errorf("review: no object")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, &WorldError{Object: policy.ObjectRef{Kind: in.Object.GetKind(), Name: in.Object.GetName()}, Err: err}
+	}
+	if in.Operation == "" {
+		in.Operation = Create
+	}
+	gvk := in.Object.GroupVersionKind()
+	p, ok := e.kinds[gvk.GroupKind()]
+	if !ok || !p.kind.Reviews(policy.Operation(in.Operation)) {
+		return &Result{Object: in.Object}, nil
+	}
+	ns := in.Namespace
+	if ns == "" {
+		ns = in.Object.GetNamespace()
+	}
+	if ns == "" {
+		ns = "default"
+	}
+	name := in.Object.GetName()
+	if name == "" {
+		name = in.Object.GetGenerateName()
+	}
+	t := policy.Target{
+		Object:    policy.ObjectRef{APIVersion: in.Object.GetAPIVersion(), Kind: gvk.Kind, Namespace: ns, Name: name},
+		Namespace: ns,
+	}
+	switch {
+	case len(p.kind.Template) > 0:
+		return e.reviewTemplate(ctx, in, p, t, w)
+	case p.form == policy.FormPod:
+		return e.reviewPod(ctx, in, p, t, w)
+	case p.form == policy.FormService:
+		return e.reviewService(ctx, in, p, t, w)
+	default:
+		return e.reviewObject(ctx, in, p, t, w)
+	}
+}
+
+// steps returns the plan's steps whose Select passes for an object (or pod
+// template) with this metadata.
+func (e *Engine) steps(p *plan, obj map[string]any) (mutations, validations []step) {
+	if !p.selective {
+		return p.mutations, p.validations
+	}
+	labels, _, _ := unstructured.NestedStringMap(obj, "metadata", "labels")
+	annotations, _, _ := unstructured.NestedStringMap(obj, "metadata", "annotations")
+	chosen := func(s step) bool { return s.choose == nil || s.choose(labels, annotations, e.cfg) }
+	pick := func(ss []step) []step {
+		for i, s := range ss {
+			if !chosen(s) {
+				// Copy only when some step is left out.
+				out := append([]step(nil), ss[:i]...)
+				for _, s := range ss[i+1:] {
+					if chosen(s) {
+						out = append(out, s)
+					}
+				}
+				return out
+			}
+		}
+		return ss
+	}
+	return pick(p.mutations), pick(p.validations)
+}
+
+// run calls each step's function on obj and merges what it reports into rep.
+// A rule that fails (its World lookup did) fails the review: see WorldError.
+func (e *Engine) run(ctx context.Context, steps []step, obj any, t policy.Target, w policy.World, rep *policy.Report) error {
+	for _, s := range steps {
+		var r policy.Report
+		var err error
+		switch f := s.check.(type) {
+		case policy.PodFunc:
+			r, err = f(ctx, obj.(*corev1.Pod), t, w, e.cfg)
+		case policy.ServiceFunc:
+			r, err = f(ctx, obj.(*corev1.Service), t, w, e.cfg)
+		case policy.ObjectFunc:
+			r, err = f(ctx, obj.(*unstructured.Unstructured), t, w, e.cfg)
+		}
+		if err != nil {
+			return ruleError(s.rule, t, err)
+		}
+		if len(rep.Changes) == 0 && len(rep.Findings) == 0 {
+			// The first rule to report: take its slices rather than copy them.
+			rep.Changes, rep.Findings = r.Changes, r.Findings
+			continue
+		}
+		rep.Merge(r)
+	}
+	return nil
+}
+
+func (e *Engine) reviewPod(ctx context.Context, in Input, p *plan, t policy.Target, w policy.World) (*Result, error) {
+	res := &Result{Object: in.Object}
+	muts, vals := e.steps(p, in.Object.Object)
+	if len(muts)+len(vals) == 0 {
+		return res, nil
+	}
+	pod := &corev1.Pod{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(in.Object.Object, pod); err != nil {
+		return nil, fmt.Errorf("%s: not a valid Pod: %w", t.Object, err)
+	}
+	rep := t.NewReport()
+	if err := e.run(ctx, muts, pod, t, w, &rep); err != nil {
+		return nil, err
+	}
+	if err := res.apply(in, rep); err != nil {
+		return nil, err
+	}
+	if len(muts) > 0 {
+		res.Mutated = pod
+	}
+	if err := e.run(ctx, vals, pod, t, w, &rep); err != nil {
+		return nil, err
+	}
+	res.Findings = rep.Findings
+	return res, nil
+}
+
+func (e *Engine) reviewService(ctx context.Context, in Input, p *plan, t policy.Target, w policy.World) (*Result, error) {
+	res := &Result{Object: in.Object}
+	muts, vals := e.steps(p, in.Object.Object)
+	if len(muts)+len(vals) == 0 {
+		return res, nil
+	}
+	svc := &corev1.Service{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(in.Object.Object, svc); err != nil {
+		return nil, fmt.Errorf("%s: not a valid Service: %w", t.Object, err)
+	}
+	rep := t.NewReport()
+	if err := e.run(ctx, muts, svc, t, w, &rep); err != nil {
+		return nil, err
+	}
+	if err := res.apply(in, rep); err != nil {
+		return nil, err
+	}
+	if len(muts) > 0 {
+		res.Mutated = svc
+	}
+	if err := e.run(ctx, vals, svc, t, w, &rep); err != nil {
+		return nil, err
+	}
+	res.Findings = rep.Findings
+	return res, nil
+}
+
+func (e *Engine) reviewObject(ctx context.Context, in Input, p *plan, t policy.Target, w policy.World) (*Result, error) {
+	res := &Result{Object: in.Object}
+	muts, vals := e.steps(p, in.Object.Object)
+	if len(muts)+len(vals) == 0 {
+		return res, nil
+	}
+	obj := in.Object
+	rep := t.NewReport()
+	if len(muts) > 0 {
+		// The mutations change their object in place; the input stays as it was.
+		obj = in.Object.DeepCopy()
+		if err := e.run(ctx, muts, obj, t, w, &rep); err != nil {
+			return nil, err
+		}
+		res.Mutated = obj
+	}
+	if err := res.apply(in, rep); err != nil {
+		return nil, err
+	}
+	if err := e.run(ctx, vals, obj, t, w, &rep); err != nil {
+		return nil, err
+	}
+	res.Findings = rep.Findings
+	return res, nil
+}
+
+// apply records rep's changes and sets r.Object to the input with their patch
+// applied.
+func (r *Result) apply(in Input, rep policy.Report) error {
+	r.Changes = rep.Changes
+	r.Patch = rep.Ops()
+	if len(r.Patch) == 0 || in.PatchOnly {
+		return nil
+	}
+	input := in.Object
+	out, err := ApplyPatch(input, r.Patch)
+	if err != nil {
+		return err
+	}
+	r.Object = out
+	return nil
+}
+
+// ApplyPatch returns a copy of obj with ops applied.
+func ApplyPatch(obj *unstructured.Unstructured, ops []jsonpatch.Operation) (*unstructured.Unstructured, error) {
+	doc, err := json.Marshal(obj.Object)
+	if err != nil {
+		return nil, fmt.Errorf("apply patch: encode object: %w", err)
+	}
+	raw, err := json.Marshal(ops)
+	if err != nil {
+		return nil, fmt.Errorf("apply patch: encode patch: %w", err)
+	}
+	p, err := evanphx.DecodePatch(raw)
+	if err != nil {
+		return nil, fmt.Errorf("apply patch: %w", err)
+	}
+	patched, err := p.Apply(doc)
+	if err != nil {
+		return nil, fmt.Errorf("apply patch %s: %w", raw, err)
+	}
+	out := map[string]any{}
+	// utiljson keeps integers as int64, as unstructured objects expect.
+	if err := utiljson.Unmarshal(patched, &out); err != nil {
+		return nil, fmt.Errorf("apply patch: decode result: %w", err)
+	}
+	return &unstructured.Unstructured{Object: out}, nil
+}
+
+// rebase prefixes every change's field path and patch pointers, and every
+// finding's field path, for a rule run on an embedded pod template.
+func rebase(rep *policy.Report, fieldPrefix, pointerPrefix string) {
+	for i := range rep.Changes {
+		rep.Changes[i].Field = joinField(fieldPrefix, rep.Changes[i].Field)
+		for j := range rep.Changes[i].Ops {
+			rep.Changes[i].Ops[j].Path = pointerPrefix + rep.Changes[i].Ops[j].Path
+		}
+	}
+	for i := range rep.Findings {
+		rep.Findings[i].Field = joinField(fieldPrefix, rep.Findings[i].Field)
+	}
+}
+
+func joinField(prefix, f string) string {
+	if f == "" {
+		return prefix
+	}
+	if strings.HasPrefix(f, "[") {
+		return prefix + f
+	}
+	return prefix + "." + f
+}

@@ -1,0 +1,39 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/meshgate/meshgate/internal/policy"
+)
+
+// WorldError is a review that failed because the World could not answer a
+// rule's question (a cache or API server read failed, or the review's context
+// ended). No verdict is built on it: the admission server fails the request so
+// that the webhook's failurePolicy decides, and `meshgate check` reports it as
+// an error of its input.
+type WorldError struct {
+	// Rule is the rule whose lookup failed.
+	Rule string
+	// Object is the object under review.
+	Object policy.ObjectRef
+	// Err is the lookup's error.
+	Err error
+}
+
+func (e *WorldError) Error() string {
+	return fmt.Sprintf("%s: rule %s could not read the cluster state it needs: %v", e.Object, e.Rule, e.Err)
+}
+
+func (e *WorldError) Unwrap() error { return e.Err }
+
+// IsWorldError reports whether err is (or wraps) a WorldError.
+func IsWorldError(err error) bool {
+	var we *WorldError
+	return errors.As(err, &we)
+}
+
+// ruleError says which rule could not decide about which object.
+func ruleError(rule string, t policy.Target, err error) error {
+	return &WorldError{Rule: rule, Object: t.Object, Err: err}
+}
