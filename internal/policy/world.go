@@ -75,7 +75,6 @@ type Namespace struct {
 // object itself, see emissary.ReadTLSContext).
 type TLSContext struct {
 	ObjectMeta
-	Secret string
 }
 
 // Gateway is the part of a Gateway API Gateway the rules read.

@@ -57,7 +57,7 @@ var (
 		{Kind: KindNamespace, APIKind: "Namespace", Resource: "namespaces", Version: "v1", MetadataOnly: true},
 		{Kind: KindService, APIKind: "Service", Resource: "services", Version: "v1"},
 		{Kind: KindTLSContext, Group: GroupEmissary, APIKind: "TLSContext", Resource: "tlscontexts",
-			CRD: "tlscontexts.getambassador.io", ByName: true},
+			CRD: "tlscontexts.getambassador.io", MetadataOnly: true, ByName: true},
 		{Kind: KindIstioGateway, Group: GroupIstioNet, APIKind: "Gateway", Resource: "gateways",
 			CRD: "gateways.networking.istio.io", MetadataOnly: true, ByName: true},
 		{Kind: KindGateway, Group: GroupGatewayAPI, APIKind: "Gateway", Resource: "gateways",

@@ -224,12 +224,11 @@ func ServiceFrom(u *unstructured.Unstructured) (*corev1.Service, error) {
 	return svc, nil
 }
 
-// TLSContextFrom reads the fields the rules need from an Emissary TLSContext (any
-// version).
-func TLSContextFrom(u *unstructured.Unstructured) policy.TLSContext {
-	tc := policy.TLSContext{ObjectMeta: policy.ObjectMeta{Namespace: u.GetNamespace(), Name: u.GetName()}}
-	tc.Secret, _, _ = unstructured.NestedString(u.Object, "spec", "secret")
-	return tc
+// TLSContextFrom reads what the rules need of an Emissary TLSContext (any
+// version) from the World: its identity. The rules read a TLSContext's own
+// fields from the object under review, never from the World.
+func TLSContextFrom(u metav1.Object) policy.TLSContext {
+	return policy.TLSContext{ObjectMeta: policy.ObjectMeta{Namespace: u.GetNamespace(), Name: u.GetName()}}
 }
 
 // GatewayFrom reads the class and the listeners' protocol, TLS mode and

@@ -104,7 +104,7 @@ func TestMemory(t *testing.T) {
 
 	tls, _ := w.TLSContexts(ctx, "istio-upstream")
 	require.Len(t, tls, 2, "TLSContext names are cluster-global: both namespaces are returned")
-	assert.Equal(t, policy.TLSContext{ObjectMeta: policy.ObjectMeta{Namespace: "emissary", Name: "istio-upstream"}, Secret: "istio-certs"}, tls[0])
+	assert.Equal(t, policy.TLSContext{ObjectMeta: policy.ObjectMeta{Namespace: "emissary", Name: "istio-upstream"}}, tls[0])
 
 	assert.Equal(t, []policy.ObjectMeta{{Namespace: "istio-ingress", Name: "gw"}}, must(w.IstioGateways(ctx, "gw")))
 
