@@ -250,7 +250,7 @@ metricsBindAddress: 127.0.0.1:10249
 healthzBindAddress: 127.0.0.1:10256
 clientConnection: {kubeconfig: ${STATE}/kube-proxy.kubeconfig}
 iptables: {masqueradeAll: true}
-conntrack: {maxPerCore: 0}
+conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 YAML
 start kube-proxy "${BIN}/kube-proxy" --config "${STATE}/kube-proxy.yaml"
 
