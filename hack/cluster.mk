@@ -24,7 +24,7 @@ cluster-build: ## build the node's binaries into bin/cluster (cached by version 
 	hack/cluster/build.sh
 
 cluster: cluster-build image ## start the single-node cluster (root); prints its KUBECONFIG
-	CLUSTER_STATE=$(CLUSTER_STATE) CLUSTER_IMAGES="$(IMAGE_TAR) $(CLUSTER_BIN)/cert-manager-images.oci.tar" hack/cluster/up.sh
+	CLUSTER_STATE=$(CLUSTER_STATE) CLUSTER_IMAGES="$(IMAGE_TAR)" hack/cluster/up.sh
 
 cluster-down: ## stop the cluster and clean up (pids, mounts, network namespace)
 	CLUSTER_STATE=$(CLUSTER_STATE) hack/cluster/down.sh
