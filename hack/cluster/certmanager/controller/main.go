@@ -68,6 +68,7 @@ var defaultControllers = []string{
 	issuers.ControllerName, clusterissuers.ControllerName, certmetrics.ControllerName,
 	shimingresses.ControllerName, orders.ControllerName, challenges.ControllerName,
 	cracme.CRControllerName, crapprover.ControllerName, crca.CRControllerName,
+	crselfsigned.CRControllerName, crvault.CRControllerName,
 	trigger.ControllerName, issuing.ControllerName, keymanager.ControllerName,
 	requestmanager.ControllerName, readiness.ControllerName, revisionmanager.ControllerName,
 }
