@@ -15,6 +15,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BIN="${ROOT}/bin/cluster"
 : "${KUBECONFIG:?set KUBECONFIG to the cluster's admin kubeconfig}"
 log() { printf '[cert-manager] %s (%ss)\n' "$*" "${SECONDS}" >&2; }
+# The API server listens inside the cluster's network namespace.
+NETNS="$(cat "${CLUSTER_STATE:-${ROOT}/bin/cluster-state}/netns")"
+kubectl() { nsenter "--net=/run/netns/${NETNS}" "${BIN}/kubectl" "$@"; }
 
 export GOWORK=off GOTOOLCHAIN=local
 CM_VERSION="$(cd "${ROOT}/hack/cluster/certmanager" && go list -mod=readonly -m -f '{{.Version}}' github.com/cert-manager/cert-manager)"
@@ -34,8 +37,8 @@ manifest="$(awk '
   { doc = doc $0 "\n" }
   END { if (keep) printf "%s", doc }' <<<"${rendered}")"
 
-"${BIN}/kubectl" create namespace cert-manager --dry-run=client -o yaml | "${BIN}/kubectl" apply -f - >/dev/null
-"${BIN}/kubectl" apply --server-side --force-conflicts -f - >/dev/null <<<"${manifest}"
+kubectl create namespace cert-manager --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+kubectl apply --server-side --force-conflicts -f - >/dev/null <<<"${manifest}"
 log "applied cert-manager ${CM_VERSION} (controller, cainjector, CRDs; no webhook)"
-"${BIN}/kubectl" -n cert-manager rollout status deployment/cert-manager deployment/cert-manager-cainjector --timeout=180s >&2
+kubectl -n cert-manager rollout status deployment/cert-manager deployment/cert-manager-cainjector --timeout=180s >&2
 log "cert-manager ready"

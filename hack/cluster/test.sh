@@ -31,11 +31,13 @@ step "cert-manager" "${ROOT}/hack/cluster/cert-manager.sh"
 
 export CLUSTER_BIN="${BIN}" MESHGATE_IMAGE_REPO="$(sed -n '/^image:/,/^[^ ]/s/^  repository:[[:space:]]*//p' "${ROOT}/charts/meshgate/values.yaml" | head -n1)" \
   MESHGATE_IMAGE_TAG="${IMAGE_VERSION}" MESHGATE_CHART="${ROOT}/charts/meshgate" MESHGATE_EXAMPLES="${ROOT}/examples"
+# The API server listens inside the cluster's network namespace: the tests run there.
+NSENTER=(nsenter "--net=/run/netns/$(cat "${CLUSTER_STATE}/netns")")
 case "${MODE}" in
   test)
-    step "go test ./test/cluster" bash -c 'cd "$1/test/cluster" && GOWORK=off go test -count=1 -v -timeout "${CLUSTER_TEST_TIMEOUT:-20m}" ${CLUSTER_TEST_RUN:+-run "${CLUSTER_TEST_RUN}"} ./...' _ "${ROOT}" ;;
+    step "go test ./test/cluster" "${NSENTER[@]}" bash -c 'cd "$1/test/cluster" && GOWORK=off go test -count=1 -v -timeout "${CLUSTER_TEST_TIMEOUT:-20m}" ${CLUSTER_TEST_RUN:+-run "${CLUSTER_TEST_RUN}"} ./...' _ "${ROOT}" ;;
   demo)
-    step "demo" bash -c 'cd "$1/test/cluster" && GOWORK=off MESHGATE_DEMO=1 go test -count=1 -v -timeout 10m -run TestDemo ./...' _ "${ROOT}"
+    step "demo" "${NSENTER[@]}" bash -c 'cd "$1/test/cluster" && GOWORK=off MESHGATE_DEMO=1 go test -count=1 -v -timeout 10m -run TestDemo ./...' _ "${ROOT}"
     if [[ "${DEMO_KEEP:-0}" == 1 ]]; then log "cluster kept: export KUBECONFIG=${KUBECONFIG}; make cluster-down stops it"; fi ;;
   *) log "unknown mode ${MODE}"; exit 2 ;;
 esac

@@ -132,7 +132,8 @@ wait_for() {
   done
   log "${what}: ok"
 }
-kubectl() { "${BIN}/kubectl" --kubeconfig "${KUBECONFIG}" "$@"; }
+# The API server listens inside the namespace: so must its clients.
+kubectl() { "${NS[@]}" "${BIN}/kubectl" --kubeconfig "${KUBECONFIG}" "$@"; }
 
 start etcd "${BIN}/etcd" --name "${NODE}" --data-dir "${STATE}/etcd" \
   --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
