@@ -13,7 +13,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BIN="${ROOT}/bin/cluster"
-: "${KUBECONFIG:?set KUBECONFIG to the cluster's admin kubeconfig}"
+: "${KUBECONFIG:?set KUBECONFIG to the admin kubeconfig of the cluster}"
 log() { printf '[cert-manager] %s (%ss)\n' "$*" "${SECONDS}" >&2; }
 # The API server listens inside the cluster's network namespace.
 NETNS="$(cat "${CLUSTER_STATE:-${ROOT}/bin/cluster-state}/netns")"
@@ -30,12 +30,14 @@ rendered="$("${BIN}/helm" template cert-manager "${CHART}" --namespace cert-mana
   --set image.repository=localhost/cert-manager/controller --set image.tag="${CM_VERSION}" --set image.pullPolicy=Never \
   --set cainjector.image.repository=localhost/cert-manager/cainjector --set cainjector.image.tag="${CM_VERSION}" --set cainjector.image.pullPolicy=Never \
   --set startupapicheck.enabled=false)"
-# Drop the webhook's objects (documents rendered from templates/webhook-*).
-manifest="$(awk '
-  /^---/ { if (keep) printf "%s", doc; doc = $0 "\n"; keep = 1; next }
-  /^# Source: cert-manager\/templates\/webhook-/ { keep = 0 }
-  { doc = doc $0 "\n" }
-  END { if (keep) printf "%s", doc }' <<<"${rendered}")"
+# Drop the webhook objects (documents rendered from templates/webhook-*).
+drop_webhook() {
+  awk '/^---/ { if (keep) printf "%s", doc; doc = $0 "\n"; keep = 1; next }
+       /^# Source: cert-manager\/templates\/webhook-/ { keep = 0 }
+       { doc = doc $0 "\n" }
+       END { if (keep) printf "%s", doc }'
+}
+manifest="$(drop_webhook <<<"${rendered}")"
 
 kubectl create namespace cert-manager --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl apply --server-side --force-conflicts -f - >/dev/null <<<"${manifest}"
