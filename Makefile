@@ -72,5 +72,7 @@ LOADGEN_SECONDS  ?= 20
 loadgen: ## bounded TLS load test of the mutating handler on 127.0.0.1: engine ops vs PatchResponseFromRaw vs no-op
 	$(GO) run ./hack/loadgen -requests $(LOADGEN_REQUESTS) -max-seconds $(LOADGEN_SECONDS)
 
+include hack/cluster.mk
+
 clean:
 	rm -rf $(BIN)/meshgate

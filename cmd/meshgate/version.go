@@ -7,8 +7,12 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version and commit are set at build time with
+// -ldflags "-X main.version=... -X main.commit=..." (the Dockerfile and make image do).
+var (
+	version = "dev"
+	commit  = "unknown"
+)
 
 func newVersionCommand() *cobra.Command {
 	return &cobra.Command{
@@ -16,7 +20,7 @@ func newVersionCommand() *cobra.Command {
 		Short: "Print meshgate's version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintln(cmd.OutOrStdout(), version)
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s (commit %s)\n", version, commit)
 			return err
 		},
 	}
