@@ -690,3 +690,39 @@ func parseCert(t *testing.T, data []byte) *x509.Certificate {
 	}
 	return c
 }
+
+// TestStoppingPodDrains: a meshgate pod that is stopping keeps serving for
+// server.drainSeconds after it leaves the Service's endpoints, so requests the
+// API server already sent it are answered; the grace period covers the pause.
+func TestStoppingPodDrains(t *testing.T) {
+	tests := []struct {
+		name      string
+		values    string
+		wantSleep int64
+		wantGrace int64
+	}{
+		{name: "default pause", values: "", wantSleep: 5, wantGrace: 35},
+		{name: "longer pause", values: "server: {drainSeconds: 15}", wantSleep: 15, wantGrace: 45},
+		{name: "no pause", values: "server: {drainSeconds: 0}", wantGrace: 30},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var d appsv1.Deployment
+			one(t, render(t, tt.values), "Deployment", &d)
+			spec := d.Spec.Template.Spec
+			if spec.TerminationGracePeriodSeconds == nil || *spec.TerminationGracePeriodSeconds != tt.wantGrace {
+				t.Errorf("terminationGracePeriodSeconds = %v, want %d", spec.TerminationGracePeriodSeconds, tt.wantGrace)
+			}
+			lc := spec.Containers[0].Lifecycle
+			if tt.wantSleep == 0 {
+				if lc != nil && lc.PreStop != nil {
+					t.Errorf("preStop = %+v, want none", lc.PreStop)
+				}
+				return
+			}
+			if lc == nil || lc.PreStop == nil || lc.PreStop.Sleep == nil || lc.PreStop.Sleep.Seconds != tt.wantSleep {
+				t.Errorf("preStop = %+v, want a sleep of %d s", lc, tt.wantSleep)
+			}
+		})
+	}
+}
