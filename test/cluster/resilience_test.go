@@ -141,7 +141,7 @@ func TestDrainIsHeldByThePodDisruptionBudget(t *testing.T) {
 	// One node: the evicted pod's replacement cannot be scheduled while the
 	// node is cordoned, so the PodDisruptionBudget (minAvailable 1) must keep
 	// the second pod, and the drain must time out on it.
-	out, err := run("", "kubectl", "drain", node, "--pod-selector=app.kubernetes.io/name=meshgate", "--timeout=30s", "--ignore-daemonsets")
+	out, err := run("", "kubectl", "drain", node, "--pod-selector=app.kubernetes.io/name=meshgate", "--timeout=30s", "--ignore-daemonsets", "--delete-emptydir-data")
 	require.Error(t, err, "the drain cannot finish: %s", out)
 	assert.Contains(t, out, "disruption budget")
 	assert.Len(t, meshgatePods(t), 1, "one meshgate pod kept by the PodDisruptionBudget")
