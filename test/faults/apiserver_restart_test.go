@@ -117,7 +117,7 @@ metadata: {name: after-restart-plain}`)
 		}
 		after, _ := metricSum(t, k.MetricsURL, "meshgate_world_live_reads_total")
 		return after == before
-	}, 10*time.Second, 100*time.Millisecond, "meshgate's cache holds the namespace created after the restart")
+	}, 60*time.Second, 200*time.Millisecond, "meshgate's cache holds the namespace created after the restart (the informers re-watch with client-go's backoff)")
 
 	assert.True(t, k.Running(), "meshgate's Start has not returned: it was never restarted")
 	assert.Equal(t, "200 OK", readyz())
