@@ -13,38 +13,7 @@ import (
 
 	"github.com/meshgate/meshgate/internal/istio"
 	"github.com/meshgate/meshgate/internal/ruletest"
-	"github.com/meshgate/meshgate/internal/world"
 )
-
-func peerAuth(ns, name, mode string, selector map[string]string) *unstructured.Unstructured {
-	spec := map[string]any{}
-	if mode != "" {
-		spec["mtls"] = map[string]any{"mode": mode}
-	}
-	if selector != nil {
-		ml := map[string]any{}
-		for k, v := range selector {
-			ml[k] = v
-		}
-		spec["selector"] = map[string]any{"matchLabels": ml}
-	}
-	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "security.istio.io/v1",
-		"kind":       "PeerAuthentication",
-		"metadata":   map[string]any{"namespace": ns, "name": name},
-		"spec":       spec,
-	}}
-}
-
-func memoryWorld(t *testing.T, objs ...*unstructured.Unstructured) *world.Memory {
-	t.Helper()
-	w := world.NewMemory("default")
-	for _, o := range objs {
-		_, err := w.Add(o)
-		require.NoError(t, err)
-	}
-	return w
-}
 
 func svc(ports ...corev1.ServicePort) *corev1.Service {
 	return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "quote", Namespace: "apps"}, Spec: corev1.ServiceSpec{Ports: ports}}
@@ -121,13 +90,13 @@ func serviceObj(ns, name string, selector map[string]string, ports ...map[string
 }
 
 func TestResolve(t *testing.T) {
-	w := memoryWorld(t,
+	w := ruletest.WorldOf(t,
 		namespaceObj("apps", map[string]string{istio.LabelIstioInjection: "enabled"}),
 		namespaceObj("ambient", map[string]string{istio.LabelDataplaneMode: "ambient"}),
 		namespaceObj("plain", nil),
 		serviceObj("apps", "quote", map[string]string{"app": "quote"}, map[string]any{"name": "http", "port": int64(80)}),
-		peerAuth("apps", "default", "STRICT", nil),
-		peerAuth("apps", "quote-off", "DISABLE", map[string]string{"app": "quote"}),
+		ruletest.PeerAuthentication("apps", "default", "STRICT", nil),
+		ruletest.PeerAuthentication("apps", "quote-off", "DISABLE", map[string]string{"app": "quote"}),
 	)
 	tests := []struct {
 		name        string
@@ -155,7 +124,7 @@ func TestResolve(t *testing.T) {
 		})
 	}
 	t.Run("Service known, namespace not", func(t *testing.T) {
-		w := memoryWorld(t, serviceObj("unlabelled", "quote", nil, map[string]any{"name": "http", "port": int64(80)}))
+		w := ruletest.WorldOf(t, serviceObj("unlabelled", "quote", nil, map[string]any{"name": "http", "port": int64(80)}))
 		u, err := ParseUpstream("quote.unlabelled", "default")
 		require.NoError(t, err)
 		r := ruletest.Must(Resolve(context.Background(), u, w, "istio-system"))

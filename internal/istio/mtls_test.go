@@ -9,38 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/meshgate/meshgate/internal/ruletest"
-	"github.com/meshgate/meshgate/internal/world"
 )
-
-func peerAuth(ns, name, mode string, selector map[string]string) *unstructured.Unstructured {
-	spec := map[string]any{}
-	if mode != "" {
-		spec["mtls"] = map[string]any{"mode": mode}
-	}
-	if selector != nil {
-		ml := map[string]any{}
-		for k, v := range selector {
-			ml[k] = v
-		}
-		spec["selector"] = map[string]any{"matchLabels": ml}
-	}
-	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "security.istio.io/v1",
-		"kind":       "PeerAuthentication",
-		"metadata":   map[string]any{"namespace": ns, "name": name},
-		"spec":       spec,
-	}}
-}
-
-func memoryWorld(t *testing.T, objs ...*unstructured.Unstructured) *world.Memory {
-	t.Helper()
-	w := world.NewMemory("default")
-	for _, o := range objs {
-		_, err := w.Add(o)
-		require.NoError(t, err)
-	}
-	return w
-}
 
 func TestEffectiveMTLS(t *testing.T) {
 	quote := map[string]string{"app": "quote"}
@@ -53,51 +22,51 @@ func TestEffectiveMTLS(t *testing.T) {
 		wantLevel string
 	}{
 		{name: "no PeerAuthentication is PERMISSIVE", want: Permissive, wantLevel: "default"},
-		{name: "namespace-wide STRICT", objs: []*unstructured.Unstructured{peerAuth("apps", "default", "STRICT", nil)},
+		{name: "namespace-wide STRICT", objs: []*unstructured.Unstructured{ruletest.PeerAuthentication("apps", "default", "STRICT", nil)},
 			want: Strict, wantFrom: "default", wantLevel: "namespace"},
-		{name: "mesh-wide STRICT in the root namespace", objs: []*unstructured.Unstructured{peerAuth("istio-system", "default", "STRICT", nil)},
+		{name: "mesh-wide STRICT in the root namespace", objs: []*unstructured.Unstructured{ruletest.PeerAuthentication("istio-system", "default", "STRICT", nil)},
 			want: Strict, wantFrom: "default", wantLevel: "mesh"},
 		{name: "namespace-wide beats mesh-wide", objs: []*unstructured.Unstructured{
-			peerAuth("istio-system", "default", "STRICT", nil), peerAuth("apps", "relaxed", "PERMISSIVE", nil)},
+			ruletest.PeerAuthentication("istio-system", "default", "STRICT", nil), ruletest.PeerAuthentication("apps", "relaxed", "PERMISSIVE", nil)},
 			want: Permissive, wantFrom: "relaxed", wantLevel: "namespace"},
 		{name: "namespace UNSET inherits the mesh mode", objs: []*unstructured.Unstructured{
-			peerAuth("istio-system", "default", "STRICT", nil), peerAuth("apps", "unset", "UNSET", nil)},
+			ruletest.PeerAuthentication("istio-system", "default", "STRICT", nil), ruletest.PeerAuthentication("apps", "unset", "UNSET", nil)},
 			want: Strict, wantFrom: "default", wantLevel: "mesh"},
 		{name: "namespace without mode inherits the mesh mode", objs: []*unstructured.Unstructured{
-			peerAuth("istio-system", "default", "DISABLE", nil), peerAuth("apps", "nomode", "", nil)},
+			ruletest.PeerAuthentication("istio-system", "default", "DISABLE", nil), ruletest.PeerAuthentication("apps", "nomode", "", nil)},
 			want: Disable, wantFrom: "default", wantLevel: "mesh"},
-		{name: "mesh UNSET is PERMISSIVE", objs: []*unstructured.Unstructured{peerAuth("istio-system", "default", "UNSET", nil)},
+		{name: "mesh UNSET is PERMISSIVE", objs: []*unstructured.Unstructured{ruletest.PeerAuthentication("istio-system", "default", "UNSET", nil)},
 			want: Permissive, wantLevel: "default"},
-		{name: "mode is read case-insensitively", objs: []*unstructured.Unstructured{peerAuth("apps", "default", "strict", nil)},
+		{name: "mode is read case-insensitively", objs: []*unstructured.Unstructured{ruletest.PeerAuthentication("apps", "default", "strict", nil)},
 			want: Strict, wantFrom: "default", wantLevel: "namespace"},
 		{name: "workload PeerAuthentication selecting the Service's pods wins", labels: quote, objs: []*unstructured.Unstructured{
-			peerAuth("apps", "default", "STRICT", nil), peerAuth("apps", "quote-off", "DISABLE", quote)},
+			ruletest.PeerAuthentication("apps", "default", "STRICT", nil), ruletest.PeerAuthentication("apps", "quote-off", "DISABLE", quote)},
 			want: Disable, wantFrom: "quote-off", wantLevel: "workload"},
 		{name: "workload PeerAuthentication with a subset of the selector matches", labels: map[string]string{"app": "quote", "tier": "web"}, objs: []*unstructured.Unstructured{
-			peerAuth("apps", "quote-off", "DISABLE", quote)},
+			ruletest.PeerAuthentication("apps", "quote-off", "DISABLE", quote)},
 			want: Disable, wantFrom: "quote-off", wantLevel: "workload"},
 		{name: "workload PeerAuthentication selecting other pods is ignored", labels: quote, objs: []*unstructured.Unstructured{
-			peerAuth("apps", "default", "STRICT", nil), peerAuth("apps", "other-off", "DISABLE", map[string]string{"app": "other"})},
+			ruletest.PeerAuthentication("apps", "default", "STRICT", nil), ruletest.PeerAuthentication("apps", "other-off", "DISABLE", map[string]string{"app": "other"})},
 			want: Strict, wantFrom: "default", wantLevel: "namespace"},
 		{name: "workload PeerAuthentication needing labels the Service does not select on is ignored", labels: quote, objs: []*unstructured.Unstructured{
-			peerAuth("apps", "v2-off", "DISABLE", map[string]string{"app": "quote", "version": "v2"})},
+			ruletest.PeerAuthentication("apps", "v2-off", "DISABLE", map[string]string{"app": "quote", "version": "v2"})},
 			want: Permissive, wantLevel: "default"},
 		{name: "workload PeerAuthentication is ignored when the Service is unknown", labels: nil, objs: []*unstructured.Unstructured{
-			peerAuth("apps", "quote-off", "DISABLE", quote)},
+			ruletest.PeerAuthentication("apps", "quote-off", "DISABLE", quote)},
 			want: Permissive, wantLevel: "default"},
 		{name: "workload UNSET inherits the namespace mode", labels: quote, objs: []*unstructured.Unstructured{
-			peerAuth("apps", "default", "STRICT", nil), peerAuth("apps", "quote", "UNSET", quote)},
+			ruletest.PeerAuthentication("apps", "default", "STRICT", nil), ruletest.PeerAuthentication("apps", "quote", "UNSET", quote)},
 			want: Strict, wantFrom: "default", wantLevel: "namespace"},
 		{name: "competing namespace-wide PeerAuthentications: first by name wins", objs: []*unstructured.Unstructured{
-			peerAuth("apps", "zz", "DISABLE", nil), peerAuth("apps", "aa", "STRICT", nil)},
+			ruletest.PeerAuthentication("apps", "zz", "DISABLE", nil), ruletest.PeerAuthentication("apps", "aa", "STRICT", nil)},
 			want: Strict, wantFrom: "aa", wantLevel: "namespace"},
 		{name: "PeerAuthentications in other namespaces do not apply", objs: []*unstructured.Unstructured{
-			peerAuth("other", "default", "DISABLE", nil)},
+			ruletest.PeerAuthentication("other", "default", "DISABLE", nil)},
 			want: Permissive, wantLevel: "default"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := memoryWorld(t, tc.objs...)
+			w := ruletest.WorldOf(t, tc.objs...)
 			got := ruletest.Must(EffectiveMTLS(context.Background(), w, "istio-system", "apps", tc.labels))
 			assert.Equal(t, tc.want, got.Mode)
 			assert.Equal(t, tc.wantLevel, got.Level)
@@ -113,7 +82,7 @@ func TestEffectiveMTLS(t *testing.T) {
 }
 
 func TestEffectiveMTLSInRootNamespace(t *testing.T) {
-	w := memoryWorld(t, peerAuth("istio-system", "default", "STRICT", nil))
+	w := ruletest.WorldOf(t, ruletest.PeerAuthentication("istio-system", "default", "STRICT", nil))
 	got := ruletest.Must(EffectiveMTLS(context.Background(), w, "istio-system", "istio-system", nil))
 	assert.Equal(t, Strict, got.Mode)
 	assert.Equal(t, "PeerAuthentication istio-system/default (mesh-wide)", got.Source())

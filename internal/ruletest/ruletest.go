@@ -146,3 +146,38 @@ func normalized(tb testing.TB, like any, doc []byte) string {
 	require.NoError(tb, json.Unmarshal(doc, v), "decode %s", doc)
 	return string(mustJSON(tb, v))
 }
+
+// PeerAuthentication returns an Istio PeerAuthentication in ns called name with
+// mtls.mode mode (none when empty) and, when selector is not nil, that
+// selector's matchLabels.
+func PeerAuthentication(ns, name, mode string, selector map[string]string) *unstructured.Unstructured {
+	spec := map[string]any{}
+	if mode != "" {
+		spec["mtls"] = map[string]any{"mode": mode}
+	}
+	if selector != nil {
+		ml := map[string]any{}
+		for k, v := range selector {
+			ml[k] = v
+		}
+		spec["selector"] = map[string]any{"matchLabels": ml}
+	}
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "security.istio.io/v1",
+		"kind":       "PeerAuthentication",
+		"metadata":   map[string]any{"namespace": ns, "name": name},
+		"spec":       spec,
+	}}
+}
+
+// WorldOf returns a World, with "default" as its default namespace, that holds
+// objs.
+func WorldOf(tb testing.TB, objs ...*unstructured.Unstructured) *world.Memory {
+	tb.Helper()
+	w := world.NewMemory("default")
+	for _, o := range objs {
+		_, err := w.Add(o)
+		require.NoError(tb, err)
+	}
+	return w
+}
