@@ -49,7 +49,7 @@ spec:
 
 func pod(t *testing.T, namespace, name string, annotations map[string]string) *unstructured.Unstructured {
 	t.Helper()
-	p := mustDecode(t, strings.Replace(emissaryPod, "NAMESPACE", namespace, 1))
+	p := cluster.MustDecode(t, strings.Replace(emissaryPod, "NAMESPACE", namespace, 1))
 	p.SetName(name)
 	a := p.GetAnnotations()
 	for k, v := range annotations {
@@ -98,7 +98,7 @@ func TestEmissaryPodWiring(t *testing.T) {
 func TestServicePorts(t *testing.T) {
 	ctx := context.Background()
 	t.Run("a port named http2foo is rejected with meshgate's message", func(t *testing.T) {
-		svc := mustDecode(t, `
+		svc := cluster.MustDecode(t, `
 apiVersion: v1
 kind: Service
 metadata: {name: reviews, namespace: apps}
@@ -110,7 +110,7 @@ spec: {selector: {app: reviews}, ports: [{name: http2foo, port: 9080}]}`)
 		requireNotStored(t, svc)
 	})
 	t.Run("an unnamed port 80 is stored named http", func(t *testing.T) {
-		svc := mustDecode(t, `
+		svc := cluster.MustDecode(t, `
 apiVersion: v1
 kind: Service
 metadata: {name: productpage, namespace: apps}
@@ -121,7 +121,7 @@ spec: {selector: {app: productpage}, ports: [{port: 80, targetPort: 9080}]}`)
 		assert.Equal(t, "http", port(t, stored, 0)["name"])
 	})
 	t.Run("an UPDATE that breaks a port name is rejected", func(t *testing.T) {
-		svc := mustDecode(t, `
+		svc := cluster.MustDecode(t, `
 apiVersion: v1
 kind: Service
 metadata: {name: details, namespace: apps}
@@ -140,7 +140,7 @@ spec: {selector: {app: details}, ports: [{name: http, port: 9080}]}`)
 		assert.Equal(t, "http", port(t, after, 0)["name"], "the stored Service is unchanged")
 	})
 	t.Run("objects in meshgate's own namespace pass untouched", func(t *testing.T) {
-		svc := mustDecode(t, `
+		svc := cluster.MustDecode(t, `
 apiVersion: v1
 kind: Service
 metadata: {name: odd, namespace: meshgate-system}
@@ -156,7 +156,7 @@ func TestMappings(t *testing.T) {
 	ctx := context.Background()
 	for _, version := range []string{"v3alpha1", "v2"} {
 		t.Run(version+": a Mapping to a meshed service is stored with tls and the explicit port", func(t *testing.T) {
-			m := mustDecode(t, `
+			m := cluster.MustDecode(t, `
 apiVersion: getambassador.io/`+version+`
 kind: Mapping
 metadata: {name: quote-`+version+`, namespace: emissary}
@@ -169,7 +169,7 @@ spec: {prefix: /quote/, service: quote.apps}`)
 		})
 	}
 	t.Run("a Mapping naming a TLSContext that does not exist is rejected", func(t *testing.T) {
-		m := mustDecode(t, `
+		m := cluster.MustDecode(t, `
 apiVersion: getambassador.io/v3alpha1
 kind: Mapping
 metadata: {name: missing-tls, namespace: emissary}
@@ -185,7 +185,7 @@ spec: {prefix: /x/, service: quote.apps:80, tls: upstream-mtls}`)
 func TestVirtualServiceGatewayRef(t *testing.T) {
 	ctx := context.Background()
 	vs := func(name, gateway string) *unstructured.Unstructured {
-		return mustDecode(t, `
+		return cluster.MustDecode(t, `
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: `+name+`, namespace: apps}
@@ -250,7 +250,7 @@ func TestWarningsAndDryRun(t *testing.T) {
 	})
 
 	t.Run("client dry-run returns the same verdicts and stores nothing", func(t *testing.T) {
-		bad := mustDecode(t, `
+		bad := cluster.MustDecode(t, `
 apiVersion: v1
 kind: Service
 metadata: {name: dry-bad, namespace: apps}
@@ -260,7 +260,7 @@ spec: {selector: {app: x}, ports: [{name: http2foo, port: 9080}]}`)
 		assert.Contains(t, err.Error(), deniedBy+"[service-port-name] Service apps/dry-bad: spec.ports[0].name: ")
 		requireNotStored(t, bad)
 
-		good := mustDecode(t, `
+		good := cluster.MustDecode(t, `
 apiVersion: v1
 kind: Service
 metadata: {name: dry-good, namespace: apps}
@@ -309,9 +309,9 @@ spec: {selector: {app: x}, ports: [{port: 80}]}`)
 		assert.Contains(t, out, "Warning: ["+policy.EdgeProxyWiring+"] Pod emissary/kubectl-opted-out: ")
 
 		for _, name := range []string{"kubectl-bad", "kubectl-good"} {
-			requireNotStored(t, mustDecode(t, `{apiVersion: v1, kind: Service, metadata: {name: `+name+`, namespace: apps}}`))
+			requireNotStored(t, cluster.MustDecode(t, `{apiVersion: v1, kind: Service, metadata: {name: `+name+`, namespace: apps}}`))
 		}
-		requireNotStored(t, mustDecode(t, `{apiVersion: v1, kind: Pod, metadata: {name: kubectl-opted-out, namespace: emissary}}`))
+		requireNotStored(t, cluster.MustDecode(t, `{apiVersion: v1, kind: Pod, metadata: {name: kubectl-opted-out, namespace: emissary}}`))
 	})
 }
 
@@ -326,7 +326,7 @@ func TestGatewayAPICRDInstalledAfterStart(t *testing.T) {
 		"meshgate must pick the Gateway CRD up without a restart")
 	assert.Contains(t, scrape(t), `meshgate_rule_degraded{kind="gateway.networking.k8s.io/Gateway",rule="route-parent-ref"} 0`)
 
-	gw := mustDecode(t, `
+	gw := cluster.MustDecode(t, `
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: shared-gateway, namespace: istio-ingress}
@@ -342,7 +342,7 @@ spec:
         selector: {matchLabels: {shared-gateway-access: "true"}}`)
 	require.NoError(t, k.Client.Create(ctx, gw))
 	route := func(ns string) *unstructured.Unstructured {
-		return mustDecode(t, `
+		return cluster.MustDecode(t, `
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: storefront, namespace: `+ns+`}
@@ -382,7 +382,7 @@ func TestReadinessHealthAndMetrics(t *testing.T) {
 	require.NoError(t, k.Server.World().ReadyCheck(nil), "the World has synced")
 	// A denial and a mutation of our own, whatever ran before.
 	ctx := context.Background()
-	require.Error(t, k.Client.Create(ctx, mustDecode(t, `
+	require.Error(t, k.Client.Create(ctx, cluster.MustDecode(t, `
 apiVersion: v1
 kind: Service
 metadata: {name: metrics-probe, namespace: apps}

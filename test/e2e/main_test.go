@@ -13,7 +13,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +22,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/yaml"
 
 	"github.com/meshgate/meshgate/test/e2e/cluster"
 	"github.com/meshgate/meshgate/webhook"
@@ -135,7 +133,7 @@ spec:
 func setup() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	objs, err := decode(world)
+	objs, err := cluster.Decode(world)
 	if err != nil {
 		return err
 	}
@@ -146,7 +144,7 @@ func setup() error {
 	}
 	// The webhooks are live once the API server calls them, and the World
 	// holds the objects above once a Mapping to quote.apps gets its TLS.
-	probe, err := decode(`
+	probe, err := cluster.Decode(`
 apiVersion: getambassador.io/v3alpha1
 kind: Mapping
 metadata: {name: probe, namespace: emissary}
@@ -167,31 +165,6 @@ spec: {prefix: /probe/, service: quote.apps}`)
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("meshgate never answered the API server: %w", last)
-}
-
-// decode reads YAML documents into unstructured objects.
-func decode(docs string) ([]*unstructured.Unstructured, error) {
-	var out []*unstructured.Unstructured
-	for _, doc := range strings.Split(docs, "\n---\n") {
-		if strings.TrimSpace(doc) == "" {
-			continue
-		}
-		m := map[string]any{}
-		if err := yaml.Unmarshal([]byte(doc), &m); err != nil {
-			return nil, fmt.Errorf("decode %q: %w", doc, err)
-		}
-		out = append(out, &unstructured.Unstructured{Object: m})
-	}
-	return out, nil
-}
-
-func mustDecode(t *testing.T, doc string) *unstructured.Unstructured {
-	t.Helper()
-	objs, err := decode(doc)
-	if err != nil || len(objs) != 1 {
-		t.Fatalf("decode: %v (%d objects)", err, len(objs))
-	}
-	return objs[0]
 }
 
 // get reads the stored object like u.

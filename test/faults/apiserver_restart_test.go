@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/meshgate/meshgate/test/e2e/cluster"
 	"github.com/meshgate/meshgate/webhook"
 )
 
@@ -74,7 +75,7 @@ func TestAPIServerRestart(t *testing.T) {
 
 	// The API server calls meshgate again once its own webhook configuration
 	// informer has synced; the first create must not slip through before.
-	svc := mustDecode(t, service(meshNamespace, "after-restart", "http2foo", nil))
+	svc := cluster.MustDecode(t, service(meshNamespace, "after-restart", "http2foo", nil))
 	var err error
 	firstVerdict := time.Now()
 	require.Eventually(t, func() bool {
@@ -86,33 +87,33 @@ func TestAPIServerRestart(t *testing.T) {
 	t.Logf("first verdict through the API server %s after it was ready", time.Since(firstVerdict).Round(time.Millisecond))
 
 	// A namespace created after the restart is judged with its labels.
-	ns := mustDecode(t, `
+	ns := cluster.MustDecode(t, `
 apiVersion: v1
 kind: Namespace
 metadata: {name: after-restart, labels: {istio-injection: enabled}}`)
 	require.NoError(t, k.Client.Create(ctx, ns))
 	t.Cleanup(func() { _ = k.Client.Delete(context.Background(), ns) })
-	plain := mustDecode(t, `
+	plain := cluster.MustDecode(t, `
 apiVersion: v1
 kind: Namespace
 metadata: {name: after-restart-plain}`)
 	require.NoError(t, k.Client.Create(ctx, plain))
 	t.Cleanup(func() { _ = k.Client.Delete(context.Background(), plain) })
 
-	bad := mustDecode(t, service("after-restart", "reviews", "http2foo", nil))
+	bad := cluster.MustDecode(t, service("after-restart", "reviews", "http2foo", nil))
 	err = k.Client.Create(ctx, bad)
 	require.Error(t, err, "the new mesh namespace's Service with a bad port name is denied at once")
 	assert.Contains(t, err.Error(), deniedBy+"[service-port-name] Service after-restart/reviews")
-	outside := mustDecode(t, service("after-restart-plain", "reviews", "http2foo", nil))
+	outside := cluster.MustDecode(t, service("after-restart-plain", "reviews", "http2foo", nil))
 	require.NoError(t, k.Client.Create(ctx, outside), "outside the mesh the port name is not checked")
-	good := mustDecode(t, service("after-restart", "details", "http", nil))
+	good := cluster.MustDecode(t, service("after-restart", "details", "http", nil))
 	require.NoError(t, k.Client.Create(ctx, good))
 
 	// The cache resumed: a review in the new namespace is answered without a
 	// live read from the API server (meshgate_world_live_reads_total stays).
 	require.Eventually(t, func() bool {
 		before, _ := metricSum(t, k.MetricsURL, "meshgate_world_live_reads_total")
-		if err := k.Client.Create(ctx, mustDecode(t, service("after-restart", "probe", "http", nil)), client.DryRunAll); err != nil {
+		if err := k.Client.Create(ctx, cluster.MustDecode(t, service("after-restart", "probe", "http", nil)), client.DryRunAll); err != nil {
 			return false
 		}
 		after, _ := metricSum(t, k.MetricsURL, "meshgate_world_live_reads_total")

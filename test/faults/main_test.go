@@ -20,11 +20,9 @@ import (
 	"time"
 
 	"go.uber.org/zap/zapcore"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/yaml"
 
 	"github.com/meshgate/meshgate/test/e2e/cluster"
 	"github.com/meshgate/meshgate/webhook"
@@ -113,7 +111,7 @@ metadata: {name: meshgate-system}
 func setup() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	objs, err := decode(world)
+	objs, err := cluster.Decode(world)
 	if err != nil {
 		return err
 	}
@@ -124,7 +122,7 @@ func setup() error {
 	}
 	var last error
 	for ctx.Err() == nil {
-		svc, err := decode(service(meshNamespace, "probe", "http2foo", nil))
+		svc, err := cluster.Decode(service(meshNamespace, "probe", "http2foo", nil))
 		if err != nil {
 			return err
 		}
@@ -148,29 +146,4 @@ apiVersion: v1
 kind: Service
 metadata: {name: %s, namespace: %s, labels: {%s}}
 spec: {selector: {app: %s}, ports: [{name: %s, port: 9080}]}`, name, namespace, strings.TrimSuffix(l, ", "), name, portName)
-}
-
-// decode reads YAML documents into unstructured objects.
-func decode(docs string) ([]*unstructured.Unstructured, error) {
-	var out []*unstructured.Unstructured
-	for _, doc := range strings.Split(docs, "\n---\n") {
-		if strings.TrimSpace(doc) == "" {
-			continue
-		}
-		m := map[string]any{}
-		if err := yaml.Unmarshal([]byte(doc), &m); err != nil {
-			return nil, fmt.Errorf("decode %q: %w", doc, err)
-		}
-		out = append(out, &unstructured.Unstructured{Object: m})
-	}
-	return out, nil
-}
-
-func mustDecode(t *testing.T, doc string) *unstructured.Unstructured {
-	t.Helper()
-	objs, err := decode(doc)
-	if err != nil || len(objs) != 1 {
-		t.Fatalf("decode: %v (%d objects)", err, len(objs))
-	}
-	return objs[0]
 }

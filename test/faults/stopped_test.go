@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/meshgate/meshgate/test/e2e/cluster"
 	"github.com/meshgate/meshgate/webhook"
 )
 
@@ -42,10 +43,10 @@ func TestMeshgateStopped(t *testing.T) {
 	// The second meshgate answers: a bad port name with the Fail label is
 	// denied (by both meshgates), a good one passes.
 	require.Eventually(t, func() bool {
-		err := k.Client.Create(ctx, mustDecode(t, service(meshNamespace, "probe", "http2foo", map[string]string{policyLabel: "Fail"})), client.DryRunAll)
+		err := k.Client.Create(ctx, cluster.MustDecode(t, service(meshNamespace, "probe", "http2foo", map[string]string{policyLabel: "Fail"})), client.DryRunAll)
 		return err != nil && strings.Contains(err.Error(), deniedBy)
 	}, 30*time.Second, 100*time.Millisecond)
-	require.NoError(t, k.Client.Create(ctx, mustDecode(t, service(meshNamespace, "probe", "http", map[string]string{policyLabel: "Fail"})), client.DryRunAll))
+	require.NoError(t, k.Client.Create(ctx, cluster.MustDecode(t, service(meshNamespace, "probe", "http", map[string]string{policyLabel: "Fail"})), client.DryRunAll))
 
 	m.stop(t)
 
@@ -94,7 +95,7 @@ stringData: {a: b}`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			obj := mustDecode(t, tc.manifest)
+			obj := cluster.MustDecode(t, tc.manifest)
 			start := time.Now()
 			err := k.Client.Create(ctx, obj)
 			elapsed := time.Since(start)
