@@ -51,14 +51,20 @@ type Options struct {
 	// Registry receives meshgate's metrics (default: controller-runtime's
 	// metrics.Registry, which the metrics endpoint serves).
 	Registry prometheus.Registerer
+	// DrainDelay is how long the server keeps answering, not ready and closing
+	// each connection after its next answer, once asked to stop (0: stop at
+	// once).
+	DrainDelay time.Duration
 }
 
 // Server is meshgate's admission server: a controller-runtime manager with
 // the webhook server, the World's cache, metrics, health and readiness.
 type Server struct {
-	mgr     manager.Manager
-	world   *CacheWorld
-	metrics *Metrics
+	mgr        manager.Manager
+	world      *CacheWorld
+	metrics    *Metrics
+	drain      *drain
+	drainDelay time.Duration
 }
 
 // ParseTLSVersion reads "1.2" or "1.3" (also "VersionTLS12", "VersionTLS13").
@@ -132,6 +138,7 @@ func NewServer(cfg *rest.Config, o Options) (*Server, error) {
 	if err := mgr.Add(w); err != nil {
 		return nil, fmt.Errorf("add the World: %w", err)
 	}
+	d := &drain{}
 	ho := HandlerOptions{
 		Config: o.Config, World: w, ServiceAccount: ServiceAccountUser(o.Namespace, o.ServiceAccount),
 		Namespace: o.Namespace, Metrics: metrics, Observer: o.Observer,
@@ -141,7 +148,7 @@ func NewServer(cfg *rest.Config, o Options) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		hooks.Register(path, failClosed(&admission.Webhook{Handler: h}))
+		hooks.Register(path, d.wrap(failClosed(&admission.Webhook{Handler: h})))
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("add healthz check: %w", err)
@@ -152,11 +159,18 @@ func NewServer(cfg *rest.Config, o Options) (*Server, error) {
 	if err := mgr.AddReadyzCheck("world", w.ReadyCheck); err != nil {
 		return nil, fmt.Errorf("add readyz check: %w", err)
 	}
-	return &Server{mgr: mgr, world: w, metrics: metrics}, nil
+	if err := mgr.AddReadyzCheck("draining", d.readyCheck); err != nil {
+		return nil, fmt.Errorf("add readyz check: %w", err)
+	}
+	return &Server{mgr: mgr, world: w, metrics: metrics, drain: d, drainDelay: o.DrainDelay}, nil
 }
 
-// Start runs the server until ctx is done.
+// Start runs the server until ctx is done and, after that, for the drain
+// delay (Options.DrainDelay) during which it answers but is not ready and
+// closes each connection after its next answer; then it shuts down gracefully.
 func (s *Server) Start(ctx context.Context) error {
+	ctx, cancel := s.drain.after(ctx, s.drainDelay)
+	defer cancel()
 	if err := s.mgr.Start(ctx); err != nil {
 		return fmt.Errorf("meshgate server: %w", err)
 	}

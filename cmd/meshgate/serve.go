@@ -51,6 +51,12 @@ Prometheus metrics on the metrics address. See docs/server.md.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			go func() {
+				// After the first signal the server drains; a second one
+				// ends the process at once.
+				<-ctx.Done()
+				stop()
+			}()
 			o.Logger.Info("starting", "version", version, "port", o.Port, "certDir", o.CertDir)
 			return srv.Start(ctx)
 		},
@@ -66,6 +72,7 @@ Prometheus metrics on the metrics address. See docs/server.md.`,
 	f.BoolVar(&o.EnableHTTP2, "enable-http2", false, "serve HTTP/2 too (off by default)")
 	f.StringVar(&o.ServiceAccount, "service-account", os.Getenv("MESHGATE_SERVICE_ACCOUNT"), "meshgate's own service account: its requests pass untouched (default $MESHGATE_SERVICE_ACCOUNT)")
 	f.StringVar(&o.Namespace, "namespace", os.Getenv("POD_NAMESPACE"), "meshgate's own namespace: objects in it pass untouched (default $POD_NAMESPACE)")
+	f.DurationVar(&o.DrainDelay, "drain-delay", 0, "once asked to stop, keep answering this long while not ready, closing each connection after its next answer, then shut down")
 	f.DurationVar(&o.CRDResync, "crd-resync", 30*time.Second, "how often CRDs are re-checked besides watch events")
 	gofs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	config.RegisterFlags(gofs)

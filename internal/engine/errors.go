@@ -13,7 +13,8 @@ import (
 // that the webhook's failurePolicy decides, and `meshgate check` reports it as
 // an error of its input.
 type WorldError struct {
-	// Rule is the rule whose lookup failed.
+	// Rule is the rule whose lookup failed; empty when the review's context
+	// had ended before any rule ran.
 	Rule string
 	// Object is the object under review.
 	Object policy.ObjectRef
@@ -22,6 +23,9 @@ type WorldError struct {
 }
 
 func (e *WorldError) Error() string {
+	if e.Rule == "" {
+		return fmt.Sprintf("%s: the review ended before its rules could read the cluster state: %v", e.Object, e.Err)
+	}
 	return fmt.Sprintf("%s: rule %s could not read the cluster state it needs: %v", e.Object, e.Rule, e.Err)
 }
 

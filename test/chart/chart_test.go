@@ -698,12 +698,12 @@ func TestStoppingPodDrains(t *testing.T) {
 	tests := []struct {
 		name      string
 		values    string
-		wantSleep int64
+		wantDelay string
 		wantGrace int64
 	}{
-		{name: "default pause", values: "", wantSleep: 5, wantGrace: 35},
-		{name: "longer pause", values: "server: {drainSeconds: 15}", wantSleep: 15, wantGrace: 45},
-		{name: "no pause", values: "server: {drainSeconds: 0}", wantGrace: 30},
+		{name: "default delay", values: "", wantDelay: "5s", wantGrace: 35},
+		{name: "longer delay", values: "server: {drainSeconds: 15}", wantDelay: "15s", wantGrace: 45},
+		{name: "no delay", values: "server: {drainSeconds: 0}", wantDelay: "0s", wantGrace: 30},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -713,15 +713,14 @@ func TestStoppingPodDrains(t *testing.T) {
 			if spec.TerminationGracePeriodSeconds == nil || *spec.TerminationGracePeriodSeconds != tt.wantGrace {
 				t.Errorf("terminationGracePeriodSeconds = %v, want %d", spec.TerminationGracePeriodSeconds, tt.wantGrace)
 			}
-			lc := spec.Containers[0].Lifecycle
-			if tt.wantSleep == 0 {
-				if lc != nil && lc.PreStop != nil {
-					t.Errorf("preStop = %+v, want none", lc.PreStop)
-				}
-				return
+			c := spec.Containers[0]
+			if !slices.Contains(c.Args, "--drain-delay="+tt.wantDelay) {
+				t.Errorf("args = %v, want --drain-delay=%s", c.Args, tt.wantDelay)
 			}
-			if lc == nil || lc.PreStop == nil || lc.PreStop.Sleep == nil || lc.PreStop.Sleep.Seconds != tt.wantSleep {
-				t.Errorf("preStop = %+v, want a sleep of %d s", lc, tt.wantSleep)
+			// The server drains itself once signalled: a preStop pause
+			// would only delay that, with keep-alive connections still open.
+			if c.Lifecycle != nil && c.Lifecycle.PreStop != nil {
+				t.Errorf("preStop = %+v, want none", c.Lifecycle.PreStop)
 			}
 		})
 	}

@@ -118,7 +118,19 @@ func TestOtherTLSVariantsInstall(t *testing.T) {
 			})
 			out, err := helmInstall(release, ns, tc.prepare(t, ns)...)
 			require.NoError(t, err, out)
-			out, err = run(`{apiVersion: v1, kind: Service, metadata: {name: variant, namespace: apps}, spec: {ports: [{name: http2foo, port: 9080}]}}`, "kubectl", "apply", "--dry-run=server", "-f", "-")
+			// helm --wait returns once the pods are ready; kube-proxy may
+			// program the new Service's rules a moment later, so a call
+			// right after the install can be refused: ask until meshgate
+			// answers (bounded), and say how long that took.
+			installed := time.Now()
+			for {
+				out, err = run(`{apiVersion: v1, kind: Service, metadata: {name: variant, namespace: apps}, spec: {ports: [{name: http2foo, port: 9080}]}}`, "kubectl", "apply", "--dry-run=server", "-f", "-")
+				if err != nil && strings.Contains(out, deniedBy) || time.Since(installed) > 30*time.Second {
+					break
+				}
+				time.Sleep(500 * time.Millisecond)
+			}
+			t.Logf("meshgate answered %s after helm install returned", time.Since(installed).Round(100*time.Millisecond))
 			require.Error(t, err, out)
 			assert.Contains(t, out, deniedBy, "the API server reaches meshgate through its Service and trusts its certificate")
 			out, err = run("", "helm", "uninstall", release, "-n", ns, "--wait", "--timeout", "3m")

@@ -67,6 +67,7 @@ type answer struct {
 	status int
 	body   []byte
 	review *admissionv1.AdmissionReview // nil unless the body is one
+	closed bool                         // the server closes the connection after it
 }
 
 // allowed reports whether the answer is an AdmissionReview that allows.
@@ -105,7 +106,7 @@ func post(c *http.Client, url, contentType string, body io.Reader) (answer, erro
 	if err != nil {
 		return answer{}, fmt.Errorf("read the answer: %w", err)
 	}
-	a := answer{status: resp.StatusCode, body: b}
+	a := answer{status: resp.StatusCode, body: b, closed: resp.Close}
 	ar := &admissionv1.AdmissionReview{}
 	if json.Unmarshal(b, ar) == nil && ar.Response != nil {
 		a.review = ar
@@ -134,6 +135,7 @@ func tlsClient(t *testing.T, caPEM []byte, keepAlive bool) *http.Client {
 // closed or max requests were sent, and counts answers.
 type stream struct {
 	sent, ok atomic.Int64
+	closed   atomic.Int64 // answers that closed their connection
 	mu       sync.Mutex
 	failures []string
 	wg       sync.WaitGroup
@@ -156,6 +158,9 @@ func (s *stream) run(clients []*http.Client, url string, maxRequests int64, stop
 					return
 				}
 				a, err := post(c, url, "application/json", bytes.NewReader(body))
+				if err == nil && a.closed {
+					s.closed.Add(1)
+				}
 				switch {
 				case err != nil:
 					s.fail(err.Error())
@@ -310,11 +315,25 @@ type ownMeshgate struct {
 	stopped bool
 }
 
-// startOwnMeshgate starts a meshgate with its own CA and certificate
-// directory and waits until it is ready; it is stopped when t ends.
-func startOwnMeshgate(t *testing.T) *ownMeshgate {
+// ownOptions change how startOwnMeshgate starts a meshgate.
+type ownOptions struct {
+	ca         *testCA // nil: a CA of its own
+	drainDelay time.Duration
+}
+
+// startOwnMeshgate starts a meshgate with its own certificate directory (and
+// CA unless o gives one) and waits until it is ready; it is stopped when t
+// ends.
+func startOwnMeshgate(t *testing.T, o ...ownOptions) *ownMeshgate {
 	t.Helper()
-	m := &ownMeshgate{ca: newTestCA(t), certDir: t.TempDir()}
+	var opts ownOptions
+	if len(o) > 0 {
+		opts = o[0]
+	}
+	if opts.ca == nil {
+		opts.ca = newTestCA(t)
+	}
+	m := &ownMeshgate{ca: opts.ca, certDir: t.TempDir()}
 	m.ca.issue(t, m.certDir)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -334,7 +353,8 @@ func startOwnMeshgate(t *testing.T) *ownMeshgate {
 	m.server, err = webhook.NewServer(k.Config, webhook.Options{
 		Host: "127.0.0.1", Port: port, CertDir: m.certDir, HealthProbeBindAddress: healthAddr,
 		Namespace: ownNamespace, ServiceAccount: ownServiceAccount,
-		Registry: prometheus.NewRegistry(), // the shared meshgate owns the default one
+		Registry:   prometheus.NewRegistry(), // the shared meshgate owns the default one
+		DrainDelay: opts.drainDelay,
 	})
 	if err != nil {
 		t.Fatalf("meshgate: %v", err)
