@@ -16,10 +16,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 )
 
-// podLoop creates (and deletes again) pods in the mesh namespace apps as
-// fast as one client can until stop is called, which returns how many
-// creates succeeded and the errors of those that failed. Every create goes
-// through both meshgate webhooks (failurePolicy Fail).
+// podLoop creates (and deletes again) edge-proxy pods (the opt-in
+// annotation) in the mesh namespace apps as fast as one client can until stop
+// is called, which returns how many creates succeeded and the errors of those
+// that failed. Every create goes through both meshgate webhooks
+// (failurePolicy Fail): ordinary pods would not reach meshgate at all.
 func podLoop(t *testing.T) (stop func() (int64, []string)) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -31,7 +32,10 @@ func podLoop(t *testing.T) (stop func() (int64, []string)) {
 		defer close(done)
 		for i := 0; ctx.Err() == nil; i++ {
 			p := &corev1.Pod{
-				ObjectMeta: metav1.ObjectMeta{GenerateName: "loop-", Namespace: "apps", Labels: map[string]string{"meshgate-test": "loop"}},
+				ObjectMeta: metav1.ObjectMeta{
+					GenerateName: "loop-", Namespace: "apps", Labels: map[string]string{"meshgate-test": "loop"},
+					Annotations: map[string]string{"meshgate.io/edge-proxy": "true"},
+				},
 				Spec: corev1.PodSpec{
 					NodeName:   "does-not-exist", // never scheduled, never run: only admission matters
 					Containers: []corev1.Container{{Name: "c", Image: "localhost/meshgate-cluster/pause:1"}},
