@@ -23,6 +23,7 @@ func init() {
 		Reads:    []policy.WorldKind{policy.KindNamespace},
 		Reviews: []policy.Review{{
 			Kinds: policy.PodKinds, Check: policy.PodFunc(EdgeProxyIstioCerts), Select: policy.EdgeProxySelect,
+			Admission: emissary.EdgeProxyAdmission,
 		}},
 	})
 }

@@ -22,7 +22,9 @@ func init() {
 		Mutation: true,
 		Default:  policy.Warn,
 		Reads:    []policy.WorldKind{policy.KindNamespace},
-		Reviews:  []policy.Review{{Kinds: []policy.Kind{policy.ServiceKind}, Check: policy.ServiceFunc(ServicePortProtocol)}},
+		Reviews: []policy.Review{{
+			Kinds: []policy.Kind{policy.ServiceKind}, Check: policy.ServiceFunc(ServicePortProtocol), Admission: istio.ServiceAdmission,
+		}},
 	})
 }
 

@@ -19,6 +19,7 @@ func init() {
 		Reads:   []policy.WorldKind{policy.KindNamespace},
 		Reviews: []policy.Review{{
 			Kinds: policy.PodKinds, Check: policy.PodFunc(EdgeProxyWiring), Select: policy.EdgeProxySelect,
+			Admission: emissary.EdgeProxyAdmission,
 		}},
 	})
 }

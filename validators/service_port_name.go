@@ -20,7 +20,9 @@ func init() {
 		Summary: "Service port names must give Istio a known protocol",
 		Default: policy.Enforce,
 		Reads:   []policy.WorldKind{policy.KindNamespace},
-		Reviews: []policy.Review{{Kinds: []policy.Kind{policy.ServiceKind}, Check: policy.ServiceFunc(ServicePortName)}},
+		Reviews: []policy.Review{{
+			Kinds: []policy.Kind{policy.ServiceKind}, Check: policy.ServiceFunc(ServicePortName), Admission: istio.ServiceAdmission,
+		}},
 	})
 }
 

@@ -40,22 +40,97 @@ func ClusterRoleRules() []rbacv1.PolicyRule {
 
 // chartRules is the document at ChartRulesFile.
 type chartRules struct {
-	Mutating    []admissionregistrationv1.RuleWithOperations `json:"mutating"`
-	Validating  []admissionregistrationv1.RuleWithOperations `json:"validating"`
-	ClusterRole []rbacv1.PolicyRule                          `json:"clusterRole"`
+	// Webhooks are each configuration's kinds, grouped by admission scope.
+	Webhooks struct {
+		Mutating   []chartGroup `json:"mutating"`
+		Validating []chartGroup `json:"validating"`
+	} `json:"webhooks"`
+	// Scopes are the admission scopes the groups refer to.
+	Scopes map[string]chartScope `json:"scopes"`
+	// EdgeProxyCondition is how the chart builds the edge-proxy match
+	// condition from edgeProxy.selectors (policy.Config.EdgeProxyCondition).
+	EdgeProxyCondition chartEdgeProxy `json:"edgeProxyCondition"`
+	// Defaults are the defaults of the settings the scopes read, for a chart
+	// whose config block leaves them out.
+	Defaults chartDefaults `json:"defaults"`
+	// ClusterRole is the read-only access the World needs.
+	ClusterRole []rbacv1.PolicyRule `json:"clusterRole"`
 }
 
-// Chart returns the document the Helm chart renders its webhook rules and its
-// ClusterRole from, derived from the registered rules and World kinds:
-// AdmissionRules and ClusterRoleRules. `make generate` writes it to the chart;
-// a test keeps the chart's copy current.
+// chartGroup is one admission scope's kinds ("" scope: no narrower scope).
+type chartGroup struct {
+	Scope string                                       `json:"scope,omitempty"`
+	Rules []admissionregistrationv1.RuleWithOperations `json:"rules"`
+}
+
+type chartScope struct {
+	Setting  string                               `json:"setting,omitempty"`
+	Variants map[string][]policy.AdmissionWebhook `json:"variants"`
+}
+
+type chartEdgeProxy struct {
+	Name       string `json:"name"`
+	Annotation string `json:"annotation"`
+	Selector   string `json:"selector"`
+	Label      string `json:"label"`
+}
+
+type chartDefaults struct {
+	EdgeProxy struct {
+		Selectors []map[string]string `json:"selectors"`
+		CertMode  string              `json:"certMode"`
+	} `json:"edgeProxy"`
+	ServicePorts struct {
+		Scope string `json:"scope"`
+	} `json:"servicePorts"`
+}
+
+// Chart returns the document the Helm chart renders its webhooks and its
+// ClusterRole from, derived from the registered rules and World kinds: each
+// configuration's kinds grouped by admission scope, the scopes' webhooks by
+// setting, the pieces of the edge-proxy condition, the defaults of the
+// settings they read (the chart reads the rest from its config values, as
+// the server does), and ClusterRoleRules. `make generate` writes it to the
+// chart; a test keeps the chart's copy current, and the chart's tests
+// compare what it renders with Configurations.
 func Chart() ([]byte, error) {
-	m, v := AdmissionRules()
-	doc, err := yaml.Marshal(chartRules{Mutating: m, Validating: v, ClusterRole: ClusterRoleRules()})
+	var doc chartRules
+	doc.Scopes = map[string]chartScope{}
+	for _, mutating := range []bool{true, false} {
+		groups := scopeGroups(mutating)
+		ids := make([]string, 0, len(groups))
+		for id := range groups {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		var out []chartGroup
+		for _, id := range ids {
+			g := groups[id]
+			out = append(out, chartGroup{Scope: id, Rules: g.rules})
+			if g.scope != nil {
+				doc.Scopes[id] = chartScope{Setting: g.scope.Setting, Variants: g.scope.Variants}
+			}
+		}
+		if mutating {
+			doc.Webhooks.Mutating = out
+		} else {
+			doc.Webhooks.Validating = out
+		}
+	}
+	doc.EdgeProxyCondition = chartEdgeProxy{
+		Name: policy.EdgeProxyConditionName, Annotation: policy.CELEdgeProxyAnnotation,
+		Selector: policy.CELSelector, Label: policy.CELLabelEquals,
+	}
+	def := policy.DefaultConfig()
+	doc.Defaults.EdgeProxy.Selectors = def.EdgeProxy.Selectors
+	doc.Defaults.EdgeProxy.CertMode = def.EdgeProxy.CertMode
+	doc.Defaults.ServicePorts.Scope = def.ServicePorts.Scope
+	doc.ClusterRole = ClusterRoleRules()
+	out, err := yaml.Marshal(doc)
 	if err != nil {
 		return nil, fmt.Errorf("encode the chart's rules: %w", err)
 	}
 	header := "# Generated from meshgate's rule registry (webhook.Chart) by `make generate`.\n" +
 		"# Do not edit: add or change a rule in mutators/ or validators/ instead.\n"
-	return append([]byte(header), doc...), nil
+	return append([]byte(header), out...), nil
 }

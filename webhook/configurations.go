@@ -5,7 +5,9 @@ import (
 	"slices"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
 
 	"github.com/meshgate/meshgate/internal/policy"
@@ -30,19 +32,29 @@ type RegistrationOptions struct {
 	// ExcludeNamespaces are never sent to meshgate (kube-system and
 	// kube-node-lease always are excluded; add meshgate's own).
 	ExcludeNamespaces []string
-	// ObjectSelector, when set, limits both webhooks to matching objects.
+	// ObjectSelector, when set, limits every webhook to matching objects.
 	ObjectSelector *metav1.LabelSelector
+	// Config is the configuration the server reads (nil: the defaults): its
+	// edge-proxy selectors, edgeProxy.certMode and servicePorts.scope shape
+	// where the pod and Service webhooks look (see Webhooks).
+	Config *policy.Config
 }
 
 // Configurations returns the webhook configurations that send the API server's
-// requests to meshgate, derived from the registered rules (policy.Rules): the
-// mutating webhook for the kinds a mutation rule reviews, the validating one for
-// every kind a rule reviews, each on the operations the kind declares (kinds
-// that only `meshgate check` reviews, workload pod templates, are not
-// registered). Both declare sideEffects None (so --dry-run=server requests
-// reach them), admissionReviewVersions v1 and matchPolicy Equivalent; the
-// mutating one is re-invoked if a later webhook (Istio's injector) changes the
-// object.
+// requests to meshgate, derived from the registered rules (policy.Rules) and
+// the configuration: the mutating configuration for the kinds a mutation rule
+// reviews, the validating one for every kind a rule reviews, each on the
+// operations the kind declares (kinds that only `meshgate check` reviews,
+// workload pod templates, are not registered).
+//
+// Each configuration holds one webhook per admission scope the rules declare
+// (Webhooks): the edge-proxy pods in the namespaces where the pod rules can
+// act, the Services where the Service rules apply, and one webhook (named
+// MutatingWebhookName or ValidatingWebhookName) for the kinds without a
+// narrower scope. Every webhook declares sideEffects None (so
+// --dry-run=server requests reach it), admissionReviewVersions v1 and
+// matchPolicy Equivalent; the mutating ones are re-invoked if a later webhook
+// (Istio's injector) changes the object.
 func Configurations(o RegistrationOptions) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration) {
 	if o.Name == "" {
 		o.Name = "meshgate"
@@ -53,73 +65,188 @@ func Configurations(o RegistrationOptions) (*admissionregistrationv1.MutatingWeb
 	if o.TimeoutSeconds == 0 {
 		o.TimeoutSeconds = 10
 	}
-	excluded := append([]string{"kube-system", "kube-node-lease"}, o.ExcludeNamespaces...)
-	nsSel := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
-		Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: excluded,
-	}}}
+	cfg := o.Config
+	if cfg == nil {
+		cfg = policy.DefaultConfig()
+	}
+	excluded := metav1.LabelSelectorRequirement{
+		Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn,
+		Values: append([]string{"kube-system", "kube-node-lease"}, o.ExcludeNamespaces...),
+	}
 	objSel := o.ObjectSelector
 	if objSel == nil {
 		objSel = &metav1.LabelSelector{}
 	}
-	mutatingRules, validatingRules := AdmissionRules()
 	sideEffects := admissionregistrationv1.SideEffectClassNone
 	equivalent := admissionregistrationv1.Equivalent
+	nsSel := func(w Webhook) *metav1.LabelSelector {
+		return &metav1.LabelSelector{MatchExpressions: append([]metav1.LabelSelectorRequirement{*excluded.DeepCopy()}, w.Namespaces...)}
+	}
 
 	mutating := &admissionregistrationv1.MutatingWebhookConfiguration{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "MutatingWebhookConfiguration"},
 		ObjectMeta: metav1.ObjectMeta{Name: o.Name},
-		Webhooks: []admissionregistrationv1.MutatingWebhook{{
-			Name:                    MutatingWebhookName,
+	}
+	for _, w := range Webhooks(cfg, true) {
+		mutating.Webhooks = append(mutating.Webhooks, admissionregistrationv1.MutatingWebhook{
+			Name:                    w.Name,
 			ClientConfig:            o.ClientConfig(MutatePath),
-			Rules:                   mutatingRules,
+			Rules:                   w.Rules,
 			FailurePolicy:           ptr.To(o.FailurePolicy),
 			MatchPolicy:             &equivalent,
-			NamespaceSelector:       nsSel,
-			ObjectSelector:          objSel,
+			NamespaceSelector:       nsSel(w),
+			ObjectSelector:          objSel.DeepCopy(),
 			SideEffects:             &sideEffects,
 			TimeoutSeconds:          ptr.To(o.TimeoutSeconds),
 			AdmissionReviewVersions: []string{"v1"},
 			ReinvocationPolicy:      ptr.To(admissionregistrationv1.IfNeededReinvocationPolicy),
-		}},
+			MatchConditions:         w.MatchConditions,
+		})
 	}
 	validating := &admissionregistrationv1.ValidatingWebhookConfiguration{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingWebhookConfiguration"},
 		ObjectMeta: metav1.ObjectMeta{Name: o.Name},
-		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
-			Name:                    ValidatingWebhookName,
+	}
+	for _, w := range Webhooks(cfg, false) {
+		validating.Webhooks = append(validating.Webhooks, admissionregistrationv1.ValidatingWebhook{
+			Name:                    w.Name,
 			ClientConfig:            o.ClientConfig(ValidatePath),
-			Rules:                   validatingRules,
+			Rules:                   w.Rules,
 			FailurePolicy:           ptr.To(o.FailurePolicy),
 			MatchPolicy:             &equivalent,
-			NamespaceSelector:       nsSel,
-			ObjectSelector:          objSel,
+			NamespaceSelector:       nsSel(w),
+			ObjectSelector:          objSel.DeepCopy(),
 			SideEffects:             &sideEffects,
 			TimeoutSeconds:          ptr.To(o.TimeoutSeconds),
 			AdmissionReviewVersions: []string{"v1"},
-		}},
+			MatchConditions:         w.MatchConditions,
+		})
 	}
 	return mutating, validating
 }
 
-// AdmissionRules returns the rules of the mutating and the validating webhook:
-// one per group, operations and versions, listing its resources; sorted by
-// group, then resource, so that the order of the rules' registration does not
-// matter.
-func AdmissionRules() (mutating, validating []admissionregistrationv1.RuleWithOperations) {
+// Webhook is one webhook of a configuration, as Webhooks derives it.
+type Webhook struct {
+	// Name is the webhook's name: MutatingWebhookName or ValidatingWebhookName
+	// for the kinds without a narrower scope, "<scope>[-<name>]." before it
+	// for a scope's webhooks.
+	Name string
+	// Rules are the kinds and operations it receives.
+	Rules []admissionregistrationv1.RuleWithOperations
+	// Namespaces are requirements on the namespace's labels, besides the
+	// excluded namespaces.
+	Namespaces []metav1.LabelSelectorRequirement
+	// MatchConditions are the CEL conditions on the object.
+	MatchConditions []admissionregistrationv1.MatchCondition
+}
+
+// scopeGroup is the kinds of one admission scope ("" for none) in one
+// configuration, with the scope.
+type scopeGroup struct {
+	scope *policy.AdmissionScope
+	rules []admissionregistrationv1.RuleWithOperations
+}
+
+// scopeGroups groups the kinds of the mutating (or validating) configuration
+// by admission scope: a kind whose reviews in that configuration all declare
+// one scope is sent only there; any other kind (a review without a scope, or
+// reviews that disagree) is in the group of no scope, keyed "". Each group's
+// rules are one per API group, operations and versions, listing its
+// resources, sorted by group, then resource, so that the order of the rules'
+// registration does not matter.
+func scopeGroups(mutating bool) map[string]*scopeGroup {
+	type kindScope struct {
+		kind  policy.Kind
+		scope *policy.AdmissionScope
+		mixed bool
+	}
+	var order []schema.GroupKind
+	kinds := map[schema.GroupKind]*kindScope{}
 	for _, r := range policy.Rules() {
+		if mutating && !r.Mutation {
+			continue
+		}
 		for _, rv := range r.Reviews {
 			for _, k := range rv.Kinds {
 				if len(k.Operations) == 0 {
 					continue
 				}
-				if r.Mutation {
-					mutating = addResource(mutating, k)
+				ks, seen := kinds[k.GroupKind()]
+				switch {
+				case !seen:
+					kinds[k.GroupKind()] = &kindScope{kind: k, scope: rv.Admission, mixed: rv.Admission == nil}
+					order = append(order, k.GroupKind())
+				case rv.Admission == nil || ks.scope == nil || ks.scope.ID != rv.Admission.ID:
+					ks.mixed = true
 				}
-				validating = addResource(validating, k)
 			}
 		}
 	}
-	return sortRules(mutating), sortRules(validating)
+	groups := map[string]*scopeGroup{}
+	for _, gk := range order {
+		ks := kinds[gk]
+		id, scope := "", ks.scope
+		if ks.mixed {
+			scope = nil
+		} else {
+			id = scope.ID
+		}
+		g := groups[id]
+		if g == nil {
+			g = &scopeGroup{scope: scope}
+			groups[id] = g
+		}
+		g.rules = addResource(g.rules, ks.kind)
+	}
+	for _, g := range groups {
+		g.rules = sortRules(g.rules)
+	}
+	return groups
+}
+
+// Webhooks returns the webhooks of the mutating (or validating)
+// configuration for cfg: first the one for the kinds without a narrower
+// admission scope, if any, then each scope's webhooks by scope id.
+func Webhooks(cfg *policy.Config, mutating bool) []Webhook {
+	base := ValidatingWebhookName
+	if mutating {
+		base = MutatingWebhookName
+	}
+	groups := scopeGroups(mutating)
+	ids := make([]string, 0, len(groups))
+	for id := range groups {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var out []Webhook
+	for _, id := range ids {
+		g := groups[id]
+		if g.scope == nil {
+			out = append(out, Webhook{Name: base, Rules: g.rules})
+			continue
+		}
+		for _, h := range g.scope.Webhooks(cfg) {
+			name := g.scope.ID
+			if h.Name != "" {
+				name += "-" + h.Name
+			}
+			out = append(out, Webhook{
+				Name:            name + "." + base,
+				Rules:           cloneRules(g.rules),
+				Namespaces:      slices.Clone(h.Namespaces),
+				MatchConditions: h.MatchConditions(cfg),
+			})
+		}
+	}
+	return out
+}
+
+func cloneRules(rules []admissionregistrationv1.RuleWithOperations) []admissionregistrationv1.RuleWithOperations {
+	out := make([]admissionregistrationv1.RuleWithOperations, len(rules))
+	for i := range rules {
+		rules[i].DeepCopyInto(&out[i])
+	}
+	return out
 }
 
 func addResource(rules []admissionregistrationv1.RuleWithOperations, k policy.Kind) []admissionregistrationv1.RuleWithOperations {

@@ -1,12 +1,15 @@
 package webhook
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/meshgate/meshgate/internal/policy"
 )
 
 func TestConfigurationsRegisterWhatTheHandlersServe(t *testing.T) {
@@ -14,28 +17,30 @@ func TestConfigurationsRegisterWhatTheHandlersServe(t *testing.T) {
 		ClientConfig:      URLClientConfig("https://127.0.0.1:9443", []byte("ca")),
 		ExcludeNamespaces: []string{"meshgate-system"},
 	})
-	require.Len(t, m.Webhooks, 1)
-	require.Len(t, v.Webhooks, 1)
-	mw, vw := m.Webhooks[0], v.Webhooks[0]
-	assert.Equal(t, "https://127.0.0.1:9443/mutate", *mw.ClientConfig.URL)
-	assert.Equal(t, "https://127.0.0.1:9443/validate", *vw.ClientConfig.URL)
-	for _, w := range []struct {
-		side   *admissionregistrationv1.SideEffectClass
-		fail   *admissionregistrationv1.FailurePolicyType
-		match  *admissionregistrationv1.MatchPolicyType
-		review []string
-		ns     []string
-	}{
-		{mw.SideEffects, mw.FailurePolicy, mw.MatchPolicy, mw.AdmissionReviewVersions, mw.NamespaceSelector.MatchExpressions[0].Values},
-		{vw.SideEffects, vw.FailurePolicy, vw.MatchPolicy, vw.AdmissionReviewVersions, vw.NamespaceSelector.MatchExpressions[0].Values},
-	} {
-		assert.Equal(t, admissionregistrationv1.SideEffectClassNone, *w.side, "dry-run requests must reach meshgate")
-		assert.Equal(t, admissionregistrationv1.Fail, *w.fail)
-		assert.Equal(t, admissionregistrationv1.Equivalent, *w.match)
-		assert.Equal(t, []string{"v1"}, w.review)
-		assert.Equal(t, []string{"kube-system", "kube-node-lease", "meshgate-system"}, w.ns)
+	var mutNames, valNames []string
+	for _, w := range m.Webhooks {
+		mutNames = append(mutNames, w.Name)
+		assert.Equal(t, "https://127.0.0.1:9443/mutate", *w.ClientConfig.URL, w.Name)
+		assert.Equal(t, admissionregistrationv1.IfNeededReinvocationPolicy, *w.ReinvocationPolicy, w.Name)
+		assertCommon(t, w.Name, w.SideEffects, w.FailurePolicy, w.MatchPolicy, w.AdmissionReviewVersions, w.NamespaceSelector.MatchExpressions[0].Values)
 	}
-	assert.Equal(t, admissionregistrationv1.IfNeededReinvocationPolicy, *mw.ReinvocationPolicy)
+	for _, w := range v.Webhooks {
+		valNames = append(valNames, w.Name)
+		assert.Equal(t, "https://127.0.0.1:9443/validate", *w.ClientConfig.URL, w.Name)
+		assertCommon(t, w.Name, w.SideEffects, w.FailurePolicy, w.MatchPolicy, w.AdmissionReviewVersions, w.NamespaceSelector.MatchExpressions[0].Values)
+	}
+	assert.Equal(t, []string{
+		"mutate.meshgate.io",
+		"edge-proxy-pods-injection.mutate.meshgate.io",
+		"edge-proxy-pods-revision.mutate.meshgate.io",
+		"edge-proxy-pods-injection-off.mutate.meshgate.io",
+		"edge-proxy-pods-no-injection-label.mutate.meshgate.io",
+		"mesh-services-injection.mutate.meshgate.io",
+		"mesh-services-revision.mutate.meshgate.io",
+		"mesh-services-ambient.mutate.meshgate.io",
+		"mesh-services-injection-off-ambient.mutate.meshgate.io",
+	}, mutNames)
+	assert.Equal(t, strings.ReplaceAll(strings.Join(mutNames, ","), "mutate", "validate"), strings.Join(valNames, ","))
 
 	// The registered rules, exactly: group, versions, operations and resources.
 	rule := func(ops []admissionregistrationv1.OperationType, group string, versions []string, resources ...string) admissionregistrationv1.RuleWithOperations {
@@ -47,15 +52,90 @@ func TestConfigurationsRegisterWhatTheHandlersServe(t *testing.T) {
 	createUpdate := []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}
 	v1, emissary := []string{"v1"}, []string{"v2", "v3alpha1"}
 	assert.Equal(t, []admissionregistrationv1.RuleWithOperations{
-		rule(create, "", v1, "pods"),
-		rule(createUpdate, "", v1, "services"),
 		rule(createUpdate, "getambassador.io", emissary, "mappings"),
-	}, mw.Rules, "mutating: the kinds the mutation rules review")
+	}, m.Webhooks[0].Rules, "mutating: the kinds the mutation rules review without a narrower scope")
 	assert.Equal(t, []admissionregistrationv1.RuleWithOperations{
-		rule(create, "", v1, "pods"),
-		rule(createUpdate, "", v1, "services"),
 		rule(createUpdate, "gateway.networking.k8s.io", []string{"*"}, "grpcroutes", "httproutes", "tcproutes", "tlsroutes", "udproutes"),
 		rule(createUpdate, "getambassador.io", emissary, "mappings", "tlscontexts"),
 		rule(createUpdate, "networking.istio.io", []string{"v1", "v1beta1", "v1alpha3"}, "virtualservices"),
-	}, vw.Rules, "validating: every kind a rule reviews; workload templates are left to meshgate check")
+	}, v.Webhooks[0].Rules, "validating: every other kind a rule reviews; workload templates are left to meshgate check")
+	for i := 1; i < len(m.Webhooks); i++ {
+		want := rule(create, "", v1, "pods")
+		if strings.HasPrefix(m.Webhooks[i].Name, "mesh-services") {
+			want = rule(createUpdate, "", v1, "services")
+		}
+		assert.Equal(t, []admissionregistrationv1.RuleWithOperations{want}, m.Webhooks[i].Rules, m.Webhooks[i].Name)
+		assert.Equal(t, []admissionregistrationv1.RuleWithOperations{want}, v.Webhooks[i].Rules, v.Webhooks[i].Name)
+		assert.NotEmpty(t, m.Webhooks[i].MatchConditions, m.Webhooks[i].Name)
+		assert.Equal(t, m.Webhooks[i].MatchConditions, v.Webhooks[i].MatchConditions, v.Webhooks[i].Name)
+		assert.Equal(t, m.Webhooks[i].NamespaceSelector, v.Webhooks[i].NamespaceSelector, v.Webhooks[i].Name)
+	}
+}
+
+func assertCommon(t *testing.T, name string, side *admissionregistrationv1.SideEffectClass, fail *admissionregistrationv1.FailurePolicyType,
+	match *admissionregistrationv1.MatchPolicyType, review, excluded []string) {
+	t.Helper()
+	assert.Equal(t, admissionregistrationv1.SideEffectClassNone, *side, "%s: dry-run requests must reach meshgate", name)
+	assert.Equal(t, admissionregistrationv1.Fail, *fail, name)
+	assert.Equal(t, admissionregistrationv1.Equivalent, *match, name)
+	assert.Equal(t, []string{"v1"}, review, name)
+	assert.Equal(t, []string{"kube-system", "kube-node-lease", "meshgate-system"}, excluded, name)
+}
+
+// registrationConfigs are configurations whose settings shape the
+// registration differently.
+func registrationConfigs(t *testing.T) map[string]*policy.Config {
+	t.Helper()
+	out := map[string]*policy.Config{"defaults": policy.DefaultConfig()}
+	for name, doc := range map[string]string{
+		"custom selectors, Service ports everywhere": `{edgeProxy: {selectors: [{app.kubernetes.io/name: emissary-ingress}, {gateway: edge, tier: front}]}, servicePorts: {scope: all}}`,
+		"legacy secret mode, no selectors":           `{edgeProxy: {certMode: secret, selectors: []}}`,
+	} {
+		cfg, err := policy.ParseConfig([]byte(doc))
+		require.NoError(t, err, name)
+		out[name] = cfg
+	}
+	return out
+}
+
+// TestMatchConditionsNeverReadTheNamespace: the API server leaves
+// namespaceObject empty when it evaluates a webhook's match conditions, so a
+// condition on it would silently never (or always) hold; a namespace's labels
+// belong in the namespace selector.
+func TestMatchConditionsNeverReadTheNamespace(t *testing.T) {
+	for name, cfg := range registrationConfigs(t) {
+		m, v := Configurations(RegistrationOptions{ClientConfig: URLClientConfig("https://127.0.0.1:9443", nil), Config: cfg})
+		var conds []admissionregistrationv1.MatchCondition
+		for _, w := range m.Webhooks {
+			conds = append(conds, w.MatchConditions...)
+		}
+		for _, w := range v.Webhooks {
+			conds = append(conds, w.MatchConditions...)
+		}
+		require.NotEmpty(t, conds, name)
+		for _, c := range conds {
+			assert.NotContains(t, c.Expression, "namespaceObject", "%s: condition %s", name, c.Name)
+		}
+	}
+	// And a scope that tries is refused when its rule registers.
+	err := validScopeForTest(&policy.AdmissionScope{ID: "bad", Variants: map[string][]policy.AdmissionWebhook{"": {{
+		Conditions: []admissionregistrationv1.MatchCondition{{Name: "ns", Expression: "namespaceObject.metadata.labels['a'] == 'b'"}},
+	}}}})
+	require.ErrorContains(t, err, "namespaceObject")
+}
+
+// validScopeForTest registers a throwaway rule with scope s and returns
+// Register's complaint.
+func validScopeForTest(s *policy.AdmissionScope) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = r.(error)
+		}
+		policy.Unregister("scope-test")
+	}()
+	policy.Register(policy.Rule{
+		ID: "scope-test", Summary: "scope test", Default: policy.Warn,
+		Reviews: []policy.Review{{Kinds: []policy.Kind{policy.ServiceKind}, Check: policy.ServiceFunc(nil), Admission: s}},
+	})
+	return nil
 }

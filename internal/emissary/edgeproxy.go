@@ -18,6 +18,7 @@ import (
 	"path"
 	"strings"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshgate/meshgate/internal/istio"
@@ -402,4 +403,41 @@ func LegacySecretName(sa string) string {
 		sa = DefaultServiceAccount
 	}
 	return LegacySecretPrefix + sa
+}
+
+// meshOptIn is the match condition for edge proxies in namespaces whose labels
+// give an ordinary pod no sidecar: ModeOf can still find a mode with something
+// to do there only from the pod's own metadata, and the mutation reports an
+// unknown meshgate.io/cert-mode anywhere. So the pod must carry
+// meshgate.io/cert-mode (other than "auto"), Istio's sidecar.istio.io/status
+// (already injected), or a label that makes Istio's injector take it
+// (istio.io/rev, sidecar.istio.io/inject=true). Ambient enrolment needs
+// nothing wired, so istio.io/dataplane-mode does not count.
+var meshOptIn = admissionregistrationv1.MatchCondition{
+	Name: "mesh-opt-in",
+	Expression: policy.CELAnnotationIsNot(policy.AnnotationCertMode, policy.CertModeAuto) +
+		" || " + policy.CELHasAnnotation(istio.AnnotationSidecarStatus) +
+		" || " + policy.CELHasLabel(istio.LabelIstioRev) +
+		" || " + policy.CELLabelIs(istio.SidecarInject, "true"),
+}
+
+// EdgeProxyAdmission is the admission scope of the edge-proxy pod rules
+// (edge-proxy-istio-certs, edge-proxy-wiring): only edge proxies
+// (Config.IsEdgeProxy), and with edgeProxy.certMode "auto" only where ModeOf
+// can find a sidecar or legacy-secret mode: in namespaces that give pods a
+// sidecar by their labels (istio-injection=enabled, or istio.io/rev), and
+// elsewhere the pods that opt in by their own metadata (meshOptIn). With
+// certMode "secret" every edge proxy, in every namespace.
+var EdgeProxyAdmission = &policy.AdmissionScope{
+	ID:      "edge-proxy-pods",
+	Setting: policy.SettingCertMode,
+	Variants: map[string][]policy.AdmissionWebhook{
+		policy.CertModeAuto: {
+			{Name: "injection", Namespaces: istio.NamespacesInjection, EdgeProxy: true},
+			{Name: "revision", Namespaces: istio.NamespacesRevision, EdgeProxy: true},
+			{Name: "injection-off", Namespaces: istio.NamespacesInjectionOff, EdgeProxy: true, Conditions: []admissionregistrationv1.MatchCondition{meshOptIn}},
+			{Name: "no-injection-label", Namespaces: istio.NamespacesNoInjectionLabel, EdgeProxy: true, Conditions: []admissionregistrationv1.MatchCondition{meshOptIn}},
+		},
+		policy.CertModeSecret: {{EdgeProxy: true}},
+	},
 }

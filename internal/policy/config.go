@@ -7,7 +7,9 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
@@ -170,6 +172,20 @@ func (c *Config) Validate() error {
 	for i, sel := range c.EdgeProxy.Selectors {
 		if len(sel) == 0 {
 			errs = append(errs, fmt.Errorf("edgeProxy.selectors[%d]: an empty selector would match every pod", i))
+		}
+		keys := make([]string, 0, len(sel))
+		for k := range sel {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			// The webhook registration writes them into CEL match conditions.
+			if msgs := validation.IsQualifiedName(k); len(msgs) > 0 {
+				errs = append(errs, fmt.Errorf("edgeProxy.selectors[%d]: %q is not a label key: %s", i, k, strings.Join(msgs, "; ")))
+			}
+			if msgs := validation.IsValidLabelValue(sel[k]); len(msgs) > 0 {
+				errs = append(errs, fmt.Errorf("edgeProxy.selectors[%d].%s: %q is not a label value: %s", i, k, sel[k], strings.Join(msgs, "; ")))
+			}
 		}
 	}
 	if !slices.Contains([]string{CertModeAuto, CertModeSecret}, c.EdgeProxy.CertMode) {

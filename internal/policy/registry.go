@@ -48,6 +48,10 @@ type Review struct {
 	// labels and annotations: the engine decodes the object and calls Check
 	// only when it passes.
 	Select func(labels, annotations map[string]string, cfg *Config) bool
+	// Admission, when set, is where the function can change or report an
+	// object at admission: the webhook registration sends the API server's
+	// requests for the kinds only there. nil: everywhere.
+	Admission *AdmissionScope
 }
 
 // Operation is an admission operation a kind is reviewed on.
@@ -215,6 +219,11 @@ func validRule(r Rule) error {
 	for i, rv := range r.Reviews {
 		if rv.Check == nil || len(rv.Kinds) == 0 {
 			return fmt.Errorf("policy.Register: rule %s: review %d has no function or no kinds", r.ID, i)
+		}
+		if rv.Admission != nil {
+			if err := validScope(rv.Admission); err != nil {
+				return fmt.Errorf("policy.Register: rule %s: %w", r.ID, err)
+			}
 		}
 		for _, k := range rv.Kinds {
 			if k.Kind == "" || k.Resource == "" || len(k.Versions) == 0 {

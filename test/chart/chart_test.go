@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/meshgate/meshgate/internal/policy"
 	"github.com/meshgate/meshgate/webhook"
 )
 
@@ -326,14 +327,18 @@ func TestRBACIsReadOnlyOnWhatTheWorldReads(t *testing.T) {
 
 // TestWebhooksMatchTheServersConfigurations compares the chart's webhook
 // configurations with webhook.Configurations, the registration the server's
-// own code builds, for several values: rules, paths, names, selectors and
-// every policy field must be equal.
+// own code builds, for several values: rules, paths, names, selectors, match
+// conditions and every policy field must be equal. The config block is the
+// server's configuration: it shapes the pod and Service webhooks' namespace
+// selectors and match conditions in both.
 func TestWebhooksMatchTheServersConfigurations(t *testing.T) {
 	tests := []struct {
 		name   string
 		ns     string
 		values string
 		opts   webhook.RegistrationOptions
+		// config is the values' config block, read by the server.
+		config string
 	}{
 		{name: "defaults", ns: releaseNS, opts: webhook.RegistrationOptions{FailurePolicy: "Fail", TimeoutSeconds: 10}},
 		{name: "no cert-manager", ns: releaseNS, values: noCertManager, opts: webhook.RegistrationOptions{FailurePolicy: "Fail", TimeoutSeconds: 10}},
@@ -345,10 +350,29 @@ func TestWebhooksMatchTheServersConfigurations(t *testing.T) {
 				ObjectSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"meshgate.io/review": "true"}},
 			},
 		},
+		{
+			name: "custom edge-proxy selectors, Service ports checked everywhere", ns: releaseNS,
+			config: `{edgeProxy: {selectors: [{app.kubernetes.io/name: emissary-ingress, app.kubernetes.io/component: proxy}, {gateway: edge}]}, servicePorts: {scope: all}}`,
+			opts:   webhook.RegistrationOptions{FailurePolicy: "Fail", TimeoutSeconds: 10},
+		},
+		{
+			name: "legacy secret mode, no selectors (only the opt-in annotation), a rule off", ns: releaseNS,
+			config: `{edgeProxy: {certMode: secret, selectors: []}, rules: {service-port-name: "off"}}`,
+			opts:   webhook.RegistrationOptions{FailurePolicy: "Fail", TimeoutSeconds: 10},
+		},
+		{
+			name: "selectors set to null take the defaults", ns: releaseNS,
+			config: `{edgeProxy: {selectors: null, namespaces: [edge]}, servicePorts: {scope: mesh}}`,
+			opts:   webhook.RegistrationOptions{FailurePolicy: "Fail", TimeoutSeconds: 10},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			objs, err := renderErr(t, releaseName, tt.ns, tt.values)
+			vals := tt.values
+			if tt.config != "" {
+				vals += "\nconfig: " + tt.config
+			}
+			objs, err := renderErr(t, releaseName, tt.ns, vals)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -356,11 +380,16 @@ func TestWebhooksMatchTheServersConfigurations(t *testing.T) {
 			var val admissionregistrationv1.ValidatingWebhookConfiguration
 			one(t, objs, "MutatingWebhookConfiguration", &mut)
 			one(t, objs, "ValidatingWebhookConfiguration", &val)
-			if len(mut.Webhooks) != 1 || len(val.Webhooks) != 1 {
-				t.Fatalf("webhooks: %d mutating, %d validating, want 1 and 1", len(mut.Webhooks), len(val.Webhooks))
+			// The server reads the ConfigMap the chart renders.
+			var cm corev1.ConfigMap
+			one(t, objs, "ConfigMap", &cm)
+			cfg, err := policy.ParseConfig([]byte(cm.Data["config.yaml"]))
+			if err != nil {
+				t.Fatalf("the server would refuse the rendered config: %v", err)
 			}
 			ca := mut.Webhooks[0].ClientConfig.CABundle
 			o := tt.opts
+			o.Config = cfg
 			o.ExcludeNamespaces = append([]string{tt.ns}, o.ExcludeNamespaces...)
 			o.ClientConfig = func(path string) admissionregistrationv1.WebhookClientConfig {
 				return admissionregistrationv1.WebhookClientConfig{
@@ -375,6 +404,7 @@ func TestWebhooksMatchTheServersConfigurations(t *testing.T) {
 			if !apiequality.Semantic.DeepEqual(val.Webhooks, wantVal.Webhooks) {
 				t.Errorf("validating webhooks differ from webhook.Configurations:\n%s", diff.Diff(wantVal.Webhooks, val.Webhooks))
 			}
+			t.Logf("%d mutating and %d validating webhooks", len(mut.Webhooks), len(val.Webhooks))
 		})
 	}
 }
@@ -398,25 +428,32 @@ func TestWebhookPoliciesFromValues(t *testing.T) {
 			var val admissionregistrationv1.ValidatingWebhookConfiguration
 			one(t, objs, "MutatingWebhookConfiguration", &mut)
 			one(t, objs, "ValidatingWebhookConfiguration", &val)
-			m, v := mut.Webhooks[0], val.Webhooks[0]
-			if *m.FailurePolicy != tt.wantMutFail || *v.FailurePolicy != tt.wantVal {
-				t.Errorf("failurePolicy mutating %s validating %s, want %s %s", *m.FailurePolicy, *v.FailurePolicy, tt.wantMutFail, tt.wantVal)
-			}
-			if *m.TimeoutSeconds != tt.wantTimeout || *v.TimeoutSeconds != tt.wantTimeout {
-				t.Errorf("timeoutSeconds %d/%d, want %d", *m.TimeoutSeconds, *v.TimeoutSeconds, tt.wantTimeout)
-			}
-			for _, h := range []struct {
+			type hook struct {
 				name        string
+				fail        admissionregistrationv1.FailurePolicyType
+				wantFail    admissionregistrationv1.FailurePolicyType
+				timeout     int32
 				sideEffects *admissionregistrationv1.SideEffectClass
 				versions    []string
 				match       *admissionregistrationv1.MatchPolicyType
-			}{{m.Name, m.SideEffects, m.AdmissionReviewVersions, m.MatchPolicy}, {v.Name, v.SideEffects, v.AdmissionReviewVersions, v.MatchPolicy}} {
+			}
+			var hooks []hook
+			for _, m := range mut.Webhooks {
+				hooks = append(hooks, hook{m.Name, *m.FailurePolicy, tt.wantMutFail, *m.TimeoutSeconds, m.SideEffects, m.AdmissionReviewVersions, m.MatchPolicy})
+				if m.ReinvocationPolicy == nil || *m.ReinvocationPolicy != admissionregistrationv1.IfNeededReinvocationPolicy {
+					t.Errorf("%s: reinvocationPolicy = %v, want IfNeeded", m.Name, m.ReinvocationPolicy)
+				}
+			}
+			for _, v := range val.Webhooks {
+				hooks = append(hooks, hook{v.Name, *v.FailurePolicy, tt.wantVal, *v.TimeoutSeconds, v.SideEffects, v.AdmissionReviewVersions, v.MatchPolicy})
+			}
+			for _, h := range hooks {
+				if h.fail != h.wantFail || h.timeout != tt.wantTimeout {
+					t.Errorf("%s: failurePolicy %s, timeoutSeconds %d; want %s, %d", h.name, h.fail, h.timeout, h.wantFail, tt.wantTimeout)
+				}
 				if *h.sideEffects != admissionregistrationv1.SideEffectClassNone || !slices.Equal(h.versions, []string{"v1"}) || *h.match != admissionregistrationv1.Equivalent {
 					t.Errorf("%s: sideEffects %s, admissionReviewVersions %v, matchPolicy %s; want None, [v1], Equivalent", h.name, *h.sideEffects, h.versions, *h.match)
 				}
-			}
-			if m.ReinvocationPolicy == nil || *m.ReinvocationPolicy != admissionregistrationv1.IfNeededReinvocationPolicy {
-				t.Errorf("reinvocationPolicy = %v, want IfNeeded", m.ReinvocationPolicy)
 			}
 		})
 	}
@@ -444,12 +481,21 @@ func TestNamespaceSelectorAlwaysExcludesSystemAndOwnNamespaces(t *testing.T) {
 			var val admissionregistrationv1.ValidatingWebhookConfiguration
 			one(t, objs, "MutatingWebhookConfiguration", &mut)
 			one(t, objs, "ValidatingWebhookConfiguration", &val)
-			want := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+			want := metav1.LabelSelectorRequirement{
 				Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: tt.want,
-			}}}
-			for _, got := range []*metav1.LabelSelector{mut.Webhooks[0].NamespaceSelector, val.Webhooks[0].NamespaceSelector} {
-				if !reflect.DeepEqual(got, want) {
-					t.Errorf("namespaceSelector = %+v, want %+v", got, want)
+			}
+			selectors := map[string]*metav1.LabelSelector{}
+			for _, w := range mut.Webhooks {
+				selectors["mutating "+w.Name] = w.NamespaceSelector
+			}
+			for _, w := range val.Webhooks {
+				selectors["validating "+w.Name] = w.NamespaceSelector
+			}
+			for name, got := range selectors {
+				// Every webhook excludes them first; a scope's own
+				// requirements on the namespace's labels come after.
+				if got == nil || len(got.MatchLabels) != 0 || len(got.MatchExpressions) == 0 || !reflect.DeepEqual(got.MatchExpressions[0], want) {
+					t.Errorf("%s: namespaceSelector = %+v, want %+v first", name, got, want)
 				}
 			}
 		})

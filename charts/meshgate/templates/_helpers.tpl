@@ -146,23 +146,108 @@ the same value.
 {{- toYaml (uniq $ns) }}
 {{- end }}
 
-{{/* The parts both webhooks share, after clientConfig and rules. */}}
-{{- define "meshgate.webhookCommon" -}}
+{{/*
+meshgate.webhooks renders the webhooks of one group of generated/rules.yaml
+(its kinds and admission scope) as list items, as webhook.Webhooks does: one
+webhook named after the configuration (mutate.meshgate.io) for the group
+without a scope, else one per webhook of the scope's variant for the config's
+setting, named "<scope>[-<name>].<base>", with the scope's namespace
+requirements after the excluded namespaces and its match conditions.
+*/}}
+{{- define "meshgate.webhooks" -}}
+{{- $root := .root }}
+{{- $generated := .generated }}
+{{- $group := .group }}
+{{- $hooks := list dict }}
+{{- if $group.scope }}
+{{- $scope := index $generated.scopes $group.scope }}
+{{- $value := "" }}
+{{- if $scope.setting }}
+{{- $value = index (include "meshgate.admissionSettings" (list $root $generated) | fromYaml) $scope.setting }}
+{{- end }}
+{{- $hooks = index $scope.variants $value }}
+{{- end }}
+{{- range $hooks }}
+{{- $name := $.base }}
+{{- if $group.scope }}
+{{- $name = printf "%s.%s" $group.scope $.base }}
+{{- if .name }}
+{{- $name = printf "%s-%s.%s" $group.scope .name $.base }}
+{{- end }}
+{{- end }}
+- name: {{ $name }}
+  {{- include "meshgate.clientConfig" (list $root $.path) | nindent 2 }}
+  rules:
+    {{- toYaml $group.rules | nindent 4 }}
+  failurePolicy: {{ default $root.Values.webhook.failurePolicy $.failurePolicy }}
+  matchPolicy: Equivalent
+  namespaceSelector:
+    matchExpressions:
+      - key: kubernetes.io/metadata.name
+        operator: NotIn
+        values:
+          {{- include "meshgate.excludedNamespaces" $root | nindent 10 }}
+      {{- with .namespaces }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
+  objectSelector:
+    {{- toYaml $root.Values.webhook.objectSelector | nindent 4 }}
+  {{- $conditions := list }}
+  {{- if .edgeProxy }}
+  {{- $conditions = append $conditions (dict "name" $generated.edgeProxyCondition.name "expression" (include "meshgate.edgeProxyCondition" (list $root $generated))) }}
+  {{- end }}
+  {{- $conditions = concat $conditions (.conditions | default list) }}
+  {{- with $conditions }}
+  matchConditions:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  sideEffects: None
+  timeoutSeconds: {{ $root.Values.webhook.timeoutSeconds }}
+  admissionReviewVersions: ["v1"]
+  {{- if eq $.path "/mutate" }}
+  # Run again if a later webhook (Istio's injector) changed the object.
+  reinvocationPolicy: IfNeeded
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The values of the settings the admission scopes switch on, from the config
+block (the server's configuration), else meshgate's defaults.
+*/}}
+{{- define "meshgate.admissionSettings" -}}
 {{- $root := index . 0 }}
-{{- $failure := index . 1 }}
-failurePolicy: {{ default $root.Values.webhook.failurePolicy $failure }}
-matchPolicy: Equivalent
-namespaceSelector:
-  matchExpressions:
-    - key: kubernetes.io/metadata.name
-      operator: NotIn
-      values:
-        {{- include "meshgate.excludedNamespaces" $root | nindent 8 }}
-objectSelector:
-  {{- toYaml $root.Values.webhook.objectSelector | nindent 2 }}
-sideEffects: None
-timeoutSeconds: {{ $root.Values.webhook.timeoutSeconds }}
-admissionReviewVersions: ["v1"]
+{{- $defaults := (index . 1).defaults }}
+{{- $config := $root.Values.config | default dict }}
+{{- $edge := $config.edgeProxy | default dict }}
+{{- $ports := $config.servicePorts | default dict }}
+edgeProxy.certMode: {{ $edge.certMode | default $defaults.edgeProxy.certMode | quote }}
+servicePorts.scope: {{ $ports.scope | default $defaults.servicePorts.scope | quote }}
+{{- end }}
+
+{{/*
+The edge-proxy match condition (policy.Config.EdgeProxyCondition): the opt-in
+annotation, or every label of one of config.edgeProxy.selectors (meshgate's
+default selectors when the config does not set them).
+*/}}
+{{- define "meshgate.edgeProxyCondition" -}}
+{{- $root := index . 0 }}
+{{- $generated := index . 1 }}
+{{- $cel := $generated.edgeProxyCondition }}
+{{- $edge := ($root.Values.config | default dict).edgeProxy | default dict }}
+{{- $selectors := $generated.defaults.edgeProxy.selectors }}
+{{- if not (kindIs "invalid" $edge.selectors) }}
+{{- $selectors = $edge.selectors }}
+{{- end }}
+{{- $parts := list $cel.annotation }}
+{{- range $selectors }}
+{{- $terms := list }}
+{{- range $key, $value := . }}
+{{- $terms = append $terms (printf $cel.label $key $value) }}
+{{- end }}
+{{- $parts = append $parts (printf $cel.selector (join " && " $terms)) }}
+{{- end }}
+{{- join " || " $parts }}
 {{- end }}
 
 {{- define "meshgate.clientConfig" -}}
