@@ -31,7 +31,7 @@ func TestDemoOneShot(t *testing.T) {
 	assert.Contains(t, s, "+++ as stored")
 	assert.Contains(t, s, "+    - name: AMBASSADOR_ISTIO_SECRET_DIR", "the Emissary pod's wiring is shown as a diff")
 	assert.Contains(t, s, "✗ REJECTED")
-	assert.Contains(t, s, `admission webhook "validate.meshgate.io" denied the request: [`)
+	assert.Contains(t, s, `validate.meshgate.io" denied the request: [`)
 	assert.NotContains(t, s, "could not create")
 	assert.NotContains(t, s, "clusterIP", "allocation noise stays out of the diffs")
 	assert.NotContains(t, s, "KUBECONFIG", "one-shot does not wait for the user")

@@ -25,7 +25,8 @@ const (
 	// release and namespace of the default install.
 	release   = "meshgate"
 	namespace = "meshgate-system"
-	deniedBy  = `admission webhook "validate.meshgate.io" denied the request: `
+	// deniedBy ends every denial of meshgate's validating webhooks.
+	deniedBy = `validate.meshgate.io" denied the request: `
 )
 
 var (

@@ -24,7 +24,9 @@ import (
 	"github.com/meshgate/meshgate/test/e2e/cluster"
 )
 
-const deniedBy = `admission webhook "validate.meshgate.io" denied the request: `
+// deniedBy ends every denial of meshgate's validating webhooks (named
+// validate.meshgate.io, or <scope>-<class>.validate.meshgate.io).
+const deniedBy = `validate.meshgate.io" denied the request: `
 
 // emissaryPod is a Pod of the Emissary chart's shape, as its ReplicaSet creates it.
 const emissaryPod = `

@@ -37,7 +37,8 @@ const (
 	ownServiceAccount = "meshgate"
 	// meshNamespace has sidecar injection, so service-port-name checks it.
 	meshNamespace = "apps"
-	deniedBy      = `admission webhook "validate.meshgate.io" denied the request: `
+	// deniedBy ends every denial of meshgate's validating webhooks.
+	deniedBy = `validate.meshgate.io" denied the request: `
 )
 
 func TestMain(m *testing.M) {

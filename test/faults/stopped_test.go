@@ -22,7 +22,10 @@ const policyLabel = "faults.meshgate.io/failure-policy"
 // failurePolicy Fail and once with Ignore (each limited by an object label to
 // the objects of this test), stops it, and shows on the real API server what
 // each policy does to the objects in scope, and that objects the webhooks do
-// not match are created even with Fail.
+// not match are created even with Fail: kinds meshgate does not review,
+// kube-system, and, since the registration follows the rules' admission
+// scopes, ordinary pods in mesh namespaces, edge proxies outside the mesh and
+// Services outside the mesh.
 func TestMeshgateStopped(t *testing.T) {
 	needCluster(t)
 	ctx := context.Background()
@@ -57,16 +60,24 @@ kind: Pod
 metadata: {name: ` + name + `, namespace: ` + namespace + `, labels: {` + policyLabel + `: ` + policy + `}}
 spec: {containers: [{name: app, image: example.com/app:1}]}`
 	}
+	// An edge proxy: the Emissary YAML's selector label.
+	edgePod := func(namespace, name, policy string) string {
+		return `
+apiVersion: v1
+kind: Pod
+metadata: {name: ` + name + `, namespace: ` + namespace + `, labels: {service: ambassador, ` + policyLabel + `: ` + policy + `}}
+spec: {containers: [{name: ambassador, image: docker.io/emissaryingress/emissary:3.10, env: [{name: AMBASSADOR_NAMESPACE, value: ` + namespace + `}]}]}`
+	}
 	cases := []struct {
 		name     string
 		manifest string
 		// wantErr is a part of the API server's error; "" means created.
 		wantErr string
 	}{
-		{name: "Fail: a Service in scope is rejected", manifest: service(meshNamespace, "fail-svc", "http", map[string]string{policyLabel: "Fail"}),
-			wantErr: `failed calling webhook "mutate.meshgate.io"`},
-		{name: "Fail: a Pod in scope is rejected", manifest: pod(meshNamespace, "fail-pod", "Fail"),
-			wantErr: `failed calling webhook "mutate.meshgate.io"`},
+		{name: "Fail: a Service in a mesh namespace is rejected", manifest: service(meshNamespace, "fail-svc", "http", map[string]string{policyLabel: "Fail"}),
+			wantErr: `failed calling webhook "mesh-services-injection.mutate.meshgate.io"`},
+		{name: "Fail: an edge proxy in a mesh namespace is rejected", manifest: edgePod(meshNamespace, "fail-edge", "Fail"),
+			wantErr: `failed calling webhook "edge-proxy-pods-injection.mutate.meshgate.io"`},
 		{name: "Fail: a Mapping in scope is rejected", manifest: `
 apiVersion: getambassador.io/v3alpha1
 kind: Mapping
@@ -80,7 +91,10 @@ metadata: {name: fail-vs, namespace: apps, labels: {` + policyLabel + `: Fail}}
 spec: {hosts: [quote], http: [{route: [{destination: {host: quote}}]}]}`,
 			wantErr: `failed calling webhook "validate.meshgate.io"`},
 		{name: "Ignore: a Service in scope is created", manifest: service(meshNamespace, "ignore-svc", "http", map[string]string{policyLabel: "Ignore"})},
-		{name: "Ignore: a Pod in scope is created", manifest: pod(meshNamespace, "ignore-pod", "Ignore")},
+		{name: "Ignore: an edge proxy in a mesh namespace is created", manifest: edgePod(meshNamespace, "ignore-edge", "Ignore")},
+		{name: "Fail: an ordinary Pod in a mesh namespace is created (no pod webhook matches it)", manifest: pod(meshNamespace, "fail-pod", "Fail")},
+		{name: "Fail: an edge proxy outside the mesh is created (namespace not matched)", manifest: edgePod("plain", "fail-edge-plain", "Fail")},
+		{name: "Fail: a Service outside the mesh is created (namespace not matched)", manifest: service("plain", "fail-svc-plain", "http", map[string]string{policyLabel: "Fail"})},
 		{name: "Fail: a Service in kube-system is created (namespace not matched)", manifest: service("kube-system", "fail-system", "http", map[string]string{policyLabel: "Fail"})},
 		{name: "Fail: a ConfigMap is created (kind not registered)", manifest: `
 apiVersion: v1

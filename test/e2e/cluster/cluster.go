@@ -198,14 +198,13 @@ func Start(o Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 
+	// Registered as the chart does: from the configuration meshgate reads.
 	mutating, validating := webhook.Configurations(webhook.RegistrationOptions{
 		ClientConfig:   webhook.URLClientConfig(c.WebhookURL, wo.LocalServingCAData),
 		TimeoutSeconds: 10,
+		ObjectSelector: o.ObjectSelector,
+		Config:         mo.Config,
 	})
-	if o.ObjectSelector != nil {
-		mutating.Webhooks[0].ObjectSelector = o.ObjectSelector
-		validating.Webhooks[0].ObjectSelector = o.ObjectSelector
-	}
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel2()
 	if err := c.Client.Create(ctx2, mutating); err != nil {
