@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -95,7 +96,11 @@ spec: {selector: {app: ` + name + `}, ports: [{name: http, port: 80}]}`
 		{name: "a Service in an ambient namespace", manifest: service("blast-ambient", "quote"), mutate: 1, validate: 1},
 		{name: "a Service outside the mesh", manifest: service("blast-plain", "quote")},
 	}
-	var total [2]int
+	// controller-runtime counts a request once its handler has returned, a
+	// moment after the API server has the answer: each count is awaited, and
+	// the running totals catch a request counted late.
+	baseMut, baseVal := webhookRequests(t, "/mutate"), webhookRequests(t, "/validate")
+	var wantMut, wantVal int
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			obj := cluster.MustDecode(t, tc.manifest)
@@ -107,15 +112,19 @@ spec: {selector: {app: ` + name + `}, ports: [{name: http, port: 80}]}`
 				obj.SetLabels(l)
 				obj.SetName(obj.GetName() + "-labelled")
 			}
-			mutBefore, valBefore := webhookRequests(t, "/mutate"), webhookRequests(t, "/validate")
 			require.NoError(t, k.Client.Create(ctx, obj))
 			t.Cleanup(func() { _ = k.Client.Delete(context.Background(), obj, client.GracePeriodSeconds(0)) })
-			mut, val := webhookRequests(t, "/mutate")-mutBefore, webhookRequests(t, "/validate")-valBefore
-			assert.Equal(t, tc.mutate, mut, "requests to /mutate")
-			assert.Equal(t, tc.validate, val, "requests to /validate")
-			total[0] += mut
-			total[1] += val
+			wantMut += tc.mutate
+			wantVal += tc.validate
+			var mut, val int
+			assert.Eventually(t, func() bool {
+				mut, val = webhookRequests(t, "/mutate")-baseMut, webhookRequests(t, "/validate")-baseVal
+				return mut == wantMut && val == wantVal
+			}, 5*time.Second, 20*time.Millisecond, "requests to /mutate and /validate so far: %d and %d, want %d and %d", mut, val, wantMut, wantVal)
 		})
 	}
-	t.Logf("%d objects created: meshgate received %d mutating and %d validating requests", len(cases), total[0], total[1])
+	mut, val := webhookRequests(t, "/mutate")-baseMut, webhookRequests(t, "/validate")-baseVal
+	assert.Equal(t, wantMut, mut, "requests to /mutate")
+	assert.Equal(t, wantVal, val, "requests to /validate")
+	t.Logf("%d objects created: meshgate received %d mutating and %d validating requests", len(cases), mut, val)
 }
