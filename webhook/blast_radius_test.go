@@ -16,6 +16,7 @@ import (
 	"k8s.io/apiserver/pkg/admission"
 	apiservercel "k8s.io/apiserver/pkg/admission/plugin/cel"
 	apiserverwebhook "k8s.io/apiserver/pkg/admission/plugin/webhook"
+	"k8s.io/apiserver/pkg/admission/plugin/webhook/matchconditions"
 	"k8s.io/apiserver/pkg/admission/plugin/webhook/predicates/namespace"
 	"k8s.io/apiserver/pkg/admission/plugin/webhook/predicates/object"
 	"k8s.io/apiserver/pkg/admission/plugin/webhook/predicates/rules"
@@ -368,5 +369,28 @@ func setMaybe2(m map[string]any, key, value string) {
 		m[key] = int64(8080)
 	default:
 		m[key] = value
+	}
+}
+
+// TestMatchConditionsCompileForNewConfigurations: the API server compiles a
+// webhook configuration's match conditions in its environment for new
+// expressions when the configuration is created, and refuses it on any error
+// (a configuration it refused would register nothing).
+func TestMatchConditionsCompileForNewConfigurations(t *testing.T) {
+	compiler := apiservercel.NewCompiler(environment.MustBaseEnvSet(environment.DefaultCompatibilityVersion()))
+	for name, cfg := range registrationConfigs(t) {
+		m, v := Configurations(RegistrationOptions{ClientConfig: URLClientConfig("https://127.0.0.1:9443", nil), Config: cfg})
+		var conds []admissionregistrationv1.MatchCondition
+		for _, w := range m.Webhooks {
+			conds = append(conds, w.MatchConditions...)
+		}
+		for _, w := range v.Webhooks {
+			conds = append(conds, w.MatchConditions...)
+		}
+		for _, c := range conds {
+			res := compiler.CompileCELExpression(&matchconditions.MatchCondition{Name: c.Name, Expression: c.Expression},
+				apiservercel.OptionalVariableDeclarations{HasAuthorizer: true}, environment.NewExpressions)
+			require.Nil(t, res.Error, "%s: condition %s: %s", name, c.Name, c.Expression)
+		}
 	}
 }
