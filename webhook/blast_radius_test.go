@@ -379,15 +379,7 @@ func setMaybe2(m map[string]any, key, value string) {
 func TestMatchConditionsCompileForNewConfigurations(t *testing.T) {
 	compiler := apiservercel.NewCompiler(environment.MustBaseEnvSet(environment.DefaultCompatibilityVersion()))
 	for name, cfg := range registrationConfigs(t) {
-		m, v := Configurations(RegistrationOptions{ClientConfig: URLClientConfig("https://127.0.0.1:9443", nil), Config: cfg})
-		var conds []admissionregistrationv1.MatchCondition
-		for _, w := range m.Webhooks {
-			conds = append(conds, w.MatchConditions...)
-		}
-		for _, w := range v.Webhooks {
-			conds = append(conds, w.MatchConditions...)
-		}
-		for _, c := range conds {
+		for _, c := range allMatchConditions(cfg) {
 			res := compiler.CompileCELExpression(&matchconditions.MatchCondition{Name: c.Name, Expression: c.Expression},
 				apiservercel.OptionalVariableDeclarations{HasAuthorizer: true}, environment.NewExpressions)
 			require.Nil(t, res.Error, "%s: condition %s: %s", name, c.Name, c.Expression)

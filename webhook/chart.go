@@ -97,18 +97,11 @@ func Chart() ([]byte, error) {
 	var doc chartRules
 	doc.Scopes = map[string]chartScope{}
 	for _, mutating := range []bool{true, false} {
-		groups := scopeGroups(mutating)
-		ids := make([]string, 0, len(groups))
-		for id := range groups {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
 		var out []chartGroup
-		for _, id := range ids {
-			g := groups[id]
-			out = append(out, chartGroup{Scope: id, Rules: g.rules})
+		for _, g := range scopeGroups(mutating) {
+			out = append(out, chartGroup{Scope: g.id, Rules: g.rules})
 			if g.scope != nil {
-				doc.Scopes[id] = chartScope{Setting: g.scope.Setting, Variants: g.scope.Variants}
+				doc.Scopes[g.id] = chartScope{Setting: g.scope.Setting, Variants: g.scope.Variants}
 			}
 		}
 		if mutating {

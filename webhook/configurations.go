@@ -140,9 +140,10 @@ type Webhook struct {
 	MatchConditions []admissionregistrationv1.MatchCondition
 }
 
-// scopeGroup is the kinds of one admission scope ("" for none) in one
-// configuration, with the scope.
+// scopeGroup is the kinds of one admission scope in one configuration.
 type scopeGroup struct {
+	// id is the scope's id, "" for the kinds without a narrower scope.
+	id    string
 	scope *policy.AdmissionScope
 	rules []admissionregistrationv1.RuleWithOperations
 }
@@ -150,11 +151,12 @@ type scopeGroup struct {
 // scopeGroups groups the kinds of the mutating (or validating) configuration
 // by admission scope: a kind whose reviews in that configuration all declare
 // one scope is sent only there; any other kind (a review without a scope, or
-// reviews that disagree) is in the group of no scope, keyed "". Each group's
+// reviews that disagree) is in the group of no scope, id "". The groups are
+// sorted by id (so that one comes first). Each group's
 // rules are one per API group, operations and versions, listing its
 // resources, sorted by group, then resource, so that the order of the rules'
 // registration does not matter.
-func scopeGroups(mutating bool) map[string]*scopeGroup {
+func scopeGroups(mutating bool) []*scopeGroup {
 	type kindScope struct {
 		kind  policy.Kind
 		scope *policy.AdmissionScope
@@ -193,15 +195,18 @@ func scopeGroups(mutating bool) map[string]*scopeGroup {
 		}
 		g := groups[id]
 		if g == nil {
-			g = &scopeGroup{scope: scope}
+			g = &scopeGroup{id: id, scope: scope}
 			groups[id] = g
 		}
 		g.rules = addResource(g.rules, ks.kind)
 	}
+	out := make([]*scopeGroup, 0, len(groups))
 	for _, g := range groups {
 		g.rules = sortRules(g.rules)
+		out = append(out, g)
 	}
-	return groups
+	slices.SortFunc(out, func(a, b *scopeGroup) int { return cmp.Compare(a.id, b.id) })
+	return out
 }
 
 // Webhooks returns the webhooks of the mutating (or validating)
@@ -212,15 +217,8 @@ func Webhooks(cfg *policy.Config, mutating bool) []Webhook {
 	if mutating {
 		base = MutatingWebhookName
 	}
-	groups := scopeGroups(mutating)
-	ids := make([]string, 0, len(groups))
-	for id := range groups {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
 	var out []Webhook
-	for _, id := range ids {
-		g := groups[id]
+	for _, g := range scopeGroups(mutating) {
 		if g.scope == nil {
 			out = append(out, Webhook{Name: base, Rules: g.rules})
 			continue

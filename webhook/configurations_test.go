@@ -104,14 +104,7 @@ func registrationConfigs(t *testing.T) map[string]*policy.Config {
 // belong in the namespace selector.
 func TestMatchConditionsNeverReadTheNamespace(t *testing.T) {
 	for name, cfg := range registrationConfigs(t) {
-		m, v := Configurations(RegistrationOptions{ClientConfig: URLClientConfig("https://127.0.0.1:9443", nil), Config: cfg})
-		var conds []admissionregistrationv1.MatchCondition
-		for _, w := range m.Webhooks {
-			conds = append(conds, w.MatchConditions...)
-		}
-		for _, w := range v.Webhooks {
-			conds = append(conds, w.MatchConditions...)
-		}
+		conds := allMatchConditions(cfg)
 		require.NotEmpty(t, conds, name)
 		for _, c := range conds {
 			assert.NotContains(t, c.Expression, "namespaceObject", "%s: condition %s", name, c.Name)
@@ -122,6 +115,20 @@ func TestMatchConditionsNeverReadTheNamespace(t *testing.T) {
 		Conditions: []admissionregistrationv1.MatchCondition{{Name: "ns", Expression: "namespaceObject.metadata.labels['a'] == 'b'"}},
 	}}}})
 	require.ErrorContains(t, err, "namespaceObject")
+}
+
+// allMatchConditions returns every match condition of the configurations
+// built from cfg.
+func allMatchConditions(cfg *policy.Config) []admissionregistrationv1.MatchCondition {
+	m, v := Configurations(RegistrationOptions{ClientConfig: URLClientConfig("https://127.0.0.1:9443", nil), Config: cfg})
+	var conds []admissionregistrationv1.MatchCondition
+	for _, w := range m.Webhooks {
+		conds = append(conds, w.MatchConditions...)
+	}
+	for _, w := range v.Webhooks {
+		conds = append(conds, w.MatchConditions...)
+	}
+	return conds
 }
 
 // validScopeForTest registers a throwaway rule with scope s and returns
