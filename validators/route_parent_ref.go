@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -218,8 +219,24 @@ func init() {
 		Summary: "cross-namespace route parentRefs must be allowed by the Gateway's allowedRoutes",
 		Default: policy.Enforce,
 		Reads:   []policy.WorldKind{policy.KindNamespace, policy.KindGateway},
-		Reviews: []policy.Review{{Kinds: policy.RouteKinds, Check: policy.ObjectFunc(RouteParentRef)}},
+		Reviews: []policy.Review{{Kinds: policy.RouteKinds, Check: policy.ObjectFunc(RouteParentRef), Admission: crossNamespaceRoutes}},
 	})
+}
+
+// crossNamespaceRoutes is the admission scope of route-parent-ref: the rule
+// only judges parentRefs whose namespace is set and is not the route's, so
+// the API server sends meshgate only the routes with one (in any namespace;
+// routes reach the validating webhooks after their CRD's schema validation,
+// so parentRefs is a list of objects).
+var crossNamespaceRoutes = &policy.AdmissionScope{
+	ID: "cross-namespace-routes",
+	Variants: map[string][]policy.AdmissionWebhook{"": {{
+		Conditions: []admissionregistrationv1.MatchCondition{{
+			Name: "cross-namespace-parent",
+			Expression: "has(object.spec) && has(object.spec.parentRefs) && " +
+				"object.spec.parentRefs.exists(p, has(p.namespace) && p.namespace != '' && p.namespace != request.namespace)",
+		}},
+	}}},
 }
 
 // RouteParentRef implements rule route-parent-ref

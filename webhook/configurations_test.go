@@ -40,7 +40,8 @@ func TestConfigurationsRegisterWhatTheHandlersServe(t *testing.T) {
 		"mesh-services-ambient.mutate.meshgate.io",
 		"mesh-services-injection-off-ambient.mutate.meshgate.io",
 	}, mutNames)
-	assert.Equal(t, strings.ReplaceAll(strings.Join(mutNames, ","), "mutate", "validate"), strings.Join(valNames, ","))
+	assert.Equal(t, append([]string{"validate.meshgate.io", "cross-namespace-routes.validate.meshgate.io"},
+		strings.Split(strings.ReplaceAll(strings.Join(mutNames[1:], ","), "mutate", "validate"), ",")...), valNames)
 
 	// The registered rules, exactly: group, versions, operations and resources.
 	rule := func(ops []admissionregistrationv1.OperationType, group string, versions []string, resources ...string) admissionregistrationv1.RuleWithOperations {
@@ -55,20 +56,24 @@ func TestConfigurationsRegisterWhatTheHandlersServe(t *testing.T) {
 		rule(createUpdate, "getambassador.io", emissary, "mappings"),
 	}, m.Webhooks[0].Rules, "mutating: the kinds the mutation rules review without a narrower scope")
 	assert.Equal(t, []admissionregistrationv1.RuleWithOperations{
-		rule(createUpdate, "gateway.networking.k8s.io", []string{"*"}, "grpcroutes", "httproutes", "tcproutes", "tlsroutes", "udproutes"),
 		rule(createUpdate, "getambassador.io", emissary, "mappings", "tlscontexts"),
 		rule(createUpdate, "networking.istio.io", []string{"v1", "v1beta1", "v1alpha3"}, "virtualservices"),
 	}, v.Webhooks[0].Rules, "validating: every other kind a rule reviews; workload templates are left to meshgate check")
+	assert.Equal(t, []admissionregistrationv1.RuleWithOperations{
+		rule(createUpdate, "gateway.networking.k8s.io", []string{"*"}, "grpcroutes", "httproutes", "tcproutes", "tlsroutes", "udproutes"),
+	}, v.Webhooks[1].Rules, "validating: the routes with a cross-namespace parentRef")
+	assert.Equal(t, "cross-namespace-parent", v.Webhooks[1].MatchConditions[0].Name)
 	for i := 1; i < len(m.Webhooks); i++ {
+		mw, vw := m.Webhooks[i], v.Webhooks[i+1]
 		want := rule(create, "", v1, "pods")
-		if strings.HasPrefix(m.Webhooks[i].Name, "mesh-services") {
+		if strings.HasPrefix(mw.Name, "mesh-services") {
 			want = rule(createUpdate, "", v1, "services")
 		}
-		assert.Equal(t, []admissionregistrationv1.RuleWithOperations{want}, m.Webhooks[i].Rules, m.Webhooks[i].Name)
-		assert.Equal(t, []admissionregistrationv1.RuleWithOperations{want}, v.Webhooks[i].Rules, v.Webhooks[i].Name)
-		assert.NotEmpty(t, m.Webhooks[i].MatchConditions, m.Webhooks[i].Name)
-		assert.Equal(t, m.Webhooks[i].MatchConditions, v.Webhooks[i].MatchConditions, v.Webhooks[i].Name)
-		assert.Equal(t, m.Webhooks[i].NamespaceSelector, v.Webhooks[i].NamespaceSelector, v.Webhooks[i].Name)
+		assert.Equal(t, []admissionregistrationv1.RuleWithOperations{want}, mw.Rules, mw.Name)
+		assert.Equal(t, []admissionregistrationv1.RuleWithOperations{want}, vw.Rules, vw.Name)
+		assert.NotEmpty(t, mw.MatchConditions, mw.Name)
+		assert.Equal(t, mw.MatchConditions, vw.MatchConditions, vw.Name)
+		assert.Equal(t, mw.NamespaceSelector, vw.NamespaceSelector, vw.Name)
 	}
 }
 
