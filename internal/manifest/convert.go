@@ -160,19 +160,24 @@ func (c *converter) key(k *yaml.Node) (string, error) {
 	if k.Kind != yaml.ScalarNode {
 		return "", lineErrorf(k.Line+c.lineOffset-1, "a mapping key must be a scalar")
 	}
-	switch v := scalar(k).(type) {
+	return keyString(scalar(k), k.Value), nil
+}
+
+// keyString renders a resolved key scalar v, written as raw, as a string key.
+func keyString(v any, raw string) string {
+	switch v := v.(type) {
 	case string:
-		return v, nil
+		return v
 	case nil:
-		return "null", nil
+		return "null"
 	case bool:
-		return strconv.FormatBool(v), nil
+		return strconv.FormatBool(v)
 	case int64:
-		return strconv.FormatInt(v, 10), nil
+		return strconv.FormatInt(v, 10)
 	case float64:
-		return strconv.FormatFloat(v, 'g', -1, 64), nil
+		return strconv.FormatFloat(v, 'g', -1, 64)
 	default:
-		return k.Value, nil
+		return raw
 	}
 }
 

@@ -115,6 +115,12 @@ func Parse(name string, data []byte) []*Document {
 // ParseChunk reads one document. It is safe to call concurrently for different
 // chunks.
 func ParseChunk(name string, c Chunk) *Document {
+	return parseChunk(name, c, true)
+}
+
+// parseChunk reads one document, trying the fast path first when fast is set
+// (see fastParse).
+func parseChunk(name string, c Chunk, fast bool) *Document {
 	doc := &Document{Chunk: c, Source: name}
 	if blank(c.Raw) {
 		return doc
@@ -126,6 +132,15 @@ func ParseChunk(name string, c Chunk) *Document {
 	}
 	trimmed := bytes.TrimLeft(c.Raw, " \t\r\n")
 	doc.JSON = len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[')
+	if fast && !doc.JSON {
+		if obj, pos, ok := fastParse(c.Raw, c.Line); ok {
+			if objs, ok := fastObjects(name, c, obj, pos); ok {
+				doc.Objects = objs
+				doc.List = len(objs) > 0 && objs[0].Item >= 0
+				return doc
+			}
+		}
+	}
 
 	roots, err := parseYAML(c.Raw)
 	if err != nil && doc.JSON {
@@ -251,19 +266,35 @@ func objectsOf(name string, c Chunk, n *yaml.Node, firstLine int) ([]*Object, in
 		return nil, line, err
 	}
 	conv.close(0)
-	obj := v.(map[string]any)
+	return objectsFrom(name, c, v.(map[string]any), conv.pos, line)
+}
+
+// fastObjects turns a document the fast path read into objects; ok is false
+// when the document is not plainly one object or a List of them (the general
+// path then reports why, with the same words as always).
+func fastObjects(name string, c Chunk, obj map[string]any, pos []posEntry) ([]*Object, bool) {
+	if obj["apiVersion"] == nil || obj["kind"] == nil {
+		return nil, false
+	}
+	objs, _, err := objectsFrom(name, c, obj, pos, pos[0].lineNo())
+	return objs, err == nil
+}
+
+// objectsFrom turns a document's root mapping obj, with its position index
+// (entry 0 is the root), into objects. line is the root's line.
+func objectsFrom(name string, c Chunk, obj map[string]any, pos []posEntry, line int) ([]*Object, int, error) {
 	if err := checkObject(obj); err != nil {
 		return nil, line, err
 	}
 	u := &unstructured.Unstructured{Object: obj}
 	if items, ok := obj["items"].([]any); ok && strings.HasSuffix(u.GetKind(), "List") {
-		itemsID := conv.child(0, "items", -1)
+		itemsID := findChild(pos, 0, "items", -1)
 		out := make([]*Object, 0, len(items))
 		for i, it := range items {
-			id := conv.child(itemsID, "", i)
+			id := findChild(pos, itemsID, "", i)
 			itemLine := line
 			if id >= 0 {
-				itemLine = conv.pos[id].lineNo()
+				itemLine = pos[id].lineNo()
 			}
 			m, ok := it.(map[string]any)
 			if !ok {
@@ -272,11 +303,11 @@ func objectsOf(name string, c Chunk, n *yaml.Node, firstLine int) ([]*Object, in
 			if err := checkObject(m); err != nil {
 				return nil, itemLine, fmt.Errorf("List item %d: %w", i, err) //nolint:staticcheck // ST1005: "List" is the kind's name
 			}
-			out = append(out, &Object{Object: &unstructured.Unstructured{Object: m}, Source: name, Doc: c.Index, Item: i, Line: itemLine, pos: conv.pos, root: id})
+			out = append(out, &Object{Object: &unstructured.Unstructured{Object: m}, Source: name, Doc: c.Index, Item: i, Line: itemLine, pos: pos, root: id})
 		}
 		return out, 0, nil
 	}
-	return []*Object{{Object: u, Source: name, Doc: c.Index, Item: -1, Line: line, pos: conv.pos, root: 0}}, 0, nil
+	return []*Object{{Object: u, Source: name, Doc: c.Index, Item: -1, Line: line, pos: pos, root: 0}}, 0, nil
 }
 
 // estimateEntries guesses how many keys and items a document has: about one a

@@ -81,11 +81,6 @@ func findChild(pos []posEntry, parent int32, key string, idx int) int32 {
 	return found
 }
 
-// child finds a child of entry parent by key (index < 0) or index.
-func (c *converter) child(parent int32, key string, index int) int32 {
-	return findChild(c.pos, parent, key, index)
-}
-
 // segment is one step of a field path: a name (`spec`) or a subscript (`[0]`,
 // `[proxy.istio.io/config]`).
 type segment struct {
