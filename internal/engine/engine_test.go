@@ -173,3 +173,29 @@ func TestPatchOnlySkipsTheFinalObject(t *testing.T) {
 	assert.Equal(t, full.Findings, only.Findings)
 	assert.Same(t, svc, only.Object)
 }
+
+// TestNestedMapIsUnstructuredNestedMap proves the engine's copy-free lookup of
+// a pod template finds and refuses exactly what unstructured.NestedMap does,
+// with the same error.
+func TestNestedMapIsUnstructuredNestedMap(t *testing.T) {
+	tests := []struct {
+		name string
+		obj  map[string]any
+	}{
+		{name: "template found", obj: map[string]any{"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{}}}}},
+		{name: "no spec", obj: map[string]any{}},
+		{name: "no template", obj: map[string]any{"spec": map[string]any{}}},
+		{name: "null template", obj: map[string]any{"spec": map[string]any{"template": nil}}},
+		{name: "template is a string", obj: map[string]any{"spec": map[string]any{"template": "x"}}},
+		{name: "spec is a list", obj: map[string]any{"spec": []any{1}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want, wantFound, wantErr := unstructured.NestedMap(tt.obj, "spec", "template")
+			got, found, err := nestedMap(tt.obj, "spec", "template")
+			assert.Equal(t, want, got)
+			assert.Equal(t, wantFound, found)
+			assert.Equal(t, wantErr, err)
+		})
+	}
+}

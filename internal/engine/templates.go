@@ -20,7 +20,7 @@ import (
 func (e *Engine) reviewTemplate(ctx context.Context, in Input, p *plan, t policy.Target, w policy.World) (*Result, error) {
 	res := &Result{Object: in.Object}
 	tplPath := p.kind.Template
-	tpl, found, err := unstructured.NestedMap(in.Object.Object, tplPath...)
+	tpl, found, err := nestedMap(in.Object.Object, tplPath...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s is not an object: %w", t.Object, strings.Join(tplPath, "."), err)
 	}
@@ -81,4 +81,19 @@ func withTemplate(workload *unstructured.Unstructured, tplPath []string, pod *co
 		return nil, fmt.Errorf("set mutated pod template: %w", err)
 	}
 	return out, nil
+}
+
+// nestedMap is unstructured.NestedMap (same results, same errors) without its
+// deep copy of the map found: the engine only reads the pod template, and the
+// copy was the costliest step of reviewing a workload no rule applies to.
+func nestedMap(obj map[string]any, fields ...string) (map[string]any, bool, error) {
+	val, found, err := unstructured.NestedFieldNoCopy(obj, fields...)
+	if !found || err != nil {
+		return nil, found, err
+	}
+	m, ok := val.(map[string]any)
+	if !ok {
+		return nil, false, fmt.Errorf(".%s accessor error: %v is of the type %T, expected map[string]interface{}", strings.Join(fields, "."), val, val)
+	}
+	return m, true, nil
 }
