@@ -493,7 +493,7 @@ func reviewAll(ctx context.Context, eng *engine.Engine, worlds map[string]*built
 		w := worlds[worldKey(o, t.file)]
 		rs := make([]*Reviewed, len(d.Objects))
 		for j, obj := range d.Objects {
-			rs[j] = review(ctx, eng, w, o.Namespace, obj)
+			rs[j] = review(ctx, eng, w, o.Namespace, obj, !keep)
 			if !keep {
 				rs[j].release()
 			}
@@ -583,11 +583,13 @@ func (o *Options) limitMemory(bytes int64) {
 	o.restoreLimit = func() { debug.SetMemoryLimit(prev) }
 }
 
-// review runs the engine on one object and places its verdicts.
-func review(ctx context.Context, eng *engine.Engine, bw *builtWorld, defaultNS string, obj *manifest.Object) *Reviewed {
+// review runs the engine on one object and places its verdicts. patchOnly
+// skips building the mutated object (Result.Object is then the input), for
+// runs that drop it anyway: only --diff and --write-mutated show it.
+func review(ctx context.Context, eng *engine.Engine, bw *builtWorld, defaultNS string, obj *manifest.Object, patchOnly bool) *Reviewed {
 	u := obj.Object
 	r := &Reviewed{Object: obj, Ref: policy.ObjectRef{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName()}, GVK: u.GroupVersionKind()}
-	in := engine.Input{Object: u}
+	in := engine.Input{Object: u, PatchOnly: patchOnly}
 	if u.GetNamespace() == "" {
 		in.Namespace = defaultNS
 	}
