@@ -217,11 +217,13 @@ func resolvePlain(s string) any {
 		return s
 	}
 	plain := strings.ReplaceAll(s, "_", "")
-	if i, err := strconv.ParseInt(plain, 0, 64); err == nil {
-		return i
-	}
-	if u, err := strconv.ParseUint(plain, 0, 64); err == nil {
-		return float64(u)
+	if mayBeInt(plain) {
+		if i, err := strconv.ParseInt(plain, 0, 64); err == nil {
+			return i
+		}
+		if u, err := strconv.ParseUint(plain, 0, 64); err == nil {
+			return float64(u)
+		}
 	}
 	if isYAMLFloat(plain) {
 		if f, err := strconv.ParseFloat(plain, 64); err == nil {
@@ -229,6 +231,27 @@ func resolvePlain(s string) any {
 		}
 	}
 	return s
+}
+
+// mayBeInt reports whether strconv.ParseInt or ParseUint (base 0) could accept
+// s: a sign, then only digits, hex digits, base prefix letters and
+// underscores. It spares the two failed parses, and their errors, for values
+// like 100m, 1.4.0 and 2024-01-02.
+func mayBeInt(s string) bool {
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		s = s[1:]
+	}
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f', c >= 'A' && c <= 'F', c == 'x', c == 'X', c == 'o', c == 'O', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // number turns an integral float into int64, as encoding it as JSON and reading it

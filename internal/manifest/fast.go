@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"strings"
+	"sync"
 )
 
 // The fast path reads the plain block YAML that almost every manifest is
@@ -50,6 +51,10 @@ type fastParser struct {
 	depth      int
 }
 
+// fastLines recycles the line index, which lives only while a document is
+// read.
+var fastLines = sync.Pool{New: func() any { return new([]fastLine) }}
+
 // fastMaxDepth bounds nesting, far below the general parser's limit.
 const fastMaxDepth = 200
 
@@ -62,6 +67,12 @@ const fastMaxKey = 1000
 // subset.
 func fastParse(raw []byte, firstLine int) (obj map[string]any, pos []posEntry, ok bool) {
 	p := &fastParser{s: string(raw), lineOffset: firstLine}
+	buf := fastLines.Get().(*[]fastLine)
+	defer func() {
+		*buf = p.lines[:0]
+		fastLines.Put(buf)
+	}()
+	p.lines = (*buf)[:0]
 	if !p.splitLines() || len(p.lines) == 0 {
 		return nil, nil, false
 	}
@@ -69,7 +80,8 @@ func fastParse(raw []byte, firstLine int) (obj map[string]any, pos []posEntry, o
 	if first.col != 0 || p.seqItem(&first) {
 		return nil, nil, false
 	}
-	p.pos = make([]posEntry, 0, len(p.lines)+1)
+	// About one entry a line, and one per item of a flow collection.
+	p.pos = make([]posEntry, 0, len(p.lines)+strings.Count(p.s, ",")+1)
 	p.record(false, "", first.num)
 	m, ok := p.mapping(0)
 	if !ok || p.i != len(p.lines) {

@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -143,5 +144,32 @@ func FuzzFastPath(f *testing.F) {
 	f.Add([]byte("apiVersion: v1\nkind: ConfigMap\ndata:\n  1: 0x1F\n  true: 'it''s'\n  y: 1e3\n  z: -x\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fastMatchesGeneral(t, data)
+	})
+}
+
+// TestMayBeIntKeepsEveryInteger proves the pre-check before strconv's integer
+// parsers only refuses strings they refuse too.
+func TestMayBeIntKeepsEveryInteger(t *testing.T) {
+	for _, s := range []string{"0", "-7", "+7", "0x1F", "0X1f", "0o17", "0O17", "0b101", "0B1", "0755", "18446744073709551615", "-0x8000000000000000",
+		"", "-", "+", "100m", "128Mi", "1.4.0", "2024-01-02", "1e3", "0x", "25%", "1_000"} {
+		_, errInt := strconv.ParseInt(s, 0, 64)
+		_, errUint := strconv.ParseUint(s, 0, 64)
+		if errInt == nil || errUint == nil {
+			assert.True(t, mayBeInt(s), "%q is an integer", s)
+		}
+	}
+	assert.False(t, mayBeInt("100m"))
+	assert.False(t, mayBeInt("1.4.0"))
+}
+
+func FuzzMayBeInt(f *testing.F) {
+	f.Add("0x1F")
+	f.Add("-12")
+	f.Fuzz(func(t *testing.T, s string) {
+		_, errInt := strconv.ParseInt(s, 0, 64)
+		_, errUint := strconv.ParseUint(s, 0, 64)
+		if (errInt == nil || errUint == nil) && !mayBeInt(s) {
+			t.Fatalf("%q parses as an integer, but mayBeInt refuses it", s)
+		}
 	})
 }
