@@ -136,6 +136,38 @@ func TestFastPathMatchesGeneralOnRepoManifests(t *testing.T) {
 	assert.Positive(t, fast)
 }
 
+// TestFastPathMatchesGeneralOnDir compares the two paths on every YAML and
+// JSON file under $MESHGATE_YAML_DIR, when it is set: for example the Go module
+// cache, which holds thousands of real manifests (Kubernetes' own test data,
+// Gateway API, cert-manager, Helm):
+//
+//	MESHGATE_YAML_DIR=$(go env GOMODCACHE) go test ./internal/manifest -run OnDir -v
+func TestFastPathMatchesGeneralOnDir(t *testing.T) {
+	root := os.Getenv("MESHGATE_YAML_DIR")
+	if root == "" {
+		t.Skip("MESHGATE_YAML_DIR is not set")
+	}
+	var fast, total, files int
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !(strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml") || strings.HasSuffix(path, ".json")) {
+			return nil //nolint:nilerr // an unreadable folder is skipped
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil //nolint:nilerr // an unreadable file is skipped
+		}
+		files++
+		t.Run(path, func(t *testing.T) {
+			f, n := fastMatchesGeneral(t, data)
+			fast += f
+			total += n
+		})
+		return nil
+	})
+	require.NoError(t, err)
+	t.Logf("%d files: the fast path read %d of %d documents, as the general path does", files, fast, total)
+}
+
 func FuzzFastPath(f *testing.F) {
 	f.Add([]byte(helmOutput))
 	f.Add([]byte("apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  spec: {a: [1, 'b', \"c\"]}\n"))
