@@ -2,10 +2,13 @@
 // documents per stream, `kind: List` expanded, empty documents skipped, and the
 // line of every field remembered, so a finding about a field can point at it.
 //
-// Each document is parsed once, with go.yaml.in/yaml/v3, into a node tree that is
-// turned into the unstructured object directly (scalars resolved as kubectl
-// resolves them) while a compact index of key and item lines is recorded; the
-// node tree is then dropped. A document that is clearly not a Kubernetes object
+// Each document is parsed once. Plain block YAML (the subset fastParse reads:
+// what helm, kustomize and kubectl print) is read line by line straight into
+// the unstructured object and a compact index of key and item lines; any other
+// document is parsed with go.yaml.in/yaml/v3 into a node tree that is turned
+// into the object directly while the same index is recorded, and the node tree
+// is then dropped. Both paths resolve scalars as kubectl does, and give the
+// same object and lines for a document both can read. A document that is clearly not a Kubernetes object
 // (no `apiVersion` or no `kind`: a values file, a Chart.yaml, a JSON fixture)
 // is skipped with the reason; one that claims to be an object (both keys) and
 // cannot be read is an error for that document only: the others are still read.
