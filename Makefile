@@ -56,8 +56,8 @@ bench: ## benchmarks of every rule, the engine, the admission handlers and the C
 	$(GO) test -run '^$$' -bench . -benchmem ./mutators/ ./validators/ ./internal/engine/ ./webhook/ ./internal/manifest/ ./internal/check/
 
 .PHONY: bench-check
-bench-check: ## time `meshgate check` on a generated 10,000-object corpus (wall, CPU, peak memory)
-	hack/bench-check.sh
+bench-check: ## time `meshgate check` on generated 1k/10k/100k-object corpora (wall, CPU, peak memory; BENCH_CHECK_ARGS="-b main" compares)
+	hack/bench-check.sh $(BENCH_CHECK_ARGS)
 
 FUZZTIME ?= 10s
 fuzz: ## run every fuzz target for FUZZTIME each (bounded)
