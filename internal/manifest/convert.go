@@ -18,8 +18,7 @@ const maxAliasNodes = 100_000
 // YAML 1.1 scalars, numbers through JSON) would, and records the line of every key
 // and sequence item in a flat index as it goes, so the tree itself can be dropped.
 type converter struct {
-	lineOffset int
-	pos        []posEntry
+	posIndex
 	aliasNodes int
 }
 
@@ -42,21 +41,28 @@ func (e *posEntry) lineNo() int {
 	return int(e.line)
 }
 
+// posIndex builds a document's position index, whose line 1 is the stream's
+// line lineOffset.
+type posIndex struct {
+	lineOffset int
+	pos        []posEntry
+}
+
 // record adds a position entry and returns its id.
-func (c *converter) record(item bool, key string, line int) int32 {
-	id := int32(len(c.pos))
-	l := int32(line + c.lineOffset - 1)
+func (x *posIndex) record(item bool, key string, line int) int32 {
+	id := int32(len(x.pos))
+	l := int32(line + x.lineOffset - 1)
 	if item {
 		l = -l
 	}
-	c.pos = append(c.pos, posEntry{key: key, end: id + 1, line: l})
+	x.pos = append(x.pos, posEntry{key: key, end: id + 1, line: l})
 	return id
 }
 
 // close marks the end of entry id's descendants.
-func (c *converter) close(id int32) {
+func (x *posIndex) close(id int32) {
 	if id >= 0 {
-		c.pos[id].end = int32(len(c.pos))
+		x.pos[id].end = int32(len(x.pos))
 	}
 }
 

@@ -43,12 +43,11 @@ type fastLine struct {
 // fastParser reads one chunk. Lines are consumed in order; a parse function
 // returns false when the document leaves the subset.
 type fastParser struct {
-	s          string
-	lines      []fastLine
-	i          int
-	lineOffset int
-	pos        []posEntry
-	depth      int
+	posIndex
+	s     string
+	lines []fastLine
+	i     int
+	depth int
 }
 
 // fastLines recycles the line index, which lives only while a document is
@@ -66,7 +65,7 @@ const fastMaxKey = 1000
 // root mapping and its position index; ok is false when raw is outside the
 // subset.
 func fastParse(raw []byte, firstLine int) (obj map[string]any, pos []posEntry, ok bool) {
-	p := &fastParser{s: string(raw), lineOffset: firstLine}
+	p := &fastParser{s: string(raw), posIndex: posIndex{lineOffset: firstLine}}
 	buf := fastLines.Get().(*[]fastLine)
 	defer func() {
 		*buf = p.lines[:0]
@@ -132,21 +131,29 @@ func (p *fastParser) splitLines() bool {
 	return true
 }
 
-func (p *fastParser) record(item bool, key string, line int) int32 {
-	id := int32(len(p.pos))
-	l := int32(line + p.lineOffset - 1)
-	if item {
-		l = -l
-	}
-	p.pos = append(p.pos, posEntry{key: key, end: id + 1, line: l})
-	return id
+// enter goes one level deeper, and reports false past fastMaxDepth; leave
+// comes back.
+func (p *fastParser) enter() bool {
+	p.depth++
+	return p.depth <= fastMaxDepth
 }
 
-func (p *fastParser) close(id int32) { p.pos[id].end = int32(len(p.pos)) }
+func (p *fastParser) leave() { p.depth-- }
 
 // seqItem reports whether l starts with a sequence item's `-`.
 func (p *fastParser) seqItem(l *fastLine) bool {
 	return p.s[l.start] == '-' && (l.start+1 == l.end || p.s[l.start+1] == ' ')
+}
+
+// at returns the current line if it is at column col, nil if there is none or
+// it is less indented (the node at col has ended), and false if it is more
+// indented (the document leaves the subset, or is broken).
+func (p *fastParser) at(col int) (*fastLine, bool) {
+	if p.i == len(p.lines) || p.lines[p.i].col < col {
+		return nil, true
+	}
+	l := &p.lines[p.i]
+	return l, l.col == col
 }
 
 // block reads the node whose first line is the current one, at column col.
@@ -159,20 +166,17 @@ func (p *fastParser) block(col int) (any, bool) {
 
 // mapping reads a block mapping whose keys are at column col.
 func (p *fastParser) mapping(col int) (map[string]any, bool) {
-	if p.depth++; p.depth > fastMaxDepth {
+	defer p.leave()
+	if !p.enter() {
 		return nil, false
 	}
-	defer func() { p.depth-- }()
 	out := map[string]any{}
-	for p.i < len(p.lines) {
-		l := &p.lines[p.i]
-		if l.col < col {
-			break
-		}
-		if l.col > col {
+	for {
+		l, ok := p.at(col)
+		if !ok {
 			return nil, false
 		}
-		if p.seqItem(l) {
+		if l == nil || p.seqItem(l) {
 			break
 		}
 		colon, ok := p.key(l.start, l.end)
@@ -215,20 +219,17 @@ func (p *fastParser) mapping(col int) (map[string]any, bool) {
 
 // sequence reads a block sequence whose `-` are at column col.
 func (p *fastParser) sequence(col int) ([]any, bool) {
-	if p.depth++; p.depth > fastMaxDepth {
+	defer p.leave()
+	if !p.enter() {
 		return nil, false
 	}
-	defer func() { p.depth-- }()
 	out := []any{}
-	for p.i < len(p.lines) {
-		l := &p.lines[p.i]
-		if l.col < col {
-			break
-		}
-		if l.col > col {
+	for {
+		l, ok := p.at(col)
+		if !ok {
 			return nil, false
 		}
-		if !p.seqItem(l) {
+		if l == nil || !p.seqItem(l) {
 			break
 		}
 		c := skipSpaces(p.s, l.start+1, l.end)
@@ -240,7 +241,6 @@ func (p *fastParser) sequence(col int) ([]any, bool) {
 		}
 		id := p.record(true, "", l.num)
 		var v any
-		var ok bool
 		if _, isKey := p.key(c, l.end); isKey {
 			// A compact mapping: its keys are at the column of the first one.
 			l.col, l.start = c-l.begin, c
@@ -361,10 +361,10 @@ func (p *fastParser) quoted(i, end int) (string, int, bool) {
 // flow reads a flow sequence or mapping closed on its line, and returns the
 // offset after it.
 func (p *fastParser) flow(i, end, line int) (any, int, bool) {
-	if p.depth++; p.depth > fastMaxDepth {
+	defer p.leave()
+	if !p.enter() {
 		return nil, 0, false
 	}
-	defer func() { p.depth-- }()
 	closer := byte(']')
 	if p.s[i] == '{' {
 		closer = '}'

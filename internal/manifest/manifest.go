@@ -262,7 +262,7 @@ func objectsOf(name string, c Chunk, n *yaml.Node, firstLine int) ([]*Object, in
 	if missing := missingKeys(root, "apiVersion", "kind"); missing != "" {
 		return nil, line, notObjectError{"not a Kubernetes object: no " + missing}
 	}
-	conv := &converter{lineOffset: firstLine, pos: make([]posEntry, 0, estimateEntries(c.Raw))}
+	conv := &converter{posIndex: posIndex{lineOffset: firstLine, pos: make([]posEntry, 0, estimateEntries(c.Raw))}}
 	conv.record(false, "", root.Line)
 	v, err := conv.value(root, 0, false)
 	if err != nil {
