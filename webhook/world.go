@@ -63,32 +63,45 @@ var (
 // nameField is the cache index of objects by name across namespaces.
 const nameField = "meshgate.metadata.name"
 
-// CacheOptions returns the cache options the World needs: managedFields and the
-// last-applied-configuration annotation stripped from every object, reads
+// CacheOptions returns the cache options the World needs: every object cut
+// down to what the World reads of it as it enters the cache (world.Slim: a
+// Service keeps its type, selector and ports' names, numbers and protocols;
+// metadata-only kinds their identity, and a Namespace its labels), reads
 // without deep copies (the World hands out read-only values), and reads of a
 // kind without an informer failing instead of starting one.
-func CacheOptions() cache.Options {
+//
+// wholeObjects keeps whole objects instead, without only managedFields and
+// the last-applied-configuration annotation: what meshgate cached before it
+// slimmed objects, kept to measure the difference (`make bench-scale`).
+func CacheOptions(wholeObjects bool) cache.Options {
 	noCopy := true
-	strip := cache.TransformStripManagedFields()
+	transform := func(in any) (any, error) { return world.Slim(in), nil }
+	if wholeObjects {
+		transform = stripBookkeeping
+	}
 	return cache.Options{
-		DefaultTransform: func(in any) (any, error) {
-			out, err := strip(in)
-			if err != nil {
-				return out, err
-			}
-			if o, ok := out.(metav1.Object); ok {
-				if a := o.GetAnnotations(); a != nil {
-					if _, found := a[corev1.LastAppliedConfigAnnotation]; found {
-						delete(a, corev1.LastAppliedConfigAnnotation)
-						o.SetAnnotations(a)
-					}
-				}
-			}
-			return out, nil
-		},
+		DefaultTransform:             transform,
 		DefaultUnsafeDisableDeepCopy: &noCopy,
 		ReaderFailOnMissingInformer:  true,
 	}
+}
+
+// stripBookkeeping drops managedFields and the last-applied-configuration
+// annotation, in place.
+func stripBookkeeping(in any) (any, error) {
+	out, err := cache.TransformStripManagedFields()(in)
+	if err != nil {
+		return out, err
+	}
+	if o, ok := out.(metav1.Object); ok {
+		if a := o.GetAnnotations(); a != nil {
+			if _, found := a[corev1.LastAppliedConfigAnnotation]; found {
+				delete(a, corev1.LastAppliedConfigAnnotation)
+				o.SetAnnotations(a)
+			}
+		}
+	}
+	return out, nil
 }
 
 // CacheWorld is the policy.World of the admission server, read from a
