@@ -1,19 +1,24 @@
 package world
 
 import (
+	"sort"
+	"unique"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
-// Slim returns what a World reads of obj, in the same Go type, and nothing
-// else: the admission server's cache holds these instead of whole objects
-// (a cluster's Services are most of what it holds). What is kept, per form:
+// Slim returns what a World reads of obj and nothing else: the admission
+// server's cache holds these instead of whole objects (a cluster's Services
+// are most of what it holds). What is kept, per form:
 //
-//   - *corev1.Service: name, namespace, resourceVersion, spec.type,
-//     spec.selector and each port's name, port, protocol and appProtocol
-//     (what the Mapping rules read of an upstream Service);
+//   - *corev1.Service becomes a *ServiceSummary: name, namespace,
+//     resourceVersion, spec.type, spec.selector and each port's name, port,
+//     protocol and appProtocol (what the Mapping rules read of an upstream
+//     Service), in less than half the memory of a typed Service;
 //   - *metav1.PartialObjectMetadata (the metadata-only kinds): name,
 //     namespace, resourceVersion and deletionTimestamp, plus the labels of a
 //     Namespace (NamespaceFrom);
@@ -27,7 +32,7 @@ import (
 func Slim(obj any) any {
 	switch o := obj.(type) {
 	case *corev1.Service:
-		return slimService(o)
+		return SummarizeService(o)
 	case *metav1.PartialObjectMetadata:
 		return slimMetadata(o)
 	case *unstructured.Unstructured:
@@ -39,21 +44,108 @@ func Slim(obj any) any {
 	return obj
 }
 
-// slimService keeps what emissary.Resolve, HTTPPort, HasPort and
-// IsExternalName read.
-func slimService(in *corev1.Service) *corev1.Service {
-	out := &corev1.Service{
-		TypeMeta:   in.TypeMeta,
-		ObjectMeta: metav1.ObjectMeta{Name: in.Name, Namespace: in.Namespace, ResourceVersion: in.ResourceVersion},
-		Spec:       corev1.ServiceSpec{Type: in.Spec.Type, Selector: in.Spec.Selector},
+// ServiceSummary is what a World reads of a Service. It is a client.Object
+// (the informer keys and indexes it by its metadata), so an informer's
+// transform can store it in place of the Service.
+type ServiceSummary struct {
+	metav1.TypeMeta
+	// ObjectMeta holds the name, namespace and resourceVersion only.
+	metav1.ObjectMeta
+	Type corev1.ServiceType
+	// Selector is spec.selector as key, value, key, value ..., sorted by key.
+	Selector []string
+	Ports    []ServicePortSummary
+}
+
+// ServicePortSummary is what a World reads of a Service port.
+type ServicePortSummary struct {
+	Name        string
+	Protocol    corev1.Protocol
+	AppProtocol *string
+	Port        int32
+}
+
+var _ runtime.Object = (*ServiceSummary)(nil)
+
+// SummarizeService returns what a World reads of svc. The strings most
+// Services share (namespaces, selector keys, port names and protocols) are
+// interned.
+func SummarizeService(svc *corev1.Service) *ServiceSummary {
+	out := &ServiceSummary{
+		TypeMeta:   svc.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{Name: svc.Name, Namespace: intern(svc.Namespace), ResourceVersion: svc.ResourceVersion},
+		Type:       corev1.ServiceType(intern(string(svc.Spec.Type))),
 	}
-	if len(in.Spec.Ports) > 0 {
-		out.Spec.Ports = make([]corev1.ServicePort, len(in.Spec.Ports))
-		for i, p := range in.Spec.Ports {
-			out.Spec.Ports[i] = corev1.ServicePort{Name: p.Name, Port: p.Port, Protocol: p.Protocol, AppProtocol: p.AppProtocol}
+	if len(svc.Spec.Selector) > 0 {
+		keys := make([]string, 0, len(svc.Spec.Selector))
+		for k := range svc.Spec.Selector {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		out.Selector = make([]string, 0, 2*len(keys))
+		for _, k := range keys {
+			out.Selector = append(out.Selector, intern(k), svc.Spec.Selector[k])
+		}
+	}
+	if len(svc.Spec.Ports) > 0 {
+		out.Ports = make([]ServicePortSummary, len(svc.Spec.Ports))
+		for i, p := range svc.Spec.Ports {
+			out.Ports[i] = ServicePortSummary{
+				Name: intern(p.Name), Protocol: corev1.Protocol(intern(string(p.Protocol))), AppProtocol: p.AppProtocol, Port: p.Port,
+			}
 		}
 	}
 	return out
+}
+
+// Service returns the summarized Service: a new object each call, holding
+// only the summary's fields.
+func (s *ServiceSummary) Service() *corev1.Service {
+	svc := &corev1.Service{
+		TypeMeta:   s.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace, ResourceVersion: s.ResourceVersion},
+		Spec:       corev1.ServiceSpec{Type: s.Type},
+	}
+	if len(s.Selector) > 0 {
+		svc.Spec.Selector = make(map[string]string, len(s.Selector)/2)
+		for i := 0; i+1 < len(s.Selector); i += 2 {
+			svc.Spec.Selector[s.Selector[i]] = s.Selector[i+1]
+		}
+	}
+	if len(s.Ports) > 0 {
+		svc.Spec.Ports = make([]corev1.ServicePort, len(s.Ports))
+		for i, p := range s.Ports {
+			svc.Spec.Ports[i] = corev1.ServicePort{Name: p.Name, Protocol: p.Protocol, AppProtocol: p.AppProtocol, Port: p.Port}
+		}
+	}
+	return svc
+}
+
+// DeepCopyObject implements runtime.Object.
+func (s *ServiceSummary) DeepCopyObject() runtime.Object {
+	out := &ServiceSummary{TypeMeta: s.TypeMeta, Type: s.Type}
+	s.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
+	out.Selector = append([]string(nil), s.Selector...)
+	if s.Ports != nil {
+		out.Ports = make([]ServicePortSummary, len(s.Ports))
+		for i, p := range s.Ports {
+			out.Ports[i] = p
+			if p.AppProtocol != nil {
+				ap := *p.AppProtocol
+				out.Ports[i].AppProtocol = &ap
+			}
+		}
+	}
+	return out
+}
+
+// intern returns the canonical copy of s, so that the many objects that
+// share a string share its memory.
+func intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	return unique.Make(s).Value()
 }
 
 // slimMetadata keeps the identity, the deletion timestamp (the CRD watch reads

@@ -173,7 +173,7 @@ func TestSlimServiceKeepsTypeSelectorAndPorts(t *testing.T) {
 		},
 		Spec: corev1.ServiceSpec{
 			Type:     corev1.ServiceTypeLoadBalancer,
-			Selector: map[string]string{"app": "quote"},
+			Selector: map[string]string{"app": "quote", "tier": "backend"},
 			Ports: []corev1.ServicePort{
 				{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(8080), NodePort: 30080},
 				{Name: "grpc", Port: 9090, Protocol: corev1.ProtocolTCP, AppProtocol: &h2c, TargetPort: intstr.FromString("grpc")},
@@ -186,20 +186,28 @@ func TestSlimServiceKeepsTypeSelectorAndPorts(t *testing.T) {
 	}
 	before := in.DeepCopy()
 	got := Slim(in)
+	require.IsType(t, &ServiceSummary{}, got)
+	summary := got.(*ServiceSummary)
+	assert.Equal(t, []string{"app", "quote", "tier", "backend"}, summary.Selector, "sorted by key")
 	assert.Equal(t, &corev1.Service{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 		ObjectMeta: metav1.ObjectMeta{Name: "quote", Namespace: "apps", ResourceVersion: "42"},
 		Spec: corev1.ServiceSpec{
 			Type:     corev1.ServiceTypeLoadBalancer,
-			Selector: map[string]string{"app": "quote"},
+			Selector: map[string]string{"app": "quote", "tier": "backend"},
 			Ports: []corev1.ServicePort{
 				{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP},
 				{Name: "grpc", Port: 9090, Protocol: corev1.ProtocolTCP, AppProtocol: &h2c},
 			},
 		},
-	}, got)
+	}, summary.Service())
 	assert.Equal(t, before, in, "Slim does not modify its input")
-	assert.Equal(t, got, Slim(got), "Slim is idempotent")
+	assert.Same(t, summary, Slim(summary), "Slim is idempotent")
+	assert.Equal(t, summary, summary.DeepCopyObject())
+
+	empty := SummarizeService(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "bare", Namespace: "apps"}})
+	assert.Equal(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "bare", Namespace: "apps"}}, empty.Service(),
+		"no selector and no ports stay nil")
 }
 
 func TestSlimMetadataKeepsIdentityAndNamespaceLabels(t *testing.T) {
