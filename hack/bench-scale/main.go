@@ -34,6 +34,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -105,7 +106,10 @@ func main() {
 		}
 	}
 	ctrllog.SetLogger(zap.New(zap.WriteTo(io.Discard)))
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(o.maxMinutes)*time.Minute)
+	// Ctrl-C or SIGTERM stops the run, and with it the control plane.
+	sig, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(sig, time.Duration(o.maxMinutes)*time.Minute)
 	defer cancel()
 	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-scale:", err)
@@ -301,7 +305,7 @@ func measure(ctx context.Context, o options, mode string, services int, extras b
 	metrics := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2]))
 	args := []string{"serve", "--kubeconfig", kubeconfig, "--cert-dir", certDir, "--host", "127.0.0.1",
 		"--port", strconv.Itoa(ports[0]), "--health-probe-bind-address", health, "--metrics-bind-address", metrics,
-		"--namespace", "meshgate", "--service-account", "meshgate"}
+		"--namespace", "meshgate", "--service-account", "meshgate", "--drain-delay", "0s"}
 	if mode == "whole" {
 		args = append(args, "--cache-whole-objects")
 	}
@@ -319,8 +323,10 @@ func measure(ctx context.Context, o options, mode string, services int, extras b
 	if err := cmd.Start(); err != nil {
 		return r, fmt.Errorf("start meshgate: %w", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	// exited is closed once the process has exited, with waitErr set.
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	defer func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -361,9 +367,8 @@ func measure(ctx context.Context, o options, mode string, services int, extras b
 	healthClient := &http.Client{Timeout: 2 * time.Second}
 	for {
 		select {
-		case err := <-exited:
-			exited <- err
-			return r, fmt.Errorf("meshgate exited before it was ready (%v); log: %s", err, tail(logPath))
+		case <-exited:
+			return r, fmt.Errorf("meshgate exited before it was ready (%v); log: %s", waitErr, tail(logPath))
 		case <-ctx.Done():
 			return r, fmt.Errorf("not ready in time: %w; log: %s", ctx.Err(), tail(logPath))
 		default:
@@ -648,7 +653,7 @@ func (p *populator) parallel(ctx context.Context, from, to int, fn func(context.
 				if i >= to || ctx.Err() != nil || first.Load() != nil {
 					return
 				}
-				if err := fn(ctx, i); err != nil && !apierrors.IsAlreadyExists(err) {
+				if err := retry(ctx, func() error { return fn(ctx, i) }); err != nil {
 					first.CompareAndSwap(nil, err)
 					return
 				}
@@ -660,6 +665,22 @@ func (p *populator) parallel(ctx context.Context, from, to int, fn func(context.
 		return err
 	}
 	return ctx.Err()
+}
+
+// retry runs create until it succeeds, the object already exists, or it
+// failed 10 times: a busy API server answers some creates with a timeout.
+func retry(ctx context.Context, create func() error) error {
+	var err error
+	for attempt := range 10 {
+		if err = create(); err == nil || apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
+	}
+	return err
 }
 
 // base creates what the reviews need besides Services: the Emissary and
