@@ -55,6 +55,9 @@ type Options struct {
 	// each connection after its next answer, once asked to stop (0: stop at
 	// once).
 	DrainDelay time.Duration
+	// CacheWholeObjects caches whole objects instead of what the World reads
+	// of them (see CacheOptions): only to measure what slimming saves.
+	CacheWholeObjects bool
 }
 
 // Server is meshgate's admission server: a controller-runtime manager with
@@ -118,7 +121,7 @@ func NewServer(cfg *rest.Config, o Options) (*Server, error) {
 	})
 	mgr, err := manager.New(cfg, manager.Options{
 		Logger:                 o.Logger,
-		Cache:                  CacheOptions(),
+		Cache:                  CacheOptions(o.CacheWholeObjects),
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
 		HealthProbeBindAddress: o.HealthProbeBindAddress,
 		WebhookServer:          hooks,

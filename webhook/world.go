@@ -63,32 +63,45 @@ var (
 // nameField is the cache index of objects by name across namespaces.
 const nameField = "meshgate.metadata.name"
 
-// CacheOptions returns the cache options the World needs: managedFields and the
-// last-applied-configuration annotation stripped from every object, reads
+// CacheOptions returns the cache options the World needs: every object cut
+// down to what the World reads of it as it enters the cache (world.Slim: a
+// Service keeps its type, selector and ports' names, numbers and protocols;
+// metadata-only kinds their identity, and a Namespace its labels), reads
 // without deep copies (the World hands out read-only values), and reads of a
 // kind without an informer failing instead of starting one.
-func CacheOptions() cache.Options {
+//
+// wholeObjects keeps whole objects instead, without only managedFields and
+// the last-applied-configuration annotation: what meshgate cached before it
+// slimmed objects, kept to measure the difference (`make bench-scale`).
+func CacheOptions(wholeObjects bool) cache.Options {
 	noCopy := true
-	strip := cache.TransformStripManagedFields()
+	transform := func(in any) (any, error) { return world.Slim(in), nil }
+	if wholeObjects {
+		transform = stripBookkeeping
+	}
 	return cache.Options{
-		DefaultTransform: func(in any) (any, error) {
-			out, err := strip(in)
-			if err != nil {
-				return out, err
-			}
-			if o, ok := out.(metav1.Object); ok {
-				if a := o.GetAnnotations(); a != nil {
-					if _, found := a[corev1.LastAppliedConfigAnnotation]; found {
-						delete(a, corev1.LastAppliedConfigAnnotation)
-						o.SetAnnotations(a)
-					}
-				}
-			}
-			return out, nil
-		},
+		DefaultTransform:             transform,
 		DefaultUnsafeDisableDeepCopy: &noCopy,
 		ReaderFailOnMissingInformer:  true,
 	}
+}
+
+// stripBookkeeping drops managedFields and the last-applied-configuration
+// annotation, in place.
+func stripBookkeeping(in any) (any, error) {
+	out, err := cache.TransformStripManagedFields()(in)
+	if err != nil {
+		return out, err
+	}
+	if o, ok := out.(metav1.Object); ok {
+		if a := o.GetAnnotations(); a != nil {
+			if _, found := a[corev1.LastAppliedConfigAnnotation]; found {
+				delete(a, corev1.LastAppliedConfigAnnotation)
+				o.SetAnnotations(a)
+			}
+		}
+	}
+	return out, nil
 }
 
 // CacheWorld is the policy.World of the admission server, read from a
@@ -120,6 +133,8 @@ type CacheWorld struct {
 	mu     sync.RWMutex
 	active map[schema.GroupKind]schema.GroupVersionKind
 	told   map[schema.GroupKind]bool
+	// services is the Service informer's store, once it runs.
+	services toolscache.Indexer
 
 	synced  atomic.Bool
 	trigger chan struct{}
@@ -291,8 +306,20 @@ func (w *CacheWorld) reconcile(ctx context.Context) (pending bool) {
 
 func (w *CacheWorld) startInformer(ctx context.Context, k kindSpec, gvk schema.GroupVersionKind) error {
 	obj := w.prototype(k, gvk)
-	if _, err := w.cache.GetInformer(ctx, obj); err != nil {
+	inf, err := w.cache.GetInformer(ctx, obj)
+	if err != nil {
 		return fmt.Errorf("start the %s informer: %w", k.kind, err)
+	}
+	if k.kind == policy.KindService {
+		// The cache holds world.ServiceSummary values, which its reader
+		// cannot hand out as Services: the World reads the informer's store.
+		ix, ok := inf.(interface{ GetIndexer() toolscache.Indexer })
+		if !ok {
+			return fmt.Errorf("the Service informer (%T) has no store to read", inf)
+		}
+		w.mu.Lock()
+		w.services = ix.GetIndexer()
+		w.mu.Unlock()
 	}
 	if k.byName {
 		if err := w.cache.IndexField(ctx, obj, nameField, func(o client.Object) []string {
@@ -444,12 +471,41 @@ func (w *CacheWorld) Service(ctx context.Context, namespace, name string) (*core
 	if _, ok := w.activeGVK(schema.GroupKind{Kind: "Service"}); !ok || name == "" {
 		return nil, false, nil
 	}
-	svc := &corev1.Service{}
-	found, err := w.get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, svc)
-	if err != nil || !found {
+	key := client.ObjectKey{Namespace: namespace, Name: name}
+	svc, found, err := w.cachedService(key)
+	switch {
+	case err != nil:
+		return nil, false, wrapLookup(err, "Service %s/%s", namespace, name)
+	case found:
+		return svc, true, nil
+	}
+	svc = &corev1.Service{}
+	if found, err = w.get(ctx, key, svc); err != nil || !found {
 		return nil, false, wrapLookup(err, "Service %s/%s", namespace, name)
 	}
 	return svc, true, nil
+}
+
+// cachedService reads key from the Service informer's store: a
+// world.ServiceSummary (or, with whole objects cached, a Service).
+func (w *CacheWorld) cachedService(key client.ObjectKey) (*corev1.Service, bool, error) {
+	w.mu.RLock()
+	store := w.services
+	w.mu.RUnlock()
+	if store == nil {
+		return nil, false, nil
+	}
+	obj, found, err := store.GetByKey(toolscache.NewObjectName(key.Namespace, key.Name).String())
+	if err != nil || !found {
+		return nil, false, err
+	}
+	switch o := obj.(type) {
+	case *world.ServiceSummary:
+		return o.Service(), true, nil
+	case *corev1.Service:
+		return o, true, nil
+	}
+	return nil, false, fmt.Errorf("the Service cache holds a %T", obj)
 }
 
 // TLSContexts implements policy.World.

@@ -3,11 +3,14 @@ package main
 import (
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
@@ -41,6 +44,7 @@ Prometheus metrics on the metrics address. See docs/server.md.`,
 			log := zap.New(zap.UseFlagOptions(&zapOpts))
 			ctrl.SetLogger(log)
 			o.Logger = log.WithName("meshgate")
+			logMemoryLimit(o.Logger, memlimit.FromCgroup)
 			restCfg, err := config.GetConfig()
 			if err != nil {
 				return &exitError{code: exitBadInput, err: fmt.Errorf("kubeconfig: %w", err)}
@@ -74,9 +78,43 @@ Prometheus metrics on the metrics address. See docs/server.md.`,
 	f.StringVar(&o.Namespace, "namespace", os.Getenv("POD_NAMESPACE"), "meshgate's own namespace: objects in it pass untouched (default $POD_NAMESPACE)")
 	f.DurationVar(&o.DrainDelay, "drain-delay", 0, "once asked to stop, keep answering this long while not ready, closing each connection after its next answer, then shut down")
 	f.DurationVar(&o.CRDResync, "crd-resync", 30*time.Second, "how often CRDs are re-checked besides watch events")
+	f.BoolVar(&o.CacheWholeObjects, "cache-whole-objects", false, "cache whole objects, not only what the rules read (to measure the difference)")
+	_ = f.MarkHidden("cache-whole-objects")
 	gofs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	config.RegisterFlags(gofs)
 	zapOpts.BindFlags(gofs)
 	f.AddGoFlagSet(gofs)
 	return cmd
+}
+
+// memoryLimitRatio is the share of the container's memory limit the Go
+// runtime's soft limit (GOMEMLIMIT) is set to; the rest is headroom for what
+// the runtime does not count (thread stacks, the binary, page cache).
+const memoryLimitRatio = 0.9
+
+// setMemoryLimit sets the Go runtime's soft memory limit to memoryLimitRatio
+// of the limit limits reports (the container's cgroup memory limit), so the
+// garbage collector works harder before the kernel's OOM killer would: the
+// standard automemlimit library, as Prometheus uses it. An explicit GOMEMLIMIT
+// wins; AUTOMEMLIMIT sets another ratio, or "off". It returns the limit in
+// force (math.MaxInt64: none).
+func setMemoryLimit(limits memlimit.Provider) (int64, error) {
+	limit, err := memlimit.Set(memlimit.WithRatio(memoryLimitRatio), memlimit.WithProvider(limits))
+	if err != nil {
+		return limit, fmt.Errorf("set GOMEMLIMIT from the memory limit: %w", err)
+	}
+	return limit, nil
+}
+
+// logMemoryLimit sets the memory limit and says which one is in force.
+func logMemoryLimit(log logr.Logger, limits memlimit.Provider) {
+	limit, err := setMemoryLimit(limits)
+	switch {
+	case err != nil:
+		log.Info("no GOMEMLIMIT from the container's memory limit", "reason", err.Error())
+	case limit == math.MaxInt64:
+		log.Info("no memory limit: GOMEMLIMIT not set")
+	default:
+		log.Info("Go memory limit", "GOMEMLIMIT", limit)
+	}
 }

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"testing"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -34,5 +37,37 @@ func TestServeHelpListsTheServerFlags(t *testing.T) {
 	for _, name := range []string{"cert-dir", "port", "config", "metrics-bind-address", "health-probe-bind-address",
 		"tls-min-version", "enable-http2", "service-account", "namespace", "kubeconfig"} {
 		assert.NotNil(t, cmd.Flags().Lookup(name), name)
+	}
+}
+
+// TestMemoryLimitFollowsTheContainer: GOMEMLIMIT is 90% of the container's
+// memory limit, an explicit GOMEMLIMIT wins, and no limit leaves the runtime
+// unlimited.
+func TestMemoryLimitFollowsTheContainer(t *testing.T) {
+	before := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(before) })
+	tests := []struct {
+		name       string
+		gomemlimit string
+		limits     memlimit.Provider
+		want       int64
+	}{
+		{"90% of a 256Mi limit", "", memlimit.Limit(256 << 20), 256 << 20 * 9 / 10},
+		{"no container limit", "", func() (uint64, error) { return 0, memlimit.ErrNoLimit }, math.MaxInt64},
+		{"an explicit GOMEMLIMIT wins", "100MiB", memlimit.Limit(256 << 20), 100 << 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("GOMEMLIMIT", tc.gomemlimit)
+			t.Setenv("AUTOMEMLIMIT", "")
+			os.Unsetenv("AUTOMEMLIMIT")
+			if tc.gomemlimit != "" {
+				debug.SetMemoryLimit(tc.want) // what the runtime read from the environment at start-up
+			}
+			got, err := setMemoryLimit(tc.limits)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+			assert.Equal(t, tc.want, debug.SetMemoryLimit(-1))
+		})
 	}
 }

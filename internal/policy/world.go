@@ -15,6 +15,9 @@ type World interface {
 	// Namespace returns the namespace named name, and whether the World knows it.
 	Namespace(ctx context.Context, name string) (Namespace, bool, error)
 	// Service returns the Service namespace/name, and whether the World knows it.
+	// Rules read only its name, namespace, spec.type, spec.selector and its
+	// ports' name, port, protocol and appProtocol: the admission server's
+	// World holds nothing else of a Service (world.Slim).
 	Service(ctx context.Context, namespace, name string) (*corev1.Service, bool, error)
 	// TLSContexts returns every Emissary TLSContext called name, in any namespace
 	// (TLSContext names are cluster-global in Emissary).

@@ -1,0 +1,315 @@
+package world
+
+import (
+	"sort"
+	"unique"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// Slim returns what a World reads of obj and nothing else: the admission
+// server's cache holds these instead of whole objects (a cluster's Services
+// are most of what it holds). What is kept, per form:
+//
+//   - *corev1.Service becomes a *ServiceSummary: name, namespace,
+//     resourceVersion, spec.type, spec.selector and each port's name, port,
+//     protocol and appProtocol (what the Mapping rules read of an upstream
+//     Service), in less than half the memory of a typed Service;
+//   - *metav1.PartialObjectMetadata (the metadata-only kinds): name,
+//     namespace, resourceVersion and deletionTimestamp, plus the labels of a
+//     Namespace (NamespaceFrom);
+//   - *unstructured.Unstructured of a Gateway API Gateway, PeerAuthentication
+//     or Module: apiVersion, kind, name, namespace, resourceVersion and the
+//     spec fields GatewayFrom, PeerAuthenticationFrom and ModuleFrom read;
+//     any other kind loses its managedFields and last-applied annotation only.
+//
+// Anything else is returned unchanged. Slim is idempotent (an informer may
+// pass an object through it twice) and never modifies obj.
+func Slim(obj any) any {
+	switch o := obj.(type) {
+	case *corev1.Service:
+		return SummarizeService(o)
+	case *metav1.PartialObjectMetadata:
+		return slimMetadata(o)
+	case *unstructured.Unstructured:
+		if keep, ok := slimSpecs[o.GroupVersionKind().GroupKind()]; ok {
+			return slimUnstructured(o, keep)
+		}
+		return stripBookkeeping(o)
+	}
+	return obj
+}
+
+// ServiceSummary is what a World reads of a Service. It is a client.Object
+// (the informer keys and indexes it by its metadata), so an informer's
+// transform can store it in place of the Service.
+type ServiceSummary struct {
+	metav1.TypeMeta
+	// ObjectMeta holds the name, namespace and resourceVersion only.
+	metav1.ObjectMeta
+	Type corev1.ServiceType
+	// Selector is spec.selector as key, value, key, value ..., sorted by key.
+	Selector []string
+	Ports    []ServicePortSummary
+}
+
+// ServicePortSummary is what a World reads of a Service port.
+type ServicePortSummary struct {
+	Name        string
+	Protocol    corev1.Protocol
+	AppProtocol *string
+	Port        int32
+}
+
+var _ runtime.Object = (*ServiceSummary)(nil)
+
+// SummarizeService returns what a World reads of svc. The strings most
+// Services share (namespaces, selector keys, port names and protocols) are
+// interned.
+func SummarizeService(svc *corev1.Service) *ServiceSummary {
+	out := &ServiceSummary{
+		TypeMeta:   svc.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{Name: svc.Name, Namespace: intern(svc.Namespace), ResourceVersion: svc.ResourceVersion},
+		Type:       corev1.ServiceType(intern(string(svc.Spec.Type))),
+	}
+	if len(svc.Spec.Selector) > 0 {
+		keys := make([]string, 0, len(svc.Spec.Selector))
+		for k := range svc.Spec.Selector {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		out.Selector = make([]string, 0, 2*len(keys))
+		for _, k := range keys {
+			out.Selector = append(out.Selector, intern(k), svc.Spec.Selector[k])
+		}
+	}
+	if len(svc.Spec.Ports) > 0 {
+		out.Ports = make([]ServicePortSummary, len(svc.Spec.Ports))
+		for i, p := range svc.Spec.Ports {
+			out.Ports[i] = ServicePortSummary{
+				Name: intern(p.Name), Protocol: corev1.Protocol(intern(string(p.Protocol))), AppProtocol: p.AppProtocol, Port: p.Port,
+			}
+		}
+	}
+	return out
+}
+
+// Service returns the summarized Service: a new object each call, holding
+// only the summary's fields.
+func (s *ServiceSummary) Service() *corev1.Service {
+	svc := &corev1.Service{
+		TypeMeta:   s.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace, ResourceVersion: s.ResourceVersion},
+		Spec:       corev1.ServiceSpec{Type: s.Type},
+	}
+	if len(s.Selector) > 0 {
+		svc.Spec.Selector = make(map[string]string, len(s.Selector)/2)
+		for i := 0; i+1 < len(s.Selector); i += 2 {
+			svc.Spec.Selector[s.Selector[i]] = s.Selector[i+1]
+		}
+	}
+	if len(s.Ports) > 0 {
+		svc.Spec.Ports = make([]corev1.ServicePort, len(s.Ports))
+		for i, p := range s.Ports {
+			svc.Spec.Ports[i] = corev1.ServicePort{Name: p.Name, Protocol: p.Protocol, AppProtocol: p.AppProtocol, Port: p.Port}
+		}
+	}
+	return svc
+}
+
+// DeepCopyObject implements runtime.Object.
+func (s *ServiceSummary) DeepCopyObject() runtime.Object {
+	out := &ServiceSummary{TypeMeta: s.TypeMeta, Type: s.Type}
+	s.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
+	out.Selector = append([]string(nil), s.Selector...)
+	if s.Ports != nil {
+		out.Ports = make([]ServicePortSummary, len(s.Ports))
+		for i, p := range s.Ports {
+			out.Ports[i] = p
+			if p.AppProtocol != nil {
+				ap := *p.AppProtocol
+				out.Ports[i].AppProtocol = &ap
+			}
+		}
+	}
+	return out
+}
+
+// intern returns the canonical copy of s, so that the many objects that
+// share a string share its memory.
+func intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	return unique.Make(s).Value()
+}
+
+// slimMetadata keeps the identity, the deletion timestamp (the CRD watch reads
+// it) and a Namespace's labels.
+func slimMetadata(in *metav1.PartialObjectMetadata) *metav1.PartialObjectMetadata {
+	out := &metav1.PartialObjectMetadata{
+		TypeMeta: in.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name: in.Name, Namespace: in.Namespace, ResourceVersion: in.ResourceVersion,
+			DeletionTimestamp: in.DeletionTimestamp,
+		},
+	}
+	// The cache sets the kind of every metadata object; one without a kind
+	// keeps its labels, in case it is a Namespace.
+	if gk := in.GroupVersionKind().GroupKind(); gk == namespaceGK || gk.Empty() {
+		out.Labels = in.Labels
+	}
+	return out
+}
+
+var namespaceGK = schema.GroupKind{Kind: "Namespace"}
+
+// slimSpecs are, per group/kind held as unstructured, the fields under spec
+// the World reads.
+var slimSpecs = map[schema.GroupKind][]specPath{
+	{Group: GroupGatewayAPI, Kind: "Gateway"}: {
+		{path: []string{"gatewayClassName"}},
+		// GatewayFrom: each listener's name, port, protocol, tls.mode (and
+		// whether tls is set) and allowedRoutes.
+		{path: []string{"listeners"}, only: []specPath{
+			{path: []string{"name"}}, {path: []string{"port"}}, {path: []string{"protocol"}},
+			{path: []string{"tls"}, only: []specPath{{path: []string{"mode"}}}},
+			{path: []string{"allowedRoutes"}},
+		}},
+	},
+	{Group: GroupIstioSec, Kind: "PeerAuthentication"}: {
+		{path: []string{"selector", "matchLabels"}},
+		{path: []string{"mtls", "mode"}},
+	},
+	{Group: GroupEmissary, Kind: "Module"}: {
+		{path: []string{"config", "use_ambassador_namespace_for_service_resolution"}},
+		{path: []string{"config", "resolver"}},
+	},
+}
+
+// specPath is a field to keep. With only set, an object keeps only those of
+// its fields, and a list keeps only those fields of each of its objects
+// (anything else is kept as it is).
+type specPath struct {
+	path []string
+	only []specPath
+}
+
+// slimUnstructured keeps apiVersion, kind, the identity and the spec paths.
+func slimUnstructured(in *unstructured.Unstructured, keep []specPath) *unstructured.Unstructured {
+	meta := map[string]any{}
+	for _, f := range []string{"name", "namespace", "resourceVersion"} {
+		if v, ok := nested(in.Object, "metadata", f); ok {
+			meta[f] = v
+		}
+	}
+	out := map[string]any{"apiVersion": in.GetAPIVersion(), "kind": in.GetKind(), "metadata": meta}
+	if spec, ok := in.Object["spec"].(map[string]any); ok {
+		out["spec"] = keepPaths(spec, keep)
+	}
+	return &unstructured.Unstructured{Object: out}
+}
+
+// keepPaths copies the fields of keep from m into a new map.
+func keepPaths(m map[string]any, keep []specPath) map[string]any {
+	out := map[string]any{}
+	for _, k := range keep {
+		v, ok := nested(m, k.path...)
+		if !ok {
+			continue
+		}
+		if k.only != nil {
+			v = keepOnly(v, k.only)
+		}
+		setNested(out, v, k.path...)
+	}
+	return out
+}
+
+// keepOnly keeps only the fields of keep of an object, or of each object of a
+// list.
+func keepOnly(v any, keep []specPath) any {
+	switch v := v.(type) {
+	case map[string]any:
+		return keepPaths(v, keep)
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = keepOnly(e, keep)
+		}
+		return out
+	}
+	return v
+}
+
+// nested returns the value at path in m (without copying it).
+func nested(m map[string]any, path ...string) (any, bool) {
+	var cur any = m
+	for _, p := range path {
+		cm, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = cm[p]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// setNested sets path in m to v, creating the maps on the way.
+func setNested(m map[string]any, v any, path ...string) {
+	for _, p := range path[:len(path)-1] {
+		next, ok := m[p].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			m[p] = next
+		}
+		m = next
+	}
+	m[path[len(path)-1]] = v
+}
+
+// stripBookkeeping returns a copy of in without managedFields and the
+// last-applied-configuration annotation, which no World reads.
+func stripBookkeeping(in *unstructured.Unstructured) *unstructured.Unstructured {
+	meta, ok := in.Object["metadata"].(map[string]any)
+	if !ok {
+		return in
+	}
+	_, managed := meta["managedFields"]
+	annotations, _ := meta["annotations"].(map[string]any)
+	_, applied := annotations[corev1.LastAppliedConfigAnnotation]
+	if !managed && !applied {
+		return in
+	}
+	outMeta := make(map[string]any, len(meta))
+	for k, v := range meta {
+		if k != "managedFields" {
+			outMeta[k] = v
+		}
+	}
+	if applied {
+		outAnn := make(map[string]any, len(annotations))
+		for k, v := range annotations {
+			if k != corev1.LastAppliedConfigAnnotation {
+				outAnn[k] = v
+			}
+		}
+		if len(outAnn) == 0 {
+			delete(outMeta, "annotations")
+		} else {
+			outMeta["annotations"] = outAnn
+		}
+	}
+	out := make(map[string]any, len(in.Object))
+	for k, v := range in.Object {
+		out[k] = v
+	}
+	out["metadata"] = outMeta
+	return &unstructured.Unstructured{Object: out}
+}
