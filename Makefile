@@ -67,10 +67,11 @@ demo: control-plane crds ## local control plane + meshgate, apply examples/ and 
 	$(GO) run ./hack/demo
 
 .PHONY: loadgen
-LOADGEN_REQUESTS ?= 20000
-LOADGEN_SECONDS  ?= 20
-loadgen: ## bounded TLS load test of the mutating handler on 127.0.0.1: engine ops vs PatchResponseFromRaw vs no-op
-	$(GO) run ./hack/loadgen -requests $(LOADGEN_REQUESTS) -max-seconds $(LOADGEN_SECONDS)
+LOADGEN_REQUESTS ?= 10000
+LOADGEN_SECONDS  ?= 10
+LOADGEN_FLAGS    ?=
+loadgen: ## bounded TLS load test of the admission handlers on 127.0.0.1, per kind, each against a no-op webhook on the same review
+	$(GO) run ./hack/loadgen -requests $(LOADGEN_REQUESTS) -max-seconds $(LOADGEN_SECONDS) $(LOADGEN_FLAGS)
 
 include hack/cluster.mk
 
