@@ -161,6 +161,10 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 		// The object is not in meshgate's final form (the mutating webhook was
 		// skipped, failed open, or another webhook undid its change): validate
 		// it exactly as it will be stored, not as meshgate would have made it.
+		if in.Typed != nil {
+			// The mutations changed the typed object: read it again.
+			in.Typed, _ = h.full.DecodeTyped(req.Object.Raw, gvk)
+		}
 		vres, err := h.validate.Review(ctx, in, h.opts.World)
 		if err != nil {
 			return h.failed(ctx, kind, err), nil

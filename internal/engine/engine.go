@@ -43,8 +43,10 @@ type Input struct {
 	Object *unstructured.Unstructured
 	// Typed, when Object is nil, is the object decoded straight into the typed
 	// form its kind's rules take, as DecodeTyped returns it: the review then
-	// skips the unstructured object and its conversion. Review does not modify
-	// it. Result.Object is nil for a Typed input (it never builds the final
+	// skips the unstructured object and its conversion. A Typed input is
+	// reviewed once: the mutations change it in place (it becomes
+	// Result.Mutated), sparing a copy; decode the object again to review it
+	// again. Result.Object is nil for a Typed input (it never builds the final
 	// object: the caller has the patch).
 	Typed runtime.Object
 	// Namespace is the request's namespace; when empty, the object's; when that
