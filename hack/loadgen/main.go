@@ -10,9 +10,11 @@
 // sends it, and the webhook the API server calls for it) it sends the same
 // AdmissionReview to meshgate and to the no-op handler, in alternating rounds,
 // from -concurrency keep-alive clients, each run until -requests reviews or
-// -max-seconds have passed, whichever comes first. It reports reviews/s and
-// p50/p99 latency per variant and the ratio of meshgate's throughput to the
-// no-op's, then stops by itself. -cpuprofile and -memprofile write pprof
+// -max-seconds have passed, whichever comes first. It reports reviews/s,
+// p50/p99 latency and the process's CPU time per review for each, and the
+// ratio of meshgate's throughput to the no-op's, measured and as the CPU time
+// per review predicts it (the steadier figure when other processes share the
+// cores), then stops by itself. -cpuprofile and -memprofile write pprof
 // profiles of the whole process (server and clients) during the load. With
 // -target it instead loads a running `meshgate serve` (loopback addresses
 // only) with the Emissary pod.
@@ -338,10 +340,16 @@ func transport(tc *tls.Config, conns int) *http.Transport {
 	return &http.Transport{TLSClientConfig: tc, MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, IdleConnTimeout: time.Minute}
 }
 
-// result is one run's latencies and duration.
+// result is one run's latencies, duration and the process's CPU time.
 type result struct {
 	lat     []time.Duration
 	elapsed time.Duration
+	cpu     time.Duration
+}
+
+// cpuPerReview is the process's CPU time (server and clients) per review.
+func (r result) cpuPerReview() time.Duration {
+	return (r.cpu / time.Duration(max(1, len(r.lat)))).Round(100 * time.Nanosecond)
 }
 
 func (r result) n() int { return len(r.lat) }
@@ -360,16 +368,22 @@ func (r result) quantile(q float64) time.Duration {
 func (r *result) add(other result) {
 	r.lat = append(r.lat, other.lat...)
 	r.elapsed += other.elapsed
+	r.cpu += other.cpu
 	slices.Sort(r.lat)
 }
 
 func header() string {
-	return fmt.Sprintf("%-36s %7s %8s %10s %9s %9s %10s %9s %7s", "variant", "review", "reviews", "reviews/s", "p50", "p99", "noop r/s", "noop p50", "ratio")
+	return fmt.Sprintf("%-36s %6s %7s %9s %9s %9s %8s | %9s %9s %8s | %6s %6s",
+		"variant", "review", "reviews", "reviews/s", "p50", "p99", "CPU/rev", "noop r/s", "noop p50", "CPU/rev", "ratio", "CPU")
 }
 
+// row is one variant's line: meshgate's figures, the no-op's, and the ratio
+// of meshgate's throughput to the no-op's, measured (ratio) and as the CPU
+// time per review predicts it on cores that nothing else uses (CPU).
 func row(name string, size int, mesh, noop result) string {
-	return fmt.Sprintf("%-36s %6.1fK %8d %10.0f %9s %9s %10.0f %9s %6.2fx", name, float64(size)/1024, mesh.n(), mesh.rate(),
-		mesh.quantile(0.50), mesh.quantile(0.99), noop.rate(), noop.quantile(0.50), mesh.rate()/noop.rate())
+	return fmt.Sprintf("%-36s %5.1fK %7d %9.0f %9s %9s %8s | %9.0f %9s %8s | %5.2fx %5.2fx", name, float64(size)/1024, mesh.n(), mesh.rate(),
+		mesh.quantile(0.50), mesh.quantile(0.99), mesh.cpuPerReview(), noop.rate(), noop.quantile(0.50), noop.cpuPerReview(),
+		mesh.rate()/noop.rate(), float64(noop.cpuPerReview())/float64(mesh.cpuPerReview()))
 }
 
 // compare loads meshgate's handler and the no-op one with the same body in
@@ -408,6 +422,7 @@ func load(client *http.Client, url string, body []byte, requests int, maxSeconds
 		wg       sync.WaitGroup
 	)
 	deadline := time.Now().Add(time.Duration(maxSeconds * float64(time.Second)))
+	cpu0, _ := benchdata.CPUTime()
 	start := time.Now()
 	for range concurrency {
 		wg.Add(1)
@@ -433,6 +448,7 @@ func load(client *http.Client, url string, body []byte, requests int, maxSeconds
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu1, _ := benchdata.CPUTime()
 	if firstErr != nil {
 		return result{}, firstErr
 	}
@@ -440,7 +456,7 @@ func load(client *http.Client, url string, body []byte, requests int, maxSeconds
 		return result{}, errors.New("no review completed")
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	return result{lat: lat, elapsed: elapsed}, nil
+	return result{lat: lat, elapsed: elapsed, cpu: cpu1 - cpu0}, nil
 }
 
 // post sends one review and returns the answer, which must allow the object.
