@@ -70,7 +70,7 @@ func main() {
 	flag.Float64Var(&c.maxSeconds, "max-seconds", 1200, "upper bound of the whole run")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard())
-	if err := run(c, os.Stdout); err != nil {
+	if _, err := run(c, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-apiserver:", err)
 		os.Exit(1)
 	}
@@ -108,16 +108,19 @@ type sample struct {
 	received map[string]float64
 }
 
-func run(c config, out io.Writer) error {
+// results are the samples by kind name and registration.
+type results map[string]map[string]*sample
+
+func run(c config, out io.Writer) (results, error) {
 	if c.creates <= 0 || c.clients <= 0 || c.rounds <= 0 || c.maxSeconds <= 0 {
-		return errors.New("-creates, -clients, -rounds and -max-seconds must be positive")
+		return nil, errors.New("-creates, -clients, -rounds and -max-seconds must be positive")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(c.maxSeconds*float64(time.Second)))
 	defer cancel()
 	fmt.Fprintln(out, "bench-apiserver: starting the local control plane (kube-apiserver + etcd) and meshgate...")
 	k, err := cluster.Start(cluster.Options{})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer func() {
 		if err := k.Stop(); err != nil {
@@ -126,7 +129,7 @@ func run(c config, out io.Writer) error {
 	}()
 	noop, err := startNoop(ctx, k.Env.WebhookInstallOptions.LocalServingCertDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ca := k.Env.WebhookInstallOptions.LocalServingCAData
 	b := &bench{c: c, k: k, noop: noop}
@@ -136,12 +139,12 @@ func run(c config, out io.Writer) error {
 		b.configs[reg] = [2]client.Object{m, v}
 	}
 	if err := b.setUp(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	fmt.Fprintf(out, "kube-apiserver %s; %d creates per kind and registration, %d client(s), %d alternating rounds\n",
 		k.Config.Host, c.creates, c.clients, c.rounds)
 
-	samples := map[string]map[string]*sample{}
+	samples := results{}
 	for _, kd := range kinds {
 		samples[kd.name] = map[string]*sample{}
 		for _, reg := range registrations {
@@ -156,18 +159,18 @@ func run(c config, out io.Writer) error {
 		}
 		for _, reg := range registrations {
 			if err := b.register(ctx, reg); err != nil {
-				return err
+				return nil, err
 			}
 			for _, kd := range kinds {
 				if err := b.measure(ctx, kd, reg, round, n, samples[kd.name][reg]); err != nil {
-					return fmt.Errorf("%s, %s: %w", kd.name, reg, err)
+					return nil, fmt.Errorf("%s, %s: %w", kd.name, reg, err)
 				}
 			}
 		}
 		fmt.Fprintf(out, "round %d/%d done\n", round+1, c.rounds)
 	}
 	report(out, samples)
-	return nil
+	return samples, nil
 }
 
 // bench holds the running parts.
@@ -462,7 +465,7 @@ func poll(ctx context.Context, timeout time.Duration, what string, cond func() (
 	return fmt.Errorf("waiting until %s: not after %s (last error: %v)", what, timeout, last)
 }
 
-func report(out io.Writer, samples map[string]map[string]*sample) {
+func report(out io.Writer, samples results) {
 	fmt.Fprintf(out, "\n%-13s %-9s %7s %9s %9s %9s %9s   %s\n", "kind", "webhooks", "creates", "creates/s", "p50", "p99", "p99.9", "meshgate received: all (/mutate, /validate); engine reviews; World live reads")
 	for _, kd := range kinds {
 		for _, reg := range registrations {
