@@ -74,10 +74,16 @@ bench-scale: control-plane crds ## meshgate serve against a real API server hold
 	$(GO) run ./hack/bench-scale -meshgate $(BIN)/meshgate -sizes $(BENCH_SCALE_SIZES) $(BENCH_SCALE_ARGS)
 
 .PHONY: loadgen
-LOADGEN_REQUESTS ?= 20000
-LOADGEN_SECONDS  ?= 20
-loadgen: ## bounded TLS load test of the mutating handler on 127.0.0.1: engine ops vs PatchResponseFromRaw vs no-op
-	$(GO) run ./hack/loadgen -requests $(LOADGEN_REQUESTS) -max-seconds $(LOADGEN_SECONDS)
+LOADGEN_REQUESTS ?= 10000
+LOADGEN_SECONDS  ?= 10
+LOADGEN_FLAGS    ?=
+loadgen: ## bounded TLS load test of the admission handlers on 127.0.0.1, per kind, each against a no-op webhook on the same review
+	$(GO) run ./hack/loadgen -requests $(LOADGEN_REQUESTS) -max-seconds $(LOADGEN_SECONDS) $(LOADGEN_FLAGS)
+
+.PHONY: bench-apiserver
+BENCH_APISERVER_FLAGS ?=
+bench-apiserver: control-plane crds ## creates through a real kube-apiserver (envtest, 127.0.0.1): 1,000 each of ordinary pods, Emissary pods, Services, Mappings with meshgate vs no webhook vs a no-op webhook registered the same way; p50/p99/p99.9 and meshgate's received requests
+	$(GO) run ./hack/bench-apiserver $(BENCH_APISERVER_FLAGS)
 
 include hack/cluster.mk
 

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/meshgate/meshgate/internal/benchdata"
 	"github.com/meshgate/meshgate/test/golden"
 )
 
@@ -53,6 +54,80 @@ func BenchmarkMutatingHandler(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkHandler measures one AdmissionReview per object of
+// internal/benchdata (shaped as kube-apiserver sends it) through meshgate's
+// whole HTTP handler, for each webhook the API server calls for that kind,
+// with the no-op handler on the same body in the same run: the ratio of the
+// two is what the review itself costs. Besides wall time it reports the
+// process's CPU time per review (cpu-ns/op), the steadier figure on busy
+// cores.
+func BenchmarkHandler(b *testing.B) {
+	w, err := benchdata.World()
+	require.NoError(b, err)
+	hooks := map[Direction]http.Handler{
+		Mutating:   newHook(b, Mutating, HandlerOptions{World: w}),
+		Validating: newHook(b, Validating, HandlerOptions{World: w}),
+	}
+	noop := &admission.Webhook{Handler: noopHandler}
+	for _, c := range benchCases {
+		obj, err := benchdata.Object(c.object)
+		require.NoError(b, err)
+		body, err := benchdata.Review(obj)
+		require.NoError(b, err)
+		if c.dir == Validating {
+			// The validating webhook sees the object as the mutating one left it.
+			_, mresp := post(b, hooks[Mutating], body)
+			body, err = benchdata.Review(applyPatch(b, obj, mresp))
+			require.NoError(b, err)
+		}
+		_, resp := post(b, hooks[c.dir], body)
+		require.True(b, resp.Allowed, "%s: %v", c.object, resp.Result)
+		require.Equal(b, c.patched, len(resp.Patch) > 0, "%s: patch %s", c.object, resp.Patch)
+		for _, v := range []struct {
+			name string
+			hook http.Handler
+		}{{"meshgate", hooks[c.dir]}, {"noop", noop}} {
+			b.Run(c.object+"/"+string(c.dir)+"/"+v.name, func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(body)))
+				cpu0, cpuOK := benchdata.CPUTime()
+				for b.Loop() {
+					rec := httptest.NewRecorder()
+					r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+					r.Header.Set("Content-Type", "application/json")
+					v.hook.ServeHTTP(rec, r)
+					if rec.Code != http.StatusOK {
+						b.Fatalf("status %d: %s", rec.Code, rec.Body.String())
+					}
+				}
+				if cpu1, _ := benchdata.CPUTime(); cpuOK {
+					// On shared cores wall time counts the waits for a core too.
+					b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
+				}
+			})
+		}
+	}
+}
+
+// benchCases are the webhooks the API server calls for each benchdata object
+// on CREATE, and whether meshgate's answer carries a patch.
+var benchCases = []struct {
+	object  string
+	dir     Direction
+	patched bool
+}{
+	{benchdata.EmissaryPod, Mutating, true},
+	{benchdata.EmissaryPod, Validating, false},
+	{benchdata.OrdinaryPod, Mutating, false},
+	{benchdata.OrdinaryPod, Validating, false},
+	{benchdata.Service, Mutating, false},
+	{benchdata.Service, Validating, false},
+	{benchdata.VirtualService, Validating, false},
+	{benchdata.HTTPRoute, Validating, false},
+	{benchdata.Mapping, Mutating, false},
+	{benchdata.Mapping, Validating, false},
 }
 
 // BenchmarkValidatingHandler measures the validating review of a Service whose

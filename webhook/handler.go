@@ -10,6 +10,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -51,14 +52,16 @@ type HandlerOptions struct {
 }
 
 // Observation is one answered admission request, for Observer. A mutating
-// answer carries its patch as Response.Patches (Response.Patch is encoded from
-// them after the handler returns).
+// answer carries its patch encoded, as Response.Patch (RFC 6902 JSON); the
+// operations are Result.Patch.
 type Observation struct {
 	Direction Direction
 	Request   admission.Request
 	Response  admission.Response
 	// Result is the engine's verdict (nil when a guard answered or the object
-	// could not be read).
+	// could not be read). Its Object is the object as submitted, or nil when
+	// the handler read the object straight into its Go type (a Pod or Service:
+	// engine.Engine.DecodeTyped).
 	Result *engine.Result
 }
 
@@ -127,30 +130,42 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 	if resp, guarded := h.guard(req); guarded {
 		return resp, nil
 	}
-	obj, err := decodeObject(req)
-	if err != nil {
-		return admission.Errored(http.StatusBadRequest, err), nil
+	// Both answers need only the engine's operations and findings, not the
+	// patched object.
+	in := engine.Input{Namespace: req.Namespace, Operation: engine.Operation(req.Operation), PatchOnly: true}
+	kind := req.Kind.Kind
+	gvk := schema.GroupVersionKind{Group: req.Kind.Group, Version: req.Kind.Version, Kind: req.Kind.Kind}
+	if typed, ok := h.full.DecodeTyped(req.Object.Raw, gvk); ok {
+		// A Pod or Service read straight into its Go type.
+		in.Typed = typed
+	} else {
+		obj, err := decodeObject(req)
+		if err != nil {
+			return admission.Errored(http.StatusBadRequest, err), nil
+		}
+		kind = obj.GetKind()
+		if !h.full.Handles(obj.GroupVersionKind().GroupKind()) {
+			return admission.Allowed("meshgate has no rules for " + kind), nil
+		}
+		in.Object = obj
 	}
-	kind := obj.GetKind()
-	if !h.full.Handles(obj.GroupVersionKind().GroupKind()) {
-		return admission.Allowed("meshgate has no rules for " + kind), nil
-	}
-	// The mutating answer needs only the engine's operations, not the patched
-	// object.
-	patchOnly := h.dir == Mutating
-	res, err := h.full.Review(ctx, engine.Input{Object: obj, Namespace: req.Namespace, Operation: engine.Operation(req.Operation), PatchOnly: patchOnly}, h.opts.World)
+	res, err := h.full.Review(ctx, in, h.opts.World)
 	if err != nil {
 		return h.failed(ctx, kind, err), nil
 	}
 	h.opts.Metrics.reviewed(h.dir, kind)
 	if h.dir == Mutating {
-		return h.mutated(obj, res), res
+		return h.mutated(kind, res), res
 	}
 	if res.Changed() {
 		// The object is not in meshgate's final form (the mutating webhook was
 		// skipped, failed open, or another webhook undid its change): validate
 		// it exactly as it will be stored, not as meshgate would have made it.
-		vres, err := h.validate.Review(ctx, engine.Input{Object: obj, Namespace: req.Namespace, Operation: engine.Operation(req.Operation)}, h.opts.World)
+		if in.Typed != nil {
+			// The mutations changed the typed object: read it again.
+			in.Typed, _ = h.full.DecodeTyped(req.Object.Raw, gvk)
+		}
+		vres, err := h.validate.Review(ctx, in, h.opts.World)
 		if err != nil {
 			return h.failed(ctx, kind, err), nil
 		}
@@ -160,7 +175,7 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 				findings = append(findings, f)
 			}
 		}
-		res = &engine.Result{Object: obj, Findings: append(findings, vres.Findings...)}
+		res = &engine.Result{Object: in.Object, Findings: append(findings, vres.Findings...)}
 	}
 	return h.validated(kind, res), res
 }
@@ -233,25 +248,25 @@ var jsonPatchType = admissionv1.PatchTypeJSONPatch
 // mutated answers a mutating review: the patch, and the mutation rules' warn
 // findings (their conflicts) as warnings. Enforce findings are left to the
 // validating webhook, which sees the final object.
-func (h *Handler) mutated(obj *unstructured.Unstructured, res *engine.Result) admission.Response {
+func (h *Handler) mutated(kind string, res *engine.Result) admission.Response {
 	var warn []policy.Finding
 	for _, f := range res.Findings {
 		if policy.IsMutation(f.Rule) && f.Mode == policy.Warn {
 			warn = append(warn, f)
 		}
 	}
-	kind := obj.GetKind()
 	h.opts.Metrics.found(kind, warn)
 	h.opts.Metrics.changed(kind, res.Changes)
-	var resp admission.Response
-	switch {
-	case !res.Changed():
-		resp = admission.Allowed("")
-	default:
-		// The engine's operations are the patch: admission.Webhook encodes
-		// Patches into the response's JSON patch.
-		resp = admission.Allowed("")
-		resp.Patches = res.Patch
+	resp := admission.Allowed("")
+	if res.Changed() {
+		// The engine's operations are the patch, encoded here once (rather
+		// than as Patches, which admission.Webhook would encode through each
+		// operation's MarshalJSON and compact again).
+		patch, err := encodePatch(res.Patch)
+		if err != nil {
+			return admission.Errored(http.StatusInternalServerError, fmt.Errorf("meshgate cannot encode its patch of this %s: %w", kind, err))
+		}
+		resp.Patch = patch
 		resp.PatchType = &jsonPatchType
 	}
 	if len(res.Changes) > 0 {
@@ -307,10 +322,25 @@ func DenialMessage(fs []policy.Finding) string {
 	return fmt.Sprintf("%d problems:\n%s", len(lines), strings.Join(lines, "\n"))
 }
 
+// changeSummary renders the changes for the audit annotation, one
+// "[rule] field: reason" each, joined by "; ".
 func changeSummary(cs []policy.Change) string {
-	parts := make([]string, len(cs))
-	for i, c := range cs {
-		parts[i] = fmt.Sprintf("[%s] %s: %s", c.Rule, c.Field, c.Reason)
+	n := 0
+	for _, c := range cs {
+		n += len(c.Rule) + len(c.Field) + len(c.Reason) + 7
 	}
-	return strings.Join(parts, "; ")
+	var b strings.Builder
+	b.Grow(n)
+	for i, c := range cs {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteByte('[')
+		b.WriteString(c.Rule)
+		b.WriteString("] ")
+		b.WriteString(c.Field)
+		b.WriteString(": ")
+		b.WriteString(c.Reason)
+	}
+	return b.String()
 }

@@ -254,6 +254,17 @@ func TestValidatingHandlerChecksTheObjectAsStored(t *testing.T) {
 	assert.Equal(t, "http", name)
 	_, vresp := post(t, newHook(t, Validating, HandlerOptions{World: defaultWorld(t)}), reviewOf(t, final, admissionv1.Create, "apps"))
 	assert.True(t, vresp.Allowed, "%v", vresp.Result)
+
+	// The same for a pod (read into its Go type, which the mutations change in
+	// place): an Emissary pod that reaches the validating webhook unwired is
+	// reported unwired.
+	pod := objects(t, emissaryPod)[0]
+	_, vresp = post(t, newHook(t, Validating, HandlerOptions{World: defaultWorld(t)}), reviewOf(t, pod, admissionv1.Create, "emissary"))
+	require.True(t, vresp.Allowed)
+	require.NotEmpty(t, vresp.Warnings)
+	for _, w := range vresp.Warnings {
+		assert.True(t, strings.HasPrefix(w, "["+policy.EdgeProxyWiring+"]"), w)
+	}
 }
 
 func TestWarnFindingsSurfaceOnceAsWarnings(t *testing.T) {

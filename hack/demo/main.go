@@ -71,7 +71,7 @@ type recorder struct {
 func key(kind, ns, name string) string { return kind + " " + ns + "/" + name }
 
 func (r *recorder) observe(ob webhook.Observation) {
-	if ob.Direction != webhook.Mutating || ob.Request.Operation != admissionv1.Create || len(ob.Response.Patches) == 0 {
+	if ob.Direction != webhook.Mutating || ob.Request.Operation != admissionv1.Create || len(ob.Response.Patch) == 0 {
 		return
 	}
 	r.mu.Lock()

@@ -1,16 +1,23 @@
-// Command loadgen is a bounded load test of meshgate's mutating handler over
+// Command loadgen is a bounded load test of meshgate's admission handlers over
 // TLS on 127.0.0.1. It starts controller-runtime's webhook server with
-// meshgate's TLS settings and three handlers side by side:
+// meshgate's TLS settings and these handlers side by side:
 //
-//	/mutate       meshgate, patch = the engine's own RFC 6902 operations
-//	/mutate-diff  meshgate, patch = PatchResponseFromRaw's document diff
-//	/noop         allows everything: the floor
+//	/mutate, /validate  meshgate (the mutating patch is the engine's own RFC 6902 operations)
+//	/mutate-diff        meshgate's engine, patch = PatchResponseFromRaw's document diff
+//	/noop               allows everything: the floor
 //
-// and sends each the AdmissionReview of an Emissary pod in a sidecar
-// namespace, from -concurrency keep-alive clients, until -requests reviews or
-// -max-seconds have passed, whichever comes first. It reports reviews/s and
-// p50/p99 latency per variant, then stops by itself. With -target it instead
-// loads a running `meshgate serve` (loopback addresses only).
+// For each variant (an object of internal/benchdata, shaped as kube-apiserver
+// sends it, and the webhook the API server calls for it) it sends the same
+// AdmissionReview to meshgate and to the no-op handler, in alternating rounds,
+// from -concurrency keep-alive clients, each run until -requests reviews or
+// -max-seconds have passed, whichever comes first. It reports reviews/s,
+// p50/p99 latency and the process's CPU time per review for each, and the
+// ratio of meshgate's throughput to the no-op's, measured and as the CPU time
+// per review predicts it (the steadier figure when other processes share the
+// cores), then stops by itself. -cpuprofile and -memprofile write pprof
+// profiles of the whole process (server and clients) during the load. With
+// -target it instead loads a running `meshgate serve` (loopback addresses
+// only) with the Emissary pod.
 package main
 
 import (
@@ -28,87 +35,75 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	certutil "k8s.io/client-go/util/cert"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
-	"sigs.k8s.io/yaml"
 
+	"github.com/meshgate/meshgate/internal/benchdata"
 	"github.com/meshgate/meshgate/internal/engine"
 	"github.com/meshgate/meshgate/internal/policy"
-	"github.com/meshgate/meshgate/internal/world"
 	"github.com/meshgate/meshgate/webhook"
 )
 
-const namespaceYAML = `
-apiVersion: v1
-kind: Namespace
-metadata: {name: emissary, labels: {istio-injection: enabled}}`
+// variant is one object sent to one of meshgate's handlers.
+type variant struct {
+	name   string
+	object string
+	// path is meshgate's handler; the no-op gets the same body.
+	path string
+	// validating: the body is the object as the mutating webhook left it.
+	validating bool
+}
 
-// podYAML is an Emissary pod of the Helm chart's shape.
-const podYAML = `
-apiVersion: v1
-kind: Pod
-metadata:
-  name: emissary-ingress-7d9f8c6b5d-x2x7k
-  namespace: emissary
-  labels: {app.kubernetes.io/name: emissary-ingress, product: aes, profile: main, pod-template-hash: 7d9f8c6b5d}
-  annotations: {sidecar.istio.io/inject: "false"}
-spec:
-  serviceAccountName: emissary-ingress
-  containers:
-  - name: emissary-ingress
-    image: docker.io/emissaryingress/emissary:3.10.0
-    imagePullPolicy: IfNotPresent
-    ports:
-    - {name: http, containerPort: 8080, protocol: TCP}
-    - {name: https, containerPort: 8443, protocol: TCP}
-    - {name: admin, containerPort: 8877, protocol: TCP}
-    env:
-    - name: HOST_IP
-      valueFrom: {fieldRef: {fieldPath: status.hostIP}}
-    - name: AMBASSADOR_NAMESPACE
-      valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
-    livenessProbe:
-      httpGet: {path: /ambassador/v0/check_alive, port: admin}
-    readinessProbe:
-      httpGet: {path: /ambassador/v0/check_ready, port: admin}
-    resources:
-      limits: {cpu: "1", memory: 600Mi}
-      requests: {cpu: 200m, memory: 300Mi}
-    volumeMounts:
-    - {name: ambassador-pod-info, mountPath: /tmp/ambassador-pod-info, readOnly: true}
-  volumes:
-  - name: ambassador-pod-info
-    downwardAPI:
-      items:
-      - fieldRef: {fieldPath: metadata.labels}
-        path: labels`
+var variants = []variant{
+	{"emissary-pod mutating", benchdata.EmissaryPod, "/mutate", false},
+	{"emissary-pod mutating (diff patch)", benchdata.EmissaryPod, "/mutate-diff", false},
+	{"emissary-pod validating", benchdata.EmissaryPod, "/validate", true},
+	{"ordinary-pod mutating", benchdata.OrdinaryPod, "/mutate", false},
+	{"service mutating", benchdata.Service, "/mutate", false},
+	{"service validating", benchdata.Service, "/validate", true},
+	{"virtualservice validating", benchdata.VirtualService, "/validate", true},
+	{"httproute validating", benchdata.HTTPRoute, "/validate", true},
+	{"mapping mutating", benchdata.Mapping, "/mutate", false},
+	{"mapping validating", benchdata.Mapping, "/validate", true},
+}
 
 type config struct {
 	requests    int
 	maxSeconds  float64
 	concurrency int
+	rounds      int
+	only        string
 	target      string
+	cpuProfile  string
+	memProfile  string
 }
 
 func main() {
 	c := config{}
-	flag.IntVar(&c.requests, "requests", 20000, "reviews per variant (upper bound)")
-	flag.Float64Var(&c.maxSeconds, "max-seconds", 20, "seconds per variant (upper bound)")
+	flag.IntVar(&c.requests, "requests", 10000, "reviews per variant and handler (upper bound)")
+	flag.Float64Var(&c.maxSeconds, "max-seconds", 10, "seconds per variant and handler (upper bound)")
 	flag.IntVar(&c.concurrency, "concurrency", 8, "concurrent keep-alive clients")
+	flag.IntVar(&c.rounds, "rounds", 2, "alternating meshgate/no-op rounds the budget of a variant is split into")
+	flag.StringVar(&c.only, "variants", "", "comma-separated variant names to run (default: all); e.g. \"emissary-pod mutating\"")
 	flag.StringVar(&c.target, "target", "", "load a running meshgate at this loopback URL (e.g. https://127.0.0.1:9443/mutate) instead; its certificate is not verified")
+	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the load to this file")
+	flag.StringVar(&c.memProfile, "memprofile", "", "write an allocation profile of the load to this file")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard())
 	if err := run(c, os.Stdout); err != nil {
@@ -118,25 +113,15 @@ func main() {
 }
 
 func run(c config, out io.Writer) error {
-	if c.requests <= 0 || c.maxSeconds <= 0 || c.concurrency <= 0 {
-		return errors.New("-requests, -max-seconds and -concurrency must be positive")
+	if c.requests <= 0 || c.maxSeconds <= 0 || c.concurrency <= 0 || c.rounds <= 0 {
+		return errors.New("-requests, -max-seconds, -concurrency and -rounds must be positive")
 	}
-	body, err := review()
+	chosen, err := choose(c.only)
 	if err != nil {
 		return err
 	}
 	if c.target != "" {
-		if err := loopbackOnly(c.target); err != nil {
-			return err
-		}
-		client := &http.Client{Transport: transport(&tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, c.concurrency)} // a loopback test target with its own certificate
-		res, err := load(client, c.target, body, c)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(out, header())
-		fmt.Fprintln(out, res.row("target"))
-		return nil
+		return runTarget(c, out)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -146,20 +131,133 @@ func run(c config, out io.Writer) error {
 		return err
 	}
 	client := &http.Client{Transport: transport(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, c.concurrency)}
-	fmt.Fprintf(out, "loadgen: %d reviews or %gs per variant, %d clients, TLS 1.2+, HTTP/1.1, 127.0.0.1\n", c.requests, c.maxSeconds, c.concurrency)
-	fmt.Fprintln(out, header())
-	for _, v := range []struct{ name, path string }{
-		{"engine ops (/mutate)", "/mutate"},
-		{"PatchResponseFromRaw", "/mutate-diff"},
-		{"no-op", "/noop"},
-	} {
-		res, err := load(client, base+v.path, body, c)
-		if err != nil {
+	bodies := make([][]byte, len(chosen))
+	for i, v := range chosen {
+		if bodies[i], err = reviewOf(client, base, v); err != nil {
 			return fmt.Errorf("%s: %w", v.name, err)
 		}
-		fmt.Fprintln(out, res.row(v.name))
 	}
+	stop, err := startProfiles(c)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "loadgen: %d reviews or %gs per variant and handler in %d alternating rounds, %d clients, TLS 1.2+, HTTP/1.1 keep-alive, 127.0.0.1, GOMAXPROCS %d\n",
+		c.requests, c.maxSeconds, c.rounds, c.concurrency, runtime.GOMAXPROCS(0))
+	fmt.Fprintln(out, header())
+	for i, v := range chosen {
+		mesh, noop, err := compare(client, base+v.path, base+"/noop", bodies[i], c)
+		if err != nil {
+			return errors.Join(fmt.Errorf("%s: %w", v.name, err), stop())
+		}
+		fmt.Fprintln(out, row(v.name, len(bodies[i]), mesh, noop))
+	}
+	return stop()
+}
+
+// choose returns the variants named in only (all when empty).
+func choose(only string) ([]variant, error) {
+	if only == "" {
+		return variants, nil
+	}
+	var out []variant
+	for _, name := range strings.Split(only, ",") {
+		i := slices.IndexFunc(variants, func(v variant) bool { return v.name == strings.TrimSpace(name) })
+		if i < 0 {
+			return nil, fmt.Errorf("-variants: no variant %q", name)
+		}
+		out = append(out, variants[i])
+	}
+	return out, nil
+}
+
+// runTarget loads a running meshgate with the Emissary pod's review.
+func runTarget(c config, out io.Writer) error {
+	if err := loopbackOnly(c.target); err != nil {
+		return err
+	}
+	obj, err := benchdata.Object(benchdata.EmissaryPod)
+	if err != nil {
+		return err
+	}
+	body, err := benchdata.Review(obj)
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Transport: transport(&tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, c.concurrency)} // a loopback test target with its own certificate
+	res, err := load(client, c.target, body, c.requests, c.maxSeconds, c.concurrency)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%-36s %9s %10s %10s %10s\n", "variant", "reviews", "reviews/s", "p50", "p99")
+	fmt.Fprintf(out, "%-36s %9d %10.0f %10s %10s\n", "target (emissary-pod)", res.n(), res.rate(), res.quantile(0.50), res.quantile(0.99))
 	return nil
+}
+
+// reviewOf returns the AdmissionReview v sends. A validating variant's object
+// is the benchdata object with meshgate's mutating patch applied, as the API
+// server sends it to the validating webhook.
+func reviewOf(client *http.Client, base string, v variant) ([]byte, error) {
+	obj, err := benchdata.Object(v.object)
+	if err != nil {
+		return nil, err
+	}
+	body, err := benchdata.Review(obj)
+	if err != nil || !v.validating {
+		return body, err
+	}
+	ar, _, err := post(client, base+"/mutate", body)
+	if err != nil {
+		return nil, err
+	}
+	if len(ar.Response.Patch) > 0 {
+		p, err := jsonpatch.DecodePatch(ar.Response.Patch)
+		if err != nil {
+			return nil, fmt.Errorf("decode the mutating patch: %w", err)
+		}
+		raw, err := json.Marshal(obj.Object)
+		if err != nil {
+			return nil, err
+		}
+		if raw, err = p.Apply(raw); err != nil {
+			return nil, fmt.Errorf("apply the mutating patch: %w", err)
+		}
+		obj = &unstructured.Unstructured{}
+		if err := obj.UnmarshalJSON(raw); err != nil {
+			return nil, err
+		}
+	}
+	return benchdata.Review(obj)
+}
+
+func startProfiles(c config) (stop func() error, err error) {
+	var cpu *os.File
+	if c.cpuProfile != "" {
+		if cpu, err = os.Create(c.cpuProfile); err != nil {
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(cpu); err != nil {
+			cpu.Close()
+			return nil, err
+		}
+	}
+	if c.memProfile != "" {
+		runtime.MemProfileRate = 64 * 1024
+	}
+	return func() error {
+		var errs []error
+		if cpu != nil {
+			pprof.StopCPUProfile()
+			errs = append(errs, cpu.Close())
+		}
+		if c.memProfile != "" {
+			f, err := os.Create(c.memProfile)
+			if err != nil {
+				return errors.Join(append(errs, err)...)
+			}
+			errs = append(errs, pprof.Lookup("allocs").WriteTo(f, 0), f.Close())
+		}
+		return errors.Join(errs...)
+	}, nil
 }
 
 func loopbackOnly(target string) error {
@@ -180,28 +278,7 @@ func loopbackOnly(target string) error {
 	return fmt.Errorf("-target: %s is not a loopback address: loadgen only loads servers on this machine", host)
 }
 
-// review is the AdmissionReview the API server would send for the pod.
-func review() ([]byte, error) {
-	m := map[string]any{}
-	if err := yaml.Unmarshal([]byte(podYAML), &m); err != nil {
-		return nil, err
-	}
-	raw, err := json.Marshal(m)
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
-		Request: &admissionv1.AdmissionRequest{
-			UID: "loadgen", Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
-			Resource:  metav1.GroupVersionResource{Version: "v1", Resource: "pods"},
-			Operation: admissionv1.Create, Namespace: "emissary", Name: "emissary-ingress-7d9f8c6b5d-x2x7k",
-			Object: runtime.RawExtension{Raw: raw},
-		},
-	})
-}
-
-// serve starts the webhook server with the three variants and returns its
+// serve starts the webhook server with the handlers and returns its
 // base URL and the pool that trusts its certificate.
 func serve(ctx context.Context) (string, *x509.CertPool, error) {
 	dir, err := os.MkdirTemp("", "meshgate-loadgen-")
@@ -222,12 +299,8 @@ func serve(ctx context.Context) (string, *x509.CertPool, error) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(certPEM)
 
-	w := world.NewMemory("default")
-	ns := map[string]any{}
-	if err := yaml.Unmarshal([]byte(namespaceYAML), &ns); err != nil {
-		return "", nil, err
-	}
-	if _, err := w.Add(&unstructured.Unstructured{Object: ns}); err != nil {
+	w, err := benchdata.World()
+	if err != nil {
 		return "", nil, err
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -237,11 +310,13 @@ func serve(ctx context.Context) (string, *x509.CertPool, error) {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	srv := crwebhook.NewServer(crwebhook.Options{Host: "127.0.0.1", Port: port, CertDir: dir, TLSOpts: webhook.TLSOptions(tls.VersionTLS12, false)})
-	h, err := webhook.NewHandler(webhook.Mutating, webhook.HandlerOptions{World: w})
-	if err != nil {
-		return "", nil, err
+	for path, dir := range map[string]webhook.Direction{"/mutate": webhook.Mutating, "/validate": webhook.Validating} {
+		h, err := webhook.NewHandler(dir, webhook.HandlerOptions{World: w})
+		if err != nil {
+			return "", nil, err
+		}
+		srv.Register(path, &admission.Webhook{Handler: h})
 	}
-	srv.Register("/mutate", &admission.Webhook{Handler: h})
 	srv.Register("/mutate-diff", &admission.Webhook{Handler: diffHandler(engine.New(nil), w)})
 	srv.Register("/noop", &admission.Webhook{Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
 		return admission.Allowed("")
@@ -265,45 +340,97 @@ func transport(tc *tls.Config, conns int) *http.Transport {
 	return &http.Transport{TLSClientConfig: tc, MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, IdleConnTimeout: time.Minute}
 }
 
+// result is one run's latencies, duration and the process's CPU time.
 type result struct {
-	n        int
-	elapsed  time.Duration
-	p50, p99 time.Duration
+	lat     []time.Duration
+	elapsed time.Duration
+	cpu     time.Duration
+}
+
+// cpuPerReview is the process's CPU time (server and clients) per review.
+func (r result) cpuPerReview() time.Duration {
+	return (r.cpu / time.Duration(max(1, len(r.lat)))).Round(100 * time.Nanosecond)
+}
+
+func (r result) n() int { return len(r.lat) }
+
+func (r result) rate() float64 { return float64(len(r.lat)) / r.elapsed.Seconds() }
+
+// quantile returns the q-quantile latency (r.lat is sorted).
+func (r result) quantile(q float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	return r.lat[min(len(r.lat)-1, int(q*float64(len(r.lat))))].Round(time.Microsecond)
+}
+
+// add merges other (another round) into r.
+func (r *result) add(other result) {
+	r.lat = append(r.lat, other.lat...)
+	r.elapsed += other.elapsed
+	r.cpu += other.cpu
+	slices.Sort(r.lat)
 }
 
 func header() string {
-	return fmt.Sprintf("%-22s %9s %10s %10s %10s", "variant", "reviews", "reviews/s", "p50", "p99")
+	return fmt.Sprintf("%-36s %6s %7s %9s %9s %9s %8s | %9s %9s %8s | %6s %6s",
+		"variant", "review", "reviews", "reviews/s", "p50", "p99", "CPU/rev", "noop r/s", "noop p50", "CPU/rev", "ratio", "CPU")
 }
 
-func (r result) row(name string) string {
-	return fmt.Sprintf("%-22s %9d %10.0f %10s %10s", name, r.n, float64(r.n)/r.elapsed.Seconds(),
-		r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond))
+// row is one variant's line: meshgate's figures, the no-op's, and the ratio
+// of meshgate's throughput to the no-op's, measured (ratio) and as the CPU
+// time per review predicts it on cores that nothing else uses (CPU).
+func row(name string, size int, mesh, noop result) string {
+	return fmt.Sprintf("%-36s %5.1fK %7d %9.0f %9s %9s %8s | %9.0f %9s %8s | %5.2fx %5.2fx", name, float64(size)/1024, mesh.n(), mesh.rate(),
+		mesh.quantile(0.50), mesh.quantile(0.99), mesh.cpuPerReview(), noop.rate(), noop.quantile(0.50), noop.cpuPerReview(),
+		mesh.rate()/noop.rate(), float64(noop.cpuPerReview())/float64(mesh.cpuPerReview()))
 }
 
-// load sends body to url until c.requests reviews or c.maxSeconds, after a
-// short warm-up, and measures each review.
-func load(client *http.Client, url string, body []byte, c config) (result, error) {
+// compare loads meshgate's handler and the no-op one with the same body in
+// c.rounds alternating rounds (no-op first), each with its share of the
+// budget, so that the machine's other load weighs on both alike.
+func compare(client *http.Client, mesh, noop string, body []byte, c config) (m, n result, err error) {
+	perRound := max(1, c.requests/c.rounds)
+	seconds := c.maxSeconds / float64(c.rounds)
+	for range c.rounds {
+		r, err := load(client, noop, body, perRound, seconds, c.concurrency)
+		if err != nil {
+			return m, n, fmt.Errorf("no-op: %w", err)
+		}
+		n.add(r)
+		if r, err = load(client, mesh, body, perRound, seconds, c.concurrency); err != nil {
+			return m, n, fmt.Errorf("meshgate: %w", err)
+		}
+		m.add(r)
+	}
+	return m, n, nil
+}
+
+// load sends body to url until requests reviews or maxSeconds, after a short
+// warm-up, and measures each review.
+func load(client *http.Client, url string, body []byte, requests int, maxSeconds float64, concurrency int) (result, error) {
 	for range 200 {
-		if _, err := post(client, url, body); err != nil {
+		if _, _, err := post(client, url, body); err != nil {
 			return result{}, err
 		}
 	}
 	var (
 		next     atomic.Int64
 		mu       sync.Mutex
-		lat      = make([]time.Duration, 0, c.requests)
+		lat      = make([]time.Duration, 0, requests)
 		firstErr error
 		wg       sync.WaitGroup
 	)
-	deadline := time.Now().Add(time.Duration(c.maxSeconds * float64(time.Second)))
+	deadline := time.Now().Add(time.Duration(maxSeconds * float64(time.Second)))
+	cpu0, _ := benchdata.CPUTime()
 	start := time.Now()
-	for range c.concurrency {
+	for range concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			local := make([]time.Duration, 0, c.requests/c.concurrency+1)
-			for next.Add(1) <= int64(c.requests) && time.Now().Before(deadline) {
-				d, err := post(client, url, body)
+			local := make([]time.Duration, 0, requests/concurrency+1)
+			for next.Add(1) <= int64(requests) && time.Now().Before(deadline) {
+				_, d, err := post(client, url, body)
 				if err != nil {
 					mu.Lock()
 					if firstErr == nil {
@@ -321,6 +448,7 @@ func load(client *http.Client, url string, body []byte, c config) (result, error
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu1, _ := benchdata.CPUTime()
 	if firstErr != nil {
 		return result{}, firstErr
 	}
@@ -328,26 +456,27 @@ func load(client *http.Client, url string, body []byte, c config) (result, error
 		return result{}, errors.New("no review completed")
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	return result{n: len(lat), elapsed: elapsed, p50: lat[len(lat)/2], p99: lat[len(lat)*99/100]}, nil
+	return result{lat: lat, elapsed: elapsed, cpu: cpu1 - cpu0}, nil
 }
 
-func post(client *http.Client, url string, body []byte) (time.Duration, error) {
+// post sends one review and returns the answer, which must allow the object.
+func post(client *http.Client, url string, body []byte) (*admissionv1.AdmissionReview, time.Duration, error) {
 	start := time.Now()
 	resp, err := client.Post(url, "application/json", bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	var ar admissionv1.AdmissionReview
 	err = json.NewDecoder(resp.Body).Decode(&ar)
 	resp.Body.Close()
 	d := time.Since(start)
 	if err != nil {
-		return 0, fmt.Errorf("decode the answer: %w", err)
+		return nil, 0, fmt.Errorf("decode the answer: %w", err)
 	}
 	if ar.Response == nil || !ar.Response.Allowed {
-		return 0, fmt.Errorf("unexpected answer: %+v", ar.Response)
+		return nil, 0, fmt.Errorf("unexpected answer: %+v", ar.Response)
 	}
-	return d, nil
+	return &ar, d, nil
 }
 
 // diffHandler is the reference the engine's ops are measured against: the

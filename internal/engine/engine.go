@@ -8,6 +8,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -40,6 +41,14 @@ const (
 type Input struct {
 	// Object is the object as submitted. Review does not modify it.
 	Object *unstructured.Unstructured
+	// Typed, when Object is nil, is the object decoded straight into the typed
+	// form its kind's rules take, as DecodeTyped returns it: the review then
+	// skips the unstructured object and its conversion. A Typed input is
+	// reviewed once: the mutations change it in place (it becomes
+	// Result.Mutated), sparing a copy; decode the object again to review it
+	// again. Result.Object is nil for a Typed input (it never builds the final
+	// object: the caller has the patch).
+	Typed runtime.Object
 	// Namespace is the request's namespace; when empty, the object's; when that
 	// is empty too, "default".
 	Namespace string
@@ -179,45 +188,89 @@ func (e *Engine) Rules(gk schema.GroupKind) []string {
 // what the World could not answer. Objects of kinds without rules pass
 // untouched. ctx bounds the World's lookups.
 func (e *Engine) Review(ctx context.Context, in Input, w policy.World) (*Result, error) {
-	if in.Object == nil {
-		return nil, fmt.Errorf("review: no object")
+	obj, err := in.object()
+	if err != nil {
+		return nil, err
 	}
+	gvk := obj.GetObjectKind().GroupVersionKind()
 	if err := ctx.Err(); err != nil {
-		return nil, &WorldError{Object: policy.ObjectRef{Kind: in.Object.GetKind(), Name: in.Object.GetName()}, Err: err}
+		return nil, &WorldError{Object: policy.ObjectRef{Kind: gvk.Kind, Name: obj.GetName()}, Err: err}
 	}
 	if in.Operation == "" {
 		in.Operation = Create
 	}
-	gvk := in.Object.GroupVersionKind()
 	p, ok := e.kinds[gvk.GroupKind()]
 	if !ok || !p.kind.Reviews(policy.Operation(in.Operation)) {
 		return &Result{Object: in.Object}, nil
 	}
 	ns := in.Namespace
 	if ns == "" {
-		ns = in.Object.GetNamespace()
+		ns = obj.GetNamespace()
 	}
 	if ns == "" {
 		ns = "default"
 	}
-	name := in.Object.GetName()
+	name := obj.GetName()
 	if name == "" {
-		name = in.Object.GetGenerateName()
+		name = obj.GetGenerateName()
+	}
+	var apiVersion string
+	if in.Object != nil {
+		apiVersion = in.Object.GetAPIVersion()
+	} else {
+		apiVersion, _ = gvk.ToAPIVersionAndKind()
 	}
 	t := policy.Target{
-		Object:    policy.ObjectRef{APIVersion: in.Object.GetAPIVersion(), Kind: gvk.Kind, Namespace: ns, Name: name},
+		Object:    policy.ObjectRef{APIVersion: apiVersion, Kind: gvk.Kind, Namespace: ns, Name: name},
 		Namespace: ns,
 	}
+	if in.Object == nil && len(p.kind.Template) == 0 {
+		// A Typed input: DecodeTyped returns one only for these forms.
+		switch p.form {
+		case policy.FormPod:
+			if pod, ok := in.Typed.(*corev1.Pod); ok {
+				return reviewTyped(ctx, e, pod, p, t, w)
+			}
+		case policy.FormService:
+			if svc, ok := in.Typed.(*corev1.Service); ok {
+				return reviewTyped(ctx, e, svc, p, t, w)
+			}
+		}
+	}
 	switch {
+	case in.Object == nil:
+		return nil, fmt.Errorf("review: %s: a typed %T is not the form its rules take (see DecodeTyped)", t.Object, in.Typed)
 	case len(p.kind.Template) > 0:
 		return e.reviewTemplate(ctx, in, p, t, w)
 	case p.form == policy.FormPod:
-		return e.reviewPod(ctx, in, p, t, w)
+		return reviewConverted[corev1.Pod](ctx, e, in, p, t, w, "Pod")
 	case p.form == policy.FormService:
-		return e.reviewService(ctx, in, p, t, w)
+		return reviewConverted[corev1.Service](ctx, e, in, p, t, w, "Service")
 	default:
 		return e.reviewObject(ctx, in, p, t, w)
 	}
+}
+
+// object returns the input's object, unstructured or typed.
+func (in Input) object() (inputObject, error) {
+	switch {
+	case in.Object != nil:
+		return in.Object, nil
+	case in.Typed != nil:
+		if o, ok := in.Typed.(inputObject); ok {
+			return o, nil
+		}
+		return nil, fmt.Errorf("review: a typed %T has no object metadata", in.Typed)
+	}
+	return nil, errors.New("review: no object")
+}
+
+// inputObject is what Review reads of any input object.
+type inputObject interface {
+	runtime.Object
+	GetName() string
+	GetGenerateName() string
+	GetNamespace() string
 }
 
 // steps returns the plan's steps whose Select passes for an object (or pod
@@ -228,6 +281,15 @@ func (e *Engine) steps(p *plan, obj map[string]any) (mutations, validations []st
 	}
 	labels, _, _ := unstructured.NestedStringMap(obj, "metadata", "labels")
 	annotations, _, _ := unstructured.NestedStringMap(obj, "metadata", "annotations")
+	return e.stepsFor(p, labels, annotations)
+}
+
+// stepsFor returns the plan's steps whose Select passes for an object with
+// these labels and annotations.
+func (e *Engine) stepsFor(p *plan, labels, annotations map[string]string) (mutations, validations []step) {
+	if !p.selective {
+		return p.mutations, p.validations
+	}
 	chosen := func(s step) bool { return s.choose == nil || s.choose(labels, annotations, e.cfg) }
 	pick := func(ss []step) []step {
 		for i, s := range ss {
@@ -274,60 +336,6 @@ func (e *Engine) run(ctx context.Context, steps []step, obj any, t policy.Target
 	return nil
 }
 
-func (e *Engine) reviewPod(ctx context.Context, in Input, p *plan, t policy.Target, w policy.World) (*Result, error) {
-	res := &Result{Object: in.Object}
-	muts, vals := e.steps(p, in.Object.Object)
-	if len(muts)+len(vals) == 0 {
-		return res, nil
-	}
-	pod := &corev1.Pod{}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(in.Object.Object, pod); err != nil {
-		return nil, fmt.Errorf("%s: not a valid Pod: %w", t.Object, err)
-	}
-	rep := t.NewReport()
-	if err := e.run(ctx, muts, pod, t, w, &rep); err != nil {
-		return nil, err
-	}
-	if err := res.apply(in, rep); err != nil {
-		return nil, err
-	}
-	if len(muts) > 0 {
-		res.Mutated = pod
-	}
-	if err := e.run(ctx, vals, pod, t, w, &rep); err != nil {
-		return nil, err
-	}
-	res.Findings = rep.Findings
-	return res, nil
-}
-
-func (e *Engine) reviewService(ctx context.Context, in Input, p *plan, t policy.Target, w policy.World) (*Result, error) {
-	res := &Result{Object: in.Object}
-	muts, vals := e.steps(p, in.Object.Object)
-	if len(muts)+len(vals) == 0 {
-		return res, nil
-	}
-	svc := &corev1.Service{}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(in.Object.Object, svc); err != nil {
-		return nil, fmt.Errorf("%s: not a valid Service: %w", t.Object, err)
-	}
-	rep := t.NewReport()
-	if err := e.run(ctx, muts, svc, t, w, &rep); err != nil {
-		return nil, err
-	}
-	if err := res.apply(in, rep); err != nil {
-		return nil, err
-	}
-	if len(muts) > 0 {
-		res.Mutated = svc
-	}
-	if err := e.run(ctx, vals, svc, t, w, &rep); err != nil {
-		return nil, err
-	}
-	res.Findings = rep.Findings
-	return res, nil
-}
-
 func (e *Engine) reviewObject(ctx context.Context, in Input, p *plan, t policy.Target, w policy.World) (*Result, error) {
 	res := &Result{Object: in.Object}
 	muts, vals := e.steps(p, in.Object.Object)
@@ -359,7 +367,7 @@ func (e *Engine) reviewObject(ctx context.Context, in Input, p *plan, t policy.T
 func (r *Result) apply(in Input, rep policy.Report) error {
 	r.Changes = rep.Changes
 	r.Patch = rep.Ops()
-	if len(r.Patch) == 0 || in.PatchOnly {
+	if len(r.Patch) == 0 || in.PatchOnly || in.Object == nil {
 		return nil
 	}
 	input := in.Object
