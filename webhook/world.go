@@ -126,6 +126,8 @@ type CacheWorld struct {
 
 	// live reads what the cache does not hold yet (nil: the cache only).
 	live client.Reader
+	// absent remembers the live lists that came back empty (see list).
+	absent absentMemo
 
 	// specs are the kinds the World holds.
 	specs []kindSpec
@@ -173,6 +175,7 @@ func NewCacheWorld(c cache.Cache, mapper meta.RESTMapper, o CacheWorldOptions) *
 		active:  map[schema.GroupKind]schema.GroupVersionKind{},
 		told:    map[schema.GroupKind]bool{},
 		trigger: make(chan struct{}, 1),
+		absent:  absentMemo{ttl: absentTTL, gen: map[schema.GroupVersionKind]uint64{}, seen: map[string]absentEntry{}},
 	}
 }
 
@@ -321,6 +324,13 @@ func (w *CacheWorld) startInformer(ctx context.Context, k kindSpec, gvk schema.G
 		w.services = ix.GetIndexer()
 		w.mu.Unlock()
 	}
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { w.absent.changed(gvk) },
+		UpdateFunc: func(any, any) { w.absent.changed(gvk) },
+		DeleteFunc: func(any) { w.absent.changed(gvk) },
+	}); err != nil {
+		return fmt.Errorf("follow the %s informer: %w", k.kind, err)
+	}
 	if k.byName {
 		if err := w.cache.IndexField(ctx, obj, nameField, func(o client.Object) []string {
 			return []string{o.GetName()}
@@ -432,9 +442,14 @@ func (w *CacheWorld) get(ctx context.Context, key client.ObjectKey, obj client.O
 }
 
 // list lists into list from the cache, with opts (cacheOpts for the cache,
-// liveOpts for the API server); when the cache holds nothing, the API server
-// is asked, for the same reason as get.
-func (w *CacheWorld) list(ctx context.Context, list client.ObjectList, cacheOpts, liveOpts []client.ListOption) error {
+// liveOpts for the API server; key names the selection); when the cache holds
+// nothing, the API server is asked, for the same reason as get. An empty
+// answer is the common case (most namespaces have no PeerAuthentication, most
+// clusters no resolver of a given name), so it is remembered: the same
+// selection is answered empty from memory, without asking the API server
+// again, until the informer delivers any change of that kind or absentTTL
+// passes.
+func (w *CacheWorld) list(ctx context.Context, list client.ObjectList, key string, cacheOpts, liveOpts []client.ListOption) error {
 	cerr := w.cache.List(ctx, list, cacheOpts...)
 	if cerr == nil && meta.LenList(list) > 0 {
 		return nil
@@ -442,8 +457,72 @@ func (w *CacheWorld) list(ctx context.Context, list client.ObjectList, cacheOpts
 	if w.live == nil {
 		return cerr
 	}
-	w.metrics.liveRead(strings.TrimSuffix(list.GetObjectKind().GroupVersionKind().Kind, "List"))
-	return w.live.List(ctx, list, liveOpts...)
+	gvk := list.GetObjectKind().GroupVersionKind()
+	gvk.Kind = strings.TrimSuffix(gvk.Kind, "List")
+	if cerr == nil && w.absent.known(gvk, key) {
+		return nil
+	}
+	gen := w.absent.generation(gvk)
+	w.metrics.liveRead(gvk.Kind)
+	if err := w.live.List(ctx, list, liveOpts...); err != nil {
+		return err
+	}
+	if meta.LenList(list) == 0 {
+		w.absent.remember(gvk, key, gen)
+	}
+	return nil
+}
+
+// absentTTL bounds how long an empty live list is trusted without an event.
+const absentTTL = 10 * time.Second
+
+// absentMemo remembers selections the API server listed as empty. An entry
+// holds while no informer event of its kind arrived since the list was sent
+// (the generation) and for at most ttl.
+type absentMemo struct {
+	ttl  time.Duration
+	mu   sync.Mutex
+	gen  map[schema.GroupVersionKind]uint64
+	seen map[string]absentEntry
+}
+
+type absentEntry struct {
+	gen uint64
+	at  time.Time
+}
+
+func absentKey(gvk schema.GroupVersionKind, key string) string { return gvk.String() + "\x00" + key }
+
+// changed forgets every empty answer about gvk: one of its objects changed.
+func (m *absentMemo) changed(gvk schema.GroupVersionKind) {
+	m.mu.Lock()
+	m.gen[gvk]++
+	m.mu.Unlock()
+}
+
+// generation is gvk's count of changes, taken before a live list.
+func (m *absentMemo) generation(gvk schema.GroupVersionKind) uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.gen[gvk]
+}
+
+// remember records that key listed empty when gvk's generation was gen.
+func (m *absentMemo) remember(gvk schema.GroupVersionKind, key string, gen uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.seen) > 10000 { // bounded: start over rather than grow
+		clear(m.seen)
+	}
+	m.seen[absentKey(gvk, key)] = absentEntry{gen: gen, at: time.Now()}
+}
+
+// known reports whether key is remembered empty and still trusted.
+func (m *absentMemo) known(gvk schema.GroupVersionKind, key string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.seen[absentKey(gvk, key)]
+	return ok && e.gen == m.gen[gvk] && time.Since(e.at) < m.ttl
 }
 
 // byName are the list options that select objects called name in every
@@ -558,7 +637,7 @@ func (w *CacheWorld) eachByName(ctx context.Context, kind policy.WorldKind, name
 		if k.metadataOnly {
 			list := &metav1.PartialObjectMetadataList{}
 			list.SetGroupVersionKind(listGVK(gvk))
-			if err := w.list(ctx, list, cacheOpts, liveOpts); err != nil {
+			if err := w.list(ctx, list, "name="+name, cacheOpts, liveOpts); err != nil {
 				return err
 			}
 			for j := range list.Items {
@@ -572,7 +651,7 @@ func (w *CacheWorld) eachByName(ctx context.Context, kind policy.WorldKind, name
 		}
 		list := &unstructured.UnstructuredList{}
 		list.SetGroupVersionKind(listGVK(gvk))
-		if err := w.list(ctx, list, cacheOpts, liveOpts); err != nil {
+		if err := w.list(ctx, list, "name="+name, cacheOpts, liveOpts); err != nil {
 			return err
 		}
 		for j := range list.Items {
@@ -606,7 +685,7 @@ func (w *CacheWorld) PeerAuthentications(ctx context.Context, namespace string) 
 	list := &unstructured.UnstructuredList{}
 	list.SetGroupVersionKind(listGVK(gvk))
 	inNS := []client.ListOption{client.InNamespace(namespace)}
-	if err := w.list(ctx, list, inNS, inNS); err != nil {
+	if err := w.list(ctx, list, "namespace="+namespace, inNS, inNS); err != nil {
 		return nil, wrapLookup(err, "PeerAuthentications in %s", namespace)
 	}
 	out := make([]policy.PeerAuthentication, 0, len(list.Items))
