@@ -191,10 +191,7 @@ func quoteNames(fallback string, candidates ...string) string {
 // matchConditions no namespaceObject), the mesh scope from the namespace's
 // labels in a variable.
 func servicePortNamePolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
-	inScope := "true"
-	if cfg.ServicePorts.Scope != policy.ScopeAll {
-		inScope = native.NamespaceInMesh("variables.nsLabels")
-	}
+	match, conditions, scope := native.ServiceScope(cfg)
 	extTCP := "(object.spec.?type.orValue('') == 'ExternalName' && p.?name.orValue('') == 'tcp')"
 	std := native.Strings(standardAppProtocols)
 	apLower := "p.appProtocol.lowerAscii()"
@@ -228,14 +225,9 @@ func servicePortNamePolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
 	fp := admissionregistrationv1.Fail
 	vap := admissionregistrationv1.ValidatingAdmissionPolicy{Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
 		FailurePolicy:    &fp,
-		MatchConstraints: native.MatchKinds([]policy.Kind{policy.ServiceKind}, istio.SystemNamespaces),
-		MatchConditions: []admissionregistrationv1.MatchCondition{{
-			Name:       "not-istio-managed",
-			Expression: "!(" + native.IstioManaged("object.metadata.?labels.orValue({})") + ")",
-		}},
-		Variables: native.Variables(
-			"nsLabels", "namespaceObject.metadata.?labels.orValue({})",
-			"inScope", inScope,
+		MatchConstraints: match,
+		MatchConditions:  conditions,
+		Variables: append(scope, native.Variables(
 			"ports", "object.spec.?ports.orValue([])",
 			"ref", "'Service ' + request.namespace + '/' + (object.metadata.?name.orValue('') != '' ? object.metadata.name : '<unnamed>')",
 			"proto", "variables.ports.map(p, "+native.PortProtocol("p")+")",
@@ -245,7 +237,7 @@ func servicePortNamePolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
 			"first", "variables.parts.map(ps, ps.transformList(j, x, j > 0 && x in "+native.KnownProtocols()+" && x != 'udp' && x != 'http_proxy', j))",
 			"advice", "variables.ports.transformList(i, p, "+advice+")",
 			"problems", "variables.ports.transformList(i, p, "+extTCP+" || variables.proto[i] == '', "+line+")",
-		),
+		)...),
 		Validations: []admissionregistrationv1.Validation{{
 			Expression:        "!variables.inScope || size(variables.problems) == 0",
 			MessageExpression: native.Findings("variables.problems"),

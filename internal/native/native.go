@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshgate/meshgate/internal/istio"
 	"github.com/meshgate/meshgate/internal/policy"
 )
 
@@ -358,4 +359,24 @@ func Variables(nameExpr ...string) []admissionregistrationv1.Variable {
 // puts one between findings).
 func Findings(list string) string {
 	return fmt.Sprintf("size(%s) == 1 ? %s[0] : string(size(%s)) + ' problems: ' + %s.join(' ')", list, list, list, list)
+}
+
+// ServiceScope is istio.InScope as policy parts, for the Service port rules:
+// match constraints on Services that leave out the system namespaces, a
+// matchCondition that leaves out the Istio-managed Services (object only:
+// the API server gives matchConditions no namespaceObject) and the variables
+// objLabels, nsLabels and inScope (the namespace is in the mesh, or
+// servicePorts.scope is all).
+func ServiceScope(cfg *policy.Config) (*admissionregistrationv1.MatchResources, []admissionregistrationv1.MatchCondition, []admissionregistrationv1.Variable) {
+	inScope := "true"
+	if cfg.ServicePorts.Scope != policy.ScopeAll {
+		inScope = NamespaceInMesh("variables.nsLabels")
+	}
+	return MatchKinds([]policy.Kind{policy.ServiceKind}, istio.SystemNamespaces),
+		[]admissionregistrationv1.MatchCondition{{Name: "not-istio-managed", Expression: "!(" + IstioManaged("variables.objLabels") + ")"}},
+		Variables(
+			"objLabels", "object.metadata.?labels.orValue({})",
+			"nsLabels", "namespaceObject.metadata.?labels.orValue({})",
+			"inScope", inScope,
+		)
 }
