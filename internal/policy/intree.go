@@ -52,20 +52,3 @@ func RulesInTree() []Rule {
 	}
 	return out
 }
-
-// WithoutInTree returns a copy of c in which every rule whose in-tree form is
-// complete is off: what an admission server runs when the API server applies
-// those rules itself (NativePolicies.Enabled).
-func (c *Config) WithoutInTree() *Config {
-	out := *c
-	out.Rules = make(map[string]Mode, len(c.Rules))
-	for id, m := range c.Rules {
-		out.Rules[id] = m
-	}
-	for _, r := range RulesInTree() {
-		if r.InTree.Complete {
-			out.Rules[r.ID] = Off
-		}
-	}
-	return &out
-}
