@@ -68,13 +68,13 @@ func servicePortProtocolPolicy(cfg *policy.Config) (policy.InTreePolicies, error
 	mp := admissionregistrationv1.MutatingAdmissionPolicy{Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
 		MatchConstraints: match,
 		MatchConditions:  conditions,
-		Variables: append(scope, native.Variables(
+		Variables: append(append(scope, native.ConfigVariable(native.VarEdgeSelectors, cfg.EdgeProxy.Selectors)), native.Variables(
 			"ports", "object.spec.?ports.orValue([])",
 			"selectorless", "size(object.spec.?selector.orValue({})) == 0",
 			"edge", fmt.Sprintf("%s == %s || %s == %s || (!variables.selectorless && %s.exists(s, size(s) > 0 && s.all(k, k in object.spec.selector && object.spec.selector[k] == s[k])))",
 				native.Label("variables.objLabels", labelProduct), native.String(productAES),
 				native.Label("variables.objLabels", labelService), native.String(serviceAmbassAdmin),
-				native.LabelSets(cfg.EdgeProxy.Selectors)),
+				"variables."+native.VarEdgeSelectors),
 			"proto", "variables.ports.map(p, "+native.PortProtocol("p")+")",
 			"infer", "variables.ports.map(p, "+infer+")",
 			"used", "variables.ports.filter(p, p.?name.orValue('') != '').map(p, p.name)",

@@ -2,7 +2,6 @@ package native
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -32,24 +31,6 @@ func Ints(ns []int32) string {
 		q[i] = strconv.Itoa(int(n))
 	}
 	return "[" + strings.Join(q, ", ") + "]"
-}
-
-// LabelSets renders label sets as a CEL list of string maps, keys sorted.
-func LabelSets(sets []map[string]string) string {
-	out := make([]string, len(sets))
-	for i, s := range sets {
-		keys := make([]string, 0, len(s))
-		for k := range s {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		kv := make([]string, len(keys))
-		for j, k := range keys {
-			kv[j] = String(k) + ": " + String(s[k])
-		}
-		out[i] = "{" + strings.Join(kv, ", ") + "}"
-	}
-	return "[" + strings.Join(out, ", ") + "]"
 }
 
 // Label is the value of label key in labels (a CEL map), or "" when absent.

@@ -368,15 +368,35 @@ func Findings(list string) string {
 // objLabels, nsLabels and inScope (the namespace is in the mesh, or
 // servicePorts.scope is all).
 func ServiceScope(cfg *policy.Config) (*admissionregistrationv1.MatchResources, []admissionregistrationv1.MatchCondition, []admissionregistrationv1.Variable) {
-	inScope := "true"
-	if cfg.ServicePorts.Scope != policy.ScopeAll {
-		inScope = NamespaceInMesh("variables.nsLabels")
-	}
 	return MatchKinds([]policy.Kind{policy.ServiceKind}, istio.SystemNamespaces),
 		[]admissionregistrationv1.MatchCondition{{Name: "not-istio-managed", Expression: "!(" + IstioManaged("variables.objLabels") + ")"}},
-		Variables(
-			"objLabels", "object.metadata.?labels.orValue({})",
-			"nsLabels", "namespaceObject.metadata.?labels.orValue({})",
-			"inScope", inScope,
-		)
+		append([]admissionregistrationv1.Variable{ConfigVariable(VarScopeAll, cfg.ServicePorts.Scope == policy.ScopeAll)},
+			Variables(
+				"objLabels", "object.metadata.?labels.orValue({})",
+				"nsLabels", "namespaceObject.metadata.?labels.orValue({})",
+				"inScope", "variables."+VarScopeAll+" || "+NamespaceInMesh("variables.nsLabels"),
+			)...)
+}
+
+// Variables whose expression is a literal from meshgate's configuration
+// (ConfigVariable): the only parts of the policies that depend on it, besides
+// the rules' modes. The chart renders them from its values.
+const (
+	// VarScopeAll is servicePorts.scope == all.
+	VarScopeAll = "cfgScopeAll"
+	// VarEdgeSelectors is edgeProxy.selectors.
+	VarEdgeSelectors = "cfgEdgeSelectors"
+)
+
+// ConfigVariable is a variable whose expression is value as a JSON literal
+// (valid CEL for booleans, strings, lists and string maps).
+func ConfigVariable(name string, value any) admissionregistrationv1.Variable {
+	b, err := json.Marshal(value)
+	if err != nil {
+		panic(fmt.Sprintf("native.ConfigVariable %s: %v", name, err)) // the values are plain data
+	}
+	if string(b) == "null" {
+		b = []byte("[]")
+	}
+	return admissionregistrationv1.Variable{Name: name, Expression: string(b)}
 }
