@@ -51,6 +51,7 @@ golden: ## regenerate the golden corpus's want.yaml files
 
 generate: ## rewrite what is derived from the rule registry into the chart (charts/meshgate/generated/)
 	UPDATE_GOLDEN=1 $(GO) test -count=1 -run 'TestChartRulesAreCurrent' ./webhook/
+	UPDATE_GOLDEN=1 $(GO) test -count=1 -run 'TestChartNativePoliciesAreCurrent' ./internal/native/
 
 bench: ## benchmarks of every rule, the engine, the admission handlers and the CLI
 	$(GO) test -run '^$$' -bench . -benchmem ./mutators/ ./validators/ ./internal/engine/ ./webhook/ ./internal/manifest/ ./internal/check/

@@ -400,3 +400,58 @@ func ConfigVariable(name string, value any) admissionregistrationv1.Variable {
 	}
 	return admissionregistrationv1.Variable{Name: name, Expression: string(b)}
 }
+
+// ChartFile is where the chart keeps the policies Chart renders, relative to
+// the chart's directory; its templates read it with .Files.Get.
+const ChartFile = "generated/native-policies.yaml"
+
+// chartRule is one rule's entry of ChartFile.
+type chartRule struct {
+	ID string `json:"id"`
+	// Mode is the rule's default mode (the chart reads config.rules.<id>
+	// first); Mutation: its policies are bound in every mode but off.
+	Mode       policy.Mode  `json:"mode"`
+	Mutation   bool         `json:"mutation"`
+	Validating []chartEntry `json:"validating,omitempty"`
+	Mutating   []chartEntry `json:"mutating,omitempty"`
+}
+
+type chartEntry struct {
+	Name string `json:"name"`
+	Spec any    `json:"spec"`
+}
+
+// Chart returns the document the Helm chart renders its in-tree policies
+// from: every rule's policies for the default configuration. The chart sets
+// what depends on the configuration from its values: the bindings (the rules'
+// modes), the variables VarScopeAll and VarEdgeSelectors, the excluded
+// namespaces and meshgate's own service account. `make generate` writes it; a
+// test keeps the chart's copy current, another renders the chart and compares
+// with Generate.
+func Chart() ([]byte, error) {
+	set, err := Generate(policy.DefaultConfig(), Options{})
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Rules []chartRule `json:"rules"`
+	}
+	for _, rs := range set.Rules {
+		r, _ := policy.LookupRule(rs.Rule)
+		cr := chartRule{ID: r.ID, Mode: r.Default, Mutation: r.Mutation}
+		for _, p := range rs.Validating {
+			cr.Validating = append(cr.Validating, chartEntry{Name: p.Name, Spec: p.Spec})
+		}
+		for _, p := range rs.Mutating {
+			cr.Mutating = append(cr.Mutating, chartEntry{Name: p.Name, Spec: p.Spec})
+		}
+		doc.Rules = append(doc.Rules, cr)
+	}
+	b, err := yaml.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("encode the chart's policies: %w", err)
+	}
+	header := "# Generated from meshgate's rule registry (native.Chart) by `make generate`.\n" +
+		"# Do not edit: change a rule's in-tree form in mutators/ or validators/ instead.\n"
+	return append([]byte(header), b...), nil
+}
