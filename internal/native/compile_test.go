@@ -68,16 +68,22 @@ func compileVAP(env *environment.EnvSet, p *admissionregistrationv1.ValidatingAd
 	}
 	errs = append(errs, c.CompileCondition(exprs, opts, environment.NewExpressions).CompilationErrors()...)
 	errs = append(errs, c.CompileCondition(messages, plugincel.OptionalVariableDeclarations{HasParams: opts.HasParams}, environment.NewExpressions).CompilationErrors()...)
-	errs = append(errs, compileMatchConditions(c, p.Spec.MatchConditions, opts)...)
+	errs = append(errs, compileMatchConditions(env, p.Spec.MatchConditions, opts)...)
 	return errors.Join(errs...)
 }
 
-func compileMatchConditions(c *plugincel.CompositedCompiler, mcs []admissionregistrationv1.MatchCondition, opts plugincel.OptionalVariableDeclarations) []error {
-	var exprs []plugincel.ExpressionAccessor
+// compileMatchConditions compiles matchConditions as the API server's
+// validation of a policy does: without the policy's variables (and, at
+// runtime, without namespaceObject).
+func compileMatchConditions(env *environment.EnvSet, mcs []admissionregistrationv1.MatchCondition, opts plugincel.OptionalVariableDeclarations) []error {
+	c := plugincel.NewCompiler(env)
+	var errs []error
 	for i := range mcs {
-		exprs = append(exprs, (*matchconditions.MatchCondition)(&mcs[i]))
+		if r := c.CompileCELExpression((*matchconditions.MatchCondition)(&mcs[i]), opts, environment.NewExpressions); r.Error != nil {
+			errs = append(errs, fmt.Errorf("matchCondition %s: %w", mcs[i].Name, r.Error))
+		}
 	}
-	return c.CompileCondition(exprs, opts, environment.NewExpressions).CompilationErrors()
+	return errs
 }
 
 // compileMAP compiles p the way the API server's MutatingAdmissionPolicy
@@ -94,7 +100,7 @@ func compileMAP(env *environment.EnvSet, p *admissionregistrationv1.MutatingAdmi
 			errs = append(errs, fmt.Errorf("variable %s: %w", v.Name, r.Error))
 		}
 	}
-	errs = append(errs, compileMatchConditions(c, p.Spec.MatchConditions, opts)...)
+	errs = append(errs, compileMatchConditions(env, p.Spec.MatchConditions, opts)...)
 	patchOpts := opts
 	patchOpts.HasPatchTypes = true
 	for i, m := range p.Spec.Mutations {

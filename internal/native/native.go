@@ -369,7 +369,8 @@ func Findings(list string) string {
 // servicePorts.scope is all).
 func ServiceScope(cfg *policy.Config) (*admissionregistrationv1.MatchResources, []admissionregistrationv1.MatchCondition, []admissionregistrationv1.Variable) {
 	return MatchKinds([]policy.Kind{policy.ServiceKind}, istio.SystemNamespaces),
-		[]admissionregistrationv1.MatchCondition{{Name: "not-istio-managed", Expression: "!(" + IstioManaged("variables.objLabels") + ")"}},
+		// The API server compiles matchConditions without the variables.
+		[]admissionregistrationv1.MatchCondition{{Name: "not-istio-managed", Expression: "!(" + IstioManaged("object.metadata.?labels.orValue({})") + ")"}},
 		append([]admissionregistrationv1.Variable{ConfigVariable(VarScopeAll, cfg.ServicePorts.Scope == policy.ScopeAll)},
 			Variables(
 				"objLabels", "object.metadata.?labels.orValue({})",
