@@ -52,3 +52,26 @@ func RulesInTree() []Rule {
 	}
 	return out
 }
+
+// HandedOffKinds returns the kinds reviewed at admission whose every rule has
+// a complete in-tree form: with the in-tree policies installed, the API
+// server need not send them to meshgate at all.
+func HandedOffKinds() []Kind {
+	var out []Kind
+	for _, k := range ReviewedKinds() {
+		if len(k.Operations) == 0 {
+			continue
+		}
+		all := true
+		for _, r := range RulesFor(k.GroupKind()) {
+			if r.InTree == nil || !r.InTree.Complete {
+				all = false
+				break
+			}
+		}
+		if all {
+			out = append(out, k)
+		}
+	}
+	return out
+}
