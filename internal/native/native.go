@@ -417,6 +417,11 @@ type chartRule struct {
 	Mutating   []chartEntry `json:"mutating,omitempty"`
 }
 
+type chartResource struct {
+	APIGroup string `json:"apiGroup"`
+	Resource string `json:"resource"`
+}
+
 type chartEntry struct {
 	Name string `json:"name"`
 	Spec any    `json:"spec"`
@@ -436,6 +441,12 @@ func Chart() ([]byte, error) {
 	}
 	var doc struct {
 		Rules []chartRule `json:"rules"`
+		// HandOff are the resources the webhooks need not receive when the
+		// policies are installed (policy.HandedOffKinds).
+		HandOff []chartResource `json:"handOff"`
+	}
+	for _, k := range policy.HandedOffKinds() {
+		doc.HandOff = append(doc.HandOff, chartResource{APIGroup: k.Group, Resource: k.Resource})
 	}
 	for _, rs := range set.Rules {
 		r, _ := policy.LookupRule(rs.Rule)

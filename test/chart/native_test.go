@@ -167,3 +167,47 @@ func specOf(o runtime.Object) any {
 	}
 	return nil
 }
+
+// TestNativeHandOffNarrowsTheWebhooks: with the policies rendered and
+// nativePolicies.webhook handOff, the webhooks are webhook.HandOff of the
+// server's configurations; with fallback they are the configurations.
+func TestNativeHandOffNarrowsTheWebhooks(t *testing.T) {
+	for _, tt := range []struct {
+		mode    string
+		handOff bool
+	}{{"handOff", true}, {"fallback", false}} {
+		t.Run(tt.mode, func(t *testing.T) {
+			objs := renderServed(t, "nativePolicies: {enabled: true, webhook: "+tt.mode+"}")
+			var mut admissionregistrationv1.MutatingWebhookConfiguration
+			var val admissionregistrationv1.ValidatingWebhookConfiguration
+			one(t, objs, "MutatingWebhookConfiguration", &mut)
+			one(t, objs, "ValidatingWebhookConfiguration", &val)
+			wantMut, wantVal := webhook.Configurations(webhook.RegistrationOptions{ClientConfig: webhook.URLClientConfig("https://unused", nil)})
+			if tt.handOff {
+				webhook.HandOff(wantMut, wantVal)
+			}
+			if !apiequality.Semantic.DeepEqual(rulesOfM(mut.Webhooks), rulesOfM(wantMut.Webhooks)) {
+				t.Errorf("mutating rules:\n%s", diff.Diff(rulesOfM(wantMut.Webhooks), rulesOfM(mut.Webhooks)))
+			}
+			if !apiequality.Semantic.DeepEqual(rulesOfV(val.Webhooks), rulesOfV(wantVal.Webhooks)) {
+				t.Errorf("validating rules:\n%s", diff.Diff(rulesOfV(wantVal.Webhooks), rulesOfV(val.Webhooks)))
+			}
+		})
+	}
+}
+
+func rulesOfM(ws []admissionregistrationv1.MutatingWebhook) [][]admissionregistrationv1.RuleWithOperations {
+	var out [][]admissionregistrationv1.RuleWithOperations
+	for _, w := range ws {
+		out = append(out, w.Rules)
+	}
+	return out
+}
+
+func rulesOfV(ws []admissionregistrationv1.ValidatingWebhook) [][]admissionregistrationv1.RuleWithOperations {
+	var out [][]admissionregistrationv1.RuleWithOperations
+	for _, w := range ws {
+		out = append(out, w.Rules)
+	}
+	return out
+}
