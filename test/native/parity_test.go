@@ -150,7 +150,7 @@ func namespaces(t *testing.T, cases []golden.Case) map[string]map[string]string 
 	return out
 }
 
-func createNamespaces(t *testing.T, ctx context.Context, all map[string]map[string]string) {
+func createNamespaces(ctx context.Context, t *testing.T, all map[string]map[string]string) {
 	t.Helper()
 	for name, labels := range all {
 		ns := &corev1.Namespace{}
@@ -211,9 +211,9 @@ func groupPolicies(t *testing.T, cfg *policy.Config, group string) *native.Set {
 // apply creates every group's objects, policies before bindings, validating
 // before mutating, then the probes, and waits until the API server applies
 // the probes: its policy informers then hold everything created before them.
-func apply(t *testing.T, ctx context.Context, sets []*native.Set) {
+func apply(ctx context.Context, t *testing.T, sets []*native.Set) {
 	t.Helper()
-	var vaps, vapbs, maps_, mapbs []client.Object
+	var vaps, vapbs, mps, mapbs []client.Object
 	for _, s := range sets {
 		for i := range s.Rules {
 			rs := &s.Rules[i]
@@ -224,7 +224,7 @@ func apply(t *testing.T, ctx context.Context, sets []*native.Set) {
 				vapbs = append(vapbs, &rs.ValidatingBindings[j])
 			}
 			for j := range rs.Mutating {
-				maps_ = append(maps_, &rs.Mutating[j])
+				mps = append(mps, &rs.Mutating[j])
 			}
 			for j := range rs.MutatingBindings {
 				mapbs = append(mapbs, &rs.MutatingBindings[j])
@@ -232,7 +232,7 @@ func apply(t *testing.T, ctx context.Context, sets []*native.Set) {
 		}
 	}
 	vp, vb, mp, mb := probes()
-	for _, objs := range [][]client.Object{vaps, vapbs, {vp, vb}, maps_, mapbs, {mp, mb}} {
+	for _, objs := range [][]client.Object{vaps, vapbs, {vp, vb}, mps, mapbs, {mp, mb}} {
 		for _, o := range objs {
 			o.SetResourceVersion("")
 			require.NoError(t, k.Client.Create(ctx, o), "create %s", o.GetName())
@@ -310,7 +310,7 @@ var (
 )
 
 // create sends obj, in group, with dry-run=server and reads the answer.
-func create(t *testing.T, ctx context.Context, obj *unstructured.Unstructured, group string) outcome {
+func create(ctx context.Context, t *testing.T, obj *unstructured.Unstructured, group string) outcome {
 	t.Helper()
 	w := &cluster.Warnings{}
 	cfg := rest.CopyConfig(k.Config)
@@ -370,13 +370,13 @@ func stored(t *testing.T, u *unstructured.Unstructured) string {
 // expected is what the webhook path gives for input i of c: the object
 // want.yaml says meshgate stores (as the API server stores it), its denial
 // message and its warnings, in the form the in-tree policies can give them.
-func expected(t *testing.T, ctx context.Context, in *unstructured.Unstructured, v golden.Verdict) outcome {
+func expected(ctx context.Context, t *testing.T, in *unstructured.Unstructured, v golden.Verdict) outcome {
 	t.Helper()
 	final := in
 	if v.Mutated != nil {
 		final = &unstructured.Unstructured{Object: v.Mutated}
 	}
-	o := create(t, ctx, final, noGroup)
+	o := create(ctx, t, final, noGroup)
 	ref := policy.ObjectRef{APIVersion: in.GetAPIVersion(), Kind: in.GetKind(), Namespace: namespaceOf(in), Name: in.GetName()}
 	var deny, warn []policy.Finding
 	for _, f := range v.Findings {
@@ -422,7 +422,7 @@ func TestInTreeParity(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, cases)
-	createNamespaces(t, ctx, namespaces(t, cases))
+	createNamespaces(ctx, t, namespaces(t, cases))
 
 	groups := map[string]string{}
 	var sets []*native.Set
@@ -438,7 +438,7 @@ func TestInTreeParity(t *testing.T) {
 		}
 		groupOf[c.Name] = g
 	}
-	apply(t, ctx, sets)
+	apply(ctx, t, sets)
 
 	seen := map[[2]string]bool{}
 	var names []string
@@ -450,8 +450,8 @@ func TestInTreeParity(t *testing.T) {
 			require.Len(t, want, len(c.Inputs))
 			diffs := map[string][]string{}
 			for i, in := range c.Inputs {
-				exp := expected(t, ctx, in, want[i])
-				got := create(t, ctx, in, groupOf[c.Name])
+				exp := expected(ctx, t, in, want[i])
+				got := create(ctx, t, in, groupOf[c.Name])
 				if got.verdict != exp.verdict {
 					diffs[aspectVerdict] = append(diffs[aspectVerdict], fmt.Sprintf("input %d: %s, want %s (%s)", i, got.verdict, exp.verdict, got.message+exp.message))
 					continue
