@@ -48,16 +48,9 @@ func configs(t *testing.T) map[string]*policy.Config {
 // compileVAP compiles p the way the API server's ValidatingAdmissionPolicy
 // plugin does, in the environment for new expressions at compatibility.
 func compileVAP(env *environment.EnvSet, p *admissionregistrationv1.ValidatingAdmissionPolicy) error {
-	c, err := plugincel.NewCompositedCompiler(env)
+	c, opts, errs, err := compileVariables(env, p.Spec.ParamKind != nil, p.Spec.Variables)
 	if err != nil {
 		return err
-	}
-	opts := plugincel.OptionalVariableDeclarations{HasParams: p.Spec.ParamKind != nil, HasAuthorizer: true}
-	var errs []error
-	for _, v := range p.Spec.Variables {
-		if r := c.CompileAndStoreVariable(&validating.Variable{Name: v.Name, Expression: v.Expression}, opts, environment.NewExpressions); r.Error != nil {
-			errs = append(errs, fmt.Errorf("variable %s: %w", v.Name, r.Error))
-		}
 	}
 	var exprs, messages []plugincel.ExpressionAccessor
 	for _, v := range p.Spec.Validations {
@@ -70,6 +63,23 @@ func compileVAP(env *environment.EnvSet, p *admissionregistrationv1.ValidatingAd
 	errs = append(errs, c.CompileCondition(messages, plugincel.OptionalVariableDeclarations{HasParams: opts.HasParams}, environment.NewExpressions).CompilationErrors()...)
 	errs = append(errs, compileMatchConditions(env, p.Spec.MatchConditions, opts)...)
 	return errors.Join(errs...)
+}
+
+// compileVariables starts a policy's compiler, as the API server's plugins
+// do, with the policy's variables compiled and stored; errs are theirs.
+func compileVariables(env *environment.EnvSet, params bool, vars []admissionregistrationv1.Variable) (*plugincel.CompositedCompiler, plugincel.OptionalVariableDeclarations, []error, error) {
+	opts := plugincel.OptionalVariableDeclarations{HasParams: params, HasAuthorizer: true}
+	c, err := plugincel.NewCompositedCompiler(env)
+	if err != nil {
+		return nil, opts, nil, err
+	}
+	var errs []error
+	for _, v := range vars {
+		if r := c.CompileAndStoreVariable(&validating.Variable{Name: v.Name, Expression: v.Expression}, opts, environment.NewExpressions); r.Error != nil {
+			errs = append(errs, fmt.Errorf("variable %s: %w", v.Name, r.Error))
+		}
+	}
+	return c, opts, errs, nil
 }
 
 // compileMatchConditions compiles matchConditions as the API server's
@@ -89,16 +99,9 @@ func compileMatchConditions(env *environment.EnvSet, mcs []admissionregistration
 // compileMAP compiles p the way the API server's MutatingAdmissionPolicy
 // plugin does.
 func compileMAP(env *environment.EnvSet, p *admissionregistrationv1.MutatingAdmissionPolicy) error {
-	c, err := plugincel.NewCompositedCompiler(env)
+	c, opts, errs, err := compileVariables(env, p.Spec.ParamKind != nil, p.Spec.Variables)
 	if err != nil {
 		return err
-	}
-	opts := plugincel.OptionalVariableDeclarations{HasParams: p.Spec.ParamKind != nil, HasAuthorizer: true}
-	var errs []error
-	for _, v := range p.Spec.Variables {
-		if r := c.CompileAndStoreVariable(&validating.Variable{Name: v.Name, Expression: v.Expression}, opts, environment.NewExpressions); r.Error != nil {
-			errs = append(errs, fmt.Errorf("variable %s: %w", v.Name, r.Error))
-		}
 	}
 	errs = append(errs, compileMatchConditions(env, p.Spec.MatchConditions, opts)...)
 	patchOpts := opts

@@ -20,14 +20,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshgate/meshgate/internal/native"
 	"github.com/meshgate/meshgate/internal/policy"
-	"github.com/meshgate/meshgate/test/e2e/cluster"
 	"github.com/meshgate/meshgate/test/golden"
 	"github.com/meshgate/meshgate/webhook"
 )
@@ -312,10 +309,7 @@ var (
 // create sends obj, in group, with dry-run=server and reads the answer.
 func create(ctx context.Context, t *testing.T, obj *unstructured.Unstructured, group string) outcome {
 	t.Helper()
-	w := &cluster.Warnings{}
-	cfg := rest.CopyConfig(k.Config)
-	cfg.WarningHandler = w
-	c, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
+	c, w, err := k.WarningClient()
 	require.NoError(t, err)
 	obj = obj.DeepCopy()
 	obj.SetNamespace(namespaceOf(obj))
