@@ -51,6 +51,7 @@ golden: ## regenerate the golden corpus's want.yaml files
 
 generate: ## rewrite what is derived from the rule registry into the chart (charts/meshgate/generated/)
 	UPDATE_GOLDEN=1 $(GO) test -count=1 -run 'TestChartRulesAreCurrent' ./webhook/
+	UPDATE_GOLDEN=1 $(GO) test -count=1 -run 'TestChartNativePoliciesAreCurrent' ./internal/native/
 
 bench: ## benchmarks of every rule, the engine, the admission handlers and the CLI
 	$(GO) test -run '^$$' -bench . -benchmem ./mutators/ ./validators/ ./internal/engine/ ./webhook/ ./internal/manifest/ ./internal/check/
@@ -84,6 +85,11 @@ loadgen: ## bounded TLS load test of the admission handlers on 127.0.0.1, per ki
 BENCH_APISERVER_FLAGS ?=
 bench-apiserver: control-plane crds ## creates through a real kube-apiserver (envtest, 127.0.0.1): 1,000 each of ordinary pods, Emissary pods, Services, Mappings with meshgate vs no webhook vs a no-op webhook registered the same way; p50/p99/p99.9 and meshgate's received requests
 	$(GO) run ./hack/bench-apiserver $(BENCH_APISERVER_FLAGS)
+
+.PHONY: bench-native
+BENCH_NATIVE_CREATES ?= 1000
+bench-native: control-plane ## Service create latency and API server CPU: no admission vs meshgate's webhook vs its in-tree policies (bounded, local control plane)
+	$(GO) run ./hack/nativebench -creates $(BENCH_NATIVE_CREATES) -max-seconds 300
 
 include hack/cluster.mk
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -12,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/meshgate/meshgate/internal/istio"
+	"github.com/meshgate/meshgate/internal/native"
 	"github.com/meshgate/meshgate/internal/policy"
 )
 
@@ -25,7 +27,67 @@ func init() {
 		Reviews: []policy.Review{{
 			Kinds: []policy.Kind{policy.ServiceKind}, Check: policy.ServiceFunc(ServicePortProtocol), Admission: istio.ServiceAdmission,
 		}},
+		InTree: &policy.InTree{
+			Build:    servicePortProtocolPolicy,
+			Complete: true,
+			Coverage: []policy.Coverage{
+				{Part: "name unnamed ports (after appProtocol, Emissary's ports, 80, 443, Istio's TCP ports), unique names", Covered: true, How: "MAP ApplyConfiguration (merge by port and protocol)"},
+				{Part: "appProtocol on named ports Istio cannot read; selector-less Services keep their names", Covered: true, How: "MAP ApplyConfiguration"},
+				{Part: "mesh scope, skipped namespaces, Istio-managed Services, servicePorts.scope", Covered: true, How: "MAP: namespaceSelector, matchConditions, variables"},
+				{Part: "the reason of each change (audit annotation)", Covered: false, How: "a MAP records no reason; `meshgate check` shows it"},
+			},
+		},
 	})
+}
+
+// servicePortProtocolPolicy is the rule's in-tree form: a
+// MutatingAdmissionPolicy whose ApplyConfiguration merges, by each port's key
+// (port and protocol), a name into the unnamed ports and an appProtocol into
+// the named ones Istio cannot read, exactly where ServicePortProtocol would:
+// it never renames a port nor overwrites an appProtocol.
+func servicePortProtocolPolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
+	match, conditions, scope := native.ServiceScope(cfg)
+	target := "((!has(p.targetPort) || p.targetPort == 0) ? p.port : p.targetPort)"
+	infer := fmt.Sprintf("((variables.edge && (%s == %s || %s == %d || %s == %d)) ? 'http' : p.port == 80 ? 'http' : p.port == 443 ? 'https' : p.port in %s ? 'tcp' : '')",
+		target, native.String(edgeAdminPortName), target, edgeAdminPort, target, edgeSnapshotPort, native.Ints([]int32{25, 53, 3306, 27017}))
+	tcp := "p.?protocol.orValue('TCP') == 'TCP'"
+	unnamed := "p.?name.orValue('') == ''"
+	base := fmt.Sprintf("(%s && %s && !variables.selectorless) ? (has(p.appProtocol) ? (variables.proto[i] != 'http_proxy' ? variables.proto[i] : '') : variables.infer[i]) : ''", tcp, unnamed)
+	b, withPort := "variables.base[i]", "variables.base[i] + '-' + string(p.port)"
+	// uniquePortName: base, base-<port>, or the first free base-<port>-<n>
+	// (the range always holds one).
+	name := fmt.Sprintf("%s == '' ? '' : (!(%s in variables.used) && !variables.base.exists(j, v, j < i && v == %s)) ? %s : !(%s in variables.used) ? %s : "+
+		"lists.range(size(variables.used) + size(variables.ports)).map(n, %s + '-' + string(n + 2)).filter(c, !(c in variables.used))[0]",
+		b, b, b, b, withPort, withPort, withPort)
+	newAP := fmt.Sprintf("(%s && !(%s && !variables.selectorless) && !has(p.appProtocol) && variables.proto[i] == '') ? variables.infer[i] : ''", tcp, unnamed)
+	item := "Object.spec.ports{port: p.port, protocol: p.?protocol.orValue('TCP'), %s: %s}"
+	apply := fmt.Sprintf("variables.inScope && (variables.newName.exists(n, n != '') || variables.newAP.exists(a, a != '')) ? "+
+		"Object{spec: Object.spec{ports: variables.ports.transformList(i, p, variables.newName[i] != '' || variables.newAP[i] != '', variables.newName[i] != '' ? %s : %s)}} : Object{}",
+		fmt.Sprintf(item, "name", "variables.newName[i]"), fmt.Sprintf(item, "appProtocol", "variables.newAP[i]"))
+
+	mp := admissionregistrationv1.MutatingAdmissionPolicy{Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
+		MatchConstraints: match,
+		MatchConditions:  conditions,
+		Variables: append(append(scope, native.ConfigVariable(native.VarEdgeSelectors, cfg.EdgeProxy.Selectors)), native.Variables(
+			"ports", "object.spec.?ports.orValue([])",
+			"selectorless", "size(object.spec.?selector.orValue({})) == 0",
+			"edge", fmt.Sprintf("%s == %s || %s == %s || (!variables.selectorless && %s.exists(s, size(s) > 0 && s.all(k, k in object.spec.selector && object.spec.selector[k] == s[k])))",
+				native.Label("variables.objLabels", labelProduct), native.String(productAES),
+				native.Label("variables.objLabels", labelService), native.String(serviceAmbassAdmin),
+				"variables."+native.VarEdgeSelectors),
+			"proto", "variables.ports.map(p, "+native.PortProtocol("p")+")",
+			"infer", "variables.ports.map(p, "+infer+")",
+			"used", "variables.ports.filter(p, p.?name.orValue('') != '').map(p, p.name)",
+			"base", "variables.ports.transformList(i, p, "+base+")",
+			"newName", "variables.ports.transformList(i, p, "+name+")",
+			"newAP", "variables.ports.transformList(i, p, "+newAP+")",
+		)...),
+		Mutations: []admissionregistrationv1.Mutation{{
+			PatchType:          admissionregistrationv1.PatchTypeApplyConfiguration,
+			ApplyConfiguration: &admissionregistrationv1.ApplyConfiguration{Expression: apply},
+		}},
+	}}
+	return policy.InTreePolicies{Mutating: []admissionregistrationv1.MutatingAdmissionPolicy{mp}}, nil
 }
 
 // ServicePortProtocol implements rule service-port-protocol

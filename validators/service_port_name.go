@@ -5,12 +5,16 @@ import (
 	"fmt"
 	"strings"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
 
 	"github.com/meshgate/meshgate/internal/istio"
+	"github.com/meshgate/meshgate/internal/native"
 	"github.com/meshgate/meshgate/internal/policy"
 )
 
@@ -23,8 +27,35 @@ func init() {
 		Reviews: []policy.Review{{
 			Kinds: []policy.Kind{policy.ServiceKind}, Check: policy.ServiceFunc(ServicePortName), Admission: istio.ServiceAdmission,
 		}},
+		InTree: &policy.InTree{
+			Build:    servicePortNamePolicy,
+			Complete: true,
+			Coverage: []policy.Coverage{
+				{Part: "Istio's protocol reading of every port", Covered: true, How: "VAP (CEL)"},
+				{Part: "mesh scope (namespace labels), skipped namespaces, Istio-managed Services, servicePorts.scope", Covered: true, How: "VAP: namespaceSelector, matchConditions, variables"},
+				{Part: "ExternalName port named tcp (IST0150)", Covered: true, How: "VAP (CEL)"},
+				{Part: "messages with the fix", Covered: true, How: "VAP messageExpression (several findings in one message)"},
+			},
+		},
 	})
 }
+
+// The messages of service-port-name, shared by the rule and its in-tree form.
+const (
+	msgExternalNameTCP = "port %d of this ExternalName Service is named \"tcp\": Istio's proxies may not forward traffic to it, or other unmatched TCP traffic on port %d, correctly (Istio's analyzer reports it as IST0150): rename the port after the protocol it carries, so Istio can route it by host, e.g. \"https\" or \"tls-%d\" for TLS, \"http-%d\" for plain HTTP; for plain TCP, describe the external host with a ServiceEntry that has spec.addresses instead of an ExternalName Service"
+	msgUnnamed         = "port %d has no name and no appProtocol, so Istio cannot tell its protocol and only sniffs it: name it after the protocol the backend speaks (a port number does not tell: 8080 carries HTTP, gRPC or h2c alike), \"<protocol>[-<suffix>]\" with a protocol Istio knows (%s), e.g. %s%s, or set appProtocol (e.g. appProtocol: http)"
+	msgUnnamedAlso     = " (Kubernetes also requires a name on every port of a Service with more than one)"
+	msgRename          = "port name %q (port %d) does not give Istio a protocol (Istio reads the part before the first \"-\", which must be one of %s): %s, or keep the name (other objects, such as Ingresses or Prometheus ServiceMonitors, may refer to it) and set %s"
+	msgAppProtocolCase = "appProtocol %q (port %d) is not a protocol Istio knows: Istio matches the Kubernetes-defined values exactly; write %q"
+	msgAppProtocolWhat = "appProtocol %q (port %d) is not a protocol Istio knows"
+	msgAppProtocolNone = "appProtocol (port %d) is set but empty"
+	msgAppProtocol     = "%s, and a set appProtocol replaces the port name, so Istio cannot tell the port's protocol and only sniffs it: set appProtocol to one of %s, or remove it and name the port \"<protocol>[-<suffix>]\""
+	msgAdviceGlued     = "name it "
+	msgAdviceFirst     = "put the protocol first: name it "
+	msgAdviceNone      = "name it \"<protocol>[-<suffix>]\", e.g. "
+	msgAdviceNoneNames = `"http" or "tcp"`
+	msgAdviceNoneAP    = "appProtocol (e.g. http or tcp)"
+)
 
 // ServicePortName implements rule service-port-name
 // (docs/rules.md#service-port-name): one finding per port of a Service in scope
@@ -47,9 +78,7 @@ func ServicePortName(ctx context.Context, svc *corev1.Service, t policy.Target, 
 		// Istio's analyzer condition exactly: the name "tcp", whatever the
 		// appProtocol.
 		if svc.Spec.Type == corev1.ServiceTypeExternalName && p.Name == "tcp" {
-			rep.Find(policy.ServicePortName, mode, fld.Child("name"),
-				"port %d of this ExternalName Service is named \"tcp\": Istio's proxies may not forward traffic to it, or other unmatched TCP traffic on port %d, correctly (Istio's analyzer reports it as IST0150): rename the port after the protocol it carries, so Istio can route it by host, e.g. \"https\" or \"tls-%d\" for TLS, \"http-%d\" for plain HTTP; for plain TCP, describe the external host with a ServiceEntry that has spec.addresses instead of an ExternalName Service",
-				p.Port, p.Port, p.Port, p.Port)
+			rep.Find(policy.ServicePortName, mode, fld.Child("name"), msgExternalNameTCP, p.Port, p.Port, p.Port, p.Port)
 			continue
 		}
 		r := istio.Read(p)
@@ -62,7 +91,7 @@ func ServicePortName(ctx context.Context, svc *corev1.Service, t policy.Target, 
 		case p.Name == "":
 			also := ""
 			if len(svc.Spec.Ports) > 1 {
-				also = " (Kubernetes also requires a name on every port of a Service with more than one)"
+				also = msgUnnamedAlso
 			}
 			example := fmt.Sprintf("%q or %q", "http", fmt.Sprintf("tcp-%d", p.Port))
 			// A targetPort that names the container port after a protocol Istio
@@ -72,14 +101,10 @@ func ServicePortName(ctx context.Context, svc *corev1.Service, t policy.Target, 
 					example = fmt.Sprintf("%q like its targetPort", tp)
 				}
 			}
-			rep.Find(policy.ServicePortName, mode, fld.Child("name"),
-				"port %d has no name and no appProtocol, so Istio cannot tell its protocol and only sniffs it: name it after the protocol the backend speaks (a port number does not tell: 8080 carries HTTP, gRPC or h2c alike), \"<protocol>[-<suffix>]\" with a protocol Istio knows (%s), e.g. %s%s, or set appProtocol (e.g. appProtocol: http)",
-				p.Port, knownPrefixes(), example, also)
+			rep.Find(policy.ServicePortName, mode, fld.Child("name"), msgUnnamed, p.Port, knownPrefixes(), example, also)
 		default:
 			advice, ap := renameAdvice(p.Name)
-			rep.Find(policy.ServicePortName, mode, fld.Child("name"),
-				"port name %q (port %d) does not give Istio a protocol (Istio reads the part before the first \"-\", which must be one of %s): %s, or keep the name (other objects, such as Ingresses or Prometheus ServiceMonitors, may refer to it) and set %s",
-				p.Name, p.Port, knownPrefixes(), advice, ap)
+			rep.Find(policy.ServicePortName, mode, fld.Child("name"), msgRename, p.Name, p.Port, knownPrefixes(), advice, ap)
 		}
 	}
 	return rep, nil
@@ -93,21 +118,24 @@ func knownPrefixes() string { return knownPrefixList }
 // appProtocolMessage explains an appProtocol Istio does not know.
 func appProtocolMessage(p corev1.ServicePort) string {
 	ap := *p.AppProtocol
-	known := "http, http2, https, grpc, grpc-web, tcp, tls, mongo, redis, mysql, " +
-		istio.AppProtocolH2C + ", " + istio.AppProtocolWS + " or " + istio.AppProtocolWSS
-	for _, std := range []string{istio.AppProtocolH2C, istio.AppProtocolWS, istio.AppProtocolWSS} {
+	for _, std := range standardAppProtocols {
 		if strings.EqualFold(ap, std) {
-			return fmt.Sprintf("appProtocol %q (port %d) is not a protocol Istio knows: Istio matches the Kubernetes-defined values exactly; write %q",
-				ap, p.Port, std)
+			return fmt.Sprintf(msgAppProtocolCase, ap, p.Port, std)
 		}
 	}
-	what := fmt.Sprintf("appProtocol %q (port %d) is not a protocol Istio knows", ap, p.Port)
+	what := fmt.Sprintf(msgAppProtocolWhat, ap, p.Port)
 	if ap == "" {
-		what = fmt.Sprintf("appProtocol (port %d) is set but empty", p.Port)
+		what = fmt.Sprintf(msgAppProtocolNone, p.Port)
 	}
-	return fmt.Sprintf("%s, and a set appProtocol replaces the port name, so Istio cannot tell the port's protocol and only sniffs it: set appProtocol to one of %s, or remove it and name the port \"<protocol>[-<suffix>]\"",
-		what, known)
+	return fmt.Sprintf(msgAppProtocol, what, knownAppProtocols)
 }
+
+// standardAppProtocols are the Kubernetes-defined appProtocol values Istio reads.
+var standardAppProtocols = []string{istio.AppProtocolH2C, istio.AppProtocolWS, istio.AppProtocolWSS}
+
+// knownAppProtocols lists the appProtocol values Istio knows, for messages.
+const knownAppProtocols = "http, http2, https, grpc, grpc-web, tcp, tls, mongo, redis, mysql, " +
+	istio.AppProtocolH2C + ", " + istio.AppProtocolWS + " or " + istio.AppProtocolWSS
 
 // suggestPrefixes are the prefixes a rename may suggest, longest first so that
 // "http2foo" is read as http2 + foo. udp is left out: a TCP port must not be
@@ -122,7 +150,7 @@ func renameAdvice(name string) (advice, appProtocol string) {
 	for _, pre := range suggestPrefixes {
 		if rest, ok := strings.CutPrefix(lower, pre); ok && rest != "" {
 			rest = strings.TrimLeft(rest, "-_.")
-			return "name it " + quoteNames(pre, pre, pre+"-"+rest), "appProtocol: " + pre
+			return msgAdviceGlued + quoteNames(pre, pre, pre+"-"+rest), "appProtocol: " + pre
 		}
 	}
 	// "foo-http": the protocol is there, but not first.
@@ -130,12 +158,11 @@ func renameAdvice(name string) (advice, appProtocol string) {
 	for i := 1; i < len(parts); i++ {
 		if istio.Parse(parts[i]).Known() && parts[i] != "udp" && parts[i] != "http_proxy" {
 			rest := strings.Join(append(append([]string{}, parts[:i]...), parts[i+1:]...), "-")
-			return "put the protocol first: name it " + quoteNames(parts[i], parts[i]+"-"+rest), "appProtocol: " + parts[i]
+			return msgAdviceFirst + quoteNames(parts[i], parts[i]+"-"+rest), "appProtocol: " + parts[i]
 		}
 	}
 	// "web": no protocol at all.
-	return "name it \"<protocol>[-<suffix>]\", e.g. " + quoteNames(`"http" or "tcp"`, "http-"+lower, "tcp-"+lower),
-		"appProtocol (e.g. http or tcp)"
+	return msgAdviceNone + quoteNames(msgAdviceNoneNames, "http-"+lower, "tcp-"+lower), msgAdviceNoneAP
 }
 
 // quoteNames renders the valid port names among candidates as `"a" or "b"`, or
@@ -154,4 +181,69 @@ func quoteNames(fallback string, candidates ...string) string {
 		return fmt.Sprintf("%q", fallback)
 	}
 	return strings.Join(out, " or ")
+}
+
+// servicePortNamePolicy is the rule's in-tree form: a ValidatingAdmissionPolicy
+// that reads every port as istio.Read does and reports, with the rule's own
+// messages, the ports Istio cannot read, in the Services istio.InScope
+// selects: the system namespaces by the namespaceSelector, the Istio-managed
+// Services by a matchCondition (object only: the API server gives
+// matchConditions no namespaceObject), the mesh scope from the namespace's
+// labels in a variable.
+func servicePortNamePolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
+	match, conditions, scope := native.ServiceScope(cfg)
+	extTCP := "(object.spec.?type.orValue('') == 'ExternalName' && p.?name.orValue('') == 'tcp')"
+	std := native.Strings(standardAppProtocols)
+	apLower := "p.appProtocol.lowerAscii()"
+	apMsg := fmt.Sprintf("(%s.exists(s, %s == s) ? %s : %s)", std, apLower,
+		native.Format(msgAppProtocolCase, "p.appProtocol", "p.port", fmt.Sprintf("%s.filter(s, %s == s)[0]", std, apLower)),
+		native.Format(msgAppProtocol,
+			fmt.Sprintf("(p.appProtocol == '' ? %s : %s)", native.Format(msgAppProtocolNone, "p.port"), native.Format(msgAppProtocolWhat, "p.appProtocol", "p.port")),
+			native.String(knownAppProtocols)))
+	tp := "string(p.targetPort)"
+	example := fmt.Sprintf("((has(p.targetPort) && type(p.targetPort) == string && %s != '' && p.?protocol.orValue('TCP') != 'UDP' && %s != '') ? %s : %s)",
+		tp, native.NameProtocol(tp, ""), native.Format("%q like its targetPort", tp), native.Format(`"http" or "tcp-%d"`, "p.port"))
+	unnamed := native.Format(msgUnnamed, "p.port", native.String(knownPrefixes()), example,
+		fmt.Sprintf("(size(variables.ports) > 1 ? %s : '')", native.String(msgUnnamedAlso)))
+	rename := native.Format(msgRename, "p.name", "p.port", native.String(knownPrefixes()), "variables.advice[i][0]", "variables.advice[i][1]")
+	msg := fmt.Sprintf("(%s ? %s : has(p.appProtocol) ? %s : p.?name.orValue('') == '' ? %s : %s)",
+		extTCP, native.Format(msgExternalNameTCP, "p.port", "p.port", "p.port", "p.port"), apMsg, unnamed, rename)
+	line := fmt.Sprintf("%s + variables.ref + ': spec.ports[' + string(i) + '].' + (%s ? 'name' : has(p.appProtocol) ? 'appProtocol' : 'name') + ': ' + %s",
+		native.String("["+policy.ServicePortName+"] "), extTCP, msg)
+
+	// renameAdvice, per port: [advice, appProtocol].
+	l, g, ps, f := "variables.lower[i]", "variables.glued[i]", "variables.parts[i]", "variables.first[i]"
+	gluedRest := fmt.Sprintf("%s.substring(size(%s[0])).find('[^-_.].*')", l, g)
+	firstProto := fmt.Sprintf("%s[%s[0]]", ps, f)
+	firstRest := fmt.Sprintf("%s.transformList(j, x, j != %s[0], x).join('-')", ps, f)
+	advice := fmt.Sprintf("size(%s) > 0 ? [%s, 'appProtocol: ' + %s[0]] : size(%s) > 0 ? [%s, 'appProtocol: ' + %s] : [%s, %s]",
+		g, native.String(msgAdviceGlued)+" + "+native.QuoteNames(native.Format("%q", g+"[0]"), fmt.Sprintf("[%s[0], %s[0] + '-' + %s]", g, g, gluedRest)), g,
+		f, native.String(msgAdviceFirst)+" + "+native.QuoteNames(native.Format("%q", firstProto), fmt.Sprintf("[%s + '-' + %s]", firstProto, firstRest)), firstProto,
+		native.String(msgAdviceNone)+" + "+native.QuoteNames(native.String(msgAdviceNoneNames), fmt.Sprintf("['http-' + %s, 'tcp-' + %s]", l, l)),
+		native.String(msgAdviceNoneAP))
+
+	fp := admissionregistrationv1.Fail
+	vap := admissionregistrationv1.ValidatingAdmissionPolicy{Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+		FailurePolicy:    &fp,
+		MatchConstraints: match,
+		MatchConditions:  conditions,
+		Variables: append(scope, native.Variables(
+			"ports", "object.spec.?ports.orValue([])",
+			"ref", "'Service ' + request.namespace + '/' + (object.metadata.?name.orValue('') != '' ? object.metadata.name : '<unnamed>')",
+			"proto", "variables.ports.map(p, "+native.PortProtocol("p")+")",
+			"lower", "variables.ports.map(p, p.?name.orValue('').lowerAscii())",
+			"glued", "variables.lower.map(l, "+native.Strings(suggestPrefixes)+".filter(x, l.startsWith(x) && size(l) > size(x)))",
+			"parts", "variables.lower.map(l, l.split('-'))",
+			"first", "variables.parts.map(ps, ps.transformList(j, x, j > 0 && x in "+native.KnownProtocols()+" && x != 'udp' && x != 'http_proxy', j))",
+			"advice", "variables.ports.transformList(i, p, "+advice+")",
+			"problems", "variables.ports.transformList(i, p, "+extTCP+" || variables.proto[i] == '', "+line+")",
+		)...),
+		Validations: []admissionregistrationv1.Validation{{
+			Expression:        "!variables.inScope || size(variables.problems) == 0",
+			MessageExpression: native.Findings("variables.problems"),
+			Message:           "Istio cannot tell the protocol of a port of this Service (run `meshgate check` on it for the details)",
+			Reason:            ptr.To(metav1.StatusReasonForbidden),
+		}},
+	}}
+	return policy.InTreePolicies{Validating: []admissionregistrationv1.ValidatingAdmissionPolicy{vap}}, nil
 }

@@ -89,7 +89,13 @@ func NewHandler(dir Direction, o HandlerOptions) (*Handler, error) {
 	if o.Config == nil {
 		o.Config = policy.DefaultConfig()
 	}
-	return &Handler{dir: dir, full: engine.New(o.Config), validate: engine.New(validationOnly(o.Config)), opts: o}, nil
+	// With the in-tree policies installed, the API server applies the rules
+	// they cover completely; meshgate does not repeat them.
+	var eo []engine.Option
+	if o.Config.NativePolicies.Enabled {
+		eo = append(eo, engine.SkipInTree())
+	}
+	return &Handler{dir: dir, full: engine.New(o.Config, eo...), validate: engine.New(validationOnly(o.Config), eo...), opts: o}, nil
 }
 
 // validationOnly returns a copy of cfg with every mutation rule off, to validate

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/meshgate/meshgate/internal/policy"
+	"github.com/meshgate/meshgate/internal/world"
 )
 
 const (
@@ -371,4 +372,35 @@ func TestMetricsKnowEveryRuleFromTheStart(t *testing.T) {
 		assert.Equal(t, r.Mutation, changes[r.ID+"  "+r.Reviews[0].Kinds[0].Kind], "changes of %s", r.ID)
 	}
 	assert.False(t, findings[policy.EdgeProxyWiring+" warn Deployment"], "workload templates never reach the server")
+}
+
+func TestNativePoliciesEnabledLeavesCoveredRulesToTheAPIServer(t *testing.T) {
+	svc := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Service",
+		"metadata": map[string]any{"name": "catalog", "namespace": "shop"},
+		"spec":     map[string]any{"selector": map[string]any{"app": "catalog"}, "ports": []any{map[string]any{"name": "http2foo", "port": int64(8081)}}},
+	}}
+	ns := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Namespace",
+		"metadata": map[string]any{"name": "shop", "labels": map[string]any{"istio-injection": "enabled"}},
+	}}
+	w := world.NewMemory("default")
+	_, err := w.Add(ns)
+	require.NoError(t, err)
+	tests := []struct {
+		name    string
+		enabled bool
+		allowed bool
+	}{
+		{name: "without the in-tree policies meshgate denies the port name", enabled: false, allowed: false},
+		{name: "with them installed meshgate leaves it to the API server", enabled: true, allowed: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := policy.DefaultConfig()
+			cfg.NativePolicies.Enabled = tt.enabled
+			_, resp := post(t, newHook(t, Validating, HandlerOptions{Config: cfg, World: w}), reviewOf(t, svc, admissionv1.Create, "shop"))
+			assert.Equal(t, tt.allowed, resp.Allowed, resp.Result)
+		})
+	}
 }

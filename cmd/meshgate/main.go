@@ -37,7 +37,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCommand(), newCheckCommand(), newServeCommand())
+	root.AddCommand(newVersionCommand(), newCheckCommand(), newServeCommand(), newPoliciesCommand())
 	return root
 }
 

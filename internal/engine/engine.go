@@ -118,19 +118,39 @@ type step struct {
 	choose func(labels, annotations map[string]string, cfg *policy.Config) bool
 }
 
+// Option configures an Engine.
+type Option func(*options)
+
+type options struct {
+	skipInTree bool
+}
+
+// SkipInTree leaves out the rules whose in-tree form is complete
+// (policy.InTree.Complete): the API server applies them itself through the
+// admission policies `meshgate policies` generates, so an admission server
+// must not apply them a second time. `meshgate check` runs every rule.
+func SkipInTree() Option { return func(o *options) { o.skipInTree = true } }
+
 // New returns an engine for cfg (nil means the defaults), dispatching to the
 // rules registered with policy.Register that cfg does not turn off.
-func New(cfg *policy.Config) *Engine {
+func New(cfg *policy.Config, opts ...Option) *Engine {
 	if cfg == nil {
 		cfg = policy.DefaultConfig()
 	}
-	return &Engine{cfg: cfg, kinds: dispatch(cfg)}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return &Engine{cfg: cfg, kinds: dispatch(cfg, o)}
 }
 
-func dispatch(cfg *policy.Config) map[schema.GroupKind]*plan {
+func dispatch(cfg *policy.Config, o options) map[schema.GroupKind]*plan {
 	out := map[schema.GroupKind]*plan{}
 	for _, r := range policy.Rules() {
 		if cfg.Mode(r.ID) == policy.Off {
+			continue
+		}
+		if o.skipInTree && r.InTree != nil && r.InTree.Complete {
 			continue
 		}
 		for _, rv := range r.Reviews {

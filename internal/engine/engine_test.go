@@ -199,3 +199,22 @@ func TestNestedMapIsUnstructuredNestedMap(t *testing.T) {
 		})
 	}
 }
+
+func TestSkipInTreeLeavesOutTheRulesTheAPIServerApplies(t *testing.T) {
+	svc := schema.GroupKind{Kind: "Service"}
+	tests := []struct {
+		name string
+		opts []Option
+		want []string
+	}{
+		{name: "every rule by default", want: []string{policy.ServicePortProtocol, policy.ServicePortName}},
+		{name: "no rule whose in-tree form is complete", opts: []Option{SkipInTree()}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := New(policy.DefaultConfig(), tt.opts...)
+			assert.Equal(t, tt.want, e.Rules(svc))
+			assert.Equal(t, len(tt.want) > 0, e.Handles(svc))
+		})
+	}
+}

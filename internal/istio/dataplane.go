@@ -50,9 +50,9 @@ type PodMeta struct {
 	HostNetwork bool
 }
 
-// injectorNeverNamespaces are the namespaces Istio's injectRequired skips
+// InjectorNeverNamespaces are the namespaces Istio's injectRequired skips
 // whatever their labels (IgnoredNamespaces in pkg/kube/inject).
-var injectorNeverNamespaces = []string{"kube-system", "kube-public", "kube-node-lease", "local-path-storage"}
+var InjectorNeverNamespaces = []string{"kube-system", "kube-public", "kube-node-lease", "local-path-storage"}
 
 // ambientExcludedNamespaces is the Istio CNI chart's default excludeNamespaces:
 // pods there are never enrolled in ambient.
@@ -128,7 +128,7 @@ func InjectorWebhookFor(nsLabels, podLabels map[string]string) string {
 // injects, "false" does not, and anything else (or nothing) lets the policy
 // decide, which injects.
 func injectRequired(namespace string, pod PodMeta) bool {
-	if pod.HostNetwork || slices.Contains(injectorNeverNamespaces, namespace) {
+	if pod.HostNetwork || slices.Contains(InjectorNeverNamespaces, namespace) {
 		return false
 	}
 	v := pod.Annotations[SidecarInject]

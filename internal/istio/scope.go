@@ -10,13 +10,10 @@ import (
 	"github.com/meshgate/meshgate/internal/policy"
 )
 
-// systemNamespaces are never checked: the Kubernetes control plane's own
-// Services live there, and Istio's analyzer skips them too.
-var systemNamespaces = map[string]bool{
-	"kube-system":     true,
-	"kube-public":     true,
-	"kube-node-lease": true,
-}
+// SystemNamespaces are never checked by the Service port rules: the
+// Kubernetes control plane's own Services live there, and Istio's analyzer
+// skips them too.
+var SystemNamespaces = []string{"kube-system", "kube-public", "kube-node-lease"}
 
 // Label and values Istio puts on the objects its gateway controllers generate
 // for Gateway API Gateways (label gateway.istio.io/managed): istiod's deployment
@@ -55,7 +52,7 @@ func Managed(labels map[string]string) bool {
 //     mesh (sidecar injection or ambient). A namespace the World does not know
 //     is not checked: meshgate cannot tell whether Istio reads it.
 func InScope(ctx context.Context, svc *corev1.Service, namespace string, w policy.World, cfg *policy.Config) (bool, error) {
-	if svc == nil || cfg == nil || systemNamespaces[namespace] {
+	if svc == nil || cfg == nil || slices.Contains(SystemNamespaces, namespace) {
 		return false, nil
 	}
 	labels := svc.Labels

@@ -36,6 +36,9 @@ type Rule struct {
 	// Reviews are the kinds of objects the rule reviews, each with the function
 	// that reviews it.
 	Reviews []Review
+	// InTree, when set, is the rule's in-tree form: admission policies the API
+	// server evaluates itself (`meshgate policies`).
+	InTree *InTree
 }
 
 // Review binds a rule's function to the kinds of objects it reviews.

@@ -16,8 +16,6 @@ import (
 	"github.com/stretchr/testify/require"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshgate/meshgate/internal/policy"
@@ -217,10 +215,7 @@ spec:
 
 func warningClient(t *testing.T) (client.Client, *cluster.Warnings) {
 	t.Helper()
-	w := &cluster.Warnings{}
-	cfg := rest.CopyConfig(k.Config)
-	cfg.WarningHandler = w
-	c, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
+	c, w, err := k.WarningClient()
 	require.NoError(t, err)
 	return c, w
 }

@@ -81,6 +81,9 @@ type Options struct {
 	ObjectSelector *metav1.LabelSelector
 	// Log receives progress lines (optional).
 	Log logr.Logger
+	// NoMeshgate starts the control plane only: no admission server, no
+	// webhook configurations (the in-tree policy tests).
+	NoMeshgate bool
 }
 
 // DefaultCRDDirs are every CRD set meshgate's rules read.
@@ -167,6 +170,9 @@ func Start(o Options) (_ *Cluster, err error) {
 	}
 	if err := c.writeKubeconfig(); err != nil {
 		return nil, err
+	}
+	if o.NoMeshgate {
+		return c, nil
 	}
 
 	wo := &env.WebhookInstallOptions

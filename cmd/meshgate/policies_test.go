@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
+)
+
+// TestDocsCoverageTableIsExplain keeps docs/native-policies.md's coverage
+// table equal to `meshgate policies --explain`.
+func TestDocsCoverageTableIsExplain(t *testing.T) {
+	var out bytes.Buffer
+	cmd := newRootCommand()
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"policies", "--explain"})
+	require.NoError(t, cmd.Execute())
+	doc, err := os.ReadFile("../../docs/native-policies.md")
+	require.NoError(t, err)
+	m := regexp.MustCompile("(?s)<!-- explain -->\\s*```text\\n(.*?)```").FindSubmatch(doc)
+	require.NotNil(t, m, "docs/native-policies.md must hold the explain table after <!-- explain -->")
+	assert.Equal(t, out.String(), string(m[1]), "run `meshgate policies --explain` and paste its output into docs/native-policies.md")
+}
+
+func TestPoliciesWritesOneFilePerRuleOrAStream(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "meshgate.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte("rules: {service-port-name: warn}\n"), 0o644))
+
+	var out bytes.Buffer
+	cmd := newRootCommand()
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"policies", "--config", cfg, "--namespace", "meshgate-system", "--service-account", "meshgate"})
+	require.NoError(t, cmd.Execute())
+	docs := strings.Split(out.String(), "\n---\n")
+	kinds := map[string]int{}
+	for _, d := range docs[1:] {
+		var obj struct {
+			Kind string `json:"kind"`
+			Spec struct {
+				ValidationActions []string `json:"validationActions"`
+			} `json:"spec"`
+		}
+		require.NoError(t, yaml.Unmarshal([]byte(d), &obj))
+		kinds[obj.Kind]++
+		if obj.Kind == "ValidatingAdmissionPolicyBinding" {
+			assert.Equal(t, []string{"Warn"}, obj.Spec.ValidationActions, "a rule in warn mode is bound with Warn")
+		}
+	}
+	assert.Equal(t, map[string]int{
+		"ValidatingAdmissionPolicy": 1, "ValidatingAdmissionPolicyBinding": 1,
+		"MutatingAdmissionPolicy": 1, "MutatingAdmissionPolicyBinding": 1,
+	}, kinds)
+	assert.Contains(t, out.String(), "system:serviceaccount:meshgate-system:meshgate")
+
+	out.Reset()
+	cmd = newRootCommand()
+	cmd.SetArgs([]string{"policies", "--static", "-o", filepath.Join(dir, "out")})
+	require.NoError(t, cmd.Execute())
+	for _, f := range []string{"service-port-name.yaml", "service-port-protocol.yaml"} {
+		data, err := os.ReadFile(filepath.Join(dir, "out", f))
+		require.NoError(t, err)
+		assert.Contains(t, string(data), ".meshgate.static.k8s.io", f)
+	}
+}

@@ -1,0 +1,469 @@
+// Package native turns the rules' in-tree forms (policy.InTree) into what the
+// API server applies itself: ValidatingAdmissionPolicies and
+// MutatingAdmissionPolicies (admissionregistration.k8s.io/v1) with their
+// bindings, for one meshgate configuration. `meshgate policies`, the chart and
+// the parity tests use it; cel.go holds the CEL building blocks the rules'
+// in-tree forms share.
+package native
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshgate/meshgate/internal/istio"
+	"github.com/meshgate/meshgate/internal/policy"
+)
+
+// Labels and annotations on every generated object.
+const (
+	LabelManagedBy       = "app.kubernetes.io/managed-by"
+	ManagedBy            = "meshgate"
+	LabelRule            = "meshgate.io/rule"
+	AnnotationConfigHash = "meshgate.io/config-hash"
+)
+
+// Name is the name of rule id's policies and bindings.
+func Name(id string) string { return id + ".meshgate.io" }
+
+// StaticName is the name of rule id's policies and bindings in the variant for
+// the API server's static manifests directory, whose objects must be named
+// "*.static.k8s.io".
+func StaticName(id string) string { return id + ".meshgate.static.k8s.io" }
+
+// Options shape the generated policies beyond the configuration.
+type Options struct {
+	// ExcludeNamespaces are never matched (meshgate's own namespace, like the
+	// webhook's namespaceSelector).
+	ExcludeNamespaces []string
+	// ServiceAccountUser is meshgate's own user name
+	// ("system:serviceaccount:<ns>:<name>"); its requests are not matched.
+	ServiceAccountUser string
+	// Static names the objects for the API server's static manifests
+	// directory (StaticName).
+	Static bool
+}
+
+// Set is the generated policies and bindings of every rule with an in-tree
+// form, in policy.Rules order.
+type Set struct {
+	Rules []RuleSet
+}
+
+// RuleSet is one rule's policies and bindings.
+type RuleSet struct {
+	Rule               string
+	Validating         []admissionregistrationv1.ValidatingAdmissionPolicy
+	ValidatingBindings []admissionregistrationv1.ValidatingAdmissionPolicyBinding
+	Mutating           []admissionregistrationv1.MutatingAdmissionPolicy
+	MutatingBindings   []admissionregistrationv1.MutatingAdmissionPolicyBinding
+}
+
+// Objects returns the rule's objects: policies, each followed by its binding.
+func (rs RuleSet) Objects() []runtime.Object {
+	var out []runtime.Object
+	for i := range rs.Mutating {
+		out = append(out, &rs.Mutating[i])
+		for j := range rs.MutatingBindings {
+			if rs.MutatingBindings[j].Spec.PolicyName == rs.Mutating[i].Name {
+				out = append(out, &rs.MutatingBindings[j])
+			}
+		}
+	}
+	for i := range rs.Validating {
+		out = append(out, &rs.Validating[i])
+		for j := range rs.ValidatingBindings {
+			if rs.ValidatingBindings[j].Spec.PolicyName == rs.Validating[i].Name {
+				out = append(out, &rs.ValidatingBindings[j])
+			}
+		}
+	}
+	return out
+}
+
+// Objects returns every object of the set.
+func (s *Set) Objects() []runtime.Object {
+	var out []runtime.Object
+	for _, rs := range s.Rules {
+		out = append(out, rs.Objects()...)
+	}
+	return out
+}
+
+// ConfigHash is the hash the generated objects carry of the configuration
+// they were generated for.
+func ConfigHash(cfg *policy.Config) (string, error) {
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return "", fmt.Errorf("hash the configuration: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// Generate builds the policies of every rule with an in-tree form for cfg.
+// A rule in mode enforce is bound with action Deny, in mode warn with Warn; a
+// rule that is off gets its policies but no binding. A mutation rule's
+// policies are bound whatever its mode but off.
+func Generate(cfg *policy.Config, o Options) (*Set, error) {
+	if cfg == nil {
+		cfg = policy.DefaultConfig()
+	}
+	hash, err := ConfigHash(cfg)
+	if err != nil {
+		return nil, err
+	}
+	set := &Set{}
+	for _, r := range policy.RulesInTree() {
+		ps, err := r.InTree.Build(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("rule %s: in-tree form: %w", r.ID, err)
+		}
+		rs := RuleSet{Rule: r.ID}
+		meta := func(n string) metav1.ObjectMeta {
+			return metav1.ObjectMeta{
+				Name:        n,
+				Labels:      map[string]string{LabelManagedBy: ManagedBy, LabelRule: r.ID},
+				Annotations: map[string]string{AnnotationConfigHash: hash},
+			}
+		}
+		mode := cfg.Mode(r.ID)
+		for i, p := range ps.Validating {
+			n := numbered(r.ID, i, o.Static)
+			p.TypeMeta = metav1.TypeMeta{APIVersion: admissionregistrationv1.SchemeGroupVersion.String(), Kind: "ValidatingAdmissionPolicy"}
+			p.ObjectMeta = meta(n)
+			p.Spec.MatchConstraints = exclude(p.Spec.MatchConstraints, o)
+			p.Spec.MatchConditions = append(excludeUser(o), p.Spec.MatchConditions...)
+			if p.Spec.FailurePolicy == nil {
+				fp := admissionregistrationv1.Fail
+				if mode != policy.Enforce {
+					fp = admissionregistrationv1.Ignore
+				}
+				p.Spec.FailurePolicy = &fp
+			}
+			rs.Validating = append(rs.Validating, p)
+			if mode == policy.Off {
+				continue
+			}
+			action := admissionregistrationv1.Deny
+			if mode == policy.Warn {
+				action = admissionregistrationv1.Warn
+			}
+			rs.ValidatingBindings = append(rs.ValidatingBindings, admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+				TypeMeta:   metav1.TypeMeta{APIVersion: admissionregistrationv1.SchemeGroupVersion.String(), Kind: "ValidatingAdmissionPolicyBinding"},
+				ObjectMeta: meta(n),
+				Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+					PolicyName:        n,
+					ValidationActions: []admissionregistrationv1.ValidationAction{action},
+				},
+			})
+		}
+		for i, p := range ps.Mutating {
+			n := numbered(r.ID, i, o.Static)
+			p.TypeMeta = metav1.TypeMeta{APIVersion: admissionregistrationv1.SchemeGroupVersion.String(), Kind: "MutatingAdmissionPolicy"}
+			p.ObjectMeta = meta(n)
+			p.Spec.MatchConstraints = exclude(p.Spec.MatchConstraints, o)
+			p.Spec.MatchConditions = append(excludeUser(o), p.Spec.MatchConditions...)
+			if p.Spec.FailurePolicy == nil {
+				// A mutation that cannot be computed must not block the
+				// object: the webhook (or `meshgate check`) still reports it.
+				fp := admissionregistrationv1.Ignore
+				p.Spec.FailurePolicy = &fp
+			}
+			if p.Spec.ReinvocationPolicy == "" {
+				p.Spec.ReinvocationPolicy = admissionregistrationv1.IfNeededReinvocationPolicy
+			}
+			rs.Mutating = append(rs.Mutating, p)
+			if mode == policy.Off {
+				continue
+			}
+			rs.MutatingBindings = append(rs.MutatingBindings, admissionregistrationv1.MutatingAdmissionPolicyBinding{
+				TypeMeta:   metav1.TypeMeta{APIVersion: admissionregistrationv1.SchemeGroupVersion.String(), Kind: "MutatingAdmissionPolicyBinding"},
+				ObjectMeta: meta(n),
+				Spec:       admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{PolicyName: n},
+			})
+		}
+		set.Rules = append(set.Rules, rs)
+	}
+	return set, nil
+}
+
+// numbered names a rule's i-th policy of a kind: Name(id), then
+// Name(id-2), ...
+func numbered(id string, i int, static bool) string {
+	if i > 0 {
+		id = fmt.Sprintf("%s-%d", id, i+1)
+	}
+	if static {
+		return StaticName(id)
+	}
+	return Name(id)
+}
+
+// exclude adds the excluded namespaces to mr's namespaceSelector.
+func exclude(mr *admissionregistrationv1.MatchResources, o Options) *admissionregistrationv1.MatchResources {
+	if len(o.ExcludeNamespaces) == 0 {
+		return mr
+	}
+	if mr == nil {
+		mr = &admissionregistrationv1.MatchResources{}
+	}
+	if mr.NamespaceSelector == nil {
+		mr.NamespaceSelector = &metav1.LabelSelector{}
+	}
+	ns := slices.Clone(o.ExcludeNamespaces)
+	slices.Sort(ns)
+	mr.NamespaceSelector.MatchExpressions = append(mr.NamespaceSelector.MatchExpressions, metav1.LabelSelectorRequirement{
+		Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: slices.Compact(ns),
+	})
+	return mr
+}
+
+func excludeUser(o Options) []admissionregistrationv1.MatchCondition {
+	if o.ServiceAccountUser == "" {
+		return nil
+	}
+	return []admissionregistrationv1.MatchCondition{{
+		Name:       "not-meshgate",
+		Expression: "request.userInfo.username != " + String(o.ServiceAccountUser),
+	}}
+}
+
+// header starts every generated file.
+const header = "# Generated by `meshgate policies`: meshgate's in-tree admission policies.\n# Do not edit: change meshgate's configuration and generate them again.\n"
+
+// WriteYAML writes objs as one YAML stream.
+func WriteYAML(w io.Writer, objs []runtime.Object) error {
+	var buf bytes.Buffer
+	buf.WriteString(header)
+	for _, o := range objs {
+		b, err := yaml.Marshal(o)
+		if err != nil {
+			return fmt.Errorf("encode %T: %w", o, err)
+		}
+		buf.WriteString("---\n")
+		buf.Write(b)
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// WriteDir writes one file per rule, <rule-id>.yaml, into dir.
+func WriteDir(dir string, s *Set) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	for _, rs := range s.Rules {
+		var buf bytes.Buffer
+		if err := WriteYAML(&buf, rs.Objects()); err != nil {
+			return err
+		}
+		path := filepath.Join(dir, rs.Rule+".yaml")
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// Explain writes the coverage table: for every registered rule, each part
+// and whether its in-tree form covers it.
+func Explain(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RULE\tPART\tIN-TREE\tHOW")
+	for _, r := range policy.Rules() {
+		if r.InTree == nil {
+			fmt.Fprintf(tw, "%s\t(all)\tno\twebhook only: %s\n", r.ID, webhookOnlyReason(r))
+			continue
+		}
+		for _, c := range r.InTree.Coverage {
+			yes := "no"
+			if c.Covered {
+				yes = "yes"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ID, c.Part, yes, c.How)
+		}
+	}
+	return tw.Flush()
+}
+
+func webhookOnlyReason(r policy.Rule) string {
+	var reads []string
+	for _, k := range r.Reads {
+		if k != policy.KindNamespace {
+			reads = append(reads, string(k))
+		}
+	}
+	if len(reads) > 0 {
+		return "it reads other objects (" + strings.Join(reads, ", ") + ")"
+	}
+	return "no in-tree form yet"
+}
+
+// MatchKinds returns match constraints for kinds (their resources, versions
+// and admission operations, as the rule registry declares them), excluding
+// the namespaces named in excludeNamespaces.
+func MatchKinds(kinds []policy.Kind, excludeNamespaces []string) *admissionregistrationv1.MatchResources {
+	mr := &admissionregistrationv1.MatchResources{}
+	for _, k := range kinds {
+		ops := make([]admissionregistrationv1.OperationType, 0, len(k.Operations))
+		for _, op := range k.Operations {
+			ops = append(ops, admissionregistrationv1.OperationType(op))
+		}
+		mr.ResourceRules = append(mr.ResourceRules, admissionregistrationv1.NamedRuleWithOperations{
+			RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+				Operations: ops,
+				Rule: admissionregistrationv1.Rule{
+					APIGroups: []string{k.Group}, APIVersions: slices.Clone(k.Versions), Resources: []string{k.Resource},
+				},
+			},
+		})
+	}
+	if len(excludeNamespaces) > 0 {
+		mr.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+			Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: slices.Clone(excludeNamespaces),
+		}}}
+	}
+	return mr
+}
+
+// Variables builds policy variables from name, expression pairs.
+func Variables(nameExpr ...string) []admissionregistrationv1.Variable {
+	if len(nameExpr)%2 != 0 {
+		panic("native.Variables: odd number of arguments")
+	}
+	out := make([]admissionregistrationv1.Variable, 0, len(nameExpr)/2)
+	for i := 0; i < len(nameExpr); i += 2 {
+		out = append(out, admissionregistrationv1.Variable{Name: nameExpr[i], Expression: nameExpr[i+1]})
+	}
+	return out
+}
+
+// Findings is the messageExpression of a validation whose variable list
+// holds one finding line per problem: the line, or "<n> problems: " and the
+// lines (the API server allows no line break in a message, where the webhook
+// puts one between findings).
+func Findings(list string) string {
+	return fmt.Sprintf("size(%s) == 1 ? %s[0] : string(size(%s)) + ' problems: ' + %s.join(' ')", list, list, list, list)
+}
+
+// ServiceScope is istio.InScope as policy parts, for the Service port rules:
+// match constraints on Services that leave out the system namespaces, a
+// matchCondition that leaves out the Istio-managed Services (object only:
+// the API server gives matchConditions no namespaceObject) and the variables
+// objLabels, nsLabels and inScope (the namespace is in the mesh, or
+// servicePorts.scope is all).
+func ServiceScope(cfg *policy.Config) (*admissionregistrationv1.MatchResources, []admissionregistrationv1.MatchCondition, []admissionregistrationv1.Variable) {
+	return MatchKinds([]policy.Kind{policy.ServiceKind}, istio.SystemNamespaces),
+		// The API server compiles matchConditions without the variables.
+		[]admissionregistrationv1.MatchCondition{{Name: "not-istio-managed", Expression: "!(" + IstioManaged("object.metadata.?labels.orValue({})") + ")"}},
+		append([]admissionregistrationv1.Variable{ConfigVariable(VarScopeAll, cfg.ServicePorts.Scope == policy.ScopeAll)},
+			Variables(
+				"objLabels", "object.metadata.?labels.orValue({})",
+				"nsLabels", "namespaceObject.metadata.?labels.orValue({})",
+				"inScope", "variables."+VarScopeAll+" || "+NamespaceInMesh("variables.nsLabels"),
+			)...)
+}
+
+// Variables whose expression is a literal from meshgate's configuration
+// (ConfigVariable): the only parts of the policies that depend on it, besides
+// the rules' modes. The chart renders them from its values.
+const (
+	// VarScopeAll is servicePorts.scope == all.
+	VarScopeAll = "cfgScopeAll"
+	// VarEdgeSelectors is edgeProxy.selectors.
+	VarEdgeSelectors = "cfgEdgeSelectors"
+)
+
+// ConfigVariable is a variable whose expression is value as a JSON literal
+// (valid CEL for booleans, strings, lists and string maps).
+func ConfigVariable(name string, value any) admissionregistrationv1.Variable {
+	b, err := json.Marshal(value)
+	if err != nil {
+		panic(fmt.Sprintf("native.ConfigVariable %s: %v", name, err)) // the values are plain data
+	}
+	if string(b) == "null" {
+		b = []byte("[]")
+	}
+	return admissionregistrationv1.Variable{Name: name, Expression: string(b)}
+}
+
+// ChartFile is where the chart keeps the policies Chart renders, relative to
+// the chart's directory; its templates read it with .Files.Get.
+const ChartFile = "generated/native-policies.yaml"
+
+// chartRule is one rule's entry of ChartFile.
+type chartRule struct {
+	ID string `json:"id"`
+	// Mode is the rule's default mode (the chart reads config.rules.<id>
+	// first); Mutation: its policies are bound in every mode but off.
+	Mode       policy.Mode  `json:"mode"`
+	Mutation   bool         `json:"mutation"`
+	Validating []chartEntry `json:"validating,omitempty"`
+	Mutating   []chartEntry `json:"mutating,omitempty"`
+}
+
+type chartResource struct {
+	APIGroup string `json:"apiGroup"`
+	Resource string `json:"resource"`
+}
+
+type chartEntry struct {
+	Name string `json:"name"`
+	Spec any    `json:"spec"`
+}
+
+// Chart returns the document the Helm chart renders its in-tree policies
+// from: every rule's policies for the default configuration. The chart sets
+// what depends on the configuration from its values: the bindings (the rules'
+// modes), the variables VarScopeAll and VarEdgeSelectors, the excluded
+// namespaces and meshgate's own service account. `make generate` writes it; a
+// test keeps the chart's copy current, another renders the chart and compares
+// with Generate.
+func Chart() ([]byte, error) {
+	set, err := Generate(policy.DefaultConfig(), Options{})
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Rules []chartRule `json:"rules"`
+		// HandOff are the resources the webhooks need not receive when the
+		// policies are installed (policy.HandedOffKinds).
+		HandOff []chartResource `json:"handOff"`
+	}
+	for _, k := range policy.HandedOffKinds() {
+		doc.HandOff = append(doc.HandOff, chartResource{APIGroup: k.Group, Resource: k.Resource})
+	}
+	for _, rs := range set.Rules {
+		r, _ := policy.LookupRule(rs.Rule)
+		cr := chartRule{ID: r.ID, Mode: r.Default, Mutation: r.Mutation}
+		for _, p := range rs.Validating {
+			cr.Validating = append(cr.Validating, chartEntry{Name: p.Name, Spec: p.Spec})
+		}
+		for _, p := range rs.Mutating {
+			cr.Mutating = append(cr.Mutating, chartEntry{Name: p.Name, Spec: p.Spec})
+		}
+		doc.Rules = append(doc.Rules, cr)
+	}
+	b, err := yaml.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("encode the chart's policies: %w", err)
+	}
+	header := "# Generated from meshgate's rule registry (native.Chart) by `make generate`.\n" +
+		"# Do not edit: change a rule's in-tree form in mutators/ or validators/ instead.\n"
+	return append([]byte(header), b...), nil
+}

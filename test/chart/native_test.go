@@ -1,0 +1,213 @@
+package chart_test
+
+import (
+	"reflect"
+	"testing"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chartutil"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/diff"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshgate/meshgate/internal/native"
+	"github.com/meshgate/meshgate/internal/policy"
+	"github.com/meshgate/meshgate/webhook"
+)
+
+// TestNativePoliciesMatchMeshgatePolicies renders the chart with
+// nativePolicies.enabled and compares every policy and binding with what
+// `meshgate policies` generates for the same configuration and namespaces.
+func TestNativePoliciesMatchMeshgatePolicies(t *testing.T) {
+	tests := []struct {
+		name   string
+		config string
+	}{
+		{name: "defaults"},
+		{name: "scope all, warn, other selectors", config: "{servicePorts: {scope: all}, rules: {service-port-name: warn}, edgeProxy: {selectors: [{app.kubernetes.io/name: edge}]}}"},
+		{name: "rules off", config: "{rules: {service-port-name: off, service-port-protocol: off}}"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			vals := "nativePolicies: {enabled: true}\nwebhook: {excludeNamespaces: [istio-system]}\n"
+			if tt.config != "" {
+				vals += "config: " + tt.config + "\n"
+			}
+			objs := renderServed(t, vals)
+			cfg, err := policy.ParseConfig([]byte(tt.config))
+			if err != nil {
+				t.Fatal(err)
+			}
+			set, err := native.Generate(cfg, native.Options{
+				ExcludeNamespaces:  []string{"kube-system", "kube-node-lease", releaseNS, "istio-system"},
+				ServiceAccountUser: webhook.ServiceAccountUser(releaseNS, "meshgate"),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]runtime.Object{}
+			for _, o := range set.Objects() {
+				want[kindName(t, o)] = o
+			}
+			got := 0
+			for _, u := range objs {
+				key := u.GetKind() + "/" + u.GetName()
+				w, ok := want[key]
+				switch u.GetKind() {
+				case "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding":
+				default:
+					continue
+				}
+				got++
+				if !ok {
+					t.Errorf("the chart renders %s, meshgate policies does not", key)
+					continue
+				}
+				if u.GetLabels()[native.LabelRule] == "" || u.GetAnnotations()[native.AnnotationConfigHash] == "" {
+					t.Errorf("%s: no rule label or config hash", key)
+				}
+				if d := specDiff(t, u.Object["spec"], w); d != "" {
+					t.Errorf("%s differs from meshgate policies:\n%s", key, d)
+				}
+			}
+			if got != len(want) {
+				t.Errorf("the chart renders %d policies and bindings, meshgate policies %d", got, len(want))
+			}
+		})
+	}
+	for mode, want := range map[string]bool{"handOff": true, "fallback": false} {
+		var cm corev1.ConfigMap
+		one(t, renderServed(t, "nativePolicies: {enabled: true, webhook: "+mode+"}"), "ConfigMap", &cm)
+		cfg, err := policy.ParseConfig([]byte(cm.Data["config.yaml"]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.NativePolicies.Enabled != want {
+			t.Errorf("webhook: %s: meshgate's config has nativePolicies.enabled %v, want %v", mode, cfg.NativePolicies.Enabled, want)
+		}
+	}
+	if objs := renderServed(t, ""); len(ofKind(objs, "ValidatingAdmissionPolicy")) != 0 {
+		t.Error("nativePolicies.enabled is false by default")
+	}
+	if objs := render(t, "nativePolicies: {enabled: true}"); len(ofKind(objs, "ValidatingAdmissionPolicy")) != 0 {
+		t.Error("the policies must not be rendered for a cluster that does not serve their kinds")
+	}
+}
+
+// renderServed renders the chart for a cluster whose discovery lists
+// ValidatingAdmissionPolicy and MutatingAdmissionPolicy in
+// admissionregistration.k8s.io/v1 (Helm's client-only defaults list groups
+// and versions only).
+func renderServed(t *testing.T, vals string) []*unstructured.Unstructured {
+	t.Helper()
+	install := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
+	install.DryRun, install.ClientOnly, install.Replace = true, true, true
+	install.ReleaseName, install.Namespace = releaseName, releaseNS
+	install.KubeVersion = kubeVersion
+	install.APIVersions = chartutil.VersionSet{
+		"admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy",
+		"admissionregistration.k8s.io/v1/MutatingAdmissionPolicy",
+	}
+	rel, err := install.Run(loadChart(t), values(t, vals))
+	if err != nil {
+		t.Fatalf("render with values %q: %v", vals, err)
+	}
+	return decodeManifests(t, rel.Manifest)
+}
+
+func kindName(t *testing.T, o runtime.Object) string {
+	t.Helper()
+	switch p := o.(type) {
+	case *admissionregistrationv1.ValidatingAdmissionPolicy:
+		return "ValidatingAdmissionPolicy/" + p.Name
+	case *admissionregistrationv1.ValidatingAdmissionPolicyBinding:
+		return "ValidatingAdmissionPolicyBinding/" + p.Name
+	case *admissionregistrationv1.MutatingAdmissionPolicy:
+		return "MutatingAdmissionPolicy/" + p.Name
+	case *admissionregistrationv1.MutatingAdmissionPolicyBinding:
+		return "MutatingAdmissionPolicyBinding/" + p.Name
+	}
+	t.Fatalf("unexpected %T", o)
+	return ""
+}
+
+// specDiff compares a rendered spec with the generated object's spec, both
+// decoded into the generated object's type.
+func specDiff(t *testing.T, spec any, want runtime.Object) string {
+	t.Helper()
+	b, err := yaml.Marshal(map[string]any{"spec": spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := reflect.New(reflect.TypeOf(want).Elem()).Interface()
+	if err := yaml.UnmarshalStrict(b, got); err != nil {
+		t.Fatal(err)
+	}
+	gotSpec, wantSpec := specOf(got.(runtime.Object)), specOf(want)
+	if apiequality.Semantic.DeepEqual(gotSpec, wantSpec) {
+		return ""
+	}
+	return diff.Diff(wantSpec, gotSpec)
+}
+
+func specOf(o runtime.Object) any {
+	switch p := o.(type) {
+	case *admissionregistrationv1.ValidatingAdmissionPolicy:
+		return p.Spec
+	case *admissionregistrationv1.ValidatingAdmissionPolicyBinding:
+		return p.Spec
+	case *admissionregistrationv1.MutatingAdmissionPolicy:
+		return p.Spec
+	case *admissionregistrationv1.MutatingAdmissionPolicyBinding:
+		return p.Spec
+	}
+	return nil
+}
+
+// TestNativeHandOffNarrowsTheWebhooks: with the policies rendered and
+// nativePolicies.webhook handOff, the webhooks are webhook.HandOff of the
+// server's configurations; with fallback they are the configurations.
+func TestNativeHandOffNarrowsTheWebhooks(t *testing.T) {
+	for _, tt := range []struct {
+		mode    string
+		handOff bool
+	}{{"handOff", true}, {"fallback", false}} {
+		t.Run(tt.mode, func(t *testing.T) {
+			objs := renderServed(t, "nativePolicies: {enabled: true, webhook: "+tt.mode+"}")
+			var mut admissionregistrationv1.MutatingWebhookConfiguration
+			var val admissionregistrationv1.ValidatingWebhookConfiguration
+			one(t, objs, "MutatingWebhookConfiguration", &mut)
+			one(t, objs, "ValidatingWebhookConfiguration", &val)
+			wantMut, wantVal := webhook.Configurations(webhook.RegistrationOptions{ClientConfig: webhook.URLClientConfig("https://unused", nil)})
+			if tt.handOff {
+				webhook.HandOff(wantMut, wantVal)
+			}
+			if !apiequality.Semantic.DeepEqual(rulesOfM(mut.Webhooks), rulesOfM(wantMut.Webhooks)) {
+				t.Errorf("mutating rules:\n%s", diff.Diff(rulesOfM(wantMut.Webhooks), rulesOfM(mut.Webhooks)))
+			}
+			if !apiequality.Semantic.DeepEqual(rulesOfV(val.Webhooks), rulesOfV(wantVal.Webhooks)) {
+				t.Errorf("validating rules:\n%s", diff.Diff(rulesOfV(wantVal.Webhooks), rulesOfV(val.Webhooks)))
+			}
+		})
+	}
+}
+
+func rulesOfM(ws []admissionregistrationv1.MutatingWebhook) [][]admissionregistrationv1.RuleWithOperations {
+	var out [][]admissionregistrationv1.RuleWithOperations
+	for _, w := range ws {
+		out = append(out, w.Rules)
+	}
+	return out
+}
+
+func rulesOfV(ws []admissionregistrationv1.ValidatingWebhook) [][]admissionregistrationv1.RuleWithOperations {
+	var out [][]admissionregistrationv1.RuleWithOperations
+	for _, w := range ws {
+		out = append(out, w.Rules)
+	}
+	return out
+}

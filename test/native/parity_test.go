@@ -1,0 +1,485 @@
+package native
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshgate/meshgate/internal/native"
+	"github.com/meshgate/meshgate/internal/policy"
+	"github.com/meshgate/meshgate/test/golden"
+	"github.com/meshgate/meshgate/webhook"
+)
+
+// groupLabel puts each input in the group of policies generated for its
+// case's configuration: every group's bindings select their own objects, so
+// the groups share one API server.
+const groupLabel = "parity.meshgate.io/group"
+
+// noGroup selects no binding: the objects the policies must produce are
+// created with it, so the API server stores them as it would without policies.
+const noGroup = "none"
+
+// Divergence is a known difference between a golden verdict and the in-tree
+// policies, with its reason.
+type Divergence struct {
+	Case   string `json:"case"`
+	Aspect string `json:"aspect"`
+	Reason string `json:"reason"`
+}
+
+// The aspects of a verdict the test compares.
+const (
+	aspectVerdict  = "verdict"
+	aspectMessage  = "message"
+	aspectWarnings = "warnings"
+	aspectObject   = "object"
+)
+
+func loadDivergences(t *testing.T) map[[2]string]string {
+	t.Helper()
+	data, err := os.ReadFile("divergences.yaml")
+	require.NoError(t, err)
+	var list []Divergence
+	require.NoError(t, yaml.UnmarshalStrict(data, &list))
+	out := map[[2]string]string{}
+	for _, d := range list {
+		require.NotEmpty(t, d.Reason, "divergence %s/%s needs a reason", d.Case, d.Aspect)
+		out[[2]string{d.Case, d.Aspect}] = d.Reason
+	}
+	return out
+}
+
+// covered reports whether every input of c is reviewed at admission only by
+// rules whose in-tree form is complete (and at least one rule is on).
+func covered(c golden.Case) bool {
+	for _, in := range c.Inputs {
+		gk := in.GroupVersionKind().GroupKind()
+		on := 0
+		for _, r := range policy.RulesFor(gk) {
+			if c.Config.Mode(r.ID) == policy.Off {
+				continue
+			}
+			if !admitted(r, gk) {
+				return false
+			}
+			if r.InTree == nil || !r.InTree.Complete {
+				return false
+			}
+			on++
+		}
+		if on == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// admitted reports whether rule r reviews gk on CREATE at admission.
+func admitted(r policy.Rule, gk schema.GroupKind) bool {
+	for _, rv := range r.Reviews {
+		for _, k := range rv.Kinds {
+			if k.GroupKind() == gk && slices.Contains(k.Operations, policy.Create) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func namespaceOf(u *unstructured.Unstructured) string {
+	if ns := u.GetNamespace(); ns != "" {
+		return ns
+	}
+	return "default"
+}
+
+// namespaces collects the namespaces of the cases, with their labels; one
+// namespace must mean the same in every case, since the cases share the API
+// server.
+func namespaces(t *testing.T, cases []golden.Case) map[string]map[string]string {
+	t.Helper()
+	out := map[string]map[string]string{}
+	from := map[string]string{}
+	add := func(c golden.Case, name string, labels map[string]string) {
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels = maps.Clone(labels)
+		labels[corev1.LabelMetadataName] = name
+		if prev, ok := out[name]; ok && !maps.Equal(prev, labels) {
+			t.Fatalf("namespace %s has labels %v in case %s but %v in case %s: the cases share one API server", name, prev, from[name], labels, c.Name)
+		}
+		out[name], from[name] = labels, c.Name
+	}
+	for _, c := range cases {
+		known := map[string]bool{}
+		for _, o := range c.World {
+			if o.GetKind() == "Namespace" {
+				add(c, o.GetName(), o.GetLabels())
+				known[o.GetName()] = true
+			}
+		}
+		for _, in := range c.Inputs {
+			if ns := namespaceOf(in); !known[ns] {
+				add(c, ns, nil)
+			}
+		}
+	}
+	return out
+}
+
+func createNamespaces(ctx context.Context, t *testing.T, all map[string]map[string]string) {
+	t.Helper()
+	for name, labels := range all {
+		ns := &corev1.Namespace{}
+		err := k.Client.Get(ctx, client.ObjectKey{Name: name}, ns)
+		switch {
+		case apierrors.IsNotFound(err):
+			ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+			require.NoError(t, k.Client.Create(ctx, ns))
+		case err == nil:
+			ns.Labels = labels
+			require.NoError(t, k.Client.Update(ctx, ns))
+		default:
+			require.NoError(t, err)
+		}
+	}
+}
+
+// groupPolicies generates the policies for cfg and ties them to group:
+// renamed <rule>.<group>.meshgate.io, with bindings that select the group's
+// objects only.
+func groupPolicies(t *testing.T, cfg *policy.Config, group string) *native.Set {
+	t.Helper()
+	set, err := native.Generate(cfg, native.Options{})
+	require.NoError(t, err)
+	rename := func(n string) string { return strings.TrimSuffix(n, ".meshgate.io") + "." + group + ".meshgate.io" }
+	selector := func(rules []admissionregistrationv1.NamedRuleWithOperations) *admissionregistrationv1.MatchResources {
+		return &admissionregistrationv1.MatchResources{
+			ResourceRules:     rules,
+			NamespaceSelector: &metav1.LabelSelector{},
+			ObjectSelector:    &metav1.LabelSelector{MatchLabels: map[string]string{groupLabel: group}},
+		}
+	}
+	for i := range set.Rules {
+		rs := &set.Rules[i]
+		rules := map[string][]admissionregistrationv1.NamedRuleWithOperations{}
+		for j := range rs.Validating {
+			rules[rs.Validating[j].Name] = rs.Validating[j].Spec.MatchConstraints.ResourceRules
+			rs.Validating[j].Name = rename(rs.Validating[j].Name)
+		}
+		for j := range rs.ValidatingBindings {
+			b := &rs.ValidatingBindings[j]
+			b.Spec.MatchResources = selector(rules[b.Spec.PolicyName])
+			b.Name, b.Spec.PolicyName = rename(b.Name), rename(b.Spec.PolicyName)
+		}
+		for j := range rs.Mutating {
+			rules[rs.Mutating[j].Name] = rs.Mutating[j].Spec.MatchConstraints.ResourceRules
+			rs.Mutating[j].Name = rename(rs.Mutating[j].Name)
+		}
+		for j := range rs.MutatingBindings {
+			b := &rs.MutatingBindings[j]
+			b.Spec.MatchResources = selector(rules[b.Spec.PolicyName])
+			b.Name, b.Spec.PolicyName = rename(b.Name), rename(b.Spec.PolicyName)
+		}
+	}
+	return set
+}
+
+// apply creates every group's objects, policies before bindings, validating
+// before mutating, then the probes, and waits until the API server applies
+// the probes: its policy informers then hold everything created before them.
+func apply(ctx context.Context, t *testing.T, sets []*native.Set) {
+	t.Helper()
+	var vaps, vapbs, mps, mapbs []client.Object
+	for _, s := range sets {
+		for i := range s.Rules {
+			rs := &s.Rules[i]
+			for j := range rs.Validating {
+				vaps = append(vaps, &rs.Validating[j])
+			}
+			for j := range rs.ValidatingBindings {
+				vapbs = append(vapbs, &rs.ValidatingBindings[j])
+			}
+			for j := range rs.Mutating {
+				mps = append(mps, &rs.Mutating[j])
+			}
+			for j := range rs.MutatingBindings {
+				mapbs = append(mapbs, &rs.MutatingBindings[j])
+			}
+		}
+	}
+	vp, vb, mp, mb := probes()
+	for _, objs := range [][]client.Object{vaps, vapbs, {vp, vb}, mps, mapbs, {mp, mb}} {
+		for _, o := range objs {
+			o.SetResourceVersion("")
+			require.NoError(t, k.Client.Create(ctx, o), "create %s", o.GetName())
+		}
+	}
+	var last error
+	require.Eventually(t, func() bool {
+		denied := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "parity-probe", Namespace: "default"}}
+		err := k.Client.Create(ctx, denied, client.DryRunAll)
+		if err == nil || !strings.Contains(err.Error(), "parity probe") {
+			last = fmt.Errorf("the probe ValidatingAdmissionPolicy is not applied yet: %v", err)
+			return false
+		}
+		mutated := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "parity-probe-m", Namespace: "default"}}
+		if err := k.Client.Create(ctx, mutated, client.DryRunAll); err != nil || mutated.Labels["parity-probe"] != "mutated" {
+			last = fmt.Errorf("the probe MutatingAdmissionPolicy is not applied yet: %v %v", err, mutated.Labels)
+			return false
+		}
+		return true
+	}, 60*time.Second, 100*time.Millisecond, "the API server never applied the policies: %v", last)
+}
+
+func probes() (client.Object, client.Object, client.Object, client.Object) {
+	configMaps := &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+		RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+			Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"configmaps"}},
+		},
+	}}}
+	vp := &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "parity-probe.meshgate.io"},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			MatchConstraints: configMaps.DeepCopy(),
+			Validations:      []admissionregistrationv1.Validation{{Expression: "object.metadata.name != 'parity-probe'", Message: "parity probe"}},
+		},
+	}
+	vb := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "parity-probe.meshgate.io"},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName: vp.Name, ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+		},
+	}
+	mp := &admissionregistrationv1.MutatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "parity-probe.meshgate.io"},
+		Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
+			MatchConstraints:   configMaps.DeepCopy(),
+			MatchConditions:    []admissionregistrationv1.MatchCondition{{Name: "probe", Expression: "object.metadata.name == 'parity-probe-m'"}},
+			ReinvocationPolicy: admissionregistrationv1.NeverReinvocationPolicy,
+			Mutations: []admissionregistrationv1.Mutation{{
+				PatchType: admissionregistrationv1.PatchTypeApplyConfiguration,
+				ApplyConfiguration: &admissionregistrationv1.ApplyConfiguration{
+					Expression: `Object{metadata: Object.metadata{labels: {"parity-probe": "mutated"}}}`,
+				},
+			}},
+		},
+	}
+	mb := &admissionregistrationv1.MutatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "parity-probe.meshgate.io"},
+		Spec:       admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{PolicyName: mp.Name},
+	}
+	return vp, vb, mp, mb
+}
+
+// outcome is what the API server answered to one dry-run create.
+type outcome struct {
+	verdict  string // allowed, denied or invalid
+	message  string
+	warnings []string
+	object   string
+}
+
+var (
+	deniedPrefix  = regexp.MustCompile(`^.*ValidatingAdmissionPolicy '[^']*' with binding '[^']*' denied request: `)
+	warningPrefix = regexp.MustCompile(`^Validation failed for ValidatingAdmissionPolicy '[^']*' with binding '[^']*': `)
+)
+
+// create sends obj, in group, with dry-run=server and reads the answer.
+func create(ctx context.Context, t *testing.T, obj *unstructured.Unstructured, group string) outcome {
+	t.Helper()
+	c, w, err := k.WarningClient()
+	require.NoError(t, err)
+	obj = obj.DeepCopy()
+	obj.SetNamespace(namespaceOf(obj))
+	labels := obj.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[groupLabel] = group
+	obj.SetLabels(labels)
+	err = c.Create(ctx, obj, client.DryRunAll)
+	var o outcome
+	for _, warning := range w.Get() {
+		o.warnings = append(o.warnings, warningPrefix.ReplaceAllString(warning, ""))
+	}
+	switch {
+	case err == nil:
+		o.verdict, o.object = "allowed", stored(t, obj)
+	case deniedPrefix.MatchString(err.Error()):
+		o.verdict, o.message = "denied", deniedPrefix.ReplaceAllString(err.Error(), "")
+	case apierrors.IsInvalid(err):
+		o.verdict, o.message = "invalid", err.Error()
+	default:
+		require.NoError(t, err, "dry-run create")
+	}
+	return o
+}
+
+// stored renders what the API server would store, without what differs
+// between two creates of the same object.
+func stored(t *testing.T, u *unstructured.Unstructured) string {
+	t.Helper()
+	o := u.DeepCopy().Object
+	md := o["metadata"].(map[string]any)
+	for _, f := range []string{"uid", "resourceVersion", "creationTimestamp", "managedFields", "generation"} {
+		delete(md, f)
+	}
+	if labels, ok := md["labels"].(map[string]any); ok {
+		delete(labels, groupLabel)
+		if len(labels) == 0 {
+			delete(md, "labels")
+		}
+	}
+	if spec, ok := o["spec"].(map[string]any); ok && u.GetKind() == "Service" {
+		delete(spec, "clusterIP")
+		delete(spec, "clusterIPs")
+	}
+	b, err := json.MarshalIndent(o, "", "  ")
+	require.NoError(t, err)
+	return string(b)
+}
+
+// expected is what the webhook path gives for input i of c: the object
+// want.yaml says meshgate stores (as the API server stores it), its denial
+// message and its warnings, in the form the in-tree policies can give them.
+func expected(ctx context.Context, t *testing.T, in *unstructured.Unstructured, v golden.Verdict) outcome {
+	t.Helper()
+	final := in
+	if v.Mutated != nil {
+		final = &unstructured.Unstructured{Object: v.Mutated}
+	}
+	o := create(ctx, t, final, noGroup)
+	ref := policy.ObjectRef{APIVersion: in.GetAPIVersion(), Kind: in.GetKind(), Namespace: namespaceOf(in), Name: in.GetName()}
+	var deny, warn []policy.Finding
+	for _, f := range v.Findings {
+		pf := policy.Finding{Rule: f.Rule, Mode: f.Mode, Object: ref, Field: f.Field, Message: f.Message}
+		if f.Mode == policy.Enforce {
+			deny = append(deny, pf)
+		} else {
+			warn = append(warn, pf)
+		}
+	}
+	if o.verdict == "invalid" {
+		// The API server's own validation rejects what meshgate would
+		// store, before any validating policy or webhook is called.
+		return o
+	}
+	if len(deny) > 0 {
+		// One line per finding; the API server allows no line break in a
+		// policy's message, so the in-tree form separates them by a space.
+		o = outcome{verdict: "denied", message: strings.ReplaceAll(webhook.DenialMessage(deny), "\n", " ")}
+	}
+	o.warnings = nil
+	if len(warn) > 0 {
+		// A policy gives one warning per validation: its findings joined.
+		ws := webhook.Warnings(warn)
+		if len(ws) == 1 {
+			o.warnings = ws
+		} else {
+			o.warnings = []string{fmt.Sprintf("%d problems: %s", len(ws), strings.Join(ws, " "))}
+		}
+	}
+	return o
+}
+
+func TestInTreeParity(t *testing.T) {
+	ctx := context.Background()
+	divergences := loadDivergences(t)
+	all, err := golden.Load(golden.CorpusDir())
+	require.NoError(t, err)
+	var cases []golden.Case
+	for _, c := range all {
+		if covered(c) {
+			cases = append(cases, c)
+		}
+	}
+	require.NotEmpty(t, cases)
+	createNamespaces(ctx, t, namespaces(t, cases))
+
+	groups := map[string]string{}
+	var sets []*native.Set
+	groupOf := map[string]string{}
+	for _, c := range cases {
+		hash, err := native.ConfigHash(c.Config)
+		require.NoError(t, err)
+		g, ok := groups[hash]
+		if !ok {
+			g = fmt.Sprintf("g%d", len(groups)+1)
+			groups[hash] = g
+			sets = append(sets, groupPolicies(t, c.Config, g))
+		}
+		groupOf[c.Name] = g
+	}
+	apply(ctx, t, sets)
+
+	seen := map[[2]string]bool{}
+	var names []string
+	for _, c := range cases {
+		names = append(names, c.Name)
+		t.Run(c.Name, func(t *testing.T) {
+			want, err := c.Want()
+			require.NoError(t, err)
+			require.Len(t, want, len(c.Inputs))
+			diffs := map[string][]string{}
+			for i, in := range c.Inputs {
+				exp := expected(ctx, t, in, want[i])
+				got := create(ctx, t, in, groupOf[c.Name])
+				if got.verdict != exp.verdict {
+					diffs[aspectVerdict] = append(diffs[aspectVerdict], fmt.Sprintf("input %d: %s, want %s (%s)", i, got.verdict, exp.verdict, got.message+exp.message))
+					continue
+				}
+				if exp.verdict == "denied" && got.message != exp.message {
+					diffs[aspectMessage] = append(diffs[aspectMessage], fmt.Sprintf("input %d:\n got: %s\nwant: %s", i, got.message, exp.message))
+				}
+				if !slices.Equal(got.warnings, exp.warnings) {
+					diffs[aspectWarnings] = append(diffs[aspectWarnings], fmt.Sprintf("input %d:\n got: %q\nwant: %q", i, got.warnings, exp.warnings))
+				}
+				if exp.verdict == "allowed" && got.object != exp.object {
+					diffs[aspectObject] = append(diffs[aspectObject], fmt.Sprintf("input %d:\n got: %s\nwant: %s", i, got.object, exp.object))
+				}
+			}
+			for _, aspect := range []string{aspectVerdict, aspectMessage, aspectWarnings, aspectObject} {
+				key := [2]string{c.Name, aspect}
+				seen[key] = true
+				reason, listed := divergences[key]
+				switch {
+				case len(diffs[aspect]) > 0 && !listed:
+					t.Errorf("%s differs from the golden verdict:\n%s", aspect, strings.Join(diffs[aspect], "\n"))
+				case len(diffs[aspect]) > 0:
+					t.Logf("known divergence (%s): %s", aspect, reason)
+				case listed:
+					t.Errorf("divergences.yaml lists %s/%s, but the policies agree with the golden verdict: remove it", c.Name, aspect)
+				}
+			}
+		})
+	}
+	for key := range divergences {
+		if !seen[key] {
+			t.Errorf("divergences.yaml lists %s/%s, which is not a covered case (covered: %s)", key[0], key[1], strings.Join(names, ", "))
+		}
+	}
+	sort.Strings(names)
+	t.Logf("%d golden cases covered by the in-tree policies: %s", len(names), strings.Join(names, ", "))
+}
