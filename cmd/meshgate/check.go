@@ -37,11 +37,16 @@ thing on standard output; messages go to standard error.`,
 		Example: `  meshgate check -f manifests/
   helm template my-release ./chart | meshgate check -f - -o json
   meshgate check -f k8s/ -o sarif --output-file meshgate.sarif
-  meshgate check -f k8s/ --diff --write-mutated out/`,
+  meshgate check -f k8s/ --diff --write-mutated out/
+  meshgate check --live --context prod
+  meshgate check --live -n emissary -f new-mapping.yaml`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Files = append(o.Files, args...)
 			o.Stdin, o.Stdout, o.Stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
 			o.AutoMemoryLimit = true
+			if o.Live && cmd.Flags().Changed("namespace") {
+				o.LiveNamespace = o.Namespace
+			}
 			check.ToolVersion = version
 			code, err := check.Run(cmd.Context(), o)
 			if err != nil {
@@ -72,6 +77,7 @@ thing on standard output; messages go to standard error.`,
 	f.StringVarP(&o.Namespace, "namespace", "n", "default", "namespace of objects that do not set one")
 	f.StringVar(&o.Kubeconfig, "kubeconfig", "", "read the World from this cluster too (read-only list calls)")
 	f.StringVar(&o.Context, "context", "", "kubeconfig context to read the World from (implies reading the cluster)")
+	f.BoolVar(&o.Live, "live", false, "audit the live cluster (--kubeconfig/--context, else the default kubeconfig): review every object of a kind the rules review, read-only; -f files overlay it; -n limits it to one namespace; mutations are reported as drift")
 	f.StringVar(&o.Color, "color", check.ColorAuto, "colour text output: auto (on a terminal, unless NO_COLOR is set), always, never")
 	f.IntVar(&o.Workers, "workers", 0, "parallel workers (default: the number of CPUs)")
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {

@@ -20,8 +20,10 @@ import (
 	"runtime/debug"
 	"slices"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/meshgate/meshgate/internal/audit"
 	"github.com/meshgate/meshgate/internal/engine"
 	"github.com/meshgate/meshgate/internal/manifest"
 	"github.com/meshgate/meshgate/internal/policy"
@@ -89,6 +91,12 @@ type Options struct {
 	// cluster too (read-only list calls).
 	Kubeconfig string
 	Context    string
+	// Live reviews the live cluster's objects too (read-only list calls), with
+	// Files as an overlay: an object in the files replaces the cluster's copy.
+	Live bool
+	// LiveNamespace limits the live objects reviewed to one namespace ("" =
+	// all); the World is read from every namespace.
+	LiveNamespace string
 	// Color is auto (on a terminal, unless NO_COLOR is set), always or never.
 	Color string
 	// Workers bounds the parallelism (0 = GOMAXPROCS).
@@ -194,6 +202,9 @@ type Finding struct {
 	policy.Finding
 	File string
 	Line int
+	// Kind is audit.KindViolation or audit.KindDrift for a live object
+	// (--live), empty for a manifest's.
+	Kind string
 }
 
 // Change is an engine change with the file and line of its field.
@@ -267,6 +278,11 @@ type Summary struct {
 	Unchecked int `json:"unchecked"`
 	// Duplicates counts the objects defined more than once.
 	Duplicates int `json:"duplicates"`
+	// Suppressed counts the findings a suppression in the configuration
+	// matched.
+	Suppressed int `json:"suppressed,omitempty"`
+	// Drift counts the live objects' drift findings (--live).
+	Drift int `json:"drift,omitempty"`
 }
 
 // Summary counts the result.
@@ -289,6 +305,11 @@ func (r *Result) Summary() Summary {
 				s.Enforce++
 			case policy.Warn:
 				s.Warn++
+			case policy.Suppressed:
+				s.Suppressed++
+			}
+			if f.Kind == audit.KindDrift {
+				s.Drift++
 			}
 		}
 		s.Changes += len(o.Changes)
@@ -324,8 +345,11 @@ func (o *Options) defaults() error {
 	if !slices.Contains([]string{ColorAuto, ColorAlways, ColorNever}, o.Color) {
 		return usagef("unknown --color %q (want auto, always or never)", o.Color)
 	}
-	if len(o.Files) == 0 {
-		return usagef("no input: give manifests with -f FILE|DIR|- (repeatable)")
+	if len(o.Files) == 0 && !o.Live {
+		return usagef("no input: give manifests with -f FILE|DIR|- (repeatable), or --live")
+	}
+	if o.Live && o.WorldPerDir {
+		return usagef("--live and --world-per-dir do not go together: the cluster is one World")
 	}
 	if o.WarnExitCode < 0 || o.WarnExitCode > 255 {
 		return usagef("--warn-exit-code %d is not an exit code (0-255)", o.WarnExitCode)
@@ -408,14 +432,18 @@ func Check(ctx context.Context, o *Options) (*Result, error) {
 	res.Notes = append(res.Notes, in.notes...)
 
 	worldDocs := parseWorldDocuments(tasks, o.Workers)
-	base, err := baseWorld(ctx, o, worldFiles)
+	base, liveObjs, err := baseWorld(ctx, o, worldFiles)
 	if err != nil {
 		return nil, err
 	}
 	worlds, worldErrs := buildWorlds(o, base, tasks, worldDocs)
 
-	reviewed := reviewAll(ctx, engine.New(cfg), worlds, tasks, o)
+	eng := engine.New(cfg)
+	reviewed := reviewAll(ctx, eng, worlds, tasks, o)
 	collect(res, tasks, reviewed)
+	if o.Live {
+		reviewLive(ctx, eng, worlds[""].w, liveObjs, res, o)
+	}
 	res.Errors = append(res.Errors, worldErrs...)
 	res.Notes = append(res.Notes, duplicateNotes(res, o)...)
 	res.Notes = append(res.Notes, unknownNotes(res)...)
@@ -449,22 +477,24 @@ func parseWorldDocuments(tasks []chunkTask, workers int) []int {
 
 // baseWorld collects what every World holds: the live cluster's objects (with
 // --kubeconfig or --context) and the --world files'.
-func baseWorld(ctx context.Context, o *Options, worldFiles []*File) (*worldBuilder, error) {
+func baseWorld(ctx context.Context, o *Options, worldFiles []*File) (*worldBuilder, []*unstructured.Unstructured, error) {
 	wb := newWorldBuilder(o.Namespace)
 	wb.wrap = o.wrapWorld
-	if o.Kubeconfig != "" || o.Context != "" || o.cluster != nil {
+	var liveObjs []*unstructured.Unstructured
+	if o.Kubeconfig != "" || o.Context != "" || o.cluster != nil || o.Live {
 		reader := o.cluster
 		if reader == nil {
-			reader = liveCluster(o.Kubeconfig, o.Context)
+			reader = liveCluster(o.Kubeconfig, o.Context, o.Live, o.LiveNamespace)
 		}
 		cl, err := reader(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("read the World from the cluster: %w", err)
+			return nil, nil, fmt.Errorf("read the World from the cluster: %w", err)
 		}
 		for _, w := range cl.Warnings {
 			fmt.Fprintf(o.Stderr, "meshgate: cluster: %s\n", w)
 		}
 		wb.addCluster(cl)
+		liveObjs = cl.Reviewed
 	}
 	for _, f := range worldFiles {
 		for _, d := range f.Docs {
@@ -476,7 +506,7 @@ func baseWorld(ctx context.Context, o *Options, worldFiles []*File) (*worldBuild
 			}
 		}
 	}
-	return wb, nil
+	return wb, liveObjs, nil
 }
 
 // reviewAll reviews every document's objects in parallel, parsing the documents

@@ -38,6 +38,8 @@ type JSONFinding struct {
 	Message string           `json:"message"`
 	File    string           `json:"file"`
 	Line    int              `json:"line"`
+	// Kind is set for live objects (--live): violation or drift.
+	Kind string `json:"kind,omitempty"`
 }
 
 // JSONChange is one change in JSON output.
@@ -62,7 +64,7 @@ func (r *Result) JSON() JSONReport {
 	out := JSONReport{Findings: []JSONFinding{}, Changes: []JSONChange{}, Errors: []JSONError{}, Notes: []JSONNote{}, Summary: r.Summary()}
 	for _, o := range r.Objects {
 		for _, f := range o.Findings {
-			out.Findings = append(out.Findings, JSONFinding{Rule: f.Rule, Mode: f.Mode, Object: f.Object, Field: f.Field, Message: f.Message, File: f.File, Line: f.Line})
+			out.Findings = append(out.Findings, JSONFinding{Rule: f.Rule, Mode: f.Mode, Object: f.Object, Field: f.Field, Message: f.Message, File: f.File, Line: f.Line, Kind: f.Kind})
 		}
 		for _, c := range o.Changes {
 			out.Changes = append(out.Changes, JSONChange{Rule: c.Rule, Object: c.Object, Field: c.Field, Reason: c.Reason, File: c.File, Line: c.Line})

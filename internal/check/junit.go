@@ -246,6 +246,8 @@ func ruleOutcome(o *Reviewed, rule string) (fails, out []string, firstLine int) 
 			if firstLine == 0 {
 				firstLine = f.Line
 			}
+		} else if f.Mode == policy.Suppressed {
+			out = append(out, "suppressed: "+text)
 		} else {
 			out = append(out, "warning: "+text)
 		}

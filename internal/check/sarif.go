@@ -72,6 +72,9 @@ func writeSARIF(w io.Writer, res *Result, workDir string) error {
 				WithFullyQualifiedName(logicalName(f.Object, f.Field)).
 				WithKind("object"))
 			result.AddLocation(loc)
+			if f.Mode == policy.Suppressed {
+				result.AddSuppression(sarif.NewSuppression().WithKind("external").WithJustification("suppressed in meshgate's configuration"))
+			}
 		}
 	}
 	inv := sarif.NewInvocation().WithExecutionSuccessful(len(res.Errors) == 0)

@@ -30,8 +30,11 @@ func writeText(w io.Writer, res *Result, color bool) error {
 	for _, o := range res.Objects {
 		for _, f := range o.Findings {
 			level, c := "warning", ansiYellow
-			if f.Mode == policy.Enforce {
+			switch f.Mode {
+			case policy.Enforce:
 				level, c = "error", ansiRed
+			case policy.Suppressed:
+				level, c = "suppressed", ansiBold
 			}
 			if _, err := fmt.Fprintf(w, "%s: %s [%s] %s: %s%s\n", loc(f.File, f.Line), paint(c, level), f.Rule, f.Object, fieldPrefix(f.Field), f.Message); err != nil {
 				return err
@@ -62,6 +65,12 @@ func writeText(w io.Writer, res *Result, color bool) error {
 	}
 	s := res.Summary()
 	line := fmt.Sprintf("%d objects, %d enforce, %d warn, %d changes", s.Objects, s.Enforce, s.Warn, s.Changes)
+	if s.Suppressed > 0 {
+		line += fmt.Sprintf(", %d suppressed", s.Suppressed)
+	}
+	if s.Drift > 0 {
+		line += fmt.Sprintf(", %d drift", s.Drift)
+	}
 	if s.Errors > 0 {
 		line += fmt.Sprintf(", %d input errors", s.Errors)
 	}

@@ -206,8 +206,20 @@ func (e *Engine) Rules(gk schema.GroupKind) []string {
 // error means the object could not be read as its kind (for example a Pod whose
 // spec is not a Pod spec), or that a World lookup failed: no verdict is built on
 // what the World could not answer. Objects of kinds without rules pass
-// untouched. ctx bounds the World's lookups.
+// untouched. ctx bounds the World's lookups. Findings a suppression in the
+// configuration matches stay in the result, marked policy.Suppressed: reports
+// show them, admission neither denies nor warns on them.
 func (e *Engine) Review(ctx context.Context, in Input, w policy.World) (*Result, error) {
+	res, err := e.review(ctx, in, w)
+	if err == nil && len(e.cfg.Suppressions) > 0 {
+		if obj, oerr := in.object(); oerr == nil {
+			e.cfg.Suppress(res.Findings, obj.GetLabels())
+		}
+	}
+	return res, err
+}
+
+func (e *Engine) review(ctx context.Context, in Input, w policy.World) (*Result, error) {
 	obj, err := in.object()
 	if err != nil {
 		return nil, err
@@ -291,6 +303,7 @@ type inputObject interface {
 	GetName() string
 	GetGenerateName() string
 	GetNamespace() string
+	GetLabels() map[string]string
 }
 
 // steps returns the plan's steps whose Select passes for an object (or pod
