@@ -11,6 +11,8 @@
 #   bin/crds/istio/         istio.io/api  kubernetes/customresourcedefinitions.gen.yaml
 #   bin/crds/cert-manager/  github.com/cert-manager/cert-manager  deploy/crds/*.yaml
 #                           (plain controller-gen YAML, no Helm templating)
+#   bin/crds/openreports/   github.com/openreports/reports-api  config/crd/*.yaml
+#                           (Report and ClusterReport, what the audit writes)
 #
 # Emissary's CRDs are not available as a module; hand-written ones live in
 # test/crds/emissary/ (committed, not copied here).
@@ -41,6 +43,7 @@ export GOTOOLCHAIN=local
 GATEWAY_MOD=sigs.k8s.io/gateway-api
 ISTIO_MOD=istio.io/api
 CERTMANAGER_MOD=github.com/cert-manager/cert-manager
+OPENREPORTS_MOD=github.com/openreports/reports-api
 
 modver() {
   (cd "${MODDIR}" && go list -mod=readonly -m -f '{{.Version}}' "$1")
@@ -48,12 +51,14 @@ modver() {
 GATEWAY_VERSION="$(modver "${GATEWAY_MOD}")"
 ISTIO_VERSION="$(modver "${ISTIO_MOD}")"
 CERTMANAGER_VERSION="$(modver "${CERTMANAGER_MOD}")"
-STAMP="gateway-api=${GATEWAY_VERSION}/standard istio=${ISTIO_VERSION} cert-manager=${CERTMANAGER_VERSION} script=$(sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1)"
+OPENREPORTS_VERSION="$(modver "${OPENREPORTS_MOD}")"
+STAMP="gateway-api=${GATEWAY_VERSION}/standard istio=${ISTIO_VERSION} cert-manager=${CERTMANAGER_VERSION} openreports=${OPENREPORTS_VERSION} script=$(sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1)"
 
 if [[ "${FORCE}" == 0 && -f "${OUT}/.stamp" && "$(cat "${OUT}/.stamp")" == "${STAMP}" ]] \
    && compgen -G "${OUT}/gateway-api/*.yaml" >/dev/null \
    && compgen -G "${OUT}/istio/*.yaml" >/dev/null \
-   && compgen -G "${OUT}/cert-manager/*.yaml" >/dev/null; then
+   && compgen -G "${OUT}/cert-manager/*.yaml" >/dev/null \
+   && compgen -G "${OUT}/openreports/*.yaml" >/dev/null; then
   log "up to date: ${STAMP}"
   printf '%s\n' "${OUT}"
   exit 0
@@ -61,7 +66,7 @@ fi
 
 # Download (verified against hack/tools/crds/go.sum) and locate the modules.
 log "resolving ${GATEWAY_MOD}@${GATEWAY_VERSION} ${ISTIO_MOD}@${ISTIO_VERSION} ${CERTMANAGER_MOD}@${CERTMANAGER_VERSION}"
-(cd "${MODDIR}" && go mod download "${GATEWAY_MOD}" "${ISTIO_MOD}" "${CERTMANAGER_MOD}")
+(cd "${MODDIR}" && go mod download "${GATEWAY_MOD}" "${ISTIO_MOD}" "${CERTMANAGER_MOD}" "${OPENREPORTS_MOD}")
 moddir() {
   local d
   d="$(cd "${MODDIR}" && go list -mod=readonly -m -f '{{.Dir}}' "$1")"
@@ -71,11 +76,12 @@ moddir() {
 GATEWAY_DIR="$(moddir "${GATEWAY_MOD}")"
 ISTIO_DIR="$(moddir "${ISTIO_MOD}")"
 CERTMANAGER_DIR="$(moddir "${CERTMANAGER_MOD}")"
+OPENREPORTS_DIR="$(moddir "${OPENREPORTS_MOD}")"
 
 mkdir -p "${OUT}"
 STAGE="$(mktemp -d "${OUT}/.stage.XXXXXX")"
 trap 'rm -rf "${STAGE}"' EXIT
-mkdir -p "${STAGE}/gateway-api" "${STAGE}/istio" "${STAGE}/cert-manager"
+mkdir -p "${STAGE}/gateway-api" "${STAGE}/istio" "${STAGE}/cert-manager" "${STAGE}/openreports"
 
 # copy SRC DST: module cache files are read-only; install makes them writable
 # so a later --force can overwrite them.
@@ -102,6 +108,13 @@ for f in "${CERTMANAGER_DIR}"/deploy/crds/*.yaml; do
 done
 log "cert-manager ${CERTMANAGER_VERSION}: ${n} files from deploy/crds"
 
+n=0
+for f in "${OPENREPORTS_DIR}"/config/crd/*.yaml; do
+  copy "${f}" "${STAGE}/openreports/"
+  n=$((n + 1))
+done
+log "openreports ${OPENREPORTS_VERSION}: ${n} files from config/crd"
+
 # Sanity: every file must be plain YAML holding CustomResourceDefinitions (no
 # Helm/Go templating that a real API server would reject).
 for f in "${STAGE}"/*/*.yaml; do
@@ -115,7 +128,7 @@ for f in "${STAGE}"/*/*.yaml; do
   fi
 done
 
-for d in gateway-api istio cert-manager; do
+for d in gateway-api istio cert-manager openreports; do
   rm -rf "${OUT:?}/${d}"
   mv "${STAGE}/${d}" "${OUT}/${d}"
 done

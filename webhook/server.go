@@ -16,6 +16,7 @@ import (
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/meshgate/meshgate/internal/audit"
 	"github.com/meshgate/meshgate/internal/policy"
 )
 
@@ -51,6 +52,10 @@ type Options struct {
 	// Registry receives meshgate's metrics (default: controller-runtime's
 	// metrics.Registry, which the metrics endpoint serves).
 	Registry prometheus.Registerer
+	// Audit configures the continuous audit (off when Audit.Interval is 0).
+	// It runs on the replica that holds the Lease "meshgate-audit" in
+	// Namespace.
+	Audit audit.Options
 	// DrainDelay is how long the server keeps answering, not ready and closing
 	// each connection after its next answer, once asked to stop (0: stop at
 	// once).
@@ -125,6 +130,11 @@ func NewServer(cfg *rest.Config, o Options) (*Server, error) {
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
 		HealthProbeBindAddress: o.HealthProbeBindAddress,
 		WebhookServer:          hooks,
+		// Only the audit needs a leader; the webhooks run on every replica.
+		LeaderElection:                o.Audit.Interval > 0,
+		LeaderElectionID:              AuditLeaseName,
+		LeaderElectionNamespace:       o.Namespace,
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create the manager: %w", err)
@@ -140,6 +150,9 @@ func NewServer(cfg *rest.Config, o Options) (*Server, error) {
 	})
 	if err := mgr.Add(w); err != nil {
 		return nil, fmt.Errorf("add the World: %w", err)
+	}
+	if err := addAuditor(mgr, o, w); err != nil {
+		return nil, err
 	}
 	d := &drain{}
 	ho := HandlerOptions{

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/meshgate/meshgate/internal/audit"
 	"github.com/meshgate/meshgate/internal/policy"
 	"github.com/meshgate/meshgate/webhook"
 )
@@ -39,6 +41,9 @@ Prometheus metrics on the metrics address. See docs/server.md.`,
 			}
 			if _, err := webhook.ParseTLSVersion(o.TLSMinVersion); err != nil {
 				return &exitError{code: exitBadInput, err: err}
+			}
+			if _, err := audit.KindsOf(o.Audit.Format); err != nil {
+				return &exitError{code: exitBadInput, err: fmt.Errorf("--audit-format: %w", err)}
 			}
 			o.Config = cfg
 			log := zap.New(zap.UseFlagOptions(&zapOpts))
@@ -77,6 +82,10 @@ Prometheus metrics on the metrics address. See docs/server.md.`,
 	f.StringVar(&o.ServiceAccount, "service-account", os.Getenv("MESHGATE_SERVICE_ACCOUNT"), "meshgate's own service account: its requests pass untouched (default $MESHGATE_SERVICE_ACCOUNT)")
 	f.StringVar(&o.Namespace, "namespace", os.Getenv("POD_NAMESPACE"), "meshgate's own namespace: objects in it pass untouched (default $POD_NAMESPACE)")
 	f.DurationVar(&o.DrainDelay, "drain-delay", 0, "once asked to stop, keep answering this long while not ready, closing each connection after its next answer, then shut down")
+	f.DurationVar(&o.Audit.Interval, "audit-interval", 0, "audit every object the rules review this often and write one report per resource (0: off); one replica audits (leader election, Lease "+webhook.AuditLeaseName+" in --namespace)")
+	f.StringVar(&o.Audit.Format, "audit-format", audit.FormatOpenReports, "report kind the audit writes: "+strings.Join(audit.Formats, ", ")+" (openreports.io/v1alpha1 Report, or wgpolicyk8s.io/v1alpha2 PolicyReport); written only when its CRD is installed")
+	f.IntVar(&o.Audit.Workers, "audit-workers", 2, "reviews and report writes the audit runs at once")
+	f.Float64Var(&o.Audit.WritesPerSecond, "audit-writes-per-second", 20, "pace of the audit's report writes (only changed reports are written)")
 	f.DurationVar(&o.CRDResync, "crd-resync", 30*time.Second, "how often CRDs are re-checked besides watch events")
 	f.BoolVar(&o.CacheWholeObjects, "cache-whole-objects", false, "cache whole objects, not only what the rules read (to measure the difference)")
 	_ = f.MarkHidden("cache-whole-objects")

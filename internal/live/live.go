@@ -180,12 +180,18 @@ func (r *Reader) listKind(ctx context.Context, gk schema.GroupKind, namespace st
 // ListAll lists every object of ri, PageSize at a time. Every object carries
 // its apiVersion and kind.
 func (r *Reader) ListAll(ctx context.Context, ri dynamic.ResourceInterface) ([]*unstructured.Unstructured, error) {
+	return r.ListSelected(ctx, ri, "")
+}
+
+// ListSelected lists the objects of ri that labelSelector selects (all when
+// empty), PageSize at a time.
+func (r *Reader) ListSelected(ctx context.Context, ri dynamic.ResourceInterface, labelSelector string) ([]*unstructured.Unstructured, error) {
 	size := r.PageSize
 	if size <= 0 {
 		size = DefaultPageSize
 	}
 	var out []*unstructured.Unstructured
-	opts := metav1.ListOptions{Limit: size}
+	opts := metav1.ListOptions{Limit: size, LabelSelector: labelSelector}
 	for {
 		r.calls.Add(1)
 		list, err := ri.List(ctx, opts)

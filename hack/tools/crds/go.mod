@@ -1,6 +1,6 @@
 // Module github.com/meshgate/meshgate/hack/tools/crds pins the modules whose
 // real CustomResourceDefinitions meshgate's tests install (Gateway API, Istio,
-// cert-manager). It is separate from ../go.mod so these modules' dependency
+// cert-manager, OpenReports). It is separate from ../go.mod so these modules' dependency
 // graphs cannot change the kubernetes build. Used by hack/fetch-crds.sh.
 module github.com/meshgate/meshgate/hack/tools/crds
 
@@ -19,6 +19,7 @@ require (
 	github.com/json-iterator/go v1.1.12 // indirect
 	github.com/modern-go/concurrent v0.0.0-20180306012644-bacd9c7ef1dd // indirect
 	github.com/modern-go/reflect2 v1.0.3-0.20250322232337-35a7c28c31ee // indirect
+	github.com/openreports/reports-api v0.2.1 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
 	go.yaml.in/yaml/v2 v2.4.4 // indirect
 	golang.org/x/net v0.58.0 // indirect

@@ -7,6 +7,7 @@ package crds
 
 import (
 	_ "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	_ "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	_ "istio.io/api/networking/v1"
 	_ "sigs.k8s.io/gateway-api/apis/v1"
 )

@@ -79,6 +79,10 @@ type Options struct {
 	Meshgate webhook.Options
 	// ObjectSelector limits the registered webhooks (optional).
 	ObjectSelector *metav1.LabelSelector
+	// Unregistered runs meshgate without registering its webhooks with the
+	// API server: a cluster meshgate has not been installed in yet (the
+	// audit's tests).
+	Unregistered bool
 	// Log receives progress lines (optional).
 	Log logr.Logger
 	// NoMeshgate starts the control plane only: no admission server, no
@@ -204,6 +208,9 @@ func Start(o Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 
+	if o.Unregistered {
+		return c, nil
+	}
 	// Registered as the chart does: from the configuration meshgate reads.
 	mutating, validating := webhook.Configurations(webhook.RegistrationOptions{
 		ClientConfig:   webhook.URLClientConfig(c.WebhookURL, wo.LocalServingCAData),
