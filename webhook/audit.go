@@ -1,12 +1,16 @@
 package webhook
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/meshgate/meshgate/internal/audit"
+	"github.com/meshgate/meshgate/internal/policy"
 )
 
 // AuditLeaseName is the Lease the replicas elect the auditor with.
@@ -34,4 +38,24 @@ func addAuditor(mgr manager.Manager, o Options, w *CacheWorld) error {
 		return fmt.Errorf("add the audit: %w", err)
 	}
 	return nil
+}
+
+// AuditClusterRoleRules returns the read-only access the audit needs besides
+// the World's: list on every kind a registered rule reviews (the audit lists
+// them page by page; it does not watch them). The report kinds it writes
+// depend on --audit-format and are in the chart's template.
+func AuditClusterRoleRules() []rbacv1.PolicyRule {
+	byGroup := map[string][]string{}
+	for _, k := range policy.ReviewedKinds() {
+		if !slices.Contains(byGroup[k.Group], k.Resource) {
+			byGroup[k.Group] = append(byGroup[k.Group], k.Resource)
+		}
+	}
+	out := make([]rbacv1.PolicyRule, 0, len(byGroup))
+	for g, res := range byGroup {
+		slices.Sort(res)
+		out = append(out, rbacv1.PolicyRule{APIGroups: []string{g}, Resources: res, Verbs: []string{"list"}})
+	}
+	slices.SortFunc(out, func(a, b rbacv1.PolicyRule) int { return cmp.Compare(a.APIGroups[0], b.APIGroups[0]) })
+	return out
 }

@@ -55,6 +55,8 @@ type chartRules struct {
 	Defaults chartDefaults `json:"defaults"`
 	// ClusterRole is the read-only access the World needs.
 	ClusterRole []rbacv1.PolicyRule `json:"clusterRole"`
+	// AuditClusterRole is what the audit reads besides the World.
+	AuditClusterRole []rbacv1.PolicyRule `json:"auditClusterRole"`
 }
 
 // chartGroup is one admission scope's kinds ("" scope: no narrower scope).
@@ -119,6 +121,7 @@ func Chart() ([]byte, error) {
 	doc.Defaults.EdgeProxy.CertMode = def.EdgeProxy.CertMode
 	doc.Defaults.ServicePorts.Scope = def.ServicePorts.Scope
 	doc.ClusterRole = ClusterRoleRules()
+	doc.AuditClusterRole = AuditClusterRoleRules()
 	out, err := yaml.Marshal(doc)
 	if err != nil {
 		return nil, fmt.Errorf("encode the chart's rules: %w", err)

@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/diff"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -271,7 +272,7 @@ func TestContainerWiring(t *testing.T) {
 }
 
 func TestRBACIsReadOnlyOnWhatTheWorldReads(t *testing.T) {
-	objs := render(t, "")
+	objs := render(t, "audit: {interval: 0s}")
 	var role rbacv1.ClusterRole
 	one(t, objs, "ClusterRole", &role)
 	got := map[string][]string{}
@@ -708,6 +709,9 @@ func TestValuesSchema(t *testing.T) {
 		{name: "an invalid excluded namespace", values: "webhook: {excludeNamespaces: [Not_A_Namespace]}", wantErr: "excludeNamespaces"},
 		{name: "a bad duration", values: "certManager: {duration: 90d}", wantErr: "duration"},
 		{name: "DoNotSchedule spread", values: "topologySpread: {whenUnsatisfiable: DoNotSchedule}"},
+		{name: "audit off", values: "audit: {interval: 0s}"},
+		{name: "an unknown report format", values: "audit: {format: html}", wantErr: "format"},
+		{name: "a bad audit interval", values: "audit: {interval: hourly}", wantErr: "interval"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -770,4 +774,76 @@ func TestStoppingPodDrains(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAuditRBACIsExactlyWhatTheAuditNeeds: with the audit on (the default),
+// the chart adds list on every kind a rule reviews, writes on the reports of
+// the chosen format, and the Lease of its leader election in its own
+// namespace; with it off, none of that, and no audit flag.
+func TestAuditRBACIsExactlyWhatTheAuditNeeds(t *testing.T) {
+	named := func(objs []*unstructured.Unstructured, kind, name string, into any) bool {
+		for _, o := range ofKind(objs, kind) {
+			if o.GetName() == name {
+				if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, into); err != nil {
+					t.Fatal(err)
+				}
+				return true
+			}
+		}
+		return false
+	}
+	tests := []struct {
+		name, values, reportGroup string
+		reports                   []string
+	}{
+		{"openreports by default", "", "openreports.io", []string{"reports", "clusterreports"}},
+		{"wg-policy reports as an option", "audit: {format: policyreport}", "wgpolicyk8s.io", []string{"policyreports", "clusterpolicyreports"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := render(t, tc.values)
+			var role rbacv1.ClusterRole
+			if !named(objs, "ClusterRole", releaseName+"-audit", &role) {
+				t.Fatalf("no ClusterRole %s-audit in %v", releaseName, kinds(objs))
+			}
+			want := append(webhook.AuditClusterRoleRules(), rbacv1.PolicyRule{
+				APIGroups: []string{tc.reportGroup}, Resources: tc.reports, Verbs: []string{"list", "create", "update", "delete"},
+			})
+			if !apiequality.Semantic.DeepEqual(role.Rules, want) {
+				t.Errorf("audit ClusterRole:\n%s", diff.Diff(want, role.Rules))
+			}
+			var lease rbacv1.Role
+			if !named(objs, "Role", releaseName+"-audit-leader", &lease) {
+				t.Fatal("no Role for the audit's Lease")
+			}
+			if lease.Namespace != releaseNS {
+				t.Errorf("Lease Role in %q, want %q", lease.Namespace, releaseNS)
+			}
+			for _, r := range lease.Rules {
+				if slices.Contains(r.Resources, "leases") && slices.Contains(r.Verbs, "update") && !slices.Equal(r.ResourceNames, []string{webhook.AuditLeaseName}) {
+					t.Errorf("the Lease Role updates leases other than %s: %+v", webhook.AuditLeaseName, r)
+				}
+			}
+			var d appsv1.Deployment
+			one(t, objs, "Deployment", &d)
+			if !slices.Contains(d.Spec.Template.Spec.Containers[0].Args, "--audit-interval=1h") {
+				t.Errorf("args %v lack --audit-interval=1h", d.Spec.Template.Spec.Containers[0].Args)
+			}
+		})
+	}
+	t.Run("off", func(t *testing.T) {
+		objs := render(t, "audit: {interval: 0s}")
+		for _, o := range append(ofKind(objs, "ClusterRole"), ofKind(objs, "Role")...) {
+			if strings.Contains(o.GetName(), "audit") {
+				t.Errorf("audit off, but %s %s rendered", o.GetKind(), o.GetName())
+			}
+		}
+		var d appsv1.Deployment
+		one(t, objs, "Deployment", &d)
+		for _, a := range d.Spec.Template.Spec.Containers[0].Args {
+			if strings.HasPrefix(a, "--audit") {
+				t.Errorf("audit off, but arg %s", a)
+			}
+		}
+	})
 }

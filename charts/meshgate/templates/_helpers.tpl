@@ -270,3 +270,11 @@ annotations:
   cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/{{ include "meshgate.servingCertificateName" . }}
 {{- end }}
 {{- end }}
+
+{{/*
+meshgate.auditEnabled is "true" when audit.interval is set and not zero.
+*/}}
+{{- define "meshgate.auditEnabled" -}}
+{{- $i := toString .Values.audit.interval -}}
+{{- if and $i (not (has $i (list "0" "0s" "0m" "0h"))) -}}true{{- end -}}
+{{- end }}
