@@ -1,6 +1,8 @@
 package policy_test
 
 import (
+	"os"
+	"regexp"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -59,4 +61,15 @@ func TestSuppressionsAreValidated(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+// TestDocumentedSuppressions: the example in docs/config.md parses.
+func TestDocumentedSuppressions(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/config.md")
+	require.NoError(t, err)
+	m := regexp.MustCompile("(?s)## Suppressions.*?```yaml\n(.*?)```").FindSubmatch(doc)
+	require.NotNil(t, m, "docs/config.md must hold the suppressions example")
+	c, err := policy.ParseConfig(m[1])
+	require.NoError(t, err)
+	assert.Len(t, c.Suppressions, 3)
 }
