@@ -177,6 +177,9 @@ func resultOf(r *openreports.Report, rule string) openreports.ReportResult {
 }
 
 func TestServeAudit(t *testing.T) {
+	if os.Getenv(scaleEnv) != "" {
+		t.Skip("the server audits hourly while the audit is measured")
+	}
 	ctx := context.Background()
 	svc := cluster.MustDecode(t, `
 apiVersion: v1
