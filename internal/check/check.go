@@ -35,10 +35,13 @@ const (
 	FormatJSON  = "json"
 	FormatJUnit = "junit"
 	FormatSARIF = "sarif"
+	// FormatOpenReports writes the OpenReports Report of every live resource
+	// (--live), as the continuous audit would write it, in a kind: List.
+	FormatOpenReports = "openreports"
 )
 
 // Formats lists the output formats, for flag help.
-var Formats = []string{FormatText, FormatJSON, FormatJUnit, FormatSARIF}
+var Formats = []string{FormatText, FormatJSON, FormatJUnit, FormatSARIF, FormatOpenReports}
 
 // Colour modes for text output.
 const (
@@ -157,6 +160,8 @@ type Result struct {
 	Notes []Note
 	// Config is the configuration the engine ran with.
 	Config *policy.Config
+	// live are the audited live resources (--live), for -o openreports.
+	live []audit.Resource
 }
 
 // File is one input stream.
@@ -337,7 +342,7 @@ func (o *Options) defaults() error {
 		o.Format = FormatText
 	}
 	if !slices.Contains(Formats, o.Format) {
-		return usagef("unknown output format %q (want text, json, junit or sarif)", o.Format)
+		return usagef("unknown output format %q (want text, json, junit, sarif or openreports)", o.Format)
 	}
 	if o.Color == "" {
 		o.Color = ColorAuto

@@ -2,9 +2,13 @@ package check
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/yaml"
 
 	"github.com/meshgate/meshgate/internal/audit"
 	"github.com/meshgate/meshgate/internal/engine"
@@ -43,7 +47,8 @@ func reviewLive(ctx context.Context, eng *engine.Engine, w policy.World, objs []
 			kept = append(kept, u)
 		}
 	}
-	for _, r := range audit.Review(ctx, eng, w, kept, o.Workers) {
+	res.live = audit.Review(ctx, eng, w, kept, o.Workers)
+	for _, r := range res.live {
 		mo := &manifest.Object{Object: r.Object, Source: LiveSource, Item: -1}
 		rv := &Reviewed{Object: mo, Ref: r.Ref, GVK: r.Object.GroupVersionKind()}
 		if r.Err != nil {
@@ -59,4 +64,25 @@ func reviewLive(ctx context.Context, eng *engine.Engine, w policy.World, objs []
 		}
 		res.Objects = append(res.Objects, rv)
 	}
+}
+
+// writeOpenReports writes the report of every live resource, as the audit
+// writes it, in a kind: List (empty without --live: the files' objects have no
+// resource in the cluster to own a report).
+func writeOpenReports(w io.Writer, res *Result) error {
+	items := make([]any, 0, len(res.live))
+	now := time.Now()
+	for _, r := range res.live {
+		u, err := audit.BuildReport(r, audit.FormatOpenReports, now)
+		if err != nil {
+			return err
+		}
+		items = append(items, u.Object)
+	}
+	doc, err := yaml.Marshal(map[string]any{"apiVersion": "v1", "kind": "List", "items": items})
+	if err != nil {
+		return fmt.Errorf("encode the reports: %w", err)
+	}
+	_, err = w.Write(doc)
+	return err
 }

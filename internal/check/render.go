@@ -65,6 +65,8 @@ func render(res *Result, o *Options) error {
 		err = writeJUnit(bw, res)
 	case FormatSARIF:
 		err = writeSARIF(bw, res, o.WorkDir)
+	case FormatOpenReports:
+		err = writeOpenReports(bw, res)
 	default:
 		err = writeText(bw, res, useColor(o, report))
 	}

@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/meshgate/meshgate/internal/audit"
 	"github.com/meshgate/meshgate/internal/check"
@@ -113,6 +114,28 @@ spec:
 		assert.NotContains(t, got, key{"Service apps/reviews", policy.ServicePortName})
 		assert.NotContains(t, got, key{"VirtualService apps/kiali", policy.VirtualServiceGatewayRef})
 		assert.Contains(t, got, key{"Mapping emissary/quote-backend", policy.MappingIstioTLS})
+	})
+	t.Run("-o openreports prints the reports the audit would write; the API server accepts them", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		code, err := check.Run(context.Background(), check.Options{Live: true, Kubeconfig: k.Kubeconfig, Format: check.FormatOpenReports, Stdout: &out, Stderr: &errOut})
+		require.NoError(t, err, errOut.String())
+		assert.Equal(t, check.ExitEnforce, code)
+		list := &unstructured.UnstructuredList{}
+		j, err := yaml.YAMLToJSON(out.Bytes())
+		require.NoError(t, err)
+		require.NoError(t, list.UnmarshalJSON(j))
+		scopes := map[string]bool{}
+		for i := range list.Items {
+			item := &list.Items[i]
+			assert.Equal(t, "Report", item.GetKind())
+			kind, _, _ := unstructured.NestedString(item.Object, "scope", "kind")
+			name, _, _ := unstructured.NestedString(item.Object, "scope", "name")
+			scopes[kind+"/"+name] = true
+			require.NoError(t, k.Client.Create(context.Background(), item, client.DryRunAll), "%s/%s", kind, name)
+		}
+		for _, want := range []string{"Deployment/emissary-ingress", "Service/reviews", "Mapping/quote-backend", "VirtualService/kiali"} {
+			assert.True(t, scopes[want], "no report for %s in %v", want, scopes)
+		}
 	})
 	t.Run("a suppression in the config is reported as suppressed and does not fail", func(t *testing.T) {
 		cfg, err := policy.ParseConfig([]byte(`
