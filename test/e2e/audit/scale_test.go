@@ -49,7 +49,8 @@ func TestAuditScale(t *testing.T) {
 				}
 				svc := &corev1.Service{
 					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("svc-%05d", i), Namespace: ns},
-					Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "x"}, Ports: []corev1.ServicePort{{Name: name, Port: 80}}},
+					// Headless: envtest's Service IP range holds 254 addresses.
+					Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Selector: map[string]string{"app": "x"}, Ports: []corev1.ServicePort{{Name: name, Port: 80}}},
 				}
 				if err := k.Client.Create(ctx, svc); err != nil {
 					errs <- err
