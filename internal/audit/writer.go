@@ -49,10 +49,8 @@ func (w *Writer) Sync(ctx context.Context, want []*unstructured.Unstructured, au
 	var out Writes
 	reader := live.NewReader(w.Dynamic, nil)
 	have := map[reportKey]*unstructured.Unstructured{}
-	for _, gvr := range []struct {
-		ri dynamic.ResourceInterface
-	}{{w.Dynamic.Resource(w.Kinds.Namespaced)}, {w.Dynamic.Resource(w.Kinds.Cluster)}} {
-		objs, err := reader.ListSelected(ctx, gvr.ri, ManagedByLabel+"="+ManagedBy)
+	for _, ri := range []dynamic.ResourceInterface{w.Dynamic.Resource(w.Kinds.Namespaced), w.Dynamic.Resource(w.Kinds.Cluster)} {
+		objs, err := reader.ListSelected(ctx, ri, ManagedByLabel+"="+ManagedBy)
 		if err != nil {
 			return out, fmt.Errorf("list the reports: %w", err)
 		}
@@ -102,7 +100,9 @@ func (w *Writer) Sync(ctx context.Context, want []*unstructured.Unstructured, au
 	for _, o := range ops {
 		if w.Limiter != nil {
 			if err := w.Limiter.Wait(ctx); err != nil {
+				mu.Lock()
 				errs = append(errs, err)
+				mu.Unlock()
 				break
 			}
 		}
