@@ -241,14 +241,15 @@ func ruleOutcome(o *Reviewed, rule string) (fails, out []string, firstLine int) 
 			continue
 		}
 		text := fmt.Sprintf("%s: %s%s", loc(f.File, f.Line), fieldPrefix(f.Field), f.Message)
-		if f.Mode == policy.Enforce {
+		switch f.Mode {
+		case policy.Enforce:
 			fails = append(fails, text)
 			if firstLine == 0 {
 				firstLine = f.Line
 			}
-		} else if f.Mode == policy.Suppressed {
+		case policy.Suppressed:
 			out = append(out, "suppressed: "+text)
-		} else {
+		default:
 			out = append(out, "warning: "+text)
 		}
 	}
