@@ -40,7 +40,18 @@ func TestUpgradeThenUninstall(t *testing.T) {
 		for _, p := range pods {
 			assert.False(t, before[p.Name], "pod %s was replaced by the upgrade", p.Name)
 		}
-		out, err = run(`{apiVersion: v1, kind: Service, metadata: {name: after-upgrade, namespace: apps}, spec: {ports: [{name: http2foo, port: 9080}]}}`, "kubectl", "apply", "--dry-run=server", "-f", "-")
+		// The replaced pods drain (server.drainSeconds, 5 s) after helm
+		// returns: the API server's open connections to them still get the
+		// old configuration's verdict until they have stopped.
+		upgraded := time.Now()
+		for {
+			out, err = run(`{apiVersion: v1, kind: Service, metadata: {name: after-upgrade, namespace: apps}, spec: {ports: [{name: http2foo, port: 9080}]}}`, "kubectl", "apply", "--dry-run=server", "-f", "-")
+			if err == nil || time.Since(upgraded) > 40*time.Second {
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		t.Logf("the new configuration answered %s after helm upgrade returned", time.Since(upgraded).Round(100*time.Millisecond))
 		require.NoError(t, err, "service-port-name is now warn: admitted; %s", out)
 		assert.Contains(t, out, "Warning: [service-port-name] Service apps/after-upgrade: ")
 	})
