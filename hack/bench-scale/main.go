@@ -57,11 +57,11 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	certutil "k8s.io/client-go/util/cert"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/meshgate/meshgate/internal/benchdata"
 	"github.com/meshgate/meshgate/test/e2e/cluster"
 )
 
@@ -597,25 +597,12 @@ func writeKubeconfig(env *envtest.Environment, dir string) (string, error) {
 	return path, os.WriteFile(path, data, 0o600)
 }
 
-// writeCert writes a self-signed serving certificate for 127.0.0.1.
+// writeCert writes a self-signed serving certificate for 127.0.0.1 into
+// dir/certs and returns that directory and a pool that trusts it.
 func writeCert(dir string) (string, *x509.CertPool, error) {
-	certPEM, keyPEM, err := certutil.GenerateSelfSignedCertKey("127.0.0.1", []net.IP{net.ParseIP("127.0.0.1")}, nil)
-	if err != nil {
-		return "", nil, fmt.Errorf("serving certificate: %w", err)
-	}
 	certDir := filepath.Join(dir, "certs")
-	if err := os.MkdirAll(certDir, 0o700); err != nil {
-		return "", nil, err
-	}
-	if err := os.WriteFile(filepath.Join(certDir, "tls.crt"), certPEM, 0o600); err != nil {
-		return "", nil, err
-	}
-	if err := os.WriteFile(filepath.Join(certDir, "tls.key"), keyPEM, 0o600); err != nil {
-		return "", nil, err
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
-	return certDir, pool, nil
+	pool, err := benchdata.WriteServingCert(certDir)
+	return certDir, pool, err
 }
 
 // populator creates the objects.

@@ -34,7 +34,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -49,7 +48,6 @@ import (
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	certutil "k8s.io/client-go/util/cert"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -286,18 +284,10 @@ func serve(ctx context.Context) (string, *x509.CertPool, error) {
 		return "", nil, err
 	}
 	go func() { <-ctx.Done(); os.RemoveAll(dir) }()
-	certPEM, keyPEM, err := certutil.GenerateSelfSignedCertKey("127.0.0.1", []net.IP{net.ParseIP("127.0.0.1")}, nil)
+	pool, err := benchdata.WriteServingCert(dir)
 	if err != nil {
 		return "", nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "tls.crt"), certPEM, 0o600); err != nil {
-		return "", nil, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "tls.key"), keyPEM, 0o600); err != nil {
-		return "", nil, err
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
 
 	w, err := benchdata.World()
 	if err != nil {
