@@ -17,6 +17,9 @@ func init() {
 		Summary: "edge-proxy pods in sidecar namespaces should carry the Istio certificate wiring",
 		Default: policy.Warn,
 		Reads:   []policy.WorldKind{policy.KindNamespace},
+		// A policy would see the pod after edge-proxy-istio-certs's policy,
+		// and warn about what that rule's webhook still wires or reports.
+		NoInTree: "it reports what edge-proxy-istio-certs leaves to the webhook: a policy would warn before the webhook wires the pod",
 		Reviews: []policy.Review{{
 			Kinds: policy.PodKinds, Check: policy.PodFunc(EdgeProxyWiring), Select: policy.EdgeProxySelect,
 			Admission: emissary.EdgeProxyAdmission,

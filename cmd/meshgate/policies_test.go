@@ -55,15 +55,15 @@ func TestPoliciesWritesOneFilePerRuleOrAStream(t *testing.T) {
 	}
 	assert.Equal(t, map[string]int{
 		"ValidatingAdmissionPolicy": 1, "ValidatingAdmissionPolicyBinding": 1,
-		"MutatingAdmissionPolicy": 1, "MutatingAdmissionPolicyBinding": 1,
-	}, kinds)
+		"MutatingAdmissionPolicy": 2, "MutatingAdmissionPolicyBinding": 2,
+	}, kinds, "service-port-name's VAP; service-port-protocol's and edge-proxy-istio-certs's MAPs")
 	assert.Contains(t, out.String(), "system:serviceaccount:meshgate-system:meshgate")
 
 	out.Reset()
 	cmd = newRootCommand()
 	cmd.SetArgs([]string{"policies", "--static", "-o", filepath.Join(dir, "out")})
 	require.NoError(t, cmd.Execute())
-	for _, f := range []string{"service-port-name.yaml", "service-port-protocol.yaml"} {
+	for _, f := range []string{"service-port-name.yaml", "service-port-protocol.yaml", "edge-proxy-istio-certs.yaml"} {
 		data, err := os.ReadFile(filepath.Join(dir, "out", f))
 		require.NoError(t, err)
 		assert.Contains(t, string(data), ".meshgate.static.k8s.io", f)

@@ -311,6 +311,9 @@ func webhookOnlyReason(r policy.Rule) string {
 	if len(reads) > 0 {
 		return "it reads other objects (" + strings.Join(reads, ", ") + ")"
 	}
+	if r.NoInTree != "" {
+		return r.NoInTree
+	}
 	return "no in-tree form yet"
 }
 
@@ -387,6 +390,8 @@ const (
 	VarScopeAll = "cfgScopeAll"
 	// VarEdgeSelectors is edgeProxy.selectors.
 	VarEdgeSelectors = "cfgEdgeSelectors"
+	// VarCertModeSecret is edgeProxy.certMode == secret.
+	VarCertModeSecret = "cfgCertModeSecret"
 )
 
 // ConfigVariable is a variable whose expression is value as a JSON literal

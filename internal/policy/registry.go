@@ -39,6 +39,10 @@ type Rule struct {
 	// InTree, when set, is the rule's in-tree form: admission policies the API
 	// server evaluates itself (`meshgate policies`).
 	InTree *InTree
+	// NoInTree, for a rule without an in-tree form that reads nothing but the
+	// object and its namespace, says why it has none (`meshgate policies
+	// --explain`).
+	NoInTree string
 }
 
 // Review binds a rule's function to the kinds of objects it reviews.

@@ -30,6 +30,8 @@ func TestNativePoliciesMatchMeshgatePolicies(t *testing.T) {
 		{name: "defaults"},
 		{name: "scope all, warn, other selectors", config: "{servicePorts: {scope: all}, rules: {service-port-name: warn}, edgeProxy: {selectors: [{app.kubernetes.io/name: edge}]}}"},
 		{name: "rules off", config: "{rules: {service-port-name: off, service-port-protocol: off}}"},
+		{name: "cert mode secret, edge-proxy-istio-certs enforced", config: "{edgeProxy: {certMode: secret}, rules: {edge-proxy-istio-certs: enforce}}"},
+		{name: "edge-proxy-istio-certs off", config: "{rules: {edge-proxy-istio-certs: off}}"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

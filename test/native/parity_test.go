@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshgate/meshgate/internal/engine"
 	"github.com/meshgate/meshgate/internal/native"
 	"github.com/meshgate/meshgate/internal/policy"
 	"github.com/meshgate/meshgate/test/golden"
@@ -91,6 +92,30 @@ func covered(c golden.Case) bool {
 		}
 	}
 	return true
+}
+
+// partial reports whether the inputs of c are reviewed at admission by a
+// rule whose in-tree form is partial (it wires or checks some objects exactly
+// and leaves the others to the webhook), and by no rule without an in-tree
+// form that changes objects (validations the webhook keeps are fine: the
+// partial test compares stored objects).
+func partial(c golden.Case) bool {
+	some := false
+	for _, in := range c.Inputs {
+		gk := in.GroupVersionKind().GroupKind()
+		for _, r := range policy.RulesFor(gk) {
+			if !admitted(r, gk) {
+				return false
+			}
+			switch {
+			case r.InTree != nil && !r.InTree.Complete && r.Mutation:
+				some = true
+			case r.InTree == nil && r.Mutation:
+				return false
+			}
+		}
+	}
+	return some
 }
 
 // admitted reports whether rule r reviews gk on CREATE at admission.
@@ -193,6 +218,11 @@ func groupPolicies(t *testing.T, cfg *policy.Config, group string) *native.Set {
 			b.Name, b.Spec.PolicyName = rename(b.Name), rename(b.Spec.PolicyName)
 		}
 		for j := range rs.Mutating {
+			// A mutation that fails to evaluate is ignored in a cluster (the
+			// webhook still wires the object); here it must fail loudly, not
+			// pass for an object left to the webhook.
+			fail := admissionregistrationv1.Fail
+			rs.Mutating[j].Spec.FailurePolicy = &fail
 			rules[rs.Mutating[j].Name] = rs.Mutating[j].Spec.MatchConstraints.ResourceRules
 			rs.Mutating[j].Name = rename(rs.Mutating[j].Name)
 		}
@@ -229,7 +259,8 @@ func apply(ctx context.Context, t *testing.T, sets []*native.Set) {
 		}
 	}
 	vp, vb, mp, mb := probes()
-	for _, objs := range [][]client.Object{vaps, vapbs, {vp, vb}, mps, mapbs, {mp, mb}} {
+	np, nb := namespaceProbe()
+	for _, objs := range [][]client.Object{vaps, vapbs, {vp, vb}, mps, mapbs, {np, nb, mp, mb}} {
 		for _, o := range objs {
 			o.SetResourceVersion("")
 			require.NoError(t, k.Client.Create(ctx, o), "create %s", o.GetName())
@@ -293,12 +324,43 @@ func probes() (client.Object, client.Object, client.Object, client.Object) {
 	return vp, vb, mp, mb
 }
 
+// namespaceProbe is a MutatingAdmissionPolicy that annotates a ConfigMap
+// named nsProbe with its namespace's labels, as the policies see them.
+func namespaceProbe() (client.Object, client.Object) {
+	mp := &admissionregistrationv1.MutatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "parity-ns-probe.meshgate.io"},
+		Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"configmaps"}},
+				},
+			}}},
+			MatchConditions:    []admissionregistrationv1.MatchCondition{{Name: "probe", Expression: "object.metadata.name == '" + nsProbe + "'"}},
+			ReinvocationPolicy: admissionregistrationv1.NeverReinvocationPolicy,
+			Mutations: []admissionregistrationv1.Mutation{{
+				PatchType: admissionregistrationv1.PatchTypeApplyConfiguration,
+				ApplyConfiguration: &admissionregistrationv1.ApplyConfiguration{
+					Expression: `Object{metadata: Object.metadata{annotations: {"` + nsProbe + `": namespaceObject.metadata.?labels.orValue({}).map(k, k + '=' + namespaceObject.metadata.labels[k]).join(',')}}}`,
+				},
+			}},
+		},
+	}
+	mb := &admissionregistrationv1.MutatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: mp.Name},
+		Spec:       admissionregistrationv1.MutatingAdmissionPolicyBindingSpec{PolicyName: mp.Name},
+	}
+	return mp, mb
+}
+
 // outcome is what the API server answered to one dry-run create.
 type outcome struct {
 	verdict  string // allowed, denied or invalid
 	message  string
 	warnings []string
 	object   string
+	// stored is the object the API server would store (allowed only).
+	stored *unstructured.Unstructured
 }
 
 var (
@@ -326,7 +388,7 @@ func create(ctx context.Context, t *testing.T, obj *unstructured.Unstructured, g
 	}
 	switch {
 	case err == nil:
-		o.verdict, o.object = "allowed", stored(t, obj)
+		o.verdict, o.object, o.stored = "allowed", stored(t, obj), obj
 	case deniedPrefix.MatchString(err.Error()):
 		o.verdict, o.message = "denied", deniedPrefix.ReplaceAllString(err.Error(), "")
 	case apierrors.IsInvalid(err):
@@ -410,13 +472,19 @@ func TestInTreeParity(t *testing.T) {
 	all, err := golden.Load(golden.CorpusDir())
 	require.NoError(t, err)
 	var cases []golden.Case
+	kind := map[string]string{}
 	for _, c := range all {
-		if covered(c) {
-			cases = append(cases, c)
+		switch {
+		case covered(c):
+			kind[c.Name] = "complete"
+		case partial(c):
+			kind[c.Name] = "partial"
+		default:
+			continue
 		}
+		cases = append(cases, c)
 	}
 	require.NotEmpty(t, cases)
-	createNamespaces(ctx, t, namespaces(t, cases))
 
 	groups := map[string]string{}
 	var sets []*native.Set
@@ -436,44 +504,47 @@ func TestInTreeParity(t *testing.T) {
 
 	seen := map[[2]string]bool{}
 	var names []string
-	for _, c := range cases {
-		names = append(names, c.Name)
-		t.Run(c.Name, func(t *testing.T) {
-			want, err := c.Want()
-			require.NoError(t, err)
-			require.Len(t, want, len(c.Inputs))
-			diffs := map[string][]string{}
-			for i, in := range c.Inputs {
-				exp := expected(ctx, t, in, want[i])
-				got := create(ctx, t, in, groupOf[c.Name])
-				if got.verdict != exp.verdict {
-					diffs[aspectVerdict] = append(diffs[aspectVerdict], fmt.Sprintf("input %d: %s, want %s (%s)", i, got.verdict, exp.verdict, got.message+exp.message))
-					continue
+	var wiredBy, unchanged, left []string
+	for _, round := range rounds(t, cases) {
+		labels := namespaces(t, round)
+		createNamespaces(ctx, t, labels)
+		waitForNamespaces(ctx, t, labels)
+		for _, c := range round {
+			names = append(names, c.Name)
+			t.Run(c.Name, func(t *testing.T) {
+				want, err := c.Want()
+				require.NoError(t, err)
+				require.Len(t, want, len(c.Inputs))
+				var diffs map[string][]string
+				if kind[c.Name] == "complete" {
+					diffs = compareComplete(ctx, t, c, want, groupOf[c.Name])
+				} else {
+					var done partialResult
+					diffs, done = comparePartial(ctx, t, c, want, groupOf[c.Name])
+					switch done {
+					case wiredByPolicies:
+						wiredBy = append(wiredBy, c.Name)
+					case nothingToDo:
+						unchanged = append(unchanged, c.Name)
+					default:
+						left = append(left, c.Name)
+					}
 				}
-				if exp.verdict == "denied" && got.message != exp.message {
-					diffs[aspectMessage] = append(diffs[aspectMessage], fmt.Sprintf("input %d:\n got: %s\nwant: %s", i, got.message, exp.message))
+				for _, aspect := range []string{aspectVerdict, aspectMessage, aspectWarnings, aspectObject} {
+					key := [2]string{c.Name, aspect}
+					seen[key] = true
+					reason, listed := divergences[key]
+					switch {
+					case len(diffs[aspect]) > 0 && !listed:
+						t.Errorf("%s differs from the golden verdict:\n%s", aspect, strings.Join(diffs[aspect], "\n"))
+					case len(diffs[aspect]) > 0:
+						t.Logf("known divergence (%s): %s", aspect, reason)
+					case listed:
+						t.Errorf("divergences.yaml lists %s/%s, but the policies agree with the golden verdict: remove it", c.Name, aspect)
+					}
 				}
-				if !slices.Equal(got.warnings, exp.warnings) {
-					diffs[aspectWarnings] = append(diffs[aspectWarnings], fmt.Sprintf("input %d:\n got: %q\nwant: %q", i, got.warnings, exp.warnings))
-				}
-				if exp.verdict == "allowed" && got.object != exp.object {
-					diffs[aspectObject] = append(diffs[aspectObject], fmt.Sprintf("input %d:\n got: %s\nwant: %s", i, got.object, exp.object))
-				}
-			}
-			for _, aspect := range []string{aspectVerdict, aspectMessage, aspectWarnings, aspectObject} {
-				key := [2]string{c.Name, aspect}
-				seen[key] = true
-				reason, listed := divergences[key]
-				switch {
-				case len(diffs[aspect]) > 0 && !listed:
-					t.Errorf("%s differs from the golden verdict:\n%s", aspect, strings.Join(diffs[aspect], "\n"))
-				case len(diffs[aspect]) > 0:
-					t.Logf("known divergence (%s): %s", aspect, reason)
-				case listed:
-					t.Errorf("divergences.yaml lists %s/%s, but the policies agree with the golden verdict: remove it", c.Name, aspect)
-				}
-			}
-		})
+			})
+		}
 	}
 	for key := range divergences {
 		if !seen[key] {
@@ -482,4 +553,173 @@ func TestInTreeParity(t *testing.T) {
 	}
 	sort.Strings(names)
 	t.Logf("%d golden cases covered by the in-tree policies: %s", len(names), strings.Join(names, ", "))
+	t.Logf("partial in-tree forms: %d cases changed exactly by the policies alone (%s); %d with nothing to change (%s); %d left to the webhook (%s)",
+		len(wiredBy), strings.Join(wiredBy, ", "), len(unchanged), strings.Join(unchanged, ", "), len(left), strings.Join(left, ", "))
+	// The edge-proxy pod policy must do the common cases itself, not leave
+	// everything to the webhook.
+	require.Greater(t, len(wiredBy), 2*len(left), "the partial in-tree forms leave too many cases to the webhook")
+}
+
+// compareComplete holds the policies alone to the golden verdicts of c: the
+// verdict, the denial message, the warnings and the stored object.
+func compareComplete(ctx context.Context, t *testing.T, c golden.Case, want []golden.Verdict, group string) map[string][]string {
+	t.Helper()
+	diffs := map[string][]string{}
+	for i, in := range c.Inputs {
+		exp := expected(ctx, t, in, want[i])
+		got := create(ctx, t, in, group)
+		if got.verdict != exp.verdict {
+			diffs[aspectVerdict] = append(diffs[aspectVerdict], fmt.Sprintf("input %d: %s, want %s (%s)", i, got.verdict, exp.verdict, got.message+exp.message))
+			continue
+		}
+		if exp.verdict == "denied" && got.message != exp.message {
+			diffs[aspectMessage] = append(diffs[aspectMessage], fmt.Sprintf("input %d:\n got: %s\nwant: %s", i, got.message, exp.message))
+		}
+		if !slices.Equal(got.warnings, exp.warnings) {
+			diffs[aspectWarnings] = append(diffs[aspectWarnings], fmt.Sprintf("input %d:\n got: %q\nwant: %q", i, got.warnings, exp.warnings))
+		}
+		if exp.verdict == "allowed" && got.object != exp.object {
+			diffs[aspectObject] = append(diffs[aspectObject], fmt.Sprintf("input %d:\n got: %s\nwant: %s", i, got.object, exp.object))
+		}
+	}
+	return diffs
+}
+
+// partialResult says what a partial in-tree form did with a case.
+type partialResult int
+
+const (
+	// wiredByPolicies: the policies alone stored every golden object.
+	wiredByPolicies partialResult = iota
+	// nothingToDo: the golden verdicts change nothing, nor did the policies.
+	nothingToDo
+	// leftToWebhook: the policies left at least one input as it was.
+	leftToWebhook
+)
+
+// comparePartial holds a partial in-tree form to c: the policies alone must
+// store either the golden object (they did all of it) or the input as it
+// was (they left it to the webhook), never something in between; and the
+// engine (the webhook) run on what the policies stored must end where it
+// ends without them, with the same findings: the webhook after the policies
+// is the webhook alone.
+func comparePartial(ctx context.Context, t *testing.T, c golden.Case, want []golden.Verdict, group string) (map[string][]string, partialResult) {
+	t.Helper()
+	diffs := map[string][]string{}
+	w, err := c.BuildWorld()
+	require.NoError(t, err)
+	e := engine.New(c.Config)
+	done := nothingToDo
+	for i, in := range c.Inputs {
+		untouched := create(ctx, t, in, noGroup)
+		if untouched.verdict == "invalid" {
+			continue // the API server rejects the input itself
+		}
+		final := in
+		if want[i].Mutated != nil {
+			final = &unstructured.Unstructured{Object: want[i].Mutated}
+		}
+		exp := create(ctx, t, final, noGroup)
+		got := create(ctx, t, in, group)
+		if got.verdict != "allowed" {
+			diffs[aspectVerdict] = append(diffs[aspectVerdict], fmt.Sprintf("input %d: %s (%s); a mutating policy must not reject", i, got.verdict, got.message))
+			continue
+		}
+		switch got.object {
+		case untouched.object:
+			if exp.object != untouched.object {
+				done = leftToWebhook
+			}
+		case exp.object:
+			if done == nothingToDo {
+				done = wiredByPolicies
+			}
+		default:
+			diffs[aspectObject] = append(diffs[aspectObject], fmt.Sprintf("input %d: the policies did part of the wiring:\n got: %s\nwant: %s\n  or: %s", i, got.object, exp.object, untouched.object))
+			continue
+		}
+		// The webhook after the policies.
+		after := got.stored.DeepCopy()
+		res, err := e.Review(ctx, engine.Input{Object: after}, w)
+		require.NoError(t, err)
+		v := golden.VerdictOf(golden.RefOf(in), res)
+		if end := res.Object; end != nil {
+			if o := create(ctx, t, end, noGroup); o.object != exp.object {
+				diffs[aspectObject] = append(diffs[aspectObject], fmt.Sprintf("input %d: the webhook after the policies stores:\n got: %s\nwant: %s", i, o.object, exp.object))
+			}
+		}
+		if gf, wf := findingLines(v.Findings), findingLines(want[i].Findings); !slices.Equal(gf, wf) {
+			diffs[aspectWarnings] = append(diffs[aspectWarnings], fmt.Sprintf("input %d: the webhook after the policies finds:\n got: %q\nwant: %q", i, gf, wf))
+		}
+	}
+	return diffs, done
+}
+
+func findingLines(fs []golden.Finding) []string {
+	out := make([]string, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, fmt.Sprintf("%s %s %s: %s", f.Rule, f.Mode, f.Field, f.Message))
+	}
+	return out
+}
+
+// rounds splits cases into groups that agree on the labels of every
+// namespace they share: the cases of one round run together, with the
+// namespaces labelled as they say.
+func rounds(t *testing.T, cases []golden.Case) [][]golden.Case {
+	t.Helper()
+	var out [][]golden.Case
+	var labels []map[string]map[string]string
+next:
+	for _, c := range cases {
+		mine := namespaces(t, []golden.Case{c})
+		for r := range out {
+			if agree(labels[r], mine) {
+				out[r] = append(out[r], c)
+				maps.Copy(labels[r], mine)
+				continue next
+			}
+		}
+		out = append(out, []golden.Case{c})
+		labels = append(labels, maps.Clone(mine))
+	}
+	return out
+}
+
+func agree(a, b map[string]map[string]string) bool {
+	for ns, l := range b {
+		if prev, ok := a[ns]; ok && !maps.Equal(prev, l) {
+			return false
+		}
+	}
+	return true
+}
+
+// nsProbe names the ConfigMap the namespace probe policy annotates with its
+// namespace's labels.
+const nsProbe = "parity-ns-probe"
+
+// waitForNamespaces waits until the API server's policies see the
+// namespaces with the labels given (namespaceObject comes from its cache).
+func waitForNamespaces(ctx context.Context, t *testing.T, all map[string]map[string]string) {
+	t.Helper()
+	for name, labels := range all {
+		want := make([]string, 0, len(labels))
+		for k, v := range labels {
+			want = append(want, k+"="+v)
+		}
+		sort.Strings(want)
+		var last string
+		require.Eventually(t, func() bool {
+			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: nsProbe, Namespace: name}}
+			if err := k.Client.Create(ctx, cm, client.DryRunAll); err != nil {
+				last = err.Error()
+				return false
+			}
+			got := strings.Split(cm.Annotations[nsProbe], ",")
+			sort.Strings(got)
+			last = strings.Join(got, ",")
+			return slices.Equal(got, want)
+		}, 30*time.Second, 50*time.Millisecond, "the policies never saw namespace %s labelled %v (last: %s)", name, want, last)
+	}
 }
