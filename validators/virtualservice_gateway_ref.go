@@ -6,11 +6,13 @@ import (
 	"slices"
 	"strings"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/meshgate/meshgate/internal/istio"
+	"github.com/meshgate/meshgate/internal/native"
 	"github.com/meshgate/meshgate/internal/policy"
 )
 
@@ -21,7 +23,67 @@ func init() {
 		Default: policy.Enforce,
 		Reads:   []policy.WorldKind{policy.KindIstioGateway},
 		Reviews: []policy.Review{{Kinds: []policy.Kind{policy.VirtualServiceKind}, Check: policy.ObjectFunc(VirtualServiceGatewayRef)}},
+		InTree: &policy.InTree{
+			Build: virtualServiceGatewayRefPolicy,
+			Coverage: []policy.Coverage{
+				{Part: "a well-formed reference into a namespace other than its own and gatewayRefs.allowedNamespaces", Covered: true, How: "VAP (CEL); the webhook leaves that finding to it"},
+				{Part: "malformed references (the fix names the Gateways meshgate knows)", Covered: false, How: "webhook only: it reads other objects (networking.istio.io/Gateway)"},
+				{Part: "a short name that matches no Gateway here but one elsewhere; unknown Gateways", Covered: false, How: "webhook only: it reads other objects (networking.istio.io/Gateway)"},
+			},
+		},
 	})
+}
+
+// msgCrossNamespace is the finding for a reference into a namespace the
+// VirtualService may not bind, shared by the rule and its in-tree form.
+const msgCrossNamespace = "%s points into namespace %s, but VirtualServices in %s may only bind Gateways in their own namespace or in %s: move the Gateway or the VirtualService, or add %s to gatewayRefs.allowedNamespaces in the meshgate config"
+
+// virtualServiceGatewayRefPolicy is the in-tree form of the part of the rule
+// that reads nothing but the VirtualService: a ValidatingAdmissionPolicy
+// that reports every well-formed reference (istio.ResolveGatewayRef, in CEL)
+// into a namespace other than the VirtualService's own and
+// gatewayRefs.allowedNamespaces, with the rule's message. The rule marks that
+// finding as the policy's (Report.FindInTree), so a webhook whose policies
+// are installed does not report it twice.
+func virtualServiceGatewayRefPolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
+	x := "r[0]"
+	qualified := x + ".contains('/')"
+	rest := x + ".substring(" + x + ".indexOf('.') + 1)"
+	ns := fmt.Sprintf("(%s ? %s.substring(0, %s.indexOf('/')) : !%s.contains('.') ? request.namespace : %s.contains('.') ? %s.substring(0, %s.indexOf('.')) : %s)",
+		qualified, x, x, x, rest, rest, rest, rest)
+	name := fmt.Sprintf("(%s ? %s.substring(%s.indexOf('/') + 1) : !%s.contains('.') ? %s : %s.substring(0, %s.indexOf('.')))",
+		qualified, x, x, x, x, x, x)
+	resolved := ns + " + '/' + " + name
+	what := fmt.Sprintf("%s + (%s != %s ? ' (' + %s + ')' : '')", native.Format("gateway reference %q", x), x, resolved, resolved)
+	allowed := "variables." + native.VarAllowedNamespaces
+	msg := native.Format(msgCrossNamespace, what, ns, "request.namespace",
+		fmt.Sprintf("(size(%s) == 0 ? 'no other namespace' : %s.join(', '))", allowed, allowed), ns)
+	cross := fmt.Sprintf("%s != %s && %s && %s && %s != request.namespace && !(%s in %s)",
+		x, native.String(istio.MeshGateway), native.ValidDNSLabel(ns), native.ValidDNSLabel(name), ns, ns, allowed)
+	// refs: [reference, field] for spec.gateways and the gateways of every
+	// match of spec.http, spec.tls and spec.tcp, in the rule's order.
+	refs := []string{"lists.range(size(object.spec.?gateways.orValue([]))).map(i, [string(object.spec.gateways[i]), 'spec.gateways[' + string(i) + ']'])"}
+	for _, section := range []string{"http", "tls", "tcp"} {
+		rs := "object.spec.?" + section + ".orValue([])"
+		refs = append(refs, fmt.Sprintf("lists.range(size(%s)).map(i, lists.range(size(%s[i].?match.orValue([]))).map(j, "+
+			"lists.range(size(%s[i].match[j].?gateways.orValue([]))).map(k, [string(%s[i].match[j].gateways[k]), 'spec.%s[' + string(i) + '].match[' + string(j) + '].gateways[' + string(k) + ']']))).flatten().flatten()",
+			rs, rs, rs, rs, section))
+	}
+	line := fmt.Sprintf("%s + 'VirtualService ' + request.namespace + '/' + (object.metadata.?name.orValue('') != '' ? object.metadata.name : '<unnamed>') + ': ' + r[1] + ': ' + %s",
+		native.String("["+policy.VirtualServiceGatewayRef+"] "), msg)
+	vap := admissionregistrationv1.ValidatingAdmissionPolicy{Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+		MatchConstraints: native.MatchKinds([]policy.Kind{policy.VirtualServiceKind}, nil),
+		Variables: append([]admissionregistrationv1.Variable{native.ConfigVariable(native.VarAllowedNamespaces, cfg.GatewayRefs.AllowedNamespaces)},
+			native.Variables(
+				"refs", strings.Join(refs, " + "),
+				"problems", fmt.Sprintf("variables.refs.filter(r, %s).map(r, %s)", cross, line),
+			)...),
+		Validations: []admissionregistrationv1.Validation{{
+			Expression:        "size(variables.problems) == 0",
+			MessageExpression: native.Findings("variables.problems"),
+		}},
+	}}
+	return policy.InTreePolicies{Validating: []admissionregistrationv1.ValidatingAdmissionPolicy{vap}}, nil
 }
 
 // VirtualServiceGatewayRef implements rule virtualservice-gateway-ref on a
@@ -105,8 +167,7 @@ func (c *gatewayRefChecker) check(ref string, fld *field.Path) {
 		what += fmt.Sprintf(" (%s)", gw)
 	}
 	if gw.Namespace != c.ns && !slices.Contains(c.cfg.GatewayRefs.AllowedNamespaces, gw.Namespace) {
-		c.rep.Find(rule, c.mode, fld, "%s points into namespace %s, but VirtualServices in %s may only bind Gateways in their own namespace or in %s: move the Gateway or the VirtualService, or add %s to gatewayRefs.allowedNamespaces in the meshgate config",
-			what, gw.Namespace, c.ns, allowedList(c.cfg.GatewayRefs.AllowedNamespaces), gw.Namespace)
+		c.rep.FindInTree(rule, c.mode, fld, msgCrossNamespace, what, gw.Namespace, c.ns, allowedList(c.cfg.GatewayRefs.AllowedNamespaces), gw.Namespace)
 		return
 	}
 	if !c.knowsGateways() {

@@ -42,7 +42,10 @@ func TestPoliciesWritesOneFilePerRuleOrAStream(t *testing.T) {
 	kinds := map[string]int{}
 	for _, d := range docs[1:] {
 		var obj struct {
-			Kind string `json:"kind"`
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
 			Spec struct {
 				ValidationActions []string `json:"validationActions"`
 			} `json:"spec"`
@@ -50,13 +53,17 @@ func TestPoliciesWritesOneFilePerRuleOrAStream(t *testing.T) {
 		require.NoError(t, yaml.Unmarshal([]byte(d), &obj))
 		kinds[obj.Kind]++
 		if obj.Kind == "ValidatingAdmissionPolicyBinding" {
-			assert.Equal(t, []string{"Warn"}, obj.Spec.ValidationActions, "a rule in warn mode is bound with Warn")
+			want := "Deny"
+			if obj.Metadata.Name == "service-port-name.meshgate.io" {
+				want = "Warn"
+			}
+			assert.Equal(t, []string{want}, obj.Spec.ValidationActions, "%s: a rule in warn mode is bound with Warn, in enforce with Deny", obj.Metadata.Name)
 		}
 	}
 	assert.Equal(t, map[string]int{
-		"ValidatingAdmissionPolicy": 1, "ValidatingAdmissionPolicyBinding": 1,
+		"ValidatingAdmissionPolicy": 2, "ValidatingAdmissionPolicyBinding": 2,
 		"MutatingAdmissionPolicy": 2, "MutatingAdmissionPolicyBinding": 2,
-	}, kinds, "service-port-name's VAP; service-port-protocol's and edge-proxy-istio-certs's MAPs")
+	}, kinds, "service-port-name's and virtualservice-gateway-ref's VAPs; service-port-protocol's and edge-proxy-istio-certs's MAPs")
 	assert.Contains(t, out.String(), "system:serviceaccount:meshgate-system:meshgate")
 
 	out.Reset()

@@ -99,6 +99,8 @@ type Engine struct {
 	// are not off, in policy.Rules order. A rule that is off is not in it, so
 	// it is never called.
 	kinds map[schema.GroupKind]*plan
+	// skipInTree: leave out the findings the in-tree policies report.
+	skipInTree bool
 }
 
 // plan is what the engine runs on objects of one kind.
@@ -126,9 +128,11 @@ type options struct {
 }
 
 // SkipInTree leaves out the rules whose in-tree form is complete
-// (policy.InTree.Complete): the API server applies them itself through the
-// admission policies `meshgate policies` generates, so an admission server
-// must not apply them a second time. `meshgate check` runs every rule.
+// (policy.InTree.Complete), and the findings of the other rules that their
+// in-tree forms report (policy.Finding.InTree): the API server applies them
+// itself through the admission policies `meshgate policies` generates, so an
+// admission server must not apply them a second time. `meshgate check` runs
+// every rule.
 func SkipInTree() Option { return func(o *options) { o.skipInTree = true } }
 
 // New returns an engine for cfg (nil means the defaults), dispatching to the
@@ -141,7 +145,7 @@ func New(cfg *policy.Config, opts ...Option) *Engine {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	return &Engine{cfg: cfg, kinds: dispatch(cfg, o)}
+	return &Engine{cfg: cfg, kinds: dispatch(cfg, o), skipInTree: o.skipInTree}
 }
 
 func dispatch(cfg *policy.Config, o options) map[schema.GroupKind]*plan {
@@ -211,6 +215,9 @@ func (e *Engine) Rules(gk schema.GroupKind) []string {
 // show them, admission neither denies nor warns on them.
 func (e *Engine) Review(ctx context.Context, in Input, w policy.World) (*Result, error) {
 	res, err := e.review(ctx, in, w)
+	if err == nil && e.skipInTree {
+		res.Findings = slices.DeleteFunc(res.Findings, func(f policy.Finding) bool { return f.InTree })
+	}
 	if err == nil && len(e.cfg.Suppressions) > 0 {
 		if obj, oerr := in.object(); oerr == nil {
 			e.cfg.Suppress(res.Findings, obj.GetLabels())

@@ -218,3 +218,36 @@ func TestSkipInTreeLeavesOutTheRulesTheAPIServerApplies(t *testing.T) {
 		})
 	}
 }
+
+func TestSkipInTreeLeavesOutTheFindingsTheAPIServerReports(t *testing.T) {
+	vs := obj(map[string]any{
+		"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+		"metadata": map[string]any{"name": "reviews", "namespace": "shop"},
+		"spec": map[string]any{
+			"hosts": []any{"reviews"},
+			// A reference into another namespace (the in-tree policy reports
+			// it) and a malformed one (only the webhook does).
+			"gateways": []any{"infra/edge", "*/edge"},
+		},
+	})
+	tests := []struct {
+		name string
+		opts []Option
+		want []string
+	}{
+		{name: "every finding by default", want: []string{"spec.gateways[0]", "spec.gateways[1]"}},
+		{name: "not the findings the in-tree policy reports", opts: []Option{SkipInTree()}, want: []string{"spec.gateways[1]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := New(policy.DefaultConfig(), tt.opts...).Review(context.Background(), Input{Object: vs}, world.NewMemory("default"))
+			require.NoError(t, err)
+			var got []string
+			for _, f := range res.Findings {
+				got = append(got, f.Field)
+			}
+			assert.Equal(t, tt.want, got)
+			assert.True(t, res.Denied(), "the malformed reference is denied either way")
+		})
+	}
+}

@@ -392,6 +392,8 @@ const (
 	VarEdgeSelectors = "cfgEdgeSelectors"
 	// VarCertModeSecret is edgeProxy.certMode == secret.
 	VarCertModeSecret = "cfgCertModeSecret"
+	// VarAllowedNamespaces is gatewayRefs.allowedNamespaces.
+	VarAllowedNamespaces = "cfgAllowedNamespaces"
 )
 
 // ConfigVariable is a variable whose expression is value as a JSON literal

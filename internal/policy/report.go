@@ -71,6 +71,10 @@ type Finding struct {
 	Object  ObjectRef `json:"object"`
 	Field   string    `json:"field"`
 	Message string    `json:"message"`
+	// InTree: the rule's in-tree form reports this finding itself, so an
+	// admission server whose in-tree policies are installed leaves it out
+	// (engine.SkipInTree); `meshgate check` reports it like any other.
+	InTree bool `json:"-"`
 }
 
 // String renders the finding the way admission warnings and denials show it.
@@ -104,6 +108,16 @@ func (r *Report) Find(rule string, mode Mode, fld *field.Path, format string, ar
 		return
 	}
 	r.Findings = append(r.Findings, Finding{Rule: rule, Mode: mode, Object: r.Object, Field: fieldString(fld), Message: fmt.Sprintf(format, args...)})
+}
+
+// FindInTree is Find for a finding the rule's in-tree form reports exactly
+// as the rule does (Finding.InTree).
+func (r *Report) FindInTree(rule string, mode Mode, fld *field.Path, format string, args ...any) {
+	n := len(r.Findings)
+	r.Find(rule, mode, fld, format, args...)
+	for i := n; i < len(r.Findings); i++ {
+		r.Findings[i].InTree = true
+	}
 }
 
 // Merge appends other's changes and findings to r.

@@ -32,6 +32,7 @@ func TestNativePoliciesMatchMeshgatePolicies(t *testing.T) {
 		{name: "rules off", config: "{rules: {service-port-name: off, service-port-protocol: off}}"},
 		{name: "cert mode secret, edge-proxy-istio-certs enforced", config: "{edgeProxy: {certMode: secret}, rules: {edge-proxy-istio-certs: enforce}}"},
 		{name: "edge-proxy-istio-certs off", config: "{rules: {edge-proxy-istio-certs: off}}"},
+		{name: "gateway references allowed into istio-system, warn", config: "{gatewayRefs: {allowedNamespaces: [istio-system, infra]}, rules: {virtualservice-gateway-ref: warn}}"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

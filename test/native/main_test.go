@@ -39,7 +39,8 @@ func TestMain(m *testing.M) {
 	}
 	start := time.Now()
 	var err error
-	k, err = cluster.Start(cluster.Options{CRDDirs: []string{}, NoMeshgate: true})
+	// The CRDs of the kinds the in-tree policies review.
+	k, err = cluster.Start(cluster.Options{CRDDirs: []string{cluster.CRDDir("istio"), cluster.EmissaryCRDDir()}, NoMeshgate: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "native: FAIL: start the control plane:", err)
 		os.Exit(1)

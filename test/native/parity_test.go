@@ -108,7 +108,7 @@ func partial(c golden.Case) bool {
 				return false
 			}
 			switch {
-			case r.InTree != nil && !r.InTree.Complete && r.Mutation:
+			case r.InTree != nil && !r.InTree.Complete:
 				some = true
 			case r.InTree == nil && r.Mutation:
 				return false
@@ -448,6 +448,12 @@ func expected(ctx context.Context, t *testing.T, in *unstructured.Unstructured, 
 		// store, before any validating policy or webhook is called.
 		return o
 	}
+	return asPolicies(o, deny, warn)
+}
+
+// asPolicies is o with the findings deny and warn as a validating policy
+// gives them.
+func asPolicies(o outcome, deny, warn []policy.Finding) outcome {
 	if len(deny) > 0 {
 		// One line per finding; the API server allows no line break in a
 		// policy's message, so the in-tree form separates them by a space.
@@ -505,6 +511,7 @@ func TestInTreeParity(t *testing.T) {
 	seen := map[[2]string]bool{}
 	var names []string
 	var wiredBy, unchanged, left []string
+	reported = map[string]bool{}
 	for _, round := range rounds(t, cases) {
 		labels := namespaces(t, round)
 		createNamespaces(ctx, t, labels)
@@ -555,6 +562,13 @@ func TestInTreeParity(t *testing.T) {
 	t.Logf("%d golden cases covered by the in-tree policies: %s", len(names), strings.Join(names, ", "))
 	t.Logf("partial in-tree forms: %d cases changed exactly by the policies alone (%s); %d with nothing to change (%s); %d left to the webhook (%s)",
 		len(wiredBy), strings.Join(wiredBy, ", "), len(unchanged), strings.Join(unchanged, ", "), len(left), strings.Join(left, ", "))
+	var byPolicies []string
+	for name := range reported {
+		byPolicies = append(byPolicies, name)
+	}
+	sort.Strings(byPolicies)
+	t.Logf("partial validating forms: findings reported by the policies in %d cases (%s)", len(byPolicies), strings.Join(byPolicies, ", "))
+	require.NotEmpty(t, byPolicies, "no golden case exercises a partial validating form")
 	// The edge-proxy pod policy must do the common cases itself, not leave
 	// everything to the webhook.
 	require.Greater(t, len(wiredBy), 2*len(left), "the partial in-tree forms leave too many cases to the webhook")
@@ -584,6 +598,10 @@ func compareComplete(ctx context.Context, t *testing.T, c golden.Case, want []go
 	}
 	return diffs
 }
+
+// reported collects the cases in which a partial validating form reported
+// findings itself.
+var reported map[string]bool
 
 // partialResult says what a partial in-tree form did with a case.
 type partialResult int
@@ -621,9 +639,25 @@ func comparePartial(ctx context.Context, t *testing.T, c golden.Case, want []gol
 		}
 		exp := create(ctx, t, final, noGroup)
 		got := create(ctx, t, in, group)
-		if got.verdict != "allowed" {
-			diffs[aspectVerdict] = append(diffs[aspectVerdict], fmt.Sprintf("input %d: %s (%s); a mutating policy must not reject", i, got.verdict, got.message))
+		// The findings the in-tree forms report (Finding.InTree), as the
+		// engine finds them on the input: the policies must give exactly
+		// those, and the webhook leaves them out.
+		inTree := inTreeOutcome(ctx, t, e, w, in)
+		if inTree.verdict != "allowed" || len(inTree.warnings) > 0 {
+			reported[c.Name] = true
+		}
+		if got.verdict != inTree.verdict {
+			diffs[aspectVerdict] = append(diffs[aspectVerdict], fmt.Sprintf("input %d: %s (%s), want %s (%s)", i, got.verdict, got.message, inTree.verdict, inTree.message))
 			continue
+		}
+		if got.verdict == "denied" {
+			if got.message != inTree.message {
+				diffs[aspectMessage] = append(diffs[aspectMessage], fmt.Sprintf("input %d:\n got: %s\nwant: %s", i, got.message, inTree.message))
+			}
+			continue
+		}
+		if !slices.Equal(got.warnings, inTree.warnings) {
+			diffs[aspectWarnings] = append(diffs[aspectWarnings], fmt.Sprintf("input %d: the policies warn:\n got: %q\nwant: %q", i, got.warnings, inTree.warnings))
 		}
 		switch got.object {
 		case untouched.object:
@@ -653,6 +687,27 @@ func comparePartial(ctx context.Context, t *testing.T, c golden.Case, want []gol
 		}
 	}
 	return diffs, done
+}
+
+// inTreeOutcome is what the policies must answer to in: allowed, or the
+// denial or warnings of the findings the engine marks as the in-tree forms'.
+func inTreeOutcome(ctx context.Context, t *testing.T, e *engine.Engine, w policy.World, in *unstructured.Unstructured) outcome {
+	t.Helper()
+	u := in.DeepCopy()
+	u.SetNamespace(namespaceOf(in))
+	res, err := e.Review(ctx, engine.Input{Object: u}, w)
+	require.NoError(t, err)
+	var deny, warn []policy.Finding
+	for _, f := range res.Findings {
+		switch {
+		case !f.InTree:
+		case f.Mode == policy.Enforce:
+			deny = append(deny, f)
+		default:
+			warn = append(warn, f)
+		}
+	}
+	return asPolicies(outcome{verdict: "allowed"}, deny, warn)
 }
 
 func findingLines(fs []golden.Finding) []string {
