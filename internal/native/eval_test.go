@@ -203,3 +203,55 @@ func nsName(ns string) string {
 	}
 	return ns
 }
+
+// TestSuppressedObjectsPassThePolicies evaluates service-port-name's policy
+// on Services that the rule would deny, with suppressions of every form: the
+// policy must admit exactly the Services the webhook's suppressions silence
+// (Config.Suppress).
+func TestSuppressedObjectsPassThePolicies(t *testing.T) {
+	cfg, err := policy.ParseConfig([]byte(`suppressions:
+- {rule: service-port-name, namespace: 'legacy-*'}
+- {rule: service-port-name, name: 'db-?', kind: Service}
+- {rule: service-port-name, name: '[a-c]*.v1'}
+- {rule: service-port-name, selector: {matchLabels: {team: edge}, matchExpressions: [{key: tier, operator: In, values: [web, api]}, {key: canary, operator: DoesNotExist}]}}
+- {rule: service-port-name, selector: {matchExpressions: [{key: owner, operator: Exists}, {key: env, operator: NotIn, values: [prod]}]}}
+- {rule: service-port-protocol, namespace: shop}
+`))
+	require.NoError(t, err)
+	set, err := native.Generate(cfg, native.Options{})
+	require.NoError(t, err)
+	p := ruleSet(t, set, policy.ServicePortName).Validating[0]
+	v := validator(t, &p)
+	tests := []struct {
+		name, namespace, svc string
+		labels               map[string]string
+	}{
+		{name: "namespace glob", namespace: "legacy-billing", svc: "web"},
+		{name: "namespace glob, other namespace", namespace: "legacy", svc: "web"},
+		{name: "name with ?", namespace: "shop", svc: "db-1"},
+		{name: "name with ?, one character too many", namespace: "shop", svc: "db-12"},
+		{name: "character class and a literal dot", namespace: "shop", svc: "b-x.v1"},
+		{name: "a dot is not any character", namespace: "shop", svc: "b-xxv1"},
+		{name: "character class, other first letter", namespace: "shop", svc: "d.v1"},
+		{name: "selector matches", namespace: "shop", svc: "web", labels: map[string]string{"team": "edge", "tier": "api"}},
+		{name: "selector, DoesNotExist fails", namespace: "shop", svc: "web", labels: map[string]string{"team": "edge", "tier": "api", "canary": "1"}},
+		{name: "selector, In fails", namespace: "shop", svc: "web", labels: map[string]string{"team": "edge", "tier": "db"}},
+		{name: "Exists and NotIn, label absent", namespace: "shop", svc: "web", labels: map[string]string{"owner": "me"}},
+		{name: "Exists and NotIn, prod", namespace: "shop", svc: "web", labels: map[string]string{"owner": "me", "env": "prod"}},
+		{name: "another rule's suppression", namespace: "shop", svc: "web"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: tt.namespace, Labels: map[string]string{"istio-injection": "enabled", corev1.LabelMetadataName: tt.namespace}}}
+			svc := defaulted(&corev1.Service{
+				ObjectMeta: metav1.ObjectMeta{Name: tt.svc, Namespace: tt.namespace, Labels: tt.labels},
+				Spec:       corev1.ServiceSpec{Selector: map[string]string{"a": "b"}, Ports: []corev1.ServicePort{{Name: "web", Port: 8080}}},
+			})
+			finding := []policy.Finding{{Rule: policy.ServicePortName, Mode: policy.Enforce, Object: policy.ObjectRef{Kind: "Service", Namespace: tt.namespace, Name: tt.svc}}}
+			cfg.Suppress(finding, tt.labels)
+			suppressed := finding[0].Mode == policy.Suppressed
+			got := evaluate(t, &p, v, svc, ns)
+			assert.Equal(t, suppressed, len(got) == 0, "suppressed by the webhook: %v; the policy denies: %q", suppressed, got)
+		})
+	}
+}

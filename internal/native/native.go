@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -142,8 +143,20 @@ func Generate(cfg *policy.Config, o Options) (*Set, error) {
 			}
 		}
 		mode := cfg.Mode(r.ID)
+		sup, err := SuppressionData(cfg, r.ID)
+		if err != nil {
+			return nil, err
+		}
 		for i, p := range ps.Validating {
 			n := numbered(r.ID, i, o.Static)
+			// A suppressed object gets neither denial nor warning from the
+			// webhook; the policy passes it too.
+			p.Spec.Variables = append([]admissionregistrationv1.Variable{
+				ConfigVariable(VarSuppressions, sup), {Name: varSuppressed, Expression: suppressed},
+			}, p.Spec.Variables...)
+			for j := range p.Spec.Validations {
+				p.Spec.Validations[j].Expression = "variables." + varSuppressed + " || (" + p.Spec.Validations[j].Expression + ")"
+			}
 			p.TypeMeta = metav1.TypeMeta{APIVersion: admissionregistrationv1.SchemeGroupVersion.String(), Kind: "ValidatingAdmissionPolicy"}
 			p.ObjectMeta = meta(n)
 			p.Spec.MatchConstraints = exclude(p.Spec.MatchConstraints, o)
@@ -201,6 +214,63 @@ func Generate(cfg *policy.Config, o Options) (*Set, error) {
 	}
 	return set, nil
 }
+
+// SuppressionData is cfg's suppressions of rule, as the data the policies'
+// suppressed variable reads: per suppression a list of string lists, [kind],
+// [namespace pattern], [name pattern], the selector's matchLabels flattened
+// (key, value, ...) in key order, then each matchExpression as [key,
+// operator, values...]. A pattern with a "\" escape is an error: CEL cannot
+// read it as path.Match does.
+func SuppressionData(cfg *policy.Config, rule string) ([][][]string, error) {
+	out := [][][]string{}
+	for i, s := range cfg.Suppressions {
+		if s.Rule != rule {
+			continue
+		}
+		if strings.Contains(s.Namespace+s.Name, `\`) {
+			return nil, fmt.Errorf("suppressions[%d]: a pattern with \\ cannot be mirrored in the in-tree policies", i)
+		}
+		labels := []string{}
+		var exprs [][]string
+		if s.Selector != nil {
+			keys := slices.Sorted(maps.Keys(s.Selector.MatchLabels))
+			for _, k := range keys {
+				labels = append(labels, k, s.Selector.MatchLabels[k])
+			}
+			for _, e := range s.Selector.MatchExpressions {
+				exprs = append(exprs, append([]string{e.Key, string(e.Operator)}, e.Values...))
+			}
+		}
+		out = append(out, append([][]string{{s.Kind}, {s.Namespace}, {s.Name}, labels}, exprs...))
+	}
+	return out, nil
+}
+
+// globRegex turns the CEL string of a path.Match pattern (without "\\"
+// escapes) into an anchored RE2 expression: "*" any run, "?" one character,
+// character classes as they are, every other character literal.
+func globRegex(p string) string {
+	for _, c := range []string{".", "+", "(", ")", "{", "}", "|", "$", "^"} {
+		p += fmt.Sprintf(".replace(%s, %s)", String(c), String(`\`+c))
+	}
+	return fmt.Sprintf("'^' + %s.replace(%s, '[^').replace('*', '.*').replace('?', '.') + '$'", p, String(`[\^`))
+}
+
+// suppressed is true when one of the policy's suppressions
+// (VarSuppressions) matches the object: Suppression.matches in CEL.
+var suppressed = func() string {
+	l := "object.metadata.?labels.orValue({})"
+	e := "s[j + 4]"
+	in := fmt.Sprintf("(%s[0] in %s && %s[%s[0]] in %s.slice(2, size(%s)))", e, l, l, e, e, e)
+	expr := fmt.Sprintf("(%s[1] == 'In' ? %s : %s[1] == 'NotIn' ? !%s : %s[1] == 'Exists' ? %s[0] in %s : !(%s[0] in %s))",
+		e, in, e, in, e, e, l, e, l)
+	return fmt.Sprintf("variables.%s.exists(s, (s[0][0] == '' || s[0][0] == request.kind.kind) && "+
+		"(s[1][0] == '' || request.namespace.matches(%s)) && "+
+		"(s[2][0] == '' || object.metadata.?name.orValue('').matches(%s)) && "+
+		"lists.range(size(s[3]) / 2).all(i, s[3][2 * i] in %s && %s[s[3][2 * i]] == s[3][2 * i + 1]) && "+
+		"lists.range(size(s) - 4).all(j, %s))",
+		VarSuppressions, globRegex("s[1][0]"), globRegex("s[2][0]"), l, l, expr)
+}()
 
 // numbered names a rule's i-th policy of a kind: Name(id), then
 // Name(id-2), ...
@@ -394,6 +464,11 @@ const (
 	VarCertModeSecret = "cfgCertModeSecret"
 	// VarAllowedNamespaces is gatewayRefs.allowedNamespaces.
 	VarAllowedNamespaces = "cfgAllowedNamespaces"
+	// VarSuppressions is the suppressions of the policy's rule
+	// (SuppressionData).
+	VarSuppressions = "cfgSuppressions"
+	// varSuppressed is true when one of them matches the object.
+	varSuppressed = "meshgateSuppressed"
 )
 
 // ConfigVariable is a variable whose expression is value as a JSON literal
