@@ -90,7 +90,8 @@ func NewHandler(dir Direction, o HandlerOptions) (*Handler, error) {
 		o.Config = policy.DefaultConfig()
 	}
 	// With the in-tree policies installed, the API server applies the rules
-	// they cover completely; meshgate does not repeat them.
+	// they cover completely, and reports the findings the partial forms
+	// cover; meshgate does not repeat them.
 	var eo []engine.Option
 	if o.Config.NativePolicies.Enabled {
 		eo = append(eo, engine.SkipInTree())

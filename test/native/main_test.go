@@ -7,7 +7,9 @@
 // the webhook's own golden test holds it to): three-way parity. The known
 // differences are listed, each with its reason, in divergences.yaml.
 //
-// One control plane (no meshgate: the policies alone) serves every case.
+// One control plane (no meshgate: the policies alone) serves every case;
+// TestWebhookWithTheInTreePolicies starts its own, with meshgate, to prove
+// the two together.
 // Without the control plane's binaries the tests fail; -short skips them.
 package native
 

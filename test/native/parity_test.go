@@ -240,6 +240,12 @@ func groupPolicies(t *testing.T, cfg *policy.Config, group string) *native.Set {
 // the probes: its policy informers then hold everything created before them.
 func apply(ctx context.Context, t *testing.T, sets []*native.Set) {
 	t.Helper()
+	applyTo(ctx, t, k.Client, sets)
+}
+
+// applyTo is apply on the API server c talks to.
+func applyTo(ctx context.Context, t *testing.T, c client.Client, sets []*native.Set) {
+	t.Helper()
 	var vaps, vapbs, mps, mapbs []client.Object
 	for _, s := range sets {
 		for i := range s.Rules {
@@ -263,19 +269,19 @@ func apply(ctx context.Context, t *testing.T, sets []*native.Set) {
 	for _, objs := range [][]client.Object{vaps, vapbs, {vp, vb}, mps, mapbs, {np, nb, mp, mb}} {
 		for _, o := range objs {
 			o.SetResourceVersion("")
-			require.NoError(t, k.Client.Create(ctx, o), "create %s", o.GetName())
+			require.NoError(t, c.Create(ctx, o), "create %s", o.GetName())
 		}
 	}
 	var last error
 	require.Eventually(t, func() bool {
 		denied := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "parity-probe", Namespace: "default"}}
-		err := k.Client.Create(ctx, denied, client.DryRunAll)
+		err := c.Create(ctx, denied, client.DryRunAll)
 		if err == nil || !strings.Contains(err.Error(), "parity probe") {
 			last = fmt.Errorf("the probe ValidatingAdmissionPolicy is not applied yet: %v", err)
 			return false
 		}
 		mutated := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "parity-probe-m", Namespace: "default"}}
-		if err := k.Client.Create(ctx, mutated, client.DryRunAll); err != nil || mutated.Labels["parity-probe"] != "mutated" {
+		if err := c.Create(ctx, mutated, client.DryRunAll); err != nil || mutated.Labels["parity-probe"] != "mutated" {
 			last = fmt.Errorf("the probe MutatingAdmissionPolicy is not applied yet: %v %v", err, mutated.Labels)
 			return false
 		}

@@ -88,6 +88,9 @@ type Options struct {
 	// NoMeshgate starts the control plane only: no admission server, no
 	// webhook configurations (the in-tree policy tests).
 	NoMeshgate bool
+	// HandOff registers the webhooks as the chart does with the in-tree
+	// policies installed (webhook.HandOff): without the kinds they cover.
+	HandOff bool
 }
 
 // DefaultCRDDirs are every CRD set meshgate's rules read.
@@ -218,6 +221,9 @@ func Start(o Options) (_ *Cluster, err error) {
 		ObjectSelector: o.ObjectSelector,
 		Config:         mo.Config,
 	})
+	if o.HandOff {
+		webhook.HandOff(mutating, validating)
+	}
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel2()
 	if err := c.Client.Create(ctx2, mutating); err != nil {
