@@ -3,14 +3,17 @@ package validators
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/meshgate/meshgate/internal/emissary"
 	"github.com/meshgate/meshgate/internal/istio"
+	"github.com/meshgate/meshgate/internal/native"
 	"github.com/meshgate/meshgate/internal/policy"
 )
 
@@ -25,8 +28,153 @@ func init() {
 			{Kinds: []policy.Kind{policy.MappingKind}, Check: policy.ObjectFunc(MappingTLSContext)},
 			{Kinds: []policy.Kind{policy.TLSContextKind}, Check: policy.ObjectFunc(TLSContextWiring)},
 		},
+		InTree: &policy.InTree{
+			Build: tlsContextWiringPolicy,
+			Coverage: []policy.Coverage{
+				{Part: "the Istio TLSContext: namespace, secret, legacy files, alpn_protocols", Covered: true, How: "VAP (CEL); the webhook leaves those findings to it"},
+				{Part: "a TLSContext with a \" or \\ or a non-ASCII character in those fields, or a file path with . or .. segments", Covered: false, How: "not matched: the webhook reports it"},
+				{Part: "Mappings: the TLSContext exists, the upstream's data plane, mTLS and port", Covered: false, How: "webhook only: it reads other objects (Service, TLSContext, PeerAuthentication, Module, Resolver)"},
+			},
+		},
 	})
 }
+
+// The messages of the TLSContext half, shared by the rule and its in-tree
+// form.
+const (
+	msgTLSNamespace     = "the Istio TLSContext %q is in namespace %q, but Emissary creates the Secret %q in its own namespace (%s) and a TLSContext reads secrets from its own: move it to %s (edgeProxy.namespaces in meshgate's config lists Emissary's namespaces)"
+	msgTLSFiles         = "the Istio TLSContext %q uses certificate files (the Ambassador 1.x form), which meshgate only wires with cert mode \"secret\" (edgeProxy.certMode in its config): set secret: %s, the Secret Emissary creates from AMBASSADOR_ISTIO_SECRET_DIR"
+	msgTLSNoSecret      = "the Istio TLSContext %q sets no secret, so Emissary originates TLS without Istio's certificates: set secret: %s, the Secret Emissary creates from AMBASSADOR_ISTIO_SECRET_DIR"
+	msgTLSOtherSecret   = "the Istio TLSContext %q uses secret %q, but Istio's certificates are in the Secret %q that Emissary creates from AMBASSADOR_ISTIO_SECRET_DIR: set secret: %s"
+	msgTLSALPN          = "alpn_protocols of the Istio TLSContext %q %s: an Istio sidecar in PERMISSIVE mode only takes a connection as mTLS when the client offers ALPN \"istio\"; set alpn_protocols: istio"
+	msgTLSFileMissing   = "the Istio TLSContext %q sets neither secret nor %s: with cert mode \"secret\" the Istio certificates are mounted at %s; set %s: %s%s"
+	msgTLSFileElsewhere = "%s of the Istio TLSContext %q is %q, but with cert mode \"secret\" the Istio certificates are mounted at %s: set %s: %s%s"
+)
+
+// legacyFiles are the TLSContext's certificate file fields of the Ambassador
+// 1.x form, with the file the guide names in each.
+var legacyFiles = []struct {
+	key, example string
+	required     bool
+}{
+	{"cert_chain_file", "cert-chain.pem", true},
+	{"private_key_file", "key.pem", true},
+	{"cacert_chain_file", "root-cert.pem", false},
+}
+
+var (
+	plainText   = regexp.MustCompile(native.PlainText)
+	uncleanPath = regexp.MustCompile(native.UncleanPath)
+)
+
+// tlsContextPlain reports whether the TLSContext's secret, alpn_protocols
+// and certificate files are strings the in-tree policy reads as
+// TLSContextWiring does: plain text (native.PlainText, so that %q quotes
+// them as CEL can), and file paths that path.Clean only trims.
+func tlsContextPlain(obj map[string]any) bool {
+	spec, _ := obj["spec"].(map[string]any)
+	for _, key := range []string{"secret", "alpn_protocols", "cert_chain_file", "private_key_file", "cacert_chain_file"} {
+		v, present := spec[key]
+		s, ok := v.(string)
+		if present && !ok {
+			return false
+		}
+		if !plainText.MatchString(s) || (strings.HasSuffix(key, "_file") && uncleanPath.MatchString(s)) {
+			return false
+		}
+	}
+	return true
+}
+
+// tlsContextWiringPolicy is the in-tree form of TLSContextWiring: a
+// ValidatingAdmissionPolicy with the same findings, in the same order, with
+// the same messages, on the TLSContexts tlsContextPlain accepts (its
+// matchCondition).
+func tlsContextWiringPolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
+	q := native.String
+	str := func(key string) string {
+		return fmt.Sprintf("((has(object.spec) && has(object.spec.%s) && type(object.spec.%s) == string) ? object.spec.%s : '')", key, key, key)
+	}
+	var plain []string
+	for _, key := range []string{"secret", "alpn_protocols", "cert_chain_file", "private_key_file", "cacert_chain_file"} {
+		cond := fmt.Sprintf("%s.matches(%s)", str(key), q(native.PlainText))
+		if strings.HasSuffix(key, "_file") {
+			cond += fmt.Sprintf(" && !%s.matches(%s)", str(key), q(native.UncleanPath))
+		}
+		// A value that is not a string is not plain (the schema has them
+		// all as strings).
+		plain = append(plain, fmt.Sprintf("(!has(object.spec) || !has(object.spec.%s) || type(object.spec.%s) == string) && %s", key, key, cond))
+	}
+	name, ns, secret := "variables.name", "request.namespace", "variables.secret"
+	want := "variables." + varIstioSecret
+	edgeNS := "variables." + varEdgeNamespaces + ".join(' or ')"
+	line := func(fld, msg string) string {
+		return fmt.Sprintf("%s + 'TLSContext ' + request.namespace + '/' + variables.name + ': ' + %s + ': ' + %s",
+			q("["+policy.MappingTLSContext+"] "), fld, msg)
+	}
+	when := func(cond, fld, msg string) string { return fmt.Sprintf("(%s ? [%s] : [])", cond, line(fld, msg)) }
+	var files []string
+	for _, f := range legacyFiles {
+		v := "variables." + f.key
+		dir := q(emissary.LegacyCertDir)
+		if f.required {
+			files = append(files, when(v+" == ''", q("spec."+f.key),
+				native.Format(msgTLSFileMissing, name, q(f.key), dir, q(f.key), dir, q(f.example))))
+		}
+		inDir := fmt.Sprintf("%s.matches(%s)", v, q("^"+regexp.QuoteMeta(emissary.LegacyCertDir)+"[^/]"))
+		files = append(files, when(v+" != '' && !"+inDir, q("spec."+f.key),
+			native.Format(msgTLSFileElsewhere, q(f.key), name, v, dir, q(f.key), dir, q(f.example))))
+	}
+	secretFinding := fmt.Sprintf("variables.secretOK ? [] : (variables.%s && %s == '') ? (%s) : (%s == '' && variables.usesFiles) ? [%s] : %s == '' ? [%s] : [%s]",
+		native.VarCertModeSecret, secret, strings.Join(files, " + "),
+		secret, line("'spec.secret'", native.Format(msgTLSFiles, name, want)),
+		secret, line("'spec.secret'", native.Format(msgTLSNoSecret, name, want)),
+		line("'spec.secret'", native.Format(msgTLSOtherSecret, name, secret, want, want)))
+	got := "(size(variables.alpn) == 0 ? 'is not set' : 'is \"' + variables.alpn.join(',') + '\"')"
+
+	fp := admissionregistrationv1.Fail // as service-port-name's: one policy for every mode
+	vap := admissionregistrationv1.ValidatingAdmissionPolicy{Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+		FailurePolicy:    &fp,
+		MatchConstraints: native.MatchKinds([]policy.Kind{policy.TLSContextKind}, nil),
+		MatchConditions:  []admissionregistrationv1.MatchCondition{{Name: "plain-values", Expression: strings.Join(plain, " && ")}},
+		Variables: append([]admissionregistrationv1.Variable{
+			native.ConfigVariable(varIstioTLSContext, cfg.Mappings.TLSContext),
+			native.ConfigVariable(varIstioSecret, cfg.Mappings.IstioSecret),
+			native.ConfigVariable(varEdgeNamespaces, cfg.EdgeProxy.Namespaces),
+			native.ConfigVariable(native.VarCertModeSecret, cfg.EdgeProxy.CertMode == policy.CertModeSecret),
+		}, native.Variables(
+			"name", "object.metadata.?name.orValue('')",
+			"secret", str("secret"),
+			"cert_chain_file", str("cert_chain_file"),
+			"private_key_file", str("private_key_file"),
+			"cacert_chain_file", str("cacert_chain_file"),
+			"usesFiles", "variables.cert_chain_file != '' || variables.private_key_file != '' || variables.cacert_chain_file != ''",
+			"alpn", str("alpn_protocols")+".split(',').map(p, p.trim()).filter(p, p != '')",
+			// istioSecretRef: the Secret itself, or <secret>.<namespace>
+			// (Emissary's secret_namespacing; the last dot splits).
+			"secretOK", fmt.Sprintf("%s != '' && (%s == %s || (%s.contains('.') && %s.substring(0, %s.lastIndexOf('.')) == %s && %s.substring(%s.lastIndexOf('.') + 1) == %s))",
+				secret, secret, want, secret, secret, secret, want, secret, secret, ns),
+			"problems", fmt.Sprintf("variables.name == '' || variables.name != variables.%s ? [] : %s + (%s) + %s",
+				varIstioTLSContext,
+				when(fmt.Sprintf("!(%s in variables.%s)", ns, varEdgeNamespaces), "'metadata.namespace'",
+					native.Format(msgTLSNamespace, name, ns, want, edgeNS, edgeNS)),
+				secretFinding,
+				when("!('"+emissary.ALPNIstio+"' in variables.alpn)", "'spec.alpn_protocols'", native.Format(msgTLSALPN, name, got))),
+		)...),
+		Validations: []admissionregistrationv1.Validation{{
+			Expression:        "size(variables.problems) == 0",
+			MessageExpression: native.Findings("variables.problems"),
+		}},
+	}}
+	return policy.InTreePolicies{Validating: []admissionregistrationv1.ValidatingAdmissionPolicy{vap}}, nil
+}
+
+// The variables of the policy that carry meshgate's configuration.
+const (
+	varIstioTLSContext = "cfgIstioTLSContext"
+	varIstioSecret     = "cfgIstioSecret"
+	varEdgeNamespaces  = "cfgEdgeNamespaces"
+)
 
 // MappingTLSContext implements the Mapping half of rule mapping-tls-context
 // (docs/rules.md#mapping-tls-context), after mutation. How the Istio TLSContext
@@ -124,14 +272,21 @@ func TLSContextWiring(ctx context.Context, obj *unstructured.Unstructured, t pol
 		return rep, nil
 	}
 	mode := cfg.Mode(policy.MappingTLSContext)
+	// The in-tree policy reports exactly these findings on a TLSContext
+	// whose values it can read as this code does (tlsContextPlain).
+	report := rep.Find
+	if tlsContextPlain(obj.Object) {
+		report = rep.FindInTree
+	}
+	find := func(fld *field.Path, format string, args ...any) {
+		report(policy.MappingTLSContext, mode, fld, format, args...)
+	}
 	ns := t.Namespace
 	secretName := cfg.Mappings.IstioSecret
 	edgeNamespaces := strings.Join(cfg.EdgeProxy.Namespaces, " or ")
 
 	if !slices.Contains(cfg.EdgeProxy.Namespaces, ns) {
-		rep.Find(policy.MappingTLSContext, mode, field.NewPath("metadata", "namespace"),
-			"the Istio TLSContext %q is in namespace %q, but Emissary creates the Secret %q in its own namespace (%s) and a TLSContext reads secrets from its own: move it to %s (edgeProxy.namespaces in meshgate's config lists Emissary's namespaces)",
-			name, ns, secretName, edgeNamespaces, edgeNamespaces)
+		find(field.NewPath("metadata", "namespace"), msgTLSNamespace, name, ns, secretName, edgeNamespaces, edgeNamespaces)
 	}
 
 	tc := emissary.ReadTLSContext(obj.Object)
@@ -140,19 +295,13 @@ func TLSContextWiring(ctx context.Context, obj *unstructured.Unstructured, t pol
 	switch {
 	case secretOK:
 	case legacy && tc.Secret == "":
-		checkLegacyFiles(&rep, mode, name, tc)
+		checkLegacyFiles(find, name, tc)
 	case tc.Secret == "" && tc.UsesLegacyFiles():
-		rep.Find(policy.MappingTLSContext, mode, field.NewPath("spec", "secret"),
-			"the Istio TLSContext %q uses certificate files (the Ambassador 1.x form), which meshgate only wires with cert mode \"secret\" (edgeProxy.certMode in its config): set secret: %s, the Secret Emissary creates from AMBASSADOR_ISTIO_SECRET_DIR",
-			name, secretName)
+		find(field.NewPath("spec", "secret"), msgTLSFiles, name, secretName)
 	case tc.Secret == "":
-		rep.Find(policy.MappingTLSContext, mode, field.NewPath("spec", "secret"),
-			"the Istio TLSContext %q sets no secret, so Emissary originates TLS without Istio's certificates: set secret: %s, the Secret Emissary creates from AMBASSADOR_ISTIO_SECRET_DIR",
-			name, secretName)
+		find(field.NewPath("spec", "secret"), msgTLSNoSecret, name, secretName)
 	default:
-		rep.Find(policy.MappingTLSContext, mode, field.NewPath("spec", "secret"),
-			"the Istio TLSContext %q uses secret %q, but Istio's certificates are in the Secret %q that Emissary creates from AMBASSADOR_ISTIO_SECRET_DIR: set secret: %s",
-			name, tc.Secret, secretName, secretName)
+		find(field.NewPath("spec", "secret"), msgTLSOtherSecret, name, tc.Secret, secretName, secretName)
 	}
 
 	if !emissary.OffersIstioALPN(tc.ALPN) {
@@ -160,9 +309,7 @@ func TLSContextWiring(ctx context.Context, obj *unstructured.Unstructured, t pol
 		if len(tc.ALPN) > 0 {
 			got = fmt.Sprintf("is %q", strings.Join(tc.ALPN, ","))
 		}
-		rep.Find(policy.MappingTLSContext, mode, field.NewPath("spec", "alpn_protocols"),
-			"alpn_protocols of the Istio TLSContext %q %s: an Istio sidecar in PERMISSIVE mode only takes a connection as mTLS when the client offers ALPN \"istio\"; set alpn_protocols: istio",
-			name, got)
+		find(field.NewPath("spec", "alpn_protocols"), msgTLSALPN, name, got)
 	}
 	return rep, nil
 }
@@ -179,25 +326,14 @@ func istioSecretRef(secret, want, ns string) bool {
 }
 
 // checkLegacyFiles checks the Ambassador 1.x cert-file form.
-func checkLegacyFiles(rep *policy.Report, mode policy.Mode, name string, tc emissary.TLSContextSpec) {
-	files := []struct {
-		key, value, example string
-		required            bool
-	}{
-		{"cert_chain_file", tc.CertChainFile, "cert-chain.pem", true},
-		{"private_key_file", tc.PrivateKeyFile, "key.pem", true},
-		{"cacert_chain_file", tc.CACertChainFile, "root-cert.pem", false},
-	}
-	for _, f := range files {
-		switch {
-		case f.value == "" && f.required:
-			rep.Find(policy.MappingTLSContext, mode, field.NewPath("spec", f.key),
-				"the Istio TLSContext %q sets neither secret nor %s: with cert mode \"secret\" the Istio certificates are mounted at %s; set %s: %s%s",
-				name, f.key, emissary.LegacyCertDir, f.key, emissary.LegacyCertDir, f.example)
-		case f.value != "" && !emissary.InLegacyCertDir(f.value):
-			rep.Find(policy.MappingTLSContext, mode, field.NewPath("spec", f.key),
-				"%s of the Istio TLSContext %q is %q, but with cert mode \"secret\" the Istio certificates are mounted at %s: set %s: %s%s",
-				f.key, name, f.value, emissary.LegacyCertDir, f.key, emissary.LegacyCertDir, f.example)
+func checkLegacyFiles(find func(*field.Path, string, ...any), name string, tc emissary.TLSContextSpec) {
+	values := map[string]string{"cert_chain_file": tc.CertChainFile, "private_key_file": tc.PrivateKeyFile, "cacert_chain_file": tc.CACertChainFile}
+	for _, f := range legacyFiles {
+		switch v := values[f.key]; {
+		case v == "" && f.required:
+			find(field.NewPath("spec", f.key), msgTLSFileMissing, name, f.key, emissary.LegacyCertDir, f.key, emissary.LegacyCertDir, f.example)
+		case v != "" && !emissary.InLegacyCertDir(v):
+			find(field.NewPath("spec", f.key), msgTLSFileElsewhere, f.key, name, v, emissary.LegacyCertDir, f.key, emissary.LegacyCertDir, f.example)
 		}
 	}
 }

@@ -61,9 +61,9 @@ func TestPoliciesWritesOneFilePerRuleOrAStream(t *testing.T) {
 		}
 	}
 	assert.Equal(t, map[string]int{
-		"ValidatingAdmissionPolicy": 2, "ValidatingAdmissionPolicyBinding": 2,
+		"ValidatingAdmissionPolicy": 3, "ValidatingAdmissionPolicyBinding": 3,
 		"MutatingAdmissionPolicy": 2, "MutatingAdmissionPolicyBinding": 2,
-	}, kinds, "service-port-name's and virtualservice-gateway-ref's VAPs; service-port-protocol's and edge-proxy-istio-certs's MAPs")
+	}, kinds, "the VAPs of service-port-name, mapping-tls-context and virtualservice-gateway-ref; the MAPs of service-port-protocol and edge-proxy-istio-certs")
 	assert.Contains(t, out.String(), "system:serviceaccount:meshgate-system:meshgate")
 
 	out.Reset()

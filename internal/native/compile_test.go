@@ -37,7 +37,7 @@ func configs(t *testing.T) map[string]*policy.Config {
 		"all rules warn":   "rules: {service-port-name: warn, service-port-protocol: warn, edge-proxy-istio-certs: warn}",
 		"all rules off":    "rules: {service-port-name: off, service-port-protocol: off, edge-proxy-istio-certs: off}",
 		"no edge selector": "edgeProxy: {selectors: [{app.kubernetes.io/name: edge}]}",
-		"suppressions": "suppressions: [{rule: service-port-name, namespace: 'legacy-*', name: 'db-?', kind: Service, selector: {matchLabels: {team: a}, matchExpressions: [{key: tier, operator: In, values: [x, z]}]}}, {rule: virtualservice-gateway-ref, name: kiali}]",
+		"suppressions":     "suppressions: [{rule: service-port-name, namespace: 'legacy-*', name: 'db-?', kind: Service, selector: {matchLabels: {team: a}, matchExpressions: [{key: tier, operator: In, values: [x, z]}]}}, {rule: virtualservice-gateway-ref, name: kiali}]",
 	} {
 		c, err := policy.ParseConfig([]byte(doc))
 		require.NoError(t, err, name)

@@ -124,15 +124,16 @@ func IptablesArgsRewrite(a string) string {
 	return out
 }
 
-// uncleanPath matches a path that path.Clean would shorten other than by
-// trailing slashes: a "." or ".." segment, or an inner "//".
-var uncleanPath = `//+[^/]|/\.\.?(/|$)|^\.\.?(/|$)`
+// UncleanPath (RE2, for CEL and Go alike) matches a path that path.Clean
+// would shorten other than by trailing slashes: a "." or ".." segment, or an
+// inner "//".
+const UncleanPath = `//+[^/]|/\.\.?(/|$)|^\.\.?(/|$)`
 
 // MountPathsPlain is true when no container or init container of the pod
-// mounts anything at a path that cleans to another one (see uncleanPath), so
+// mounts anything at a path that cleans to another one (see UncleanPath), so
 // MountAt can compare paths without path.Clean.
 func MountPathsPlain() string {
-	bad := fmt.Sprintf("c.?volumeMounts.orValue([]).exists(m, m.mountPath.matches(%s))", String(uncleanPath))
+	bad := fmt.Sprintf("c.?volumeMounts.orValue([]).exists(m, m.mountPath.matches(%s))", String(UncleanPath))
 	return fmt.Sprintf("!object.spec.?containers.orValue([]).exists(c, %s) && !object.spec.?initContainers.orValue([]).exists(c, %s)", bad, bad)
 }
 
@@ -141,3 +142,7 @@ func MountPathsPlain() string {
 func MountAt(path, dir string) string {
 	return fmt.Sprintf("%s.matches(%s)", path, String("^"+regexp.QuoteMeta(dir)+"/*$"))
 }
+
+// PlainText (RE2) matches a string that %q quotes as it is: printable ASCII
+// without '"' and '\', so Format's %q says what the Go rule's does.
+const PlainText = `^[ !#-\[\]-~]*$`

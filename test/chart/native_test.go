@@ -32,6 +32,7 @@ func TestNativePoliciesMatchMeshgatePolicies(t *testing.T) {
 		{name: "rules off", config: "{rules: {service-port-name: off, service-port-protocol: off}}"},
 		{name: "cert mode secret, edge-proxy-istio-certs enforced", config: "{edgeProxy: {certMode: secret}, rules: {edge-proxy-istio-certs: enforce}}"},
 		{name: "edge-proxy-istio-certs off", config: "{rules: {edge-proxy-istio-certs: off}}"},
+		{name: "Istio TLSContext elsewhere, legacy cert mode", config: "{mappings: {tlsContext: mesh-upstream, istioSecret: mesh-certs}, edgeProxy: {namespaces: [edge], certMode: secret}, rules: {mapping-tls-context: warn}}"},
 		{name: "suppressions", config: "{suppressions: [{rule: service-port-name, namespace: 'legacy-*', selector: {matchLabels: {team: a, app: b}, matchExpressions: [{key: tier, operator: NotIn, values: [x]}, {key: c, operator: Exists}]}}, {rule: service-port-name, kind: Service, name: 'db-?'}, {rule: virtualservice-gateway-ref, name: kiali}, {rule: service-port-protocol, namespace: x}]}"},
 		{name: "gateway references allowed into istio-system, warn", config: "{gatewayRefs: {allowedNamespaces: [istio-system, infra]}, rules: {virtualservice-gateway-ref: warn}}"},
 	}

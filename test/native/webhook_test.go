@@ -100,6 +100,25 @@ func TestWebhookWithTheInTreePolicies(t *testing.T) {
 		assert.Equal(t, 1, invalid, "the webhook's finding, once: %q", got)
 	})
 
+	t.Run("a TLSContext is denied by the policy, or by the webhook where the policy cannot read it", func(t *testing.T) {
+		tc := func(alpn string) *unstructured.Unstructured {
+			return &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "getambassador.io/v3alpha1", "kind": "TLSContext",
+				"metadata": map[string]any{"name": "istio-upstream", "namespace": "emissary"},
+				"spec":     map[string]any{"secret": "istio-certs", "alpn_protocols": alpn},
+			}}
+		}
+		err := send(t, tc("h2"))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "ValidatingAdmissionPolicy 'mapping-tls-context.meshgate.io'")
+		assert.Contains(t, err.Error(), `alpn_protocols of the Istio TLSContext "istio-upstream" is "h2"`)
+		err = send(t, tc(`h2,"istio"`))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "admission webhook")
+		assert.Contains(t, err.Error(), `is "h2,\"istio\""`, "the webhook quotes as Go does")
+		require.NoError(t, send(t, tc("h2,istio")))
+	})
+
 	for _, name := range []string{"pod-emissary-helm-sidecar", "pod-already-injected", "pod-proxy-config-merge", "pod-env-conflict"} {
 		t.Run("edge-proxy pod "+name, func(t *testing.T) {
 			gc, err := golden.LoadCase(filepath.Join(golden.CorpusDir(), name))
