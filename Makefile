@@ -88,8 +88,8 @@ bench-apiserver: control-plane crds ## creates through a real kube-apiserver (en
 
 .PHONY: bench-native
 BENCH_NATIVE_CREATES ?= 1000
-bench-native: control-plane ## Service create latency and API server CPU: no admission vs meshgate's webhook vs its in-tree policies (bounded, local control plane)
-	$(GO) run ./hack/nativebench -creates $(BENCH_NATIVE_CREATES) -max-seconds 300
+bench-native: control-plane ## Service and edge-proxy pod create latency and API server CPU: no admission vs meshgate's webhook vs its in-tree policies (bounded, local control plane)
+	$(GO) run ./hack/nativebench -creates $(BENCH_NATIVE_CREATES) -max-seconds 600
 
 include hack/cluster.mk
 

@@ -7,14 +7,22 @@
 //	webhook  meshgate's mutating and validating webhooks
 //	native   meshgate's in-tree policies (`meshgate policies`): a
 //	         MutatingAdmissionPolicy and a ValidatingAdmissionPolicy
+//	both     the webhooks and the policies: for pods what a cluster with
+//	         the policies runs (pods stay with the webhook), for Services
+//	         the chart's nativePolicies.webhook=fallback
 //
-// Each phase creates -creates headless Services (an unnamed port 80, which
-// both paths name "http" and then validate) one after another in its own
-// mesh namespace, after -warmup creates; the phases take turns in blocks of
-// 100, so that the load of other processes spreads over all three. It
-// reports p50, p99 and mean latency as the client sees it, and the CPU time
-// the API server and this process (the client, and meshgate in the webhook
-// phase) used per create. It stops after -max-seconds whatever
+// and the same for an edge-proxy pod that edge-proxy-istio-certs wires
+// (there the in-tree form is a MutatingAdmissionPolicy alone; in a cluster
+// the webhook keeps reviewing pods too, see docs/native-policies.md).
+//
+// Each phase creates -creates objects of each kind (-kinds) one after
+// another in its own mesh namespace, after -warmup creates: headless
+// Services with an unnamed port 80, which both paths name "http" and then
+// validate, and edge-proxy pods, which both paths wire. The phases take turns
+// in blocks of 100, so that the load of other processes spreads over all
+// of them. It reports p50, p99 and mean latency as the client sees it, and the
+// CPU time the API server and this process (the client, and meshgate in the
+// webhook phase) used per create. It stops after -max-seconds whatever
 // happened, and stops everything it started.
 package main
 
@@ -45,14 +53,24 @@ import (
 )
 
 func main() {
-	creates := flag.Int("creates", 1000, "Services created per phase")
+	creates := flag.Int("creates", 1000, "objects of each kind created per phase")
+	kinds := flag.String("kinds", "service,pod", "what to create: service, pod or both")
 	warmup := flag.Int("warmup", 50, "creates per phase before measuring")
 	maxSeconds := flag.Int("max-seconds", 300, "stop after this many seconds, whatever happened")
 	flag.Parse()
 	ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(*maxSeconds)*time.Second)
 	defer cancel()
-	if err := run(ctx, *creates, *warmup); err != nil {
+	var ws []workload
+	for _, k := range strings.Split(*kinds, ",") {
+		w, ok := workloads[strings.TrimSpace(k)]
+		if !ok {
+			fmt.Fprintf(os.Stderr, "nativebench: -kinds: unknown kind %q (service, pod)\n", k)
+			os.Exit(2)
+		}
+		ws = append(ws, w)
+	}
+	if err := run(ctx, ws, *creates, *warmup); err != nil {
 		fmt.Fprintln(os.Stderr, "nativebench:", err)
 		os.Exit(1)
 	}
@@ -65,7 +83,7 @@ type result struct {
 	creates         int
 }
 
-func run(ctx context.Context, creates, warmup int) error {
+func run(ctx context.Context, ws []workload, creates, warmup int) error {
 	k, err := cluster.Start(cluster.Options{CRDDirs: []string{}, Meshgate: webhook.Options{Config: policy.DefaultConfig()}})
 	if err != nil {
 		return err
@@ -80,16 +98,17 @@ func run(ctx context.Context, creates, warmup int) error {
 		return err
 	}
 	c := k.Client
-	phases := []string{"webhook", "none", "native"}
+	phases := []string{"webhook", "none", "native", "both"}
 	for _, name := range phases {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench-" + name, Labels: map[string]string{"istio-injection": "enabled"}}}
 		if err := c.Create(ctx, ns); err != nil {
 			return fmt.Errorf("namespace %s: %w", ns.Name, err)
 		}
 	}
-	// meshgate's webhooks see bench-webhook only, its policies
-	// bench-native only: the phases share the API server and take turns.
-	if err := onlyNamespace(ctx, c, "bench-webhook"); err != nil {
+	// meshgate's webhooks see bench-webhook and bench-both only, its
+	// policies bench-native and bench-both only: the phases share the API
+	// server and take turns.
+	if err := onlyNamespaces(ctx, c, "bench-webhook", "bench-both"); err != nil {
 		return err
 	}
 	set, err := native.Generate(policy.DefaultConfig(), native.Options{ExcludeNamespaces: []string{"bench-none", "bench-webhook"}})
@@ -101,45 +120,70 @@ func run(ctx context.Context, creates, warmup int) error {
 			return fmt.Errorf("create the policies: %w", err)
 		}
 	}
-	for _, ns := range []string{"bench-webhook", "bench-native"} {
-		if err := waitNamed(ctx, c, ns); err != nil {
-			return fmt.Errorf("%s: meshgate never named the port: %w", ns, err)
+	for _, w := range ws {
+		for _, ns := range []string{"bench-webhook", "bench-native", "bench-both"} {
+			if err := waitDone(ctx, c, w, ns); err != nil {
+				return fmt.Errorf("%s: meshgate never %s a %s: %w", ns, w.done, w.what, err)
+			}
 		}
 	}
 
-	// Warm up, then take turns in blocks of `block` creates, so that the
-	// load of the others on this shared machine spreads over every phase.
-	stats := map[string]*phaseStats{}
-	for _, name := range phases {
-		stats[name] = &phaseStats{}
-		if _, err := block(ctx, c, name, 1_000_000, warmup, api); err != nil {
-			return err
-		}
-	}
-	const blockSize = 100
-	for done := 0; done < creates; done += blockSize {
-		n := min(blockSize, creates-done)
+	for _, w := range ws {
+		// Warm up, then take turns in blocks of `block` creates, so that the
+		// load of the others on this shared machine spreads over every phase.
+		stats := map[string]*phaseStats{}
 		for _, name := range phases {
-			b, err := block(ctx, c, name, done, n, api)
-			if err != nil {
+			stats[name] = &phaseStats{}
+			if _, err := block(ctx, c, w, name, 1_000_000, warmup, api); err != nil {
 				return err
 			}
-			stats[name].add(b)
 		}
-	}
-
-	fmt.Printf("Service create latency, %d creates per phase in turns of %d (after %d warm-up), one kube-apiserver v1.37.1 on 127.0.0.1:\n", creates, blockSize, warmup)
-	fmt.Printf("%-8s %9s %9s %9s %22s %24s\n", "phase", "p50", "p99", "mean", "kube-apiserver CPU/op", "client+meshgate CPU/op")
-	for _, name := range phases {
-		r := stats[name].result(name)
-		fmt.Printf("%-8s %9s %9s %9s %22s %24s\n", r.phase, ms(r.p50), ms(r.p99), ms(r.mean), us(r.apiCPU), us(r.selfCPU))
+		const blockSize = 100
+		for done := 0; done < creates; done += blockSize {
+			n := min(blockSize, creates-done)
+			for _, name := range phases {
+				b, err := block(ctx, c, w, name, done, n, api)
+				if err != nil {
+					return err
+				}
+				stats[name].add(b)
+			}
+		}
+		fmt.Printf("%s create latency, %d creates per phase in turns of %d (after %d warm-up), one kube-apiserver v1.37.1 on 127.0.0.1:\n", w.what, creates, blockSize, warmup)
+		fmt.Printf("%-8s %9s %9s %9s %22s %24s\n", "phase", "p50", "p99", "mean", "kube-apiserver CPU/op", "client+meshgate CPU/op")
+		for _, name := range phases {
+			r := stats[name].result(name)
+			fmt.Printf("%-8s %9s %9s %9s %22s %24s\n", r.phase, ms(r.p50), ms(r.p99), ms(r.mean), us(r.apiCPU), us(r.selfCPU))
+		}
 	}
 	return nil
 }
 
-// onlyNamespace limits meshgate's webhook configurations to namespace ns.
-func onlyNamespace(ctx context.Context, c client.Client, ns string) error {
-	sel := &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: ns}}
+// workload is one kind of object the phases create.
+type workload struct {
+	what string // for the report
+	done string // what meshgate does to it, for errors
+	// object is the i-th object to create in namespace ns.
+	object func(ns string, i int) client.Object
+	// reviewed reports whether meshgate (webhook or policy) changed o.
+	reviewed func(o client.Object) bool
+}
+
+var workloads = map[string]workload{
+	"service": {what: "Service", done: "named the port of", object: service,
+		reviewed: func(o client.Object) bool { return o.(*corev1.Service).Spec.Ports[0].Name == "http" }},
+	"pod": {what: "Edge-proxy pod", done: "wired", object: edgePod,
+		reviewed: func(o client.Object) bool {
+			vs := o.(*corev1.Pod).Spec.Volumes
+			return len(vs) > 0 && vs[len(vs)-1].Name == "istio-certs"
+		}},
+}
+
+// onlyNamespaces limits meshgate's webhook configurations to namespaces ns.
+func onlyNamespaces(ctx context.Context, c client.Client, ns ...string) error {
+	sel := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+		Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpIn, Values: ns,
+	}}}
 	var ms admissionregistrationv1.MutatingWebhookConfigurationList
 	if err := c.List(ctx, &ms); err != nil {
 		return err
@@ -196,9 +240,24 @@ func (s *phaseStats) result(name string) result {
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
 func us(d time.Duration) string { return fmt.Sprintf("%dµs", d.Microseconds()) }
 
+// edgePod is an Emissary pod as its chart renders it, in short: both paths
+// wire it with Istio's certificates.
+func edgePod(ns string, i int) client.Object {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "emissary-" + strconv.Itoa(i), Namespace: ns, Labels: map[string]string{"product": "aes", "profile": "main"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "emissary", Image: "docker.io/emissaryingress/emissary:3.10.0",
+			Ports: []corev1.ContainerPort{{Name: "admin", ContainerPort: 8877}},
+			Env: []corev1.EnvVar{{Name: "AMBASSADOR_NAMESPACE", ValueFrom: &corev1.EnvVarSource{
+				FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"},
+			}}},
+		}}},
+	}
+}
+
 // service is a headless Service (no cluster IP to allocate) with an unnamed
 // port 80: both paths name it "http", then validate it.
-func service(ns string, i int) *corev1.Service {
+func service(ns string, i int) client.Object {
 	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "svc-" + strconv.Itoa(i), Namespace: ns},
 		Spec: corev1.ServiceSpec{
@@ -208,13 +267,13 @@ func service(ns string, i int) *corev1.Service {
 	}
 }
 
-// waitNamed waits until a Service created in ns comes back with its port
-// named by meshgate (webhook or policy).
-func waitNamed(ctx context.Context, c client.Client, ns string) error {
+// waitDone waits until an object of w created in ns comes back changed by
+// meshgate (webhook or policy).
+func waitDone(ctx context.Context, c client.Client, w workload, ns string) error {
 	for ctx.Err() == nil {
-		svc := service(ns, -1)
-		err := c.Create(ctx, svc, client.DryRunAll)
-		if err == nil && svc.Spec.Ports[0].Name == "http" {
+		o := w.object(ns, -1)
+		err := c.Create(ctx, o, client.DryRunAll)
+		if err == nil && w.reviewed(o) {
 			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -222,9 +281,9 @@ func waitNamed(ctx context.Context, c client.Client, ns string) error {
 	return ctx.Err()
 }
 
-// block creates n Services in phase name's namespace, numbered from first,
-// and measures each create and the CPU time used.
-func block(ctx context.Context, c client.Client, name string, first, n int, api int) (*phaseStats, error) {
+// block creates n objects of w in phase name's namespace, numbered from
+// first, and measures each create and the CPU time used.
+func block(ctx context.Context, c client.Client, w workload, name string, first, n int, api int) (*phaseStats, error) {
 	apiBefore, err := cpuOf(api)
 	if err != nil {
 		return nil, err
@@ -235,14 +294,14 @@ func block(ctx context.Context, c client.Client, name string, first, n int, api 
 	}
 	b := &phaseStats{lat: make([]time.Duration, 0, n)}
 	for i := first; i < first+n; i++ {
-		svc := service("bench-"+name, i)
+		o := w.object("bench-"+name, i)
 		start := time.Now()
-		if err := c.Create(ctx, svc); err != nil {
-			return nil, fmt.Errorf("%s: create %d: %w", name, i, err)
+		if err := c.Create(ctx, o); err != nil {
+			return nil, fmt.Errorf("%s: create %s %d: %w", name, w.what, i, err)
 		}
 		b.lat = append(b.lat, time.Since(start))
-		if name != "none" && svc.Spec.Ports[0].Name != "http" {
-			return nil, fmt.Errorf("%s: create %d: the port was not named (%q)", name, i, svc.Spec.Ports[0].Name)
+		if name != "none" && !w.reviewed(o) {
+			return nil, fmt.Errorf("%s: create %s %d: meshgate has not %s it", name, w.what, i, w.done)
 		}
 	}
 	apiAfter, err := cpuOf(api)
