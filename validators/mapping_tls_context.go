@@ -132,9 +132,7 @@ func tlsContextWiringPolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
 		line("'spec.secret'", native.Format(msgTLSOtherSecret, name, secret, want, want)))
 	got := "(size(variables.alpn) == 0 ? 'is not set' : 'is \"' + variables.alpn.join(',') + '\"')"
 
-	fp := admissionregistrationv1.Fail // as service-port-name's: one policy for every mode
 	vap := admissionregistrationv1.ValidatingAdmissionPolicy{Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-		FailurePolicy:    &fp,
 		MatchConstraints: native.MatchKinds([]policy.Kind{policy.TLSContextKind}, nil),
 		MatchConditions:  []admissionregistrationv1.MatchCondition{{Name: "plain-values", Expression: strings.Join(plain, " && ")}},
 		Variables: append([]admissionregistrationv1.Variable{

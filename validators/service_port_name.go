@@ -222,9 +222,7 @@ func servicePortNamePolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
 		native.String(msgAdviceNone)+" + "+native.QuoteNames(native.String(msgAdviceNoneNames), fmt.Sprintf("['http-' + %s, 'tcp-' + %s]", l, l)),
 		native.String(msgAdviceNoneAP))
 
-	fp := admissionregistrationv1.Fail
 	vap := admissionregistrationv1.ValidatingAdmissionPolicy{Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-		FailurePolicy:    &fp,
 		MatchConstraints: match,
 		MatchConditions:  conditions,
 		Variables: append(scope, native.Variables(

@@ -71,11 +71,7 @@ func virtualServiceGatewayRefPolicy(cfg *policy.Config) (policy.InTreePolicies, 
 	}
 	line := fmt.Sprintf("%s + 'VirtualService ' + request.namespace + '/' + (object.metadata.?name.orValue('') != '' ? object.metadata.name : '<unnamed>') + ': ' + r[1] + ': ' + %s",
 		native.String("["+policy.VirtualServiceGatewayRef+"] "), msg)
-	// Fail in every mode, like service-port-name's policy: the chart renders
-	// one policy for every mode, and the expressions read only the object.
-	fp := admissionregistrationv1.Fail
 	vap := admissionregistrationv1.ValidatingAdmissionPolicy{Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-		FailurePolicy:    &fp,
 		MatchConstraints: native.MatchKinds([]policy.Kind{policy.VirtualServiceKind}, nil),
 		Variables: append([]admissionregistrationv1.Variable{native.ConfigVariable(native.VarAllowedNamespaces, cfg.GatewayRefs.AllowedNamespaces)},
 			native.Variables(
