@@ -54,7 +54,7 @@ import (
 
 func main() {
 	creates := flag.Int("creates", 1000, "objects of each kind created per phase")
-	kinds := flag.String("kinds", "service,pod", "what to create: service, pod or both")
+	kinds := flag.String("kinds", "service,pod,plain-pod", "what to create, comma-separated: service, pod (an edge proxy), plain-pod (any other pod)")
 	warmup := flag.Int("warmup", 50, "creates per phase before measuring")
 	maxSeconds := flag.Int("max-seconds", 300, "stop after this many seconds, whatever happened")
 	flag.Parse()
@@ -65,7 +65,7 @@ func main() {
 	for _, k := range strings.Split(*kinds, ",") {
 		w, ok := workloads[strings.TrimSpace(k)]
 		if !ok {
-			fmt.Fprintf(os.Stderr, "nativebench: -kinds: unknown kind %q (service, pod)\n", k)
+			fmt.Fprintf(os.Stderr, "nativebench: -kinds: unknown kind %q (service, pod, plain-pod)\n", k)
 			os.Exit(2)
 		}
 		ws = append(ws, w)
@@ -172,6 +172,11 @@ type workload struct {
 var workloads = map[string]workload{
 	"service": {what: "Service", done: "named the port of", object: service,
 		reviewed: func(o client.Object) bool { return o.(*corev1.Service).Spec.Ports[0].Name == "http" }},
+	// An ordinary pod: meshgate's webhooks never see it (their match
+	// conditions leave it out), but edge-proxy-istio-certs's policy is
+	// evaluated on every pod create, and this measures what that costs.
+	"plain-pod": {what: "Ordinary (non-edge) pod", done: "left alone", object: plainPod,
+		reviewed: func(o client.Object) bool { return len(o.(*corev1.Pod).Spec.Volumes) == 0 }},
 	"pod": {what: "Edge-proxy pod", done: "wired", object: edgePod,
 		reviewed: func(o client.Object) bool {
 			vs := o.(*corev1.Pod).Spec.Volumes
@@ -251,6 +256,17 @@ func edgePod(ns string, i int) client.Object {
 			Env: []corev1.EnvVar{{Name: "AMBASSADOR_NAMESPACE", ValueFrom: &corev1.EnvVarSource{
 				FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"},
 			}}},
+		}}},
+	}
+}
+
+// plainPod is an application pod in a mesh namespace: no edge proxy.
+func plainPod(ns string, i int) client.Object {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "app-" + strconv.Itoa(i), Namespace: ns, Labels: map[string]string{"app": "reviews"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "reviews", Image: "docker.io/istio/examples-bookinfo-reviews-v1:1.20.3",
+			Ports: []corev1.ContainerPort{{ContainerPort: 9080}},
 		}}},
 	}
 }
