@@ -255,3 +255,14 @@ func TestSuppressedObjectsPassThePolicies(t *testing.T) {
 		})
 	}
 }
+
+// TestSuppressionPatternsCELCannotReadAreRefused: a path.Match escape has no
+// exact CEL mirror, so generating the policies fails, naming the suppression.
+func TestSuppressionPatternsCELCannotReadAreRefused(t *testing.T) {
+	cfg, err := policy.ParseConfig([]byte(`suppressions: [{rule: service-port-protocol, namespace: a}, {rule: service-port-name, name: 'db-\*'}]`))
+	require.NoError(t, err)
+	_, err = native.Generate(cfg, native.Options{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "suppressions[1]")
+	assert.Contains(t, err.Error(), "service-port-name")
+}

@@ -227,8 +227,10 @@ func SuppressionData(cfg *policy.Config, rule string) ([][][]string, error) {
 		if s.Rule != rule {
 			continue
 		}
-		if strings.Contains(s.Namespace+s.Name, `\`) {
-			return nil, fmt.Errorf("suppressions[%d]: a pattern with \\ cannot be mirrored in the in-tree policies", i)
+		for _, pattern := range []string{s.Namespace, s.Name} {
+			if strings.Contains(pattern, `\`) {
+				return nil, fmt.Errorf("suppressions[%d] (rule %s): pattern %q has a \\ escape, which the in-tree policies cannot mirror: write it without one", i, rule, pattern)
+			}
 		}
 		labels := []string{}
 		var exprs [][]string
