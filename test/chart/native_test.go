@@ -2,6 +2,7 @@ package chart_test
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"helm.sh/helm/v3/pkg/action"
@@ -109,6 +110,16 @@ func TestNativePoliciesMatchMeshgatePolicies(t *testing.T) {
 // and versions only).
 func renderServed(t *testing.T, vals string) []*unstructured.Unstructured {
 	t.Helper()
+	objs, err := renderServedErr(t, vals)
+	if err != nil {
+		t.Fatalf("render with values %q: %v", vals, err)
+	}
+	return objs
+}
+
+// renderServedErr is renderServed returning the error.
+func renderServedErr(t *testing.T, vals string) ([]*unstructured.Unstructured, error) {
+	t.Helper()
 	install := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
 	install.DryRun, install.ClientOnly, install.Replace = true, true, true
 	install.ReleaseName, install.Namespace = releaseName, releaseNS
@@ -119,9 +130,22 @@ func renderServed(t *testing.T, vals string) []*unstructured.Unstructured {
 	}
 	rel, err := install.Run(loadChart(t), values(t, vals))
 	if err != nil {
-		t.Fatalf("render with values %q: %v", vals, err)
+		return nil, err
 	}
-	return decodeManifests(t, rel.Manifest)
+	return decodeManifests(t, rel.Manifest), nil
+}
+
+// TestNativePoliciesRefuseSuppressionsTheyCannotMirror: as `meshgate
+// policies`, the chart does not render policies that would deny what a
+// suppression with a \ escape silences.
+func TestNativePoliciesRefuseSuppressionsTheyCannotMirror(t *testing.T) {
+	_, err := renderServedErr(t, "nativePolicies: {enabled: true}\nconfig: {suppressions: [{rule: service-port-name, name: 'db-\\*'}]}\n")
+	if err == nil || !strings.Contains(err.Error(), "cannot be mirrored in the in-tree policies") {
+		t.Fatalf("render: %v, want the suppression refused", err)
+	}
+	if _, err := renderServedErr(t, "nativePolicies: {enabled: false}\nconfig: {suppressions: [{rule: service-port-name, name: 'db-\\*'}]}\n"); err != nil {
+		t.Errorf("without the policies the suppression is fine: %v", err)
+	}
 }
 
 func kindName(t *testing.T, o runtime.Object) string {
