@@ -7,8 +7,8 @@ import (
 	"github.com/meshgate/meshgate/internal/policy"
 )
 
-// JSONReport is the document `-o json` prints: the keys of the engine issue
-// (findings, changes, each with file and line) plus errors and summary. Keys are
+// JSONReport is the document `-o json` prints: findings and changes, each with
+// file and line, plus errors and summary. Keys are
 // only ever added, never renamed.
 type JSONReport struct {
 	Findings []JSONFinding `json:"findings"`
