@@ -3,7 +3,10 @@ package mutators
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -34,7 +37,7 @@ func MappingIstioTLS(ctx context.Context, m *unstructured.Unstructured, t policy
 	if !ok {
 		return rep, nil
 	}
-	d, err := decideMappingTLS(ctx, in, t.Namespace, w, cfg)
+	d, err := decideMappingTLS(ctx, in, t, w, cfg)
 	if err != nil {
 		return rep, err
 	}
@@ -50,34 +53,20 @@ var (
 
 // mappingTLSInput is what the rule reads of a Mapping.
 type mappingTLSInput struct {
-	mp emissary.Mapping
-	// addTLS: no tls is set, so the Istio TLSContext may be added; false means
-	// tls already names the Istio TLSContext and only the port may change.
-	addTLS   bool
+	mp       emissary.Mapping
 	istioCtx string
 }
 
 // readMappingTLS reads the Mapping; false means the rule has nothing to do
-// with it (no service, a tls naming another context, v2 tls: true|false).
+// with it: no service, or tls already set (to any context, v2 tls: true or
+// false). A Mapping that already has a tls is never changed: the rule only
+// pins the port so that the tls it adds does not move the route.
 func readMappingTLS(m *unstructured.Unstructured, cfg *policy.Config) (mappingTLSInput, bool) {
 	if m == nil || m.Object == nil || cfg == nil {
 		return mappingTLSInput{}, false
 	}
 	in := mappingTLSInput{mp: emissary.ReadMapping(m.Object), istioCtx: cfg.Mappings.TLSContext}
-	if !in.mp.Spec || !in.mp.HasService {
-		return in, false
-	}
-	switch in.mp.TLS.Kind {
-	case emissary.TLSUnset:
-		in.addTLS = true
-	case emissary.TLSName:
-		if in.mp.TLS.Name != in.istioCtx {
-			return in, false
-		}
-	default:
-		return in, false
-	}
-	return in, true
+	return in, in.mp.Spec && in.mp.HasService && in.mp.TLS.Kind == emissary.TLSUnset
 }
 
 // finding is a finding a decision reports.
@@ -128,15 +117,15 @@ func (d mappingTLSDecision) apply(m *unstructured.Unstructured, rep *policy.Repo
 // Kubernetes Service: any other resolver's Mapping is left alone, and one whose
 // resolution meshgate cannot tell is left alone with a warning when it would
 // otherwise have been changed.
-func decideMappingTLS(ctx context.Context, in mappingTLSInput, ns string, w policy.World, cfg *policy.Config) (mappingTLSDecision, error) {
-	res, err := emissary.ResolveMapping(ctx, w, in.mp, ns)
+func decideMappingTLS(ctx context.Context, in mappingTLSInput, t policy.Target, w policy.World, cfg *policy.Config) (mappingTLSDecision, error) {
+	res, err := emissary.ResolveMapping(ctx, w, in.mp, t.Namespace)
 	if err != nil {
 		return mappingTLSDecision{}, err
 	}
 	if res.Unknown == "" && !res.ToService() {
 		return mappingTLSDecision{}, nil // Consul's catalog, not a Kubernetes Service
 	}
-	d, err := decideForService(ctx, in, res, w, cfg)
+	d, err := decideForService(ctx, in, res, t, w, cfg)
 	if err != nil || res.Unknown == "" || d.empty() {
 		return d, err
 	}
@@ -152,8 +141,8 @@ func decideMappingTLS(ctx context.Context, in mappingTLSInput, ns string, w poli
 }
 
 // decideForService decides for a Mapping whose service is a Kubernetes Service
-// (unqualified names in res.Namespace).
-func decideForService(ctx context.Context, in mappingTLSInput, res emissary.Resolution, w policy.World, cfg *policy.Config) (mappingTLSDecision, error) {
+// (unqualified names in res.Namespace). t names the Mapping in messages.
+func decideForService(ctx context.Context, in mappingTLSInput, res emissary.Resolution, t policy.Target, w policy.World, cfg *policy.Config) (mappingTLSDecision, error) {
 	var d mappingTLSDecision
 	mp, istioCtx := in.mp, in.istioCtx
 	up, err := emissary.ParseUpstream(mp.Service, res.Namespace)
@@ -164,9 +153,6 @@ func decideForService(ctx context.Context, in mappingTLSInput, res emissary.Reso
 	case emissary.SchemeNone, emissary.SchemeHTTPS, emissary.SchemeHTTP:
 	default:
 		return d, nil
-	}
-	if !in.addTLS && up.HasPort() {
-		return d, nil // already wired
 	}
 	svc, err := emissary.Resolve(ctx, up, w, cfg.Istio.RootNamespace)
 	if err != nil {
@@ -183,7 +169,8 @@ func decideForService(ctx context.Context, in mappingTLSInput, res emissary.Reso
 			up.ServiceKey(), res.NamespaceFrom, up.Namespace, svc.MTLS.Explain())
 	}
 
-	if up.Scheme == emissary.SchemeHTTP && in.addTLS {
+	switch up.Scheme {
+	case emissary.SchemeHTTP:
 		// The author asked for plaintext. PERMISSIVE accepts it (without mTLS);
 		// STRICT refuses it.
 		if svc.MTLS.Mode == istio.Strict {
@@ -196,75 +183,117 @@ func decideForService(ctx context.Context, in mappingTLSInput, res emissary.Reso
 				mp.Service, where, fix)
 		}
 		return d, nil
+	case emissary.SchemeHTTPS:
+		// Emissary originates its own TLS, for an application that terminates
+		// TLS itself. With the Istio TLSContext the sidecar would terminate
+		// the mTLS and hand the application plain bytes on its TLS port, so
+		// tls is never added here. PERMISSIVE passes Emissary's TLS through;
+		// STRICT refuses it.
+		fix := fmt.Sprintf("if the application serves plain HTTP there, set spec.tls: %s (or drop https://, and meshgate adds it)", istioCtx)
+		if svc.MTLS.Mode == istio.Strict {
+			d.find(mode, mappingServicePath,
+				"service %q makes Emissary originate its own TLS, but %s: the sidecar refuses any TLS but Istio mTLS, so the route cannot work as written. meshgate does not add tls: %s, with which the sidecar would terminate the mTLS and hand the application plain bytes where it expects TLS; %s; if the application terminates TLS itself, let its TLS through with a PeerAuthentication selecting its pods whose portLevelMtls sets the container port to PERMISSIVE or DISABLE",
+				mp.Service, where, istioCtx, fix)
+		} else if port, proto, ok := plainTextPort(svc.Service, up); ok {
+			d.find(policy.Warn, mappingServicePath,
+				"service %q makes Emissary originate its own TLS, but Istio reads port %d of Service %s as %s, not TLS: one of them is wrong, and meshgate does not guess which; %s; if the application terminates TLS itself, name the port https or tls, or set that appProtocol",
+				mp.Service, port, up.ServiceKey(), proto, fix)
+		}
+		return d, nil
 	}
 
-	if in.addTLS {
-		missing, proven, err := emissary.TLSContextMissing(ctx, w, istioCtx)
-		if err != nil {
-			return d, err
+	missing, proven, err := emissary.TLSContextMissing(ctx, w, istioCtx)
+	if err != nil {
+		return d, err
+	}
+	if missing {
+		// Naming a TLSContext that does not exist would make the Mapping
+		// worse (and mapping-tls-context would deny it). Say so instead.
+		meanwhile := "Emissary connects in plaintext, without mTLS"
+		if svc.MTLS.Mode == istio.Strict {
+			meanwhile = "Emissary connects in plaintext, which the STRICT sidecar refuses"
 		}
-		if missing {
-			// Naming a TLSContext that does not exist would make the Mapping
-			// worse (and mapping-tls-context would deny it). Say so instead.
-			meanwhile := "Emissary connects in plaintext, without mTLS"
-			if svc.MTLS.Mode == istio.Strict {
-				meanwhile = "Emissary connects in plaintext, which the STRICT sidecar refuses"
-			}
-			if proven {
-				d.find(mode, mappingTLSPath,
-					"%s, but TLSContext %q does not exist, so meshgate does not add tls: %s (%s): create TLSContext %q in Emissary's namespace with secret: %s and alpn_protocols: istio, and meshgate adds tls and the port on the next apply",
-					where, istioCtx, istioCtx, meanwhile, istioCtx, cfg.Mappings.IstioSecret)
-			} else {
-				d.find(policy.Warn, mappingTLSPath,
-					"%s, but TLSContext %q is not among the objects meshgate was given (the cluster may have it), so meshgate does not add tls: %s here; at admission, meshgate adds tls and the port when the cluster has the TLSContext (without it, %s)",
-					where, istioCtx, istioCtx, meanwhile)
-			}
+		if proven {
+			d.find(mode, mappingTLSPath,
+				"%s, but TLSContext %q does not exist, so meshgate does not add tls: %s (%s): create TLSContext %q in Emissary's namespace with secret: %s and alpn_protocols: istio, and meshgate adds tls and the port on the next apply",
+				where, istioCtx, istioCtx, meanwhile, istioCtx, cfg.Mappings.IstioSecret)
+		} else {
+			d.find(policy.Warn, mappingTLSPath,
+				"%s, but TLSContext %q is not among the objects meshgate was given (the cluster may have it), so meshgate does not add tls: %s here; at admission, meshgate adds tls and the port when the cluster has the TLSContext (without it, %s)",
+				where, istioCtx, istioCtx, meanwhile)
+		}
+		return d, nil
+	}
+
+	if !up.HasPort() {
+		// Without a port Emissary connects to 80, and to 443 once it
+		// originates TLS: pin 80 so that adding tls keeps the route where
+		// it is. A Service without port 80 is not reached today either;
+		// which of its ports was meant is the author's call.
+		if svc.Service != nil && !emissary.HasPort(svc.Service, emissary.PlainPort) {
+			d.find(mode, mappingServicePath,
+				"meshgate leaves Mapping %s/%s alone: without a port Emissary sends it to port %d, which Service %s does not expose (%s), and tls: %s alone would move it to port %d; write the port in spec.service (for example %q), and meshgate adds tls: %s (%s)",
+				t.Namespace, t.Object.Name, emissary.PlainPort, up.ServiceKey(), portList(svc.Service),
+				istioCtx, emissary.TLSPort, up.WithPort(examplePort(svc.Service)), istioCtx, where)
 			return d, nil
 		}
+		d.service = up.WithPort(emissary.PlainPort)
+		d.serviceWhy = fmt.Sprintf("%q -> %q: without a port Emissary connects to port %d, and to port %d once it originates TLS; the explicit port keeps the route where it is",
+			mp.Service, d.service, emissary.PlainPort, emissary.TLSPort)
 	}
-
-	port := up.Port
-	var why string
-	if port == 0 {
-		if svc.Service != nil {
-			choice, ok := emissary.HTTPPort(svc.Service)
-			if !ok {
-				also := "; without one Emissary originates TLS to port 443 and the connection hangs"
-				if in.addTLS {
-					also = " and set spec.tls: " + istioCtx + " for Istio mTLS"
-				}
-				if len(svc.Service.Spec.Ports) == 0 {
-					d.find(mode, mappingServicePath,
-						"%s, but the Service has no ports, so meshgate cannot make the port explicit: add the HTTP port to the Service and write it in spec.service (for example %q)%s",
-						where, up.WithPort(80), also)
-					return d, nil
-				}
-				d.find(mode, mappingServicePath,
-					"%s, but meshgate cannot tell which of its %d ports serves HTTP (none is named http or http2 or has that appProtocol, and none is 80): write the port in spec.service (for example %q)%s",
-					where, len(svc.Service.Spec.Ports), up.WithPort(firstPort(svc)), also)
-				return d, nil
-			}
-			port, why = int(choice.Port), choice.Why
-		} else {
-			port, why = 80, "Service not known: Emissary's plain HTTP port 80"
-		}
-	}
-	if in.addTLS {
-		d.tls = istioCtx
-		d.tlsWhy = fmt.Sprintf("%s: originate Istio mTLS with TLSContext %q", where, istioCtx)
-	}
-	if up.Port == 0 {
-		d.service = up.WithPort(port)
-		d.serviceWhy = fmt.Sprintf("%q -> %q (%s): with TLS and no port Emissary connects to port 443, and the connection hangs when the Service does not serve it", mp.Service, d.service, why)
-	}
+	d.tls = istioCtx
+	d.tlsWhy = fmt.Sprintf("%s: originate Istio mTLS with TLSContext %q", where, istioCtx)
 	return d, nil
 }
 
-// firstPort returns the resolved Service's first port, for an example in a
-// message (80 when it has none).
-func firstPort(res emissary.Resolved) int {
-	if res.Service != nil && len(res.Service.Spec.Ports) > 0 && res.Service.Spec.Ports[0].Port > 0 {
-		return int(res.Service.Spec.Ports[0].Port)
+// plainTextPort returns the port of svc that upstream u reaches (its port, else
+// Emissary's TLS port), and its protocol, when Istio reads that port as a
+// plain-text one (HTTP, HTTP2, gRPC, gRPC-Web).
+func plainTextPort(svc *corev1.Service, u emissary.Upstream) (int32, istio.Instance, bool) {
+	if svc == nil {
+		return 0, "", false
 	}
-	return 80
+	port := int32(emissary.TLSPort)
+	if u.HasPort() {
+		port = int32(u.Port)
+	}
+	for _, p := range svc.Spec.Ports {
+		if p.Port != port || (p.Protocol != "" && p.Protocol != corev1.ProtocolTCP) {
+			continue
+		}
+		switch proto, _ := istio.ForServicePort(p); proto {
+		case istio.HTTP, istio.HTTP2, istio.GRPC, istio.GRPCWeb:
+			return port, proto, true
+		}
+	}
+	return 0, "", false
+}
+
+// portList describes svc's ports for a message: "its ports: 8080 \"http\", 9090"
+// or "it has no ports".
+func portList(svc *corev1.Service) string {
+	if len(svc.Spec.Ports) == 0 {
+		return "it has no ports"
+	}
+	ports := make([]string, 0, len(svc.Spec.Ports))
+	for _, p := range svc.Spec.Ports {
+		s := strconv.Itoa(int(p.Port))
+		if p.Name != "" {
+			s += fmt.Sprintf(" %q", p.Name)
+		}
+		ports = append(ports, s)
+	}
+	return "its ports: " + strings.Join(ports, ", ")
+}
+
+// examplePort is a port of svc to show in a message: its HTTP port
+// (emissary.HTTPPort), else its first port, else 80.
+func examplePort(svc *corev1.Service) int {
+	if choice, ok := emissary.HTTPPort(svc); ok {
+		return int(choice.Port)
+	}
+	if len(svc.Spec.Ports) > 0 && svc.Spec.Ports[0].Port > 0 {
+		return int(svc.Spec.Ports[0].Port)
+	}
+	return emissary.PlainPort
 }

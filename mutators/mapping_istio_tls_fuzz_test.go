@@ -23,6 +23,8 @@ var mappingSeeds = []string{
 	`{"apiVersion":"getambassador.io/v3alpha1","kind":"Mapping","metadata":{"name":"q","namespace":"apps"},"spec":{"prefix":"/q/","service":"multi"}}`,
 	`{"apiVersion":"getambassador.io/v3alpha1","kind":"Mapping","metadata":{"name":"q","namespace":"default"},"spec":{"prefix":"/q/","service":"http://quote"}}`,
 	`{"apiVersion":"getambassador.io/v3alpha1","kind":"Mapping","metadata":{"name":"q","namespace":"mixed"},"spec":{"prefix":"/q/","service":"[fd00::1]"}}`,
+	`{"apiVersion":"getambassador.io/v3alpha1","kind":"Mapping","metadata":{"name":"s","namespace":"apps"},"spec":{"prefix":"/s/","service":"split"}}`,
+	`{"apiVersion":"getambassador.io/v3alpha1","kind":"Mapping","metadata":{"name":"q","namespace":"apps"},"spec":{"prefix":"/q/","service":"https://quote:80"}}`,
 	`{"spec":"garbage"}`,
 	`[]`,
 }

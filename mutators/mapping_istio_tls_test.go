@@ -84,6 +84,13 @@ spec:
 ---
 apiVersion: v1
 kind: Service
+metadata: {name: split, namespace: apps}
+spec:
+  selector: {app: split}
+  ports: [{name: tcp-web, port: 80}, {name: http-metrics, port: 9090}]
+---
+apiVersion: v1
+kind: Service
 metadata: {name: noports, namespace: apps}
 spec:
   selector: {app: noports}
@@ -134,11 +141,18 @@ func TestMappingIstioTLS(t *testing.T) {
 			wantChanges: []string{"spec.tls", "spec.service"},
 		},
 		{
-			name: "known Service with only port 8080 named http",
+			name: "port 80 is pinned even when another port is named http: Emissary uses 80 today",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: s, namespace: apps},
+				spec: {prefix: /s/, service: split}}`,
+			wantService: "split:80", wantTLS: "istio-upstream",
+			wantChanges: []string{"spec.tls", "spec.service"},
+		},
+		{
+			name: "known Service without port 80: left alone, the port is the author's call",
 			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: w, namespace: default},
 				spec: {prefix: /w/, service: web.apps}}`,
-			wantService: "web.apps:8080", wantTLS: "istio-upstream",
-			wantChanges: []string{"spec.tls", "spec.service"},
+			wantService: "web.apps",
+			wantFinding: `meshgate leaves Mapping default/w alone: without a port Emissary sends it to port 80, which Service apps/web does not expose (its ports: 8080 "http"), and tls: istio-upstream alone would move it to port 443; write the port in spec.service (for example "web.apps:8080"), and meshgate adds tls: istio-upstream (Service apps/web is in sidecar-mode mesh namespace "apps" with mTLS PERMISSIVE, Istio's default)`,
 		},
 		{
 			name: "cluster FQDN keeps its spelling",
@@ -155,25 +169,30 @@ func TestMappingIstioTLS(t *testing.T) {
 			wantChanges: []string{"spec.tls"},
 		},
 		{
-			name: "https scheme with a port: tls added, scheme kept",
+			name: "https:// to a STRICT upstream: the application's own TLS, no tls added, a warning",
 			mapping: `{apiVersion: getambassador.io/v2, kind: Mapping, metadata: {name: productpage, namespace: default},
 				spec: {prefix: /productpage/, service: "https://productpage:9080"}}`,
-			wantService: "https://productpage:9080", wantTLS: "istio-upstream",
-			wantChanges: []string{"spec.tls"},
+			wantService: "https://productpage:9080",
+			wantFinding: `service "https://productpage:9080" makes Emissary originate its own TLS, but Service default/productpage is in sidecar-mode mesh namespace "default" with mTLS STRICT, set by PeerAuthentication default/default (namespace-wide): the sidecar refuses any TLS but Istio mTLS, so the route cannot work as written. meshgate does not add tls: istio-upstream, with which the sidecar would terminate the mTLS and hand the application plain bytes where it expects TLS; if the application serves plain HTTP there, set spec.tls: istio-upstream (or drop https://, and meshgate adds it); if the application terminates TLS itself, let its TLS through with a PeerAuthentication selecting its pods whose portLevelMtls sets the container port to PERMISSIVE or DISABLE`,
 		},
 		{
-			name: "https scheme without a port gets the port too",
+			name: "https:// to a PERMISSIVE upstream's TLS port: the sidecar passes the TLS through, no change",
 			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: apps},
 				spec: {prefix: /q/, service: "https://quote"}}`,
-			wantService: "https://quote:80", wantTLS: "istio-upstream",
-			wantChanges: []string{"spec.tls", "spec.service"},
+			wantService: "https://quote",
 		},
 		{
-			name: "tls already the Istio context: only the port is made explicit",
+			name: "https:// to a PERMISSIVE upstream's port named http: no change, a warning",
+			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: apps},
+				spec: {prefix: /q/, service: "https://quote:80"}}`,
+			wantService: "https://quote:80",
+			wantFinding: `service "https://quote:80" makes Emissary originate its own TLS, but Istio reads port 80 of Service apps/quote as HTTP, not TLS: one of them is wrong, and meshgate does not guess which; if the application serves plain HTTP there, set spec.tls: istio-upstream (or drop https://, and meshgate adds it); if the application terminates TLS itself, name the port https or tls, or set that appProtocol`,
+		},
+		{
+			name: "tls already the Istio context without a port: left to mapping-tls-context",
 			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: apps},
 				spec: {prefix: /q/, service: web, tls: istio-upstream}}`,
-			wantService: "web:8080", wantTLS: "istio-upstream",
-			wantChanges: []string{"spec.service"},
+			wantService: "web", wantTLS: "istio-upstream",
 		},
 		{
 			name: "empty tls string counts as unset",
@@ -287,14 +306,14 @@ func TestMappingIstioTLS(t *testing.T) {
 			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: apps},
 				spec: {prefix: /q/, service: multi}}`,
 			wantService: "multi",
-			wantFinding: `meshgate cannot tell which of its 2 ports serves HTTP (none is named http or http2 or has that appProtocol, and none is 80): write the port in spec.service (for example "multi:9000") and set spec.tls: istio-upstream for Istio mTLS`,
+			wantFinding: `which Service apps/multi does not expose (its ports: 9000 "tcp-a", 9090 "metrics"), and tls: istio-upstream alone would move it to port 443; write the port in spec.service (for example "multi:9000")`,
 		},
 		{
 			name: "Service without ports: conflict, no change",
 			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: apps},
 				spec: {prefix: /q/, service: noports}}`,
 			wantService: "noports",
-			wantFinding: `the Service has no ports`,
+			wantFinding: `which Service apps/noports does not expose (it has no ports)`,
 		},
 		{
 			name: "Mapping without a service",
@@ -348,7 +367,7 @@ func TestMappingIstioTLSReasons(t *testing.T) {
 	rep := ruletest.Must(mutators.MappingIstioTLS(context.Background(), m, ruletest.Target(m), w, policy.DefaultConfig()))
 	require.Len(t, rep.Changes, 2)
 	assert.Equal(t, `Service apps/quote is in sidecar-mode mesh namespace "apps" with mTLS PERMISSIVE, Istio's default: originate Istio mTLS with TLSContext "istio-upstream"`, rep.Changes[0].Reason)
-	assert.Equal(t, `"quote" -> "quote:80" (the Service's HTTP port "http"): with TLS and no port Emissary connects to port 443, and the connection hangs when the Service does not serve it`, rep.Changes[1].Reason)
+	assert.Equal(t, `"quote" -> "quote:80": without a port Emissary connects to port 80, and to port 443 once it originates TLS; the explicit port keeps the route where it is`, rep.Changes[1].Reason)
 	assert.Equal(t, []jsonpatch.Operation{{Operation: "add", Path: "/spec/tls", Value: "istio-upstream"}}, rep.Changes[0].Ops)
 	assert.Equal(t, []jsonpatch.Operation{{Operation: "replace", Path: "/spec/service", Value: "quote:80"}}, rep.Changes[1].Ops)
 }
@@ -527,7 +546,8 @@ func TestMappingIstioTLSAmbassadorModule(t *testing.T) {
 		{name: "unqualified service in Emissary's namespace with the Module", world: mappingWorldYAML + module("{use_ambassador_namespace_for_service_resolution: true}"), mappingNS: "plain", service: "quote", wantService: "quote:80"},
 		{name: "the Module's flag off: the Mapping's namespace", world: mappingWorldYAML + module("{use_ambassador_namespace_for_service_resolution: false}"), mappingNS: "plain", service: "quote"},
 		{name: "a qualified service ignores the Module", world: mappingWorldYAML + module("{use_ambassador_namespace_for_service_resolution: true}"), mappingNS: "default", service: "web.plain"},
-		{name: "unqualified service in a meshed Mapping namespace moves to Emissary's", world: mappingWorldYAML + module("{use_ambassador_namespace_for_service_resolution: true}"), mappingNS: "default", service: "web", wantService: "web:8080"},
+		{name: "unqualified service in a meshed Mapping namespace moves to Emissary's", world: mappingWorldYAML + module("{use_ambassador_namespace_for_service_resolution: true}"), mappingNS: "default", service: "split", wantService: "split:80"},
+		{name: "the Module's namespace names the Service in the warning", world: mappingWorldYAML + module("{use_ambassador_namespace_for_service_resolution: true}"), mappingNS: "default", service: "web", warn: "Service apps/web (unqualified, and Module apps/ambassador sets use_ambassador_namespace_for_service_resolution"},
 		{name: "the Module's default resolver is Consul", world: mappingWorldYAML + module("{resolver: consul}"), mappingNS: "default", service: "quote.apps"},
 		{name: "Modules that disagree: warn, never guess", world: mappingWorldYAML + module("{use_ambassador_namespace_for_service_resolution: true}") + "\n---\napiVersion: getambassador.io/v3alpha1\nkind: Module\nmetadata: {name: ambassador, namespace: emissary}\nspec: {config: {}}\n", mappingNS: "default", service: "quote.apps", warn: "the ambassador Modules apps/ambassador, emissary/ambassador disagree"},
 	} {

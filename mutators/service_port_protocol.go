@@ -20,7 +20,7 @@ import (
 func init() {
 	policy.Register(policy.Rule{
 		ID:       policy.ServicePortProtocol,
-		Summary:  "name unnamed Service ports and add appProtocol where the protocol is clear from the port number",
+		Summary:  "name unnamed Service ports and add appProtocol where a named targetPort or the port number makes the protocol clear",
 		Mutation: true,
 		Default:  policy.Warn,
 		Reads:    []policy.WorldKind{policy.KindNamespace},
@@ -48,8 +48,12 @@ func init() {
 func servicePortProtocolPolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
 	match, conditions, scope := native.ServiceScope(cfg)
 	target := "((!has(p.targetPort) || p.targetPort == 0) ? p.port : p.targetPort)"
-	infer := fmt.Sprintf("((variables.edge && (%s == %s || %s == %d || %s == %d)) ? 'http' : p.port == 80 ? 'http' : p.port == 443 ? 'https' : p.port in %s ? 'tcp' : '')",
-		target, native.String(edgeAdminPortName), target, edgeAdminPort, target, edgeSnapshotPort, native.Ints([]int32{25, 53, 3306, 27017}))
+	// targetProto: what a named targetPort says (istio.ByPortName), "" for none.
+	targetProto := "(has(p.targetPort) && type(p.targetPort) == string) ? " + native.NameProtocol("string(p.targetPort)", "") + " : ''"
+	tp := "variables.targetProto[i]"
+	infer := fmt.Sprintf("((variables.edge && (%s == %s || %s == %d || %s == %d)) ? 'http' : %s in ['udp', 'http_proxy'] ? '' : %s != '' ? %s : "+
+		"p.port == 80 ? 'http' : p.port == 443 ? 'https' : p.port in %s ? 'tcp' : '')",
+		target, native.String(edgeAdminPortName), target, edgeAdminPort, target, edgeSnapshotPort, tp, tp, tp, native.Ints([]int32{25, 53, 3306, 27017}))
 	tcp := "p.?protocol.orValue('TCP') == 'TCP'"
 	unnamed := "p.?name.orValue('') == ''"
 	base := fmt.Sprintf("(%s && %s && !variables.selectorless) ? (has(p.appProtocol) ? (variables.proto[i] != 'http_proxy' ? variables.proto[i] : '') : variables.infer[i]) : ''", tcp, unnamed)
@@ -76,7 +80,8 @@ func servicePortProtocolPolicy(cfg *policy.Config) (policy.InTreePolicies, error
 				native.Label("variables.objLabels", labelService), native.String(serviceAmbassAdmin),
 				"variables."+native.VarEdgeSelectors),
 			"proto", "variables.ports.map(p, "+native.PortProtocol("p")+")",
-			"infer", "variables.ports.map(p, "+infer+")",
+			"targetProto", "variables.ports.map(p, "+targetProto+")",
+			"infer", "variables.ports.transformList(i, p, "+infer+")",
 			"used", "variables.ports.filter(p, p.?name.orValue('') != '').map(p, p.name)",
 			"base", "variables.ports.transformList(i, p, "+base+")",
 			"newName", "variables.ports.transformList(i, p, "+name+")",
@@ -185,7 +190,10 @@ func edgeProxyService(svc *corev1.Service, cfg *policy.Config) bool {
 // inferProtocol returns the protocol port p carries for certain, and why: on
 // the edge proxy's own Services the ports Emissary fixes (its admin port 8877,
 // or the chart's container port "admin", and its snapshot port 8005: both
-// HTTP), else the port number (istio.ByPortNumber).
+// HTTP); else a named targetPort whose name gives Istio a protocol
+// (istio.ByPortName: "grpc" makes port 80 gRPC, not HTTP); else the port
+// number (istio.ByPortNumber). A targetPort named for UDP says nothing certain
+// of a TCP port: nothing is inferred.
 func inferProtocol(p corev1.ServicePort, edge bool) (istio.Instance, string, bool) {
 	if edge {
 		target := p.TargetPort
@@ -200,11 +208,22 @@ func inferProtocol(p corev1.ServicePort, edge bool) (istio.Instance, string, boo
 			return istio.HTTP, "it targets Emissary's snapshot port (served over HTTP)", true
 		}
 	}
-	proto, ok := istio.ByPortNumber(p.Port)
-	if !ok {
+	byNumber, numberOK := istio.ByPortNumber(p.Port)
+	if p.TargetPort.Type == intstr.String {
+		if proto, ok := istio.ByPortName(p.TargetPort.StrVal); ok {
+			switch {
+			case proto == istio.UDP || proto == istio.HTTPProxy:
+				return "", "", false
+			case numberOK && proto == byNumber:
+			default:
+				return proto, fmt.Sprintf("its targetPort is the container port %q", p.TargetPort.StrVal), true
+			}
+		}
+	}
+	if !numberOK {
 		return "", "", false
 	}
-	return proto, fmt.Sprintf("port %d carries %s", p.Port, proto), true
+	return byNumber, fmt.Sprintf("port %d carries %s", p.Port, byNumber), true
 }
 
 // nameUnnamedPort names port p (at fld) after its appProtocol, or the protocol

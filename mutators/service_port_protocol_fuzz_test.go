@@ -22,6 +22,7 @@ var sppSeeds = []string{
 	`{"apiVersion":"v1","kind":"Service","metadata":{"name":"ext","namespace":"mesh"},"spec":{"type":"ExternalName","externalName":"example.com","ports":[{"port":443}]}}`,
 	`{"apiVersion":"v1","kind":"Service","metadata":{"name":"x","namespace":"mesh","labels":{"istio":"pilot"}},"spec":{"ports":[{"port":80}]}}`,
 	`{"apiVersion":"v1","kind":"Service","metadata":{"name":"x","namespace":"mesh"},"spec":{"ports":[{"name":"http","port":80},{"name":"http-80","port":81},{"port":80},{"port":80,"appProtocol":"http_proxy"}]}}`,
+	`{"apiVersion":"v1","kind":"Service","metadata":{"name":"x","namespace":"mesh"},"spec":{"selector":{"app":"x"},"ports":[{"port":80,"targetPort":"grpc"},{"name":"api","port":443,"targetPort":"http-api"},{"port":9090,"targetPort":"udp-x"},{"port":8080,"targetPort":"web"}]}}`,
 	`{"apiVersion":"v1","kind":"Service","metadata":{"name":"x","namespace":"mesh"},"spec":{"ports":null}}`,
 	`{"apiVersion":"v1","kind":"Service","metadata":{"name":"x","namespace":"mesh"}}`,
 }

@@ -53,6 +53,10 @@ func TestServicePortProtocol(t *testing.T) {
 	port := func(name string, number int32, appProtocol *string) corev1.ServicePort {
 		return corev1.ServicePort{Name: name, Port: number, Protocol: tcp, TargetPort: intstr.FromInt32(number), AppProtocol: appProtocol}
 	}
+	named := func(p corev1.ServicePort, target string) corev1.ServicePort {
+		p.TargetPort = intstr.FromString(target)
+		return p
+	}
 	tests := []struct {
 		name string
 		ns   string
@@ -205,6 +209,53 @@ func TestServicePortProtocol(t *testing.T) {
 			wantNames: []string{""}, wantAppProtocols: []string{""},
 		},
 		{
+			name: "unnamed port 80 targeting container port grpc is named grpc, not http", ns: "mesh",
+			in:        []corev1.ServicePort{named(port("", 80, nil), "grpc")},
+			wantNames: []string{"grpc"}, wantAppProtocols: []string{""},
+			wantFields: []string{"spec.ports[0].name"},
+		},
+		{
+			name: "unreadable name on port 80 targeting grpc gets appProtocol grpc", ns: "mesh",
+			in:        []corev1.ServicePort{named(port("web", 80, nil), "grpc")},
+			wantNames: []string{"web"}, wantAppProtocols: []string{"grpc"},
+			wantFields: []string{"spec.ports[0].appProtocol"},
+		},
+		{
+			name: "unnamed port 443 targeting tcp-db is named tcp", ns: "mesh",
+			in:        []corev1.ServicePort{named(port("", 443, nil), "tcp-db")},
+			wantNames: []string{"tcp"}, wantAppProtocols: []string{""},
+			wantFields: []string{"spec.ports[0].name"},
+		},
+		{
+			name: "targetPort http-web agrees with port 80", ns: "mesh",
+			in:        []corev1.ServicePort{named(port("", 80, nil), "http-web")},
+			wantNames: []string{"http"}, wantAppProtocols: []string{""},
+			wantFields: []string{"spec.ports[0].name"},
+		},
+		{
+			name: "targetPort without a protocol prefix leaves port 80 HTTP", ns: "mesh",
+			in:        []corev1.ServicePort{named(port("", 80, nil), "web")},
+			wantNames: []string{"http"}, wantAppProtocols: []string{""},
+			wantFields: []string{"spec.ports[0].name"},
+		},
+		{
+			name: "targetPort named for UDP on a TCP port 80: nothing is certain", ns: "mesh",
+			in:        []corev1.ServicePort{named(port("", 80, nil), "udp-dns")},
+			wantNames: []string{""}, wantAppProtocols: []string{""},
+		},
+		{
+			name: "unnamed port 9090 targeting http-metrics is named http", ns: "mesh",
+			in:        []corev1.ServicePort{named(port("", 9090, nil), "http-metrics")},
+			wantNames: []string{"http"}, wantAppProtocols: []string{""},
+			wantFields: []string{"spec.ports[0].name"},
+		},
+		{
+			name: "targetPort grpc-web is gRPC-Web", ns: "mesh",
+			in:        []corev1.ServicePort{named(port("", 8080, nil), "grpc-web")},
+			wantNames: []string{"grpc-web"}, wantAppProtocols: []string{""},
+			wantFields: []string{"spec.ports[0].name"},
+		},
+		{
 			name: "Service without ports", ns: "mesh",
 		},
 	}
@@ -257,6 +308,14 @@ func TestServicePortProtocolReasons(t *testing.T) {
 	assert.Equal(t, []jsonpatch.Operation{{Operation: "add", Path: "/spec/ports/0/name", Value: "http"}}, rep.Changes[0].Ops)
 	assert.Equal(t, []jsonpatch.Operation{{Operation: "add", Path: "/spec/ports/1/appProtocol", Value: "https"}}, rep.Changes[1].Ops)
 	assert.Equal(t, "http2", got.Spec.Ports[2].Name)
+
+	_, rep = sppRun(t, sppService("mesh",
+		corev1.ServicePort{Port: 80, TargetPort: intstr.FromString("grpc")},
+		corev1.ServicePort{Name: "web", Port: 443, TargetPort: intstr.FromString("http")},
+	), sppWorld(t), policy.DefaultConfig())
+	require.Len(t, rep.Changes, 2)
+	assert.Equal(t, `port 80 had no name; named it "grpc" because its targetPort is the container port "grpc"; unnamed, Istio could only sniff its protocol`, rep.Changes[0].Reason)
+	assert.Equal(t, `port name "web" gives Istio no protocol; set appProtocol "http" because its targetPort is the container port "http" (the name is kept: other objects may refer to it)`, rep.Changes[1].Reason)
 }
 
 func TestServicePortProtocolManyUnnamedPorts(t *testing.T) {

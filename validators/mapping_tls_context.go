@@ -243,7 +243,7 @@ func MappingTLSContext(ctx context.Context, obj *unstructured.Unstructured, t po
 			"tls: %s originates Istio mTLS, but %s DISABLEs mTLS for Service %s: the sidecar passes Emissary's TLS through and the application cannot read it; remove spec.tls, or enable mTLS (PERMISSIVE or STRICT) for the Service",
 			name, res.MTLS.Source(), up.ServiceKey())
 	}
-	if !up.HasPort() && res.Service != nil && !emissary.IsExternalName(res.Service) && !emissary.HasPort(res.Service, 443) {
+	if !up.HasPort() && res.Service != nil && !emissary.IsExternalName(res.Service) && !emissary.HasPort(res.Service, emissary.TLSPort) {
 		suggest := 80
 		if choice, ok := emissary.HTTPPort(res.Service); ok {
 			suggest = int(choice.Port)
@@ -251,8 +251,8 @@ func MappingTLSContext(ctx context.Context, obj *unstructured.Unstructured, t po
 			suggest = int(res.Service.Spec.Ports[0].Port)
 		}
 		rep.Find(policy.MappingTLSContext, mode, servicePath,
-			"service %q has no port: with tls: %s Emissary originates TLS to port 443, which Service %s does not expose, and the connection hangs; write %q",
-			mp.Service, name, up.ServiceKey(), up.WithPort(suggest))
+			"service %q has no port: with tls: %s Emissary originates TLS to port %d, which Service %s does not expose, and the connection hangs; write the port the application serves plain HTTP on (the sidecar hands it the decrypted bytes) in spec.service, for example %q",
+			mp.Service, name, emissary.TLSPort, up.ServiceKey(), up.WithPort(suggest))
 	}
 	return rep, nil
 }

@@ -150,14 +150,14 @@ func TestMappingTLSContext(t *testing.T) {
 		{
 			name:    "Istio context, no port, Service without 443: it would hang",
 			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: quote-backend, namespace: default}, spec: {prefix: /backend/, service: quote, tls: istio-upstream}}`,
-			want:    []mtcFinding{{"spec.service", `service "quote" has no port: with tls: istio-upstream Emissary originates TLS to port 443, which Service default/quote does not expose, and the connection hangs; write "quote:80"`}},
+			want:    []mtcFinding{{"spec.service", `service "quote" has no port: with tls: istio-upstream Emissary originates TLS to port 443, which Service default/quote does not expose, and the connection hangs; write the port the application serves plain HTTP on (the sidecar hands it the decrypted bytes) in spec.service, for example "quote:80"`}},
 		},
 		{
 			name:    "the suggested port is the Service's HTTP port, spelled like the original",
 			mapping: `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: emissary}, spec: {prefix: /q/, service: "https://web.mesh-ambient", tls: istio-upstream}}`,
 			want: []mtcFinding{
 				{"spec.tls", `Service mesh-ambient/web is in ambient namespace "mesh-ambient"`},
-				{"spec.service", `write "https://web.mesh-ambient:8080"`},
+				{"spec.service", `for example "https://web.mesh-ambient:8080"`},
 			},
 		},
 		{
@@ -239,7 +239,7 @@ spec: {selector: {app: quote}, ports: [{name: http, port: 8080}]}
 		{name: "Consul resolution: no Kubernetes Service to judge", world: base, spec: `{prefix: /q/, service: quote, tls: istio-upstream, resolver: consul-dc1}`},
 		{name: "unknown resolver: meshgate cannot tell", world: base, spec: `{prefix: /q/, service: quote, tls: istio-upstream, resolver: nowhere}`},
 		{name: "the Module moves an unqualified service to Emissary's namespace", world: base + module, spec: `{prefix: /q/, service: quote, tls: istio-upstream}`,
-			want: []mtcFinding{{"spec.service", `which Service emissary/quote does not expose, and the connection hangs; write "quote:8080"`}}},
+			want: []mtcFinding{{"spec.service", `which Service emissary/quote does not expose, and the connection hangs; write the port the application serves plain HTTP on (the sidecar hands it the decrypted bytes) in spec.service, for example "quote:8080"`}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			m := ruletest.Object(t, `{apiVersion: getambassador.io/v3alpha1, kind: Mapping, metadata: {name: q, namespace: default}, spec: `+tt.spec+`}`)

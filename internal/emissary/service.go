@@ -122,13 +122,22 @@ func deref(s *string) string {
 	return *s
 }
 
-// HasPort reports whether svc exposes port.
+// The ports Emissary connects to when a Mapping's service has none: 443 when
+// it originates TLS (an https:// service, or a tls context without http://),
+// else 80 (ambassador/ir/ircluster.py).
+const (
+	PlainPort = 80
+	TLSPort   = 443
+)
+
+// HasPort reports whether svc exposes port over TCP, the only L4 protocol
+// Emissary proxies a Mapping over.
 func HasPort(svc *corev1.Service, port int32) bool {
 	if svc == nil {
 		return false
 	}
 	for _, p := range svc.Spec.Ports {
-		if p.Port == port {
+		if p.Port == port && (p.Protocol == "" || p.Protocol == corev1.ProtocolTCP) {
 			return true
 		}
 	}

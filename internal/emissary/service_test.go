@@ -138,3 +138,24 @@ func TestResolve(t *testing.T) {
 		assert.Equal(t, Resolved{}, ruletest.Must(Resolve(context.Background(), u, w, "istio-system")))
 	})
 }
+
+func TestHasPort(t *testing.T) {
+	tests := []struct {
+		name string
+		svc  *corev1.Service
+		port int32
+		want bool
+	}{
+		{name: "TCP by default", svc: svc(corev1.ServicePort{Name: "http", Port: 80}), port: 80, want: true},
+		{name: "explicit TCP", svc: svc(corev1.ServicePort{Port: 443, Protocol: corev1.ProtocolTCP}), port: 443, want: true},
+		{name: "another port", svc: svc(corev1.ServicePort{Name: "http", Port: 8080}), port: 80},
+		{name: "UDP only: Emissary cannot connect to it", svc: svc(corev1.ServicePort{Name: "dns", Port: 80, Protocol: corev1.ProtocolUDP}), port: 80},
+		{name: "SCTP only", svc: svc(corev1.ServicePort{Port: 443, Protocol: corev1.ProtocolSCTP}), port: 443},
+		{name: "no Service", port: 80},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, HasPort(tt.svc, tt.port))
+		})
+	}
+}

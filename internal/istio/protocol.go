@@ -191,6 +191,16 @@ func PortName(p Instance) (string, bool) {
 	return "", false
 }
 
+// ByPortName returns the protocol Istio reads from a port named name, and
+// whether it knows it: istio.Convert of a TCP port with that name and no
+// appProtocol, without the well-known port numbers. The service-port-protocol
+// rule reads a Service port's named targetPort (a container port's name) with
+// it: the same naming convention.
+func ByPortName(name string) (Instance, bool) {
+	r := Convert(0, name, corev1.ProtocolTCP, nil)
+	return r.Protocol, r.Protocol.Known()
+}
+
 // ByPortNumber returns the protocol a TCP port number carries for certain, for
 // ports that say nothing else. The table is deliberately small, so a guess never
 // turns a working port into a broken one:

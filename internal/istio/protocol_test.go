@@ -199,3 +199,27 @@ func TestInScope(t *testing.T) {
 		})
 	}
 }
+
+func TestByPortName(t *testing.T) {
+	tests := []struct {
+		name   string
+		want   istio.Instance
+		wantOK bool
+	}{
+		{"grpc", istio.GRPC, true},
+		{"grpc-web", istio.GRPCWeb, true},
+		{"http-metrics", istio.HTTP, true},
+		{"tcp-db", istio.TCP, true},
+		{"udp-dns", istio.UDP, true},
+		{"web", istio.Unsupported, false},
+		{"metrics", istio.Unsupported, false},
+		{"", istio.Unsupported, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := istio.ByPortName(tt.name)
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, tt.wantOK, ok)
+		})
+	}
+}

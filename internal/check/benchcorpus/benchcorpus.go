@@ -264,7 +264,7 @@ func service(b *builder, ns, name string, seed int) {
 	port := "    - name: http\n      port: 80\n      targetPort: http\n"
 	switch seed % 5 {
 	case 1:
-		port = "    - name: web\n      port: 8081\n      targetPort: http\n" // Istio cannot read it
+		port = "    - name: web\n      port: 8081\n      targetPort: 8080\n" // Istio cannot read it, nor tell from the numbers
 	case 2:
 		port = "    - port: 80\n      targetPort: http\n" // unnamed: named by the mutation
 	case 3:
