@@ -33,7 +33,9 @@ type Limits struct {
 	MaxRequestBytes int64
 	// MaxBodyBytesInFlight bounds the bytes all request bodies hold at once,
 	// counted as they arrive and until the review is answered; a body that
-	// would pass it is answered 429.
+	// would pass it is answered 429. Bodies past smallBody bytes may use
+	// only seven eighths of it, so that large bodies cannot crowd out the
+	// common small reviews.
 	MaxBodyBytesInFlight int64
 	// MaxReviewsInFlight bounds the reviews being answered at once (counted
 	// once a body is complete); a review over it is answered 429.
@@ -64,6 +66,10 @@ func DefaultLimits() Limits {
 		MaxConnections:       1000,
 	}
 }
+
+// smallBody is the size up to which a body may use the whole of
+// MaxBodyBytesInFlight (most reviews are a few KiB).
+const smallBody = 64 << 10
 
 // maxHeaderBytes bounds a request's headers (the API server sends a few
 // hundred bytes); controller-runtime's server allows 1 MiB.
@@ -159,7 +165,7 @@ func (lim *limiter) wrap(next http.Handler) http.Handler {
 // connection when the body was left unread.
 func (lim *limiter) refuse(w http.ResponseWriter, code int, reason string, closeConn bool, msg string) {
 	lim.metrics.refused(reason)
-	lim.log.Info("request refused", "reason", reason, "status", code, "message", msg)
+	lim.log.Info("request refused", "reason", reason, "status", code, "error", msg)
 	if closeConn {
 		w.Header().Set("Connection", "close")
 	}
@@ -184,7 +190,7 @@ func (lim *limiter) readBody(r *http.Request) (body []byte, held int64, err erro
 		size = min(size, r.ContentLength+1)
 	}
 	for {
-		if !lim.charge(size - held) {
+		if !lim.charge(size-held, size > smallBody) {
 			return nil, held, errBodyBytes
 		}
 		held = size
@@ -218,11 +224,15 @@ func (lim *limiter) readBody(r *http.Request) (body []byte, held int64, err erro
 }
 
 // charge takes n bytes of the body bytes in flight; false when they would
-// pass the limit.
-func (lim *limiter) charge(n int64) bool {
+// pass the limit (for a large body, seven eighths of it).
+func (lim *limiter) charge(n int64, large bool) bool {
+	limit := lim.l.MaxBodyBytesInFlight
+	if large {
+		limit -= limit / 8
+	}
 	for {
 		cur := lim.bodyBytes.Load()
-		if lim.l.MaxBodyBytesInFlight > 0 && cur+n > lim.l.MaxBodyBytesInFlight {
+		if limit > 0 && cur+n > limit {
 			return false
 		}
 		if lim.bodyBytes.CompareAndSwap(cur, cur+n) {

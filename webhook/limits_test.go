@@ -204,13 +204,15 @@ func TestLimitsBoundTheBytesBodiesHold(t *testing.T) {
 	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
 	assert.Equal(t, "1", resp.Header.Get("Retry-After"))
 	assert.Contains(t, body, "bytes of request bodies already")
-	// ...while a small one does.
+	// ...while a small one does, even past the seven eighths large bodies
+	// may use (200 KiB + 40 KiB > 224 KiB).
 	small := dialTLS(t, s.addr)
-	startRequest(t, small, 2)
-	_, err = io.WriteString(small, "{}")
+	startRequest(t, small, 40<<10)
+	_, err = small.Write(bytes.Repeat([]byte("z"), 40<<10))
 	require.NoError(t, err)
-	resp, _ = readResponse(t, small, 2*time.Second)
+	resp, body = readResponse(t, small, 2*time.Second)
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, strconv.Itoa(40<<10), body)
 
 	// Once the held body is gone, the large one fits.
 	require.NoError(t, held.Close())

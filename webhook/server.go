@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -213,7 +214,7 @@ func NewServer(cfg *rest.Config, o Options) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		hooks.Register(path, d.wrap(lim.wrap(failClosed(&admission.Webhook{Handler: h, LogConstructor: admissionLog(reqLog)}))))
+		hooks.Register(path, serveReviews(h, d, lim, reqLog))
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("add healthz check: %w", err)
@@ -228,6 +229,13 @@ func NewServer(cfg *rest.Config, o Options) (*Server, error) {
 		return nil, fmt.Errorf("add readyz check: %w", err)
 	}
 	return &Server{mgr: mgr, world: w, metrics: metrics, drain: d, drainDelay: o.DrainDelay}, nil
+}
+
+// serveReviews is the HTTP handler of one webhook path: draining, the
+// request limits, failing closed, and controller-runtime's admission.Webhook
+// (decoding, body checks, panics recovered) whose client errors go to reqLog.
+func serveReviews(h admission.Handler, d *drain, lim *limiter, reqLog logr.Logger) http.Handler {
+	return d.wrap(lim.wrap(failClosed(&admission.Webhook{Handler: h, LogConstructor: admissionLog(reqLog)})))
 }
 
 // Start runs the server until ctx is done and, after that, for the drain
