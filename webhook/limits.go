@@ -112,7 +112,7 @@ func (lim *limiter) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > lim.l.MaxRequestBytes {
 			lim.refuse(w, http.StatusRequestEntityTooLarge, refusedTooLarge, true,
-				fmt.Sprintf("request body of %d bytes is over meshgate's limit of %d bytes", r.ContentLength, lim.l.MaxRequestBytes))
+				fmt.Sprintf("request body too large: %d bytes, over meshgate's limit of %d bytes", r.ContentLength, lim.l.MaxRequestBytes))
 			return
 		}
 		rc := http.NewResponseController(w)
@@ -130,7 +130,7 @@ func (lim *limiter) wrap(next http.Handler) http.Handler {
 		switch {
 		case errors.Is(err, errTooLarge):
 			lim.refuse(w, http.StatusRequestEntityTooLarge, refusedTooLarge, true,
-				fmt.Sprintf("request body is over meshgate's limit of %d bytes", lim.l.MaxRequestBytes))
+				fmt.Sprintf("request body too large: over meshgate's limit of %d bytes", lim.l.MaxRequestBytes))
 			return
 		case errors.Is(err, errBodyBytes):
 			lim.refuse(w, http.StatusTooManyRequests, refusedBodyBytes, true,
