@@ -289,3 +289,24 @@ func TestLimitsBoundTheConnections(t *testing.T) {
 		_ = c.Close()
 	}
 }
+
+func TestHookServerServesHTTP2WhenEnabled(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		s := startLimited(t, DefaultLimits(), echoBody, func(o *hookServerOptions) { o.TLSOpts = TLSOptions(tls.VersionTLS13, h2) })
+		for _, clientH2 := range []bool{false, true} {
+			t.Run(fmt.Sprintf("server HTTP/2 %t, client HTTP/2 %t", h2, clientH2), func(t *testing.T) {
+				tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: clientH2} //nolint:gosec // test server
+				defer tr.CloseIdleConnections()
+				resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Post("https://"+s.addr+"/review", "application/json", strings.NewReader("{}"))
+				require.NoError(t, err)
+				defer resp.Body.Close()
+				assert.Equal(t, http.StatusOK, resp.StatusCode)
+				want := 1
+				if h2 && clientH2 {
+					want = 2
+				}
+				assert.Equal(t, want, resp.ProtoMajor)
+			})
+		}
+	}
+}
