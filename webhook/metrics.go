@@ -32,6 +32,14 @@ type Metrics struct {
 	// answer (the API server then applies the webhook's failurePolicy), by
 	// webhook direction and object kind.
 	ReviewErrors *prometheus.CounterVec
+	// Refused counts the requests and connections refused over a limit of
+	// the webhook port (Limits), by reason.
+	Refused *prometheus.CounterVec
+	// BodyBytes is the bytes request bodies hold (Limits.MaxBodyBytesInFlight).
+	BodyBytes prometheus.Gauge
+	// LiveReadsThrottled counts the live reads refused over their limits
+	// (LiveReadLimits); their reviews fail.
+	LiveReadsThrottled prometheus.Counter
 }
 
 // NewMetrics creates meshgate's metrics and registers them with reg (for the
@@ -66,6 +74,21 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "meshgate_review_errors_total",
 			Help: "Reviews that failed (the World could not answer, or the object could not be read), by webhook direction and object kind.",
 		}, []string{"direction", "kind"}),
+		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "meshgate_requests_refused_total",
+			Help: "Requests (and connections) of the webhook port refused over a limit, by reason.",
+		}, []string{"reason"}),
+		BodyBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "meshgate_request_body_bytes",
+			Help: "Bytes held by the request bodies being read or reviewed.",
+		}),
+		LiveReadsThrottled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meshgate_world_live_reads_throttled_total",
+			Help: "Live reads from the API server refused over their rate or concurrency limit (the review fails).",
+		}),
+	}
+	for _, r := range []string{refusedTooLarge, refusedBodyBytes, refusedReviews, refusedSlowBody, refusedUnreadable, refusedConnections} {
+		m.Refused.WithLabelValues(r)
 	}
 	// Every registered rule's series exist from the start, at 0, so that
 	// dashboards and alerts know each rule before it first fires.
@@ -106,6 +129,15 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return nil, err
 	}
 	if m.ReviewErrors, err = register(reg, m.ReviewErrors); err != nil {
+		return nil, err
+	}
+	if m.Refused, err = register(reg, m.Refused); err != nil {
+		return nil, err
+	}
+	if m.BodyBytes, err = register(reg, m.BodyBytes); err != nil {
+		return nil, err
+	}
+	if m.LiveReadsThrottled, err = register(reg, m.LiveReadsThrottled); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -182,6 +214,27 @@ func (m *Metrics) reviewFailed(dir Direction, kind string) {
 		return
 	}
 	m.ReviewErrors.WithLabelValues(string(dir), kind).Inc()
+}
+
+func (m *Metrics) refused(reason string) {
+	if m == nil {
+		return
+	}
+	m.Refused.WithLabelValues(reason).Inc()
+}
+
+func (m *Metrics) addBodyBytes(n int64) {
+	if m == nil {
+		return
+	}
+	m.BodyBytes.Add(float64(n))
+}
+
+func (m *Metrics) liveReadThrottled() {
+	if m == nil {
+		return
+	}
+	m.LiveReadsThrottled.Inc()
 }
 
 // servedByCRD reports whether World kind kind comes from a CRD (and so may be

@@ -119,3 +119,40 @@ func TestServerTLSOptions(t *testing.T) {
 		assert.Equal(t, "h2", st.NegotiatedProtocol)
 	})
 }
+
+func TestServerTLSDefaultsAndCipherSuites(t *testing.T) {
+	dir := t.TempDir()
+	writeCert(t, dir)
+	defaultMin, err := ParseTLSVersion("")
+	require.NoError(t, err)
+	tls13 := startHooks(t, dir, defaultMin, false)
+	tls12 := startHooks(t, dir, tls.VersionTLS12, false)
+	cbc := []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_RSA_WITH_AES_128_GCM_SHA256}
+	cases := []struct {
+		name        string
+		addr        string
+		client      *tls.Config
+		wantVersion uint16 // 0: refused
+	}{
+		{"by default TLS 1.3 is spoken", tls13, &tls.Config{}, tls.VersionTLS13},
+		{"by default TLS 1.2 is refused", tls13, &tls.Config{MaxVersion: tls.VersionTLS12}, 0},
+		{"with 1.2 allowed, ECDHE AES-GCM is accepted", tls12, &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256}}, tls.VersionTLS12},
+		{"with 1.2 allowed, ECDHE ChaCha20-Poly1305 is accepted", tls12, &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256}}, tls.VersionTLS12},
+		{"with 1.2 allowed, CBC and RSA key exchange suites are refused", tls12, &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: cbc}, 0},
+		{"with 1.2 allowed, 1.3 is still preferred", tls12, &tls.Config{}, tls.VersionTLS13},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := handshake(tc.addr, tc.client)
+			if tc.wantVersion == 0 {
+				assert.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.wantVersion, st.Version)
+			if st.Version == tls.VersionTLS12 {
+				assert.Contains(t, AEADCipherSuites, st.CipherSuite)
+			}
+		})
+	}
+}

@@ -86,7 +86,7 @@ func TestDenialMessage(t *testing.T) {
 }
 
 func TestParseTLSVersion(t *testing.T) {
-	for in, want := range map[string]uint16{"": 0x0303, "1.2": 0x0303, "1.3": 0x0304, "VersionTLS12": 0x0303, "VersionTLS13": 0x0304} {
+	for in, want := range map[string]uint16{"": 0x0304, "1.2": 0x0303, "1.3": 0x0304, "VersionTLS12": 0x0303, "VersionTLS13": 0x0304} {
 		got, err := ParseTLSVersion(in)
 		require.NoError(t, err, in)
 		assert.Equal(t, want, got, in)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -471,6 +472,99 @@ func (w *CacheWorld) list(ctx context.Context, list client.ObjectList, key strin
 		w.absent.remember(gvk, key, gen)
 	}
 	return nil
+}
+
+// LiveReadLimits bound the World's live reads: the reads from the API server
+// of what the cache misses. controller-runtime's client has no client-side
+// rate limit (it leaves that to the API server's priority and fairness), and
+// any review may miss, so a storm of reviews of objects the cache does not
+// hold would become a storm of reads. A read over a limit is not made: the
+// review fails (503, so the webhook's failurePolicy decides). A zero field
+// means no limit.
+type LiveReadLimits struct {
+	// QPS is the sustained rate of live reads, Burst how many may go at once
+	// above it (a token bucket).
+	QPS   float64
+	Burst int
+	// MaxInFlight bounds the live reads waiting for the API server at once.
+	MaxInFlight int
+	// MaxWait is how long a read may wait for its turn (default 1s).
+	MaxWait time.Duration
+}
+
+// DefaultLiveReadLimits are the live-read limits `meshgate serve` applies
+// unless told otherwise.
+func DefaultLiveReadLimits() LiveReadLimits {
+	return LiveReadLimits{QPS: 20, Burst: 50, MaxInFlight: 10, MaxWait: time.Second}
+}
+
+// BoundLiveReads returns r limited by l; each read over a limit fails with
+// an error that says which (m counts them).
+func BoundLiveReads(r client.Reader, l LiveReadLimits, m *Metrics) client.Reader {
+	if r == nil {
+		return nil
+	}
+	b := &boundedReader{r: r, l: l, metrics: m}
+	if l.QPS > 0 {
+		b.rate = rate.NewLimiter(rate.Limit(l.QPS), max(l.Burst, 1))
+	}
+	if l.MaxInFlight > 0 {
+		b.slots = make(chan struct{}, l.MaxInFlight)
+	}
+	if b.l.MaxWait <= 0 {
+		b.l.MaxWait = time.Second
+	}
+	return b
+}
+
+type boundedReader struct {
+	r       client.Reader
+	l       LiveReadLimits
+	rate    *rate.Limiter
+	slots   chan struct{}
+	metrics *Metrics
+}
+
+// acquire waits (at most MaxWait) for a slot and a token.
+func (b *boundedReader) acquire(ctx context.Context) (release func(), err error) {
+	ctx, cancel := context.WithTimeout(ctx, b.l.MaxWait)
+	defer cancel()
+	release = func() {}
+	if b.slots != nil {
+		select {
+		case b.slots <- struct{}{}:
+			release = func() { <-b.slots }
+		case <-ctx.Done():
+			b.metrics.liveReadThrottled()
+			return nil, fmt.Errorf("live read not made: %d live reads from the API server are in flight already: %w", b.l.MaxInFlight, ctx.Err())
+		}
+	}
+	if b.rate != nil {
+		if err := b.rate.Wait(ctx); err != nil {
+			release()
+			b.metrics.liveReadThrottled()
+			return nil, fmt.Errorf("live read not made: over %g live reads a second from the API server: %w", b.l.QPS, err)
+		}
+	}
+	return release, nil
+}
+
+func (b *boundedReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	release, err := b.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return b.r.Get(ctx, key, obj, opts...)
+}
+
+func (b *boundedReader) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	release, err := b.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return b.r.List(ctx, list, opts...)
 }
 
 // absentTTL bounds how long an empty live list is trusted without an event.

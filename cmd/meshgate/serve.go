@@ -25,6 +25,8 @@ import (
 // newServeCommand runs the admission server (see docs/server.md).
 func newServeCommand() *cobra.Command {
 	o := webhook.Options{}
+	limits, live := webhook.DefaultLimits(), webhook.DefaultLiveReadLimits()
+	o.Limits, o.LiveReads = &limits, &live
 	var configPath string
 	zapOpts := zap.Options{}
 	cmd := &cobra.Command{
@@ -75,9 +77,22 @@ Prometheus metrics on the metrics address. See docs/server.md.`,
 	f.StringVar(&o.Host, "host", "", "address the webhook server listens on (empty: all)")
 	f.IntVar(&o.Port, "port", 9443, "webhook server port")
 	f.StringVar(&configPath, "config", "", "meshgate configuration file (defaults when empty)")
-	f.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", `Prometheus metrics address ("0" disables)`)
+	f.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8443", `Prometheus metrics address ("0" disables)`)
+	f.BoolVar(&o.MetricsSecure, "metrics-secure", true, "serve metrics over HTTPS to clients the API server authenticates and authorizes (get on the /metrics non-resource URL); false: plain HTTP, no authentication")
+	f.StringVar(&o.MetricsCertDir, "metrics-cert-path", "", "directory holding the metrics server's tls.crt and tls.key (empty: a self-signed certificate)")
 	f.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", `/healthz and /readyz address ("0" disables)`)
-	f.StringVar(&o.TLSMinVersion, "tls-min-version", "1.2", "minimum TLS version: 1.2 or 1.3")
+	f.StringVar(&o.TLSMinVersion, "tls-min-version", "1.3", "minimum TLS version: 1.3 or 1.2 (then ECDHE with AES-GCM or ChaCha20-Poly1305 only)")
+	f.StringVar(&o.ClientCAFile, "client-ca-file", "", "PEM CA bundle: require client certificates signed by it on the webhook port (the API server's admission kubeconfig must present one)")
+	f.DurationVar(&limits.ReadHeaderTimeout, "read-header-timeout", limits.ReadHeaderTimeout, "webhook port: time for the TLS handshake and a request's headers")
+	f.DurationVar(&limits.ReadBodyTimeout, "read-body-timeout", limits.ReadBodyTimeout, "webhook port: time for a request's body once its headers arrived (0: none)")
+	f.DurationVar(&limits.IdleTimeout, "idle-timeout", limits.IdleTimeout, "webhook port: close kept-alive connections idle this long")
+	f.Int64Var(&limits.MaxRequestBytes, "max-request-bytes", limits.MaxRequestBytes, "webhook port: largest request body (at most 7 MiB)")
+	f.Int64Var(&limits.MaxBodyBytesInFlight, "max-body-bytes-in-flight", limits.MaxBodyBytesInFlight, "webhook port: bytes all request bodies may hold at once; over it: 429 (0: no limit)")
+	f.IntVar(&limits.MaxReviewsInFlight, "max-reviews-in-flight", limits.MaxReviewsInFlight, "webhook port: reviews answered at once; over it: 429 (0: no limit)")
+	f.IntVar(&limits.MaxConnections, "max-connections", limits.MaxConnections, "webhook port: open connections; over it a new one is closed (0: no limit)")
+	f.Float64Var(&live.QPS, "live-read-qps", live.QPS, "reads per second from the API server on cache misses (0: no limit)")
+	f.IntVar(&live.Burst, "live-read-burst", live.Burst, "burst above --live-read-qps")
+	f.IntVar(&live.MaxInFlight, "max-live-reads-in-flight", live.MaxInFlight, "reads from the API server on cache misses at once (0: no limit)")
 	f.BoolVar(&o.EnableHTTP2, "enable-http2", false, "serve HTTP/2 too (off by default)")
 	f.StringVar(&o.ServiceAccount, "service-account", os.Getenv("MESHGATE_SERVICE_ACCOUNT"), "meshgate's own service account: its requests pass untouched (default $MESHGATE_SERVICE_ACCOUNT)")
 	f.StringVar(&o.Namespace, "namespace", os.Getenv("POD_NAMESPACE"), "meshgate's own namespace: objects in it pass untouched (default $POD_NAMESPACE)")

@@ -35,7 +35,10 @@ func TestServeRejectsBadUsageBeforeStarting(t *testing.T) {
 func TestServeHelpListsTheServerFlags(t *testing.T) {
 	cmd := newServeCommand()
 	for _, name := range []string{"cert-dir", "port", "config", "metrics-bind-address", "health-probe-bind-address",
-		"tls-min-version", "enable-http2", "service-account", "namespace", "kubeconfig"} {
+		"tls-min-version", "enable-http2", "service-account", "namespace", "kubeconfig", "client-ca-file",
+		"metrics-secure", "metrics-cert-path", "read-header-timeout", "read-body-timeout", "idle-timeout",
+		"max-request-bytes", "max-body-bytes-in-flight", "max-reviews-in-flight", "max-connections",
+		"live-read-qps", "live-read-burst", "max-live-reads-in-flight"} {
 		assert.NotNil(t, cmd.Flags().Lookup(name), name)
 	}
 }

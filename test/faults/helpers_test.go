@@ -310,6 +310,7 @@ type ownMeshgate struct {
 	url     string // https://host:port
 	server  *webhook.Server
 	health  string // http://host:port of /healthz and /readyz
+	metrics string // https://host:port/metrics, with ownOptions.metricsSecure
 	cancel  context.CancelFunc
 	done    chan error
 	stopped bool
@@ -319,6 +320,9 @@ type ownMeshgate struct {
 type ownOptions struct {
 	ca         *testCA // nil: a CA of its own
 	drainDelay time.Duration
+	// metricsSecure serves metrics over HTTPS with authentication and
+	// authorization (else: no metrics).
+	metricsSecure bool
 }
 
 // startOwnMeshgate starts a meshgate with its own certificate directory (and
@@ -350,12 +354,22 @@ func startOwnMeshgate(t *testing.T, o ...ownOptions) *ownMeshgate {
 	healthAddr := hl.Addr().String()
 	_ = hl.Close()
 	m.health = "http://" + healthAddr
-	m.server, err = webhook.NewServer(k.Config, webhook.Options{
+	wo := webhook.Options{
 		Host: "127.0.0.1", Port: port, CertDir: m.certDir, HealthProbeBindAddress: healthAddr,
 		Namespace: ownNamespace, ServiceAccount: ownServiceAccount,
 		Registry:   prometheus.NewRegistry(), // the shared meshgate owns the default one
 		DrainDelay: opts.drainDelay,
-	})
+	}
+	if opts.metricsSecure {
+		ml, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wo.MetricsBindAddress, wo.MetricsSecure = ml.Addr().String(), true
+		_ = ml.Close()
+		m.metrics = "https://" + wo.MetricsBindAddress + "/metrics"
+	}
+	m.server, err = webhook.NewServer(k.Config, wo)
 	if err != nil {
 		t.Fatalf("meshgate: %v", err)
 	}
