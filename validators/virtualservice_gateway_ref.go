@@ -28,6 +28,7 @@ func init() {
 			Build: virtualServiceGatewayRefPolicy,
 			Coverage: []policy.Coverage{
 				{Part: "a malformed reference whose gateway name is not a DNS label", Covered: true, How: "VAP (CEL); the webhook leaves that finding to it"},
+				{Part: `such a reference with a " or \ or a non-ASCII character`, Covered: false, How: "not matched: the webhook reports it"},
 				{Part: "other malformed references (the fix names the Gateways meshgate knows)", Covered: false, How: "webhook only: it reads other objects (networking.istio.io/Gateway)"},
 				{Part: "a reference into another namespace (allowed by config, or shared by the Gateway's owner)", Covered: false, How: "webhook only: it reads the Gateway's meshgate.io/allowed-namespaces annotation"},
 				{Part: "a short name that matches no Gateway here but one elsewhere; unknown Gateways; Gateway API Gateways", Covered: false, How: "webhook only: it reads other objects (networking.istio.io and gateway.networking.k8s.io Gateways)"},
