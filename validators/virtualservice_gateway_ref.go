@@ -118,17 +118,21 @@ func virtualServiceGatewayRefPolicy(_ *policy.Config) (policy.InTreePolicies, er
 // networking.istio.io VirtualService of any version. Every reference in
 // spec.gateways and in the gateways of spec.http/tls/tcp[].match[] must:
 //   - be well formed (istio.ResolveGatewayRef);
-//   - stay in the VirtualService's namespace, or point into one of
-//     gatewayRefs.allowedNamespaces;
+//   - stay in the VirtualService's namespace, point into one of
+//     gatewayRefs.allowedNamespaces, or name an Istio Gateway whose owner
+//     shares it with the VirtualService's namespace
+//     (policy.AnnotationAllowedNamespaces);
 //   - when the World holds Istio Gateways: not be a short name that matches no
-//     Gateway in this namespace while one of that name exists elsewhere ("did
+//     Gateway in this namespace while one it may bind exists elsewhere ("did
 //     you mean <ns>/<name>?", the silent 404 of the guides).
 //
-// A reference to a Gateway the World does not know, in any other form, is a
-// warning (never a denial: the Gateway may be applied after the
-// VirtualService). Without Istio Gateways in the World only the syntax and the
-// namespace are checked. Entries that are not strings are left to the API
-// server's schema validation.
+// A reference that resolves to a Gateway API Gateway is bound by istiod: a
+// warning (Istio recommends an HTTPRoute). A reference to a Gateway the World
+// does not know, in its own or an allowed namespace, is a warning (never a
+// denial: the Gateway may be applied after the VirtualService). Without Istio
+// Gateways in the World only the syntax and the namespace are checked.
+// Entries that are not strings are left to the API server's schema
+// validation.
 func VirtualServiceGatewayRef(ctx context.Context, obj *unstructured.Unstructured, t policy.Target, w policy.World, cfg *policy.Config) (policy.Report, error) {
 	rep := t.NewReport()
 	if obj == nil || cfg == nil {
