@@ -99,3 +99,22 @@ func TestAllowedNamespacesNeedsLabels(t *testing.T) {
 	assert.False(t, named.NeedsLabels("x"))
 	assert.True(t, sel.NeedsLabels("x"))
 }
+
+// FuzzParseAllowedNamespaces: any annotation value is read or refused with a
+// reason, never a panic; what is read admits or refuses any namespace.
+func FuzzParseAllowedNamespaces(f *testing.F) {
+	for _, v := range []string{"*", "auth, oauth2-proxy", "selector: team in (a,b)", "selector:", "", "a;b", "selector: !x"} {
+		f.Add(v, "auth", "team", "a")
+	}
+	f.Fuzz(func(t *testing.T, v, ns, key, value string) {
+		a, err := ParseAllowedNamespaces(v)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("an error without a reason")
+			}
+			return
+		}
+		_ = a.NeedsLabels(ns)
+		_ = a.Admits(ns, map[string]string{key: value})
+	})
+}
