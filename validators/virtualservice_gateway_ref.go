@@ -50,7 +50,7 @@ const (
 )
 
 // plainRef matches the references that Go's %q quotes as they are (printable
-// ASCII without '"' and '\\'): the in-tree form reports only those, since CEL
+// ASCII without a double quote or a backslash): the in-tree form reports only those, since CEL
 // cannot quote the others as the rule does.
 var plainRef = regexp.MustCompile(`^[ !#-\[\]-~]*$`)
 
