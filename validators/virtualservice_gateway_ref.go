@@ -49,9 +49,9 @@ const (
 	fixAnyName = "<namespace>/<name>, or the short name of a Gateway in namespace %s"
 )
 
-// plainRef matches the references that Go's %q quotes as they are (printable
-// ASCII without a double quote or a backslash): the in-tree form reports only those, since CEL
-// cannot quote the others as the rule does.
+// plainRef matches the references that Go's %q quotes as they are
+// (printable ASCII without a double quote or a backslash): the in-tree form
+// reports only those, since CEL cannot quote the others as the rule does.
 var plainRef = regexp.MustCompile(`^[ !#-\[\]-~]*$`)
 
 // virtualServiceGatewayRefPolicy is the in-tree form of the part of the rule
