@@ -3,6 +3,7 @@ package validators
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -21,45 +22,73 @@ func init() {
 		ID:      policy.VirtualServiceGatewayRef,
 		Summary: "VirtualService gateway references must resolve to the intended Gateway",
 		Default: policy.Enforce,
-		Reads:   []policy.WorldKind{policy.KindIstioGateway},
+		Reads:   []policy.WorldKind{policy.KindIstioGateway, policy.KindGateway, policy.KindNamespace},
 		Reviews: []policy.Review{{Kinds: []policy.Kind{policy.VirtualServiceKind}, Check: policy.ObjectFunc(VirtualServiceGatewayRef)}},
 		InTree: &policy.InTree{
 			Build: virtualServiceGatewayRefPolicy,
 			Coverage: []policy.Coverage{
-				{Part: "a well-formed reference into a namespace other than its own and gatewayRefs.allowedNamespaces", Covered: true, How: "VAP (CEL); the webhook leaves that finding to it"},
-				{Part: "malformed references (the fix names the Gateways meshgate knows)", Covered: false, How: "webhook only: it reads other objects (networking.istio.io/Gateway)"},
-				{Part: "a short name that matches no Gateway here but one elsewhere; unknown Gateways", Covered: false, How: "webhook only: it reads other objects (networking.istio.io/Gateway)"},
+				{Part: "a malformed reference whose gateway name is not a DNS label", Covered: true, How: "VAP (CEL); the webhook leaves that finding to it"},
+				{Part: `such a reference with a " or \ or a non-ASCII character`, Covered: false, How: "not matched: the webhook reports it"},
+				{Part: "other malformed references (the fix names the Gateways meshgate knows)", Covered: false, How: "webhook only: it reads other objects (networking.istio.io/Gateway)"},
+				{Part: "a reference into another namespace (allowed by config, or shared by the Gateway's owner)", Covered: false, How: "webhook only: it reads the Gateway's meshgate.io/allowed-namespaces annotation"},
+				{Part: "a short name that matches no Gateway here but one elsewhere; unknown Gateways; Gateway API Gateways", Covered: false, How: "webhook only: it reads other objects (networking.istio.io and gateway.networking.k8s.io Gateways)"},
 			},
 		},
 	})
 }
 
 // msgCrossNamespace is the finding for a reference into a namespace the
-// VirtualService may not bind, shared by the rule and its in-tree form.
-const msgCrossNamespace = "%s points into namespace %s, but VirtualServices in %s may only bind Gateways in their own namespace or in %s: move the Gateway or the VirtualService, or add %s to gatewayRefs.allowedNamespaces in the meshgate config"
+// VirtualService may not bind.
+const msgCrossNamespace = "%s points into namespace %s, but VirtualServices in %s may only bind Gateways in their own namespace%s, or those their owner shares with %s: %s"
+
+// msgInvalid is the finding for a malformed reference, shared by the rule
+// and its in-tree form; fixAnyName is its fix when the name is not a DNS
+// label (no Gateway of that name can exist to point at).
+const (
+	msgInvalid = "gateway reference %q is invalid: %s: write %s"
+	fixAnyName = "<namespace>/<name>, or the short name of a Gateway in namespace %s"
+)
+
+// plainRef matches the references that Go's %q quotes as they are
+// (printable ASCII without a double quote or a backslash): the in-tree form
+// reports only those, since CEL cannot quote the others as the rule does.
+var plainRef = regexp.MustCompile(`^[ !#-\[\]-~]*$`)
 
 // virtualServiceGatewayRefPolicy is the in-tree form of the part of the rule
-// that reads nothing but the VirtualService: a ValidatingAdmissionPolicy
-// that reports every well-formed reference (istio.ResolveGatewayRef, in CEL)
-// into a namespace other than the VirtualService's own and
-// gatewayRefs.allowedNamespaces, with the rule's message. The rule marks that
-// finding as the policy's (Report.FindInTree), so a webhook whose policies
-// are installed does not report it twice.
-func virtualServiceGatewayRefPolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
-	x := "r[0]"
+// that reads nothing but the VirtualService: a ValidatingAdmissionPolicy that
+// reports every malformed reference (istio.ResolveGatewayRef, in CEL) whose
+// gateway name is not a DNS label, with the rule's message. The rule marks
+// that finding as the policy's (Report.FindInTree), so a webhook whose
+// policies are installed does not report it twice. A reference into another
+// namespace is the webhook's: only it can read whether the Gateway's owner
+// shares it.
+func virtualServiceGatewayRefPolicy(_ *policy.Config) (policy.InTreePolicies, error) {
+	// Each reference r is [reference, field, namespace, name] (resolved
+	// as istio.ResolveGatewayRef does).
+	x, ns, name := "r[0]", "r[2]", "r[3]"
 	qualified := x + ".contains('/')"
 	rest := x + ".substring(" + x + ".indexOf('.') + 1)"
-	ns := fmt.Sprintf("(%s ? %s.substring(0, %s.indexOf('/')) : !%s.contains('.') ? request.namespace : %s.contains('.') ? %s.substring(0, %s.indexOf('.')) : %s)",
+	resolveNS := fmt.Sprintf("(%s ? %s.substring(0, %s.indexOf('/')) : !%s.contains('.') ? request.namespace : %s.contains('.') ? %s.substring(0, %s.indexOf('.')) : %s)",
 		qualified, x, x, x, rest, rest, rest, rest)
-	name := fmt.Sprintf("(%s ? %s.substring(%s.indexOf('/') + 1) : !%s.contains('.') ? %s : %s.substring(0, %s.indexOf('.')))",
+	resolveName := fmt.Sprintf("(%s ? %s.substring(%s.indexOf('/') + 1) : !%s.contains('.') ? %s : %s.substring(0, %s.indexOf('.')))",
 		qualified, x, x, x, x, x, x)
-	resolved := ns + " + '/' + " + name
-	what := fmt.Sprintf("%s + (%s != %s ? ' (' + %s + ')' : '')", native.Format("gateway reference %q", x), x, resolved, resolved)
-	allowed := "variables." + native.VarAllowedNamespaces
-	msg := native.Format(msgCrossNamespace, what, ns, "request.namespace",
-		fmt.Sprintf("(size(%s) == 0 ? 'no other namespace' : %s.join(', '))", allowed, allowed), ns)
-	cross := fmt.Sprintf("%s != %s && %s && %s && %s != request.namespace && !(%s in %s)",
-		x, native.String(istio.MeshGateway), native.ValidDNSLabel(ns), native.ValidDNSLabel(name), ns, ns, allowed)
+	// labelErrs is strings.Join(validation.IsDNS1123Label(s), "; ") in CEL.
+	labelErrs := func(s string) string {
+		long := validation.IsDNS1123Label(strings.Repeat("a", validation.DNS1123LabelMaxLength+1))[0]
+		dots := validation.IsDNS1123Label("a.b")[0]
+		pattern := validation.IsDNS1123Label("A")[0]
+		return fmt.Sprintf("((size(%s) > %d ? [%s] : []) + (%s.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') ? [] : %s.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$') ? [%s] : [%s])).join('; ')",
+			s, validation.DNS1123LabelMaxLength, native.String(long), s, s, native.String(dots), native.String(pattern))
+	}
+	// why is ResolveGatewayRef's error, in its order.
+	why := fmt.Sprintf("(%s == '' ? %s : %s && (%s == '.' || %s == '*') ? %s : %s == '' || %s == '' ? %s : !%s ? %s : %s)",
+		x, native.String(istio.ErrEmptyRef),
+		qualified, ns, ns, native.Format(istio.ErrNotANamespace, ns),
+		ns, name, native.String(istio.ErrMissingPart),
+		native.ValidDNSLabel(ns), native.Format(istio.ErrInvalidNamespace, ns, labelErrs(ns)),
+		native.Format(istio.ErrInvalidName, name, labelErrs(name)))
+	msg := native.Format(msgInvalid, x, why, native.Format(fixAnyName, "request.namespace"))
+	inTree := fmt.Sprintf("%s != %s && %s.matches(%s) && !%s", x, native.String(istio.MeshGateway), x, native.String(plainRef.String()), native.ValidDNSLabel(name))
 	// refs: [reference, field] for spec.gateways and the gateways of every
 	// match of spec.http, spec.tls and spec.tcp, in the rule's order.
 	refs := []string{"lists.range(size(object.spec.?gateways.orValue([]))).map(i, [string(object.spec.gateways[i]), 'spec.gateways[' + string(i) + ']'])"}
@@ -73,11 +102,10 @@ func virtualServiceGatewayRefPolicy(cfg *policy.Config) (policy.InTreePolicies, 
 		native.String("["+policy.VirtualServiceGatewayRef+"] "), msg)
 	vap := admissionregistrationv1.ValidatingAdmissionPolicy{Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
 		MatchConstraints: native.MatchKinds([]policy.Kind{policy.VirtualServiceKind}, nil),
-		Variables: append([]admissionregistrationv1.Variable{native.ConfigVariable(native.VarAllowedNamespaces, cfg.GatewayRefs.AllowedNamespaces)},
-			native.Variables(
-				"refs", strings.Join(refs, " + "),
-				"problems", fmt.Sprintf("variables.refs.filter(r, %s).map(r, %s)", cross, line),
-			)...),
+		Variables: native.Variables(
+			"refs", fmt.Sprintf("(%s).map(r, [r[0], r[1], %s, %s])", strings.Join(refs, " + "), resolveNS, resolveName),
+			"problems", fmt.Sprintf("variables.refs.filter(r, %s).map(r, %s)", inTree, line),
+		),
 		Validations: []admissionregistrationv1.Validation{{
 			Expression:        "size(variables.problems) == 0",
 			MessageExpression: native.Findings("variables.problems"),
@@ -90,17 +118,21 @@ func virtualServiceGatewayRefPolicy(cfg *policy.Config) (policy.InTreePolicies, 
 // networking.istio.io VirtualService of any version. Every reference in
 // spec.gateways and in the gateways of spec.http/tls/tcp[].match[] must:
 //   - be well formed (istio.ResolveGatewayRef);
-//   - stay in the VirtualService's namespace, or point into one of
-//     gatewayRefs.allowedNamespaces;
+//   - stay in the VirtualService's namespace, point into one of
+//     gatewayRefs.allowedNamespaces, or name an Istio Gateway whose owner
+//     shares it with the VirtualService's namespace
+//     (policy.AnnotationAllowedNamespaces);
 //   - when the World holds Istio Gateways: not be a short name that matches no
-//     Gateway in this namespace while one of that name exists elsewhere ("did
+//     Gateway in this namespace while one it may bind exists elsewhere ("did
 //     you mean <ns>/<name>?", the silent 404 of the guides).
 //
-// A reference to a Gateway the World does not know, in any other form, is a
-// warning (never a denial: the Gateway may be applied after the
-// VirtualService). Without Istio Gateways in the World only the syntax and the
-// namespace are checked. Entries that are not strings are left to the API
-// server's schema validation.
+// A reference that resolves to a Gateway API Gateway is bound by istiod: a
+// warning (Istio recommends an HTTPRoute). A reference to a Gateway the World
+// does not know, in its own or an allowed namespace, is a warning (never a
+// denial: the Gateway may be applied after the VirtualService). Without Istio
+// Gateways in the World only the syntax and the namespace are checked.
+// Entries that are not strings are left to the API server's schema
+// validation.
 func VirtualServiceGatewayRef(ctx context.Context, obj *unstructured.Unstructured, t policy.Target, w policy.World, cfg *policy.Config) (policy.Report, error) {
 	rep := t.NewReport()
 	if obj == nil || cfg == nil {
@@ -155,8 +187,16 @@ func (c *gatewayRefChecker) check(ref string, fld *field.Path) {
 	const rule = policy.VirtualServiceGatewayRef
 	gw, err := istio.ResolveGatewayRef(ref, c.ns)
 	if err != nil {
-		c.rep.Find(rule, c.mode, fld, "gateway reference %q is invalid: %v: write %s",
-			ref, err, c.fixFor(gw))
+		if len(validation.IsDNS1123Label(gw.Name)) > 0 && plainRef.MatchString(ref) {
+			// No Gateway can have that name: the fix reads nothing, and
+			// the in-tree form reports it too.
+			c.rep.FindInTree(rule, c.mode, fld, msgInvalid, ref, err.Error(), fmt.Sprintf(fixAnyName, c.ns))
+			return
+		}
+		fix := c.fixFor(gw)
+		if c.err == nil {
+			c.rep.Find(rule, c.mode, fld, msgInvalid, ref, err.Error(), fix)
+		}
 		return
 	}
 	if gw.Mesh {
@@ -166,18 +206,25 @@ func (c *gatewayRefChecker) check(ref string, fld *field.Path) {
 	if ref != gw.String() {
 		what += fmt.Sprintf(" (%s)", gw)
 	}
-	if gw.Namespace != c.ns && !slices.Contains(c.cfg.GatewayRefs.AllowedNamespaces, gw.Namespace) {
-		c.rep.FindInTree(rule, c.mode, fld, msgCrossNamespace, what, gw.Namespace, c.ns, allowedList(c.cfg.GatewayRefs.AllowedNamespaces), gw.Namespace)
+	istioGW, istioFound, apiFound, ok := c.lookup(gw)
+	if !ok {
 		return
 	}
-	if !c.knowsGateways() {
+	if gw.Namespace != c.ns && !slices.Contains(c.cfg.GatewayRefs.AllowedNamespaces, gw.Namespace) {
+		c.crossNamespace(what, gw, istioGW, istioFound, apiFound, fld)
+		return
+	}
+	switch {
+	case istioFound:
+		return
+	case apiFound:
+		c.rep.Find(rule, policy.Warn, fld, "%s names the Gateway API Gateway %s: istiod binds it, but Istio recommends an HTTPRoute whose parentRefs name it instead", what, gw)
+		return
+	case !c.knowsGateways():
 		return
 	}
 	found, err := c.gateways(gw.Name)
 	if err != nil {
-		return
-	}
-	if slices.ContainsFunc(found, func(m policy.ObjectMeta) bool { return m.Namespace == gw.Namespace }) {
 		return
 	}
 	elsewhere := c.suggestions(found)
@@ -194,55 +241,169 @@ func (c *gatewayRefChecker) check(ref string, fld *field.Path) {
 	}
 }
 
+// lookup finds the Gateways gw may name: the Istio Gateway (with its sharing
+// annotation) and whether a Gateway API Gateway of that namespace and name
+// exists. ok is false after a lookup error.
+func (c *gatewayRefChecker) lookup(gw istio.GatewayRef) (istioGW policy.IstioGateway, istioFound, apiFound, ok bool) {
+	if c.knowsGateways() {
+		found, err := c.gateways(gw.Name)
+		if err != nil {
+			return istioGW, false, false, false
+		}
+		for _, g := range found {
+			if g.Namespace == gw.Namespace {
+				istioGW, istioFound = g, true
+			}
+		}
+	}
+	if !istioFound && c.w != nil && c.w.Has(policy.KindGateway) {
+		_, found, err := c.w.Gateway(c.ctx, gw.Namespace, gw.Name)
+		if err != nil {
+			c.fail(fmt.Errorf("look up Gateway %s: %w", gw, err))
+			return istioGW, false, false, false
+		}
+		apiFound = found
+	}
+	return istioGW, istioFound, apiFound, true
+}
+
+// crossNamespace judges a reference into a namespace that is neither the
+// VirtualService's nor one of gatewayRefs.allowedNamespaces: it passes only
+// when the owner of the Istio Gateway shares it with this namespace.
+func (c *gatewayRefChecker) crossNamespace(what string, gw istio.GatewayRef, istioGW policy.IstioGateway, istioFound, apiFound bool, fld *field.Path) {
+	const rule = policy.VirtualServiceGatewayRef
+	orConfig := fmt.Sprintf("or add %s to gatewayRefs.allowedNamespaces in the meshgate config", gw.Namespace)
+	annotation := fmt.Sprintf("%s: %q", policy.AnnotationAllowedNamespaces, c.ns)
+	var fix string
+	switch {
+	case istioFound && istioGW.Shared:
+		allowed, err := istio.ParseAllowedNamespaces(istioGW.AllowedNamespaces)
+		if err != nil {
+			fix = fmt.Sprintf("the annotation %s of Gateway %s is invalid, so it shares the Gateway with no namespace (%v): its owner can fix it to admit %s, %s",
+				policy.AnnotationAllowedNamespaces, gw, err, c.ns, orConfig)
+			break
+		}
+		labels, known := map[string]string(nil), true
+		if allowed.NeedsLabels(c.ns) {
+			var ns policy.Namespace
+			var err error
+			ns, known, err = c.w.Namespace(c.ctx, c.ns)
+			if err != nil {
+				c.fail(fmt.Errorf("look up namespace %s: %w", c.ns, err))
+				return
+			}
+			labels = ns.Labels
+		}
+		switch {
+		case !known:
+			c.rep.Find(rule, policy.Warn, fld, "%s points into namespace %s: Gateway %s is shared with the namespaces its annotation %s selects (%q), and meshgate does not know the labels of namespace %s, so the admission webhook decides",
+				what, gw.Namespace, gw, policy.AnnotationAllowedNamespaces, istioGW.AllowedNamespaces, c.ns)
+			return
+		case allowed.Admits(c.ns, labels):
+			return
+		}
+		fix = fmt.Sprintf("Gateway %s is shared only with %q (annotation %s): its owner can add %s there, %s",
+			gw, istioGW.AllowedNamespaces, policy.AnnotationAllowedNamespaces, c.ns, orConfig)
+	case istioFound:
+		fix = fmt.Sprintf("annotate Gateway %s with %s (its owner shares it), %s", gw, annotation, orConfig)
+	case apiFound:
+		fix = fmt.Sprintf("%s is a Gateway API Gateway: attach an HTTPRoute to it instead (its listeners' allowedRoutes decide which namespaces may), %s", gw, orConfig)
+	case c.w == nil || !c.w.Complete(policy.KindIstioGateway):
+		// Sharing is the exception, shown by the Gateway itself: one that
+		// meshgate does not see shares nothing it can tell.
+		fix = fmt.Sprintf("annotate Gateway %s with %s (its owner shares it; meshgate does not see that Gateway: if it is shared already, give it with --world or --kubeconfig), %s", gw, annotation, orConfig)
+	default:
+		fix = fmt.Sprintf("no Gateway %s exists to share: create it, annotated %s, %s", gw, annotation, orConfig)
+	}
+	c.rep.Find(rule, c.mode, fld, msgCrossNamespace, what, gw.Namespace, c.ns, allowedList(c.cfg.GatewayRefs.AllowedNamespaces), c.ns, fix)
+}
+
 func (c *gatewayRefChecker) knowsGateways() bool {
 	return c.w != nil && c.w.Has(policy.KindIstioGateway)
 }
 
+// fail records the first World lookup error.
+func (c *gatewayRefChecker) fail(err error) {
+	if c.err == nil {
+		c.err = err
+	}
+}
+
 // fixFor proposes a well-formed reference for an invalid one: the Gateways of
-// that name the World knows, or <namespace>/<name> in the VirtualService's
-// namespace.
+// that name the World knows and the VirtualService may bind, or
+// <namespace>/<name> in the VirtualService's namespace.
 func (c *gatewayRefChecker) fixFor(gw istio.GatewayRef) string {
 	if len(validation.IsDNS1123Label(gw.Name)) > 0 {
-		return "<namespace>/<name>, or the short name of a Gateway in namespace " + c.ns
+		return fmt.Sprintf(fixAnyName, c.ns)
 	}
 	if c.knowsGateways() {
-		if all, err := c.gateways(gw.Name); err == nil && len(c.suggestions(all)) > 0 {
-			found := c.suggestions(all)
-			return `"` + strings.Join(found, `" or "`) + `"`
+		if all, err := c.gateways(gw.Name); err == nil {
+			if found := c.suggestions(all); len(found) > 0 {
+				return `"` + strings.Join(found, `" or "`) + `"`
+			}
 		}
 	}
 	return fmt.Sprintf("%q (or the short name %q)", c.ns+"/"+gw.Name, gw.Name)
 }
 
 // gateways returns the Istio Gateways called name, recording a lookup error.
-func (c *gatewayRefChecker) gateways(name string) ([]policy.ObjectMeta, error) {
+func (c *gatewayRefChecker) gateways(name string) ([]policy.IstioGateway, error) {
 	found, err := c.w.IstioGateways(c.ctx, name)
-	if err != nil && c.err == nil {
-		c.err = fmt.Errorf("look up Istio Gateways named %q: %w", name, err)
+	if err != nil {
+		c.fail(fmt.Errorf("look up Istio Gateways named %q: %w", name, err))
 	}
 	return found, err
 }
 
-// suggestions lists the Gateways of that name elsewhere as namespace/name,
-// those in allowed namespaces first, then by namespace.
-func (c *gatewayRefChecker) suggestions(found []policy.ObjectMeta) []string {
-	var allowed, other []string
+// suggestions lists, as namespace/name, the Gateways of that name that are
+// plausibly the one meant: those the VirtualService may bind (in its own
+// namespace, in gatewayRefs.allowedNamespaces, or shared with its namespace
+// by their owner), those of its own and allowed namespaces first. A Gateway
+// it could not bind anyway is never suggested.
+func (c *gatewayRefChecker) suggestions(found []policy.IstioGateway) []string {
+	var allowed, shared []string
 	for _, m := range found {
 		s := m.Namespace + "/" + m.Name
-		if m.Namespace == c.ns || slices.Contains(c.cfg.GatewayRefs.AllowedNamespaces, m.Namespace) {
+		switch {
+		case m.Namespace == c.ns || slices.Contains(c.cfg.GatewayRefs.AllowedNamespaces, m.Namespace):
 			allowed = append(allowed, s)
-		} else {
-			other = append(other, s)
+		case c.sharedWithUs(m):
+			shared = append(shared, s)
 		}
 	}
 	slices.Sort(allowed)
-	slices.Sort(other)
-	return slices.Compact(append(allowed, other...))
+	slices.Sort(shared)
+	return slices.Compact(append(allowed, shared...))
 }
 
+// sharedWithUs reports whether gw's owner shares it with the VirtualService's
+// namespace (false when that cannot be told).
+func (c *gatewayRefChecker) sharedWithUs(gw policy.IstioGateway) bool {
+	if !gw.Shared {
+		return false
+	}
+	allowed, err := istio.ParseAllowedNamespaces(gw.AllowedNamespaces)
+	if err != nil {
+		return false
+	}
+	var labels map[string]string
+	if allowed.NeedsLabels(c.ns) {
+		ns, ok, err := c.w.Namespace(c.ctx, c.ns)
+		if err != nil {
+			c.fail(fmt.Errorf("look up namespace %s: %w", c.ns, err))
+		}
+		if err != nil || !ok {
+			return false
+		}
+		labels = ns.Labels
+	}
+	return allowed.Admits(c.ns, labels)
+}
+
+// allowedList is ", in <namespaces>" for gatewayRefs.allowedNamespaces.
 func allowedList(ns []string) string {
 	if len(ns) == 0 {
-		return "no other namespace"
+		return ""
 	}
-	return strings.Join(ns, ", ")
+	return " or in " + strings.Join(ns, ", ")
 }

@@ -21,16 +21,41 @@ func vsIstioGateway(ns, name string) string {
 	return "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: " + name + ", namespace: " + ns + "}\nspec: {selector: {istio: ingressgateway}}\n"
 }
 
-// vsWorld holds Istio Gateways istio-ingress/istio-ingressgateway,
-// app/local-gw, infra/gw and infra/shared, other/shared.
+// vsSharedGateway is an Istio Gateway whose owner shares it (the
+// meshgate.io/allowed-namespaces annotation).
+func vsSharedGateway(ns, name, with string) string {
+	return "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: " + name + ", namespace: " + ns +
+		", annotations: {meshgate.io/allowed-namespaces: '" + with + "'}}\nspec: {selector: {istio: ingressgateway}}\n"
+}
+
+func vsAPIGateway(ns, name string) string {
+	return "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: " + name + ", namespace: " + ns + "}\n" +
+		"spec: {gatewayClassName: istio, listeners: [{name: http, port: 80, protocol: HTTP}]}\n"
+}
+
+// vsWorld holds the namespace app (label team=web), Istio Gateways
+// istio-ingress/istio-ingressgateway, app/local-gw, infra/gw, infra/shared,
+// istio-system/shared, istio-system/web, team-b/orphan, Gateways their owners
+// share, and the Gateway API Gateways app/web and gwapi/api-gw.
 func vsWorld(t testing.TB) *world.Memory {
 	w := world.NewMemory("default")
 	for _, o := range vsObjects(t,
+		"apiVersion: v1\nkind: Namespace\nmetadata: {name: app, labels: {team: web}}\n",
 		vsIstioGateway("istio-ingress", "istio-ingressgateway"),
 		vsIstioGateway("app", "local-gw"),
 		vsIstioGateway("infra", "gw"),
 		vsIstioGateway("infra", "shared"),
 		vsIstioGateway("istio-system", "shared"),
+		vsIstioGateway("istio-system", "web"),
+		vsIstioGateway("team-b", "orphan"),
+		vsSharedGateway("kubeflow", "kubeflow-gateway", "auth, app ,oauth2-proxy"),
+		vsSharedGateway("knative-serving", "knative-ingress-gateway", "*"),
+		vsSharedGateway("team", "by-label", "selector: team in (web, data)"),
+		vsSharedGateway("team", "by-other-label", "selector: team=data"),
+		vsSharedGateway("team", "not-for-us", "other"),
+		vsSharedGateway("team", "bad-annotation", "app; other"),
+		vsAPIGateway("app", "web"),
+		vsAPIGateway("gwapi", "api-gw"),
 	) {
 		_, err := w.Add(o)
 		require.NoError(t, err)
@@ -70,9 +95,53 @@ func TestVirtualServiceGatewayRef(t *testing.T) {
 			want: []vsFinding{{"spec.gateways[0]", policy.Enforce, `did you mean istio-ingress/istio-ingressgateway?`}},
 		},
 		{
-			name: "short name in several namespaces lists allowed ones first",
+			name: "short name in several namespaces suggests only those it may bind",
 			spec: "  gateways: [shared]\n",
-			want: []vsFinding{{"spec.gateways[0]", policy.Enforce, `did you mean istio-system/shared or infra/shared?`}},
+			want: []vsFinding{{"spec.gateways[0]", policy.Enforce, `did you mean istio-system/shared?`}},
+		},
+		{
+			name: "short name of a Gateway only in a namespace it may not bind: no hint",
+			spec: "  gateways: [orphan]\n",
+			want: []vsFinding{{"spec.gateways[0]", policy.Warn, `no Gateway app/orphan is known to meshgate: create the Gateway, or fix the reference (<namespace>/<name>)`}},
+		},
+		{
+			name: "short name of a Gateway shared with the namespace: did you mean",
+			spec: "  gateways: [knative-ingress-gateway, kubeflow-gateway]\n",
+			want: []vsFinding{
+				{"spec.gateways[0]", policy.Enforce, `did you mean knative-serving/knative-ingress-gateway?`},
+				{"spec.gateways[1]", policy.Enforce, `did you mean kubeflow/kubeflow-gateway?`},
+			},
+		},
+		{name: "Gateway shared with the namespace by name", spec: "  gateways: [kubeflow/kubeflow-gateway, kubeflow-gateway.kubeflow.svc.cluster.local]\n"},
+		{name: "Gateway shared with every namespace", spec: "  gateways: [knative-serving/knative-ingress-gateway]\n"},
+		{name: "Gateway shared with the namespaces a selector matches", spec: "  gateways: [team/by-label]\n"},
+		{
+			name: "Gateway shared by a selector that does not match",
+			spec: "  gateways: [team/by-other-label]\n",
+			want: []vsFinding{{"spec.gateways[0]", policy.Enforce, `Gateway team/by-other-label is shared only with "selector: team=data" (annotation meshgate.io/allowed-namespaces): its owner can add app there, or add team to gatewayRefs.allowedNamespaces in the meshgate config`}},
+		},
+		{
+			name: "Gateway shared with other namespaces only",
+			spec: "  gateways: [team/not-for-us]\n",
+			want: []vsFinding{{"spec.gateways[0]", policy.Enforce, `Gateway team/not-for-us is shared only with "other"`}},
+		},
+		{
+			name: "Gateway whose sharing annotation is invalid",
+			spec: "  gateways: [team/bad-annotation]\n",
+			want: []vsFinding{{"spec.gateways[0]", policy.Enforce, `the annotation meshgate.io/allowed-namespaces of Gateway team/bad-annotation is invalid, so it shares the Gateway with no namespace ("app; other" is not a namespace name`}},
+		},
+		{
+			name: "Gateway API Gateway of that name in the namespace: bound, a warning, no hint",
+			spec: "  gateways: [web, app/web]\n",
+			want: []vsFinding{
+				{"spec.gateways[0]", policy.Warn, `gateway reference "web" (app/web) names the Gateway API Gateway app/web: istiod binds it, but Istio recommends an HTTPRoute`},
+				{"spec.gateways[1]", policy.Warn, `gateway reference "app/web" names the Gateway API Gateway app/web`},
+			},
+		},
+		{
+			name: "Gateway API Gateway in a namespace it may not bind",
+			spec: "  gateways: [gwapi/api-gw]\n",
+			want: []vsFinding{{"spec.gateways[0]", policy.Enforce, `gwapi/api-gw is a Gateway API Gateway: attach an HTTPRoute to it instead`}},
 		},
 		{
 			name: "short name that exists nowhere is a warning",
@@ -87,7 +156,7 @@ func TestVirtualServiceGatewayRef(t *testing.T) {
 		{
 			name: "qualified reference into a namespace that is not allowed",
 			spec: "  gateways: [infra/gw]\n",
-			want: []vsFinding{{"spec.gateways[0]", policy.Enforce, `gateway reference "infra/gw" points into namespace infra, but VirtualServices in app may only bind Gateways in their own namespace or in istio-system, istio-ingress: move the Gateway or the VirtualService, or add infra to gatewayRefs.allowedNamespaces`}},
+			want: []vsFinding{{"spec.gateways[0]", policy.Enforce, `gateway reference "infra/gw" points into namespace infra, but VirtualServices in app may only bind Gateways in their own namespace or in istio-system, istio-ingress, or those their owner shares with app: annotate Gateway infra/gw with meshgate.io/allowed-namespaces: "app" (its owner shares it), or add infra to gatewayRefs.allowedNamespaces in the meshgate config`}},
 		},
 		{
 			name: "legacy dotted form resolves to the second label's namespace",
@@ -157,18 +226,52 @@ func TestVirtualServiceGatewayRef(t *testing.T) {
 
 func TestVirtualServiceGatewayRefWithoutIstioGateways(t *testing.T) {
 	// The World has no Istio Gateways at all: only syntax and namespaces are
-	// checked, so unknown short names pass.
+	// checked, so unknown short names pass, and a reference into another
+	// namespace is denied (sharing is shown by the Gateway, which meshgate
+	// does not see).
 	w := world.NewMemory("default")
 	vs := vsVirtualService(t, "  gateways: [istio-ingressgateway, nowhere, './x', infra/gw, istio-ingress/istio-ingressgateway]\n")
-	rep := ruletest.Must(validators.VirtualServiceGatewayRef(context.Background(), vs, vsTarget(), w, policy.DefaultConfig()))
-	var fields []string
-	for _, f := range rep.Findings {
-		fields = append(fields, f.Field)
+	modes := func(rep policy.Report) map[string]policy.Mode {
+		out := map[string]policy.Mode{}
+		for _, f := range rep.Findings {
+			out[f.Field] = f.Mode
+		}
+		return out
 	}
-	assert.Equal(t, []string{"spec.gateways[2]", "spec.gateways[3]"}, fields)
+	want := map[string]policy.Mode{"spec.gateways[2]": policy.Enforce, "spec.gateways[3]": policy.Enforce}
+	rep := ruletest.Must(validators.VirtualServiceGatewayRef(context.Background(), vs, vsTarget(), w, policy.DefaultConfig()))
+	assert.Equal(t, want, modes(rep))
+	assert.Contains(t, rep.Findings[1].Message, `annotate Gateway infra/gw with meshgate.io/allowed-namespaces: "app" (its owner shares it; meshgate does not see that Gateway: if it is shared already, give it with --world or --kubeconfig), or add infra to gatewayRefs.allowedNamespaces in the meshgate config`)
 
 	rep = ruletest.Must(validators.VirtualServiceGatewayRef(context.Background(), vs, vsTarget(), nil, policy.DefaultConfig()))
-	assert.Len(t, rep.Findings, 2, "a nil World is a World without Gateways")
+	assert.Equal(t, want, modes(rep), "a nil World is a World without Gateways")
+}
+
+// TestVirtualServiceGatewayRefCompleteWorld: a World that holds every Gateway
+// of the cluster (the admission server's) proves a Gateway absent, so a
+// reference into another namespace to no Gateway is denied.
+func TestVirtualServiceGatewayRefCompleteWorld(t *testing.T) {
+	w := vsWorld(t)
+	w.MarkKnown(policy.KindIstioGateway)
+	rep := ruletest.Must(validators.VirtualServiceGatewayRef(context.Background(), vsVirtualService(t, "  gateways: [infra/nowhere]\n"), vsTarget(), w, policy.DefaultConfig()))
+	require.Len(t, rep.Findings, 1)
+	assert.Equal(t, policy.Enforce, rep.Findings[0].Mode)
+	assert.Contains(t, rep.Findings[0].Message, `no Gateway infra/nowhere exists to share: create it, annotated meshgate.io/allowed-namespaces: "app", or add infra to gatewayRefs.allowedNamespaces`)
+}
+
+// TestVirtualServiceGatewayRefSelectorWithoutNamespaceLabels: a Gateway
+// shared by a label selector, and a VirtualService namespace the World does
+// not know: meshgate cannot tell, so it warns (the webhook knows).
+func TestVirtualServiceGatewayRefSelectorWithoutNamespaceLabels(t *testing.T) {
+	w := world.NewMemory("default")
+	for _, o := range vsObjects(t, vsSharedGateway("team", "by-label", "selector: team=web"), vsSharedGateway("team", "named", "app")) {
+		_, err := w.Add(o)
+		require.NoError(t, err)
+	}
+	rep := ruletest.Must(validators.VirtualServiceGatewayRef(context.Background(), vsVirtualService(t, "  gateways: [team/by-label, team/named]\n"), vsTarget(), w, policy.DefaultConfig()))
+	require.Len(t, rep.Findings, 1, "a Gateway shared by name needs no labels")
+	assert.Equal(t, policy.Warn, rep.Findings[0].Mode)
+	assert.Contains(t, rep.Findings[0].Message, `meshgate does not know the labels of namespace app, so the admission webhook decides`)
 }
 
 func TestVirtualServiceGatewayRefConfig(t *testing.T) {

@@ -108,7 +108,8 @@ func stripBookkeeping(in any) (any, error) {
 // CacheWorld is the policy.World of the admission server, read from a
 // controller-runtime cache that holds only what the rules need: namespaces
 // (metadata only), Services, Emissary TLSContexts, Istio Gateways (metadata
-// only), Gateway API Gateways and PeerAuthentications.
+// only, with their sharing annotation), Gateway API Gateways and
+// PeerAuthentications.
 //
 // CRD-backed kinds are followed through a metadata-only watch of the
 // CustomResourceDefinitions: a kind whose CRD is missing is not in the World
@@ -691,10 +692,10 @@ func (w *CacheWorld) TLSContexts(ctx context.Context, name string) ([]policy.TLS
 }
 
 // IstioGateways implements policy.World.
-func (w *CacheWorld) IstioGateways(ctx context.Context, name string) ([]policy.ObjectMeta, error) {
-	var out []policy.ObjectMeta
+func (w *CacheWorld) IstioGateways(ctx context.Context, name string) ([]policy.IstioGateway, error) {
+	var out []policy.IstioGateway
 	err := w.eachByName(ctx, policy.KindIstioGateway, name, func(u *unstructured.Unstructured) {
-		out = append(out, policy.ObjectMeta{Namespace: u.GetNamespace(), Name: u.GetName()})
+		out = append(out, world.IstioGatewayFrom(u))
 	})
 	return out, wrapLookup(err, "Istio Gateways named %s", name)
 }
@@ -719,7 +720,7 @@ func (w *CacheWorld) Resolvers(ctx context.Context, name string) ([]policy.Resol
 
 // eachByName calls fn with every object of kind called name, in any namespace,
 // from each group/kind that serves kind. Metadata-only kinds are handed over
-// with their metadata only.
+// with the identity and annotations the cache holds (world.Slim).
 func (w *CacheWorld) eachByName(ctx context.Context, kind policy.WorldKind, name string, fn func(*unstructured.Unstructured)) error {
 	if name == "" {
 		return nil
@@ -739,6 +740,7 @@ func (w *CacheWorld) eachByName(ctx context.Context, kind policy.WorldKind, name
 				u.SetGroupVersionKind(gvk)
 				u.SetNamespace(list.Items[j].Namespace)
 				u.SetName(list.Items[j].Name)
+				u.SetAnnotations(list.Items[j].Annotations)
 				fn(u)
 			}
 			continue

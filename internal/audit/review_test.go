@@ -152,3 +152,34 @@ func findingOf(r Resource, rule string) Finding {
 	}
 	return Finding{}
 }
+
+// TestReviewSharedGateway: the audit judges VirtualServices with the same
+// engine as admission, so a Gateway its owner shares passes, and one it does
+// not share is a violation that names both fixes.
+func TestReviewSharedGateway(t *testing.T) {
+	objs, err := manifest.Decode("shared.yaml", strings.NewReader(`
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: kubeflow-gateway, namespace: kubeflow, annotations: {meshgate.io/allowed-namespaces: "auth, oauth2-proxy"}}
+spec: {selector: {istio: ingressgateway}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: dex, namespace: auth, uid: vs-1}
+spec: {hosts: ["*"], gateways: [kubeflow/kubeflow-gateway], http: [{route: [{destination: {host: dex}}]}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reports, namespace: team-reports, uid: vs-2}
+spec: {hosts: ["*"], gateways: [kubeflow/kubeflow-gateway], http: [{route: [{destination: {host: reports}}]}]}
+`))
+	require.NoError(t, err)
+	got := byRef(Review(context.Background(), engine.New(nil), memoryWorld(t, objs), objs, 1))
+	dex := got["VirtualService auth/dex"]
+	require.NoError(t, dex.Err)
+	assert.Empty(t, dex.Findings, "shared with auth")
+	f := findingOf(got["VirtualService team-reports/reports"], policy.VirtualServiceGatewayRef)
+	assert.Equal(t, KindViolation, f.Kind)
+	assert.Equal(t, policy.Enforce, f.Mode)
+	assert.Contains(t, f.Message, `is shared only with "auth, oauth2-proxy" (annotation meshgate.io/allowed-namespaces): its owner can add team-reports there, or add kubeflow to gatewayRefs.allowedNamespaces`)
+}

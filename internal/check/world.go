@@ -278,7 +278,7 @@ func (a *askedWorld) TLSContexts(ctx context.Context, name string) ([]policy.TLS
 }
 
 // IstioGateways implements policy.World.
-func (a *askedWorld) IstioGateways(ctx context.Context, name string) ([]policy.ObjectMeta, error) {
+func (a *askedWorld) IstioGateways(ctx context.Context, name string) ([]policy.IstioGateway, error) {
 	out, err := a.World.IstioGateways(ctx, name)
 	a.noneOf(policy.KindIstioGateway, len(out) > 0, err)
 	if a.dups != nil {

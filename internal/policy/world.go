@@ -24,7 +24,7 @@ type World interface {
 	TLSContexts(ctx context.Context, name string) ([]TLSContext, error)
 	// IstioGateways returns the networking.istio.io Gateways called name, in any
 	// namespace.
-	IstioGateways(ctx context.Context, name string) ([]ObjectMeta, error)
+	IstioGateways(ctx context.Context, name string) ([]IstioGateway, error)
 	// Gateway returns the gateway.networking.k8s.io Gateway namespace/name.
 	Gateway(ctx context.Context, namespace, name string) (Gateway, bool, error)
 	// PeerAuthentications returns the security.istio.io PeerAuthentications in
@@ -65,6 +65,21 @@ const (
 type ObjectMeta struct {
 	Namespace string
 	Name      string
+}
+
+// AnnotationAllowedNamespaces, on an Istio Gateway, names the namespaces whose
+// VirtualServices may bind it from another namespace (istio.ParseAllowedNamespaces
+// reads it): its owner shares it, as a Gateway API listener's allowedRoutes does.
+const AnnotationAllowedNamespaces = "meshgate.io/allowed-namespaces"
+
+// IstioGateway is the part of a networking.istio.io Gateway the rules read:
+// its identity and whether, and with whom, its owner shares it.
+type IstioGateway struct {
+	ObjectMeta
+	// AllowedNamespaces is the AnnotationAllowedNamespaces annotation as
+	// written; Shared is whether the Gateway carries it at all.
+	AllowedNamespaces string
+	Shared            bool
 }
 
 // Namespace is a namespace and its labels.

@@ -9,6 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/meshgate/meshgate/internal/policy"
 )
 
 // Slim returns what a World reads of obj and nothing else: the admission
@@ -21,7 +23,8 @@ import (
 //     Service), in less than half the memory of a typed Service;
 //   - *metav1.PartialObjectMetadata (the metadata-only kinds): name,
 //     namespace, resourceVersion and deletionTimestamp, plus the labels of a
-//     Namespace (NamespaceFrom);
+//     Namespace (NamespaceFrom) and the sharing annotation of an Istio
+//     Gateway (IstioGatewayFrom);
 //   - *unstructured.Unstructured of a Gateway API Gateway, PeerAuthentication
 //     or Module: apiVersion, kind, name, namespace, resourceVersion and the
 //     spec fields GatewayFrom, PeerAuthenticationFrom and ModuleFrom read;
@@ -149,7 +152,7 @@ func intern(s string) string {
 }
 
 // slimMetadata keeps the identity, the deletion timestamp (the CRD watch reads
-// it) and a Namespace's labels.
+// it), a Namespace's labels and an Istio Gateway's sharing annotation.
 func slimMetadata(in *metav1.PartialObjectMetadata) *metav1.PartialObjectMetadata {
 	out := &metav1.PartialObjectMetadata{
 		TypeMeta: in.TypeMeta,
@@ -163,10 +166,16 @@ func slimMetadata(in *metav1.PartialObjectMetadata) *metav1.PartialObjectMetadat
 	if gk := in.GroupVersionKind().GroupKind(); gk == namespaceGK || gk.Empty() {
 		out.Labels = in.Labels
 	}
+	if v, ok := in.Annotations[policy.AnnotationAllowedNamespaces]; ok && in.GroupVersionKind().GroupKind() == istioGatewayGK {
+		out.Annotations = map[string]string{policy.AnnotationAllowedNamespaces: v}
+	}
 	return out
 }
 
-var namespaceGK = schema.GroupKind{Kind: "Namespace"}
+var (
+	namespaceGK    = schema.GroupKind{Kind: "Namespace"}
+	istioGatewayGK = schema.GroupKind{Group: GroupIstioNet, Kind: "Gateway"}
+)
 
 // slimSpecs are, per group/kind held as unstructured, the fields under spec
 // the World reads.

@@ -250,6 +250,27 @@ func TestSlimMetadataKeepsIdentityAndNamespaceLabels(t *testing.T) {
 	}
 }
 
+func TestSlimMetadataKeepsAnIstioGatewaysSharing(t *testing.T) {
+	in := &metav1.PartialObjectMetadata{
+		TypeMeta: metav1.TypeMeta{APIVersion: "networking.istio.io/v1", Kind: "Gateway"},
+		ObjectMeta: metav1.ObjectMeta{Name: "kubeflow-gateway", Namespace: "kubeflow", ResourceVersion: "3",
+			Labels:      map[string]string{"app": "x"},
+			Annotations: map[string]string{"meshgate.io/allowed-namespaces": "auth", "other": "y"}},
+	}
+	want := metav1.ObjectMeta{Name: "kubeflow-gateway", Namespace: "kubeflow", ResourceVersion: "3",
+		Annotations: map[string]string{"meshgate.io/allowed-namespaces": "auth"}}
+	got := Slim(in)
+	assert.Equal(t, &metav1.PartialObjectMetadata{TypeMeta: in.TypeMeta, ObjectMeta: want}, got)
+	assert.Equal(t, got, Slim(got), "Slim is idempotent")
+
+	other := in.DeepCopy()
+	other.APIVersion = "gateway.networking.k8s.io/v1"
+	assert.Nil(t, Slim(other).(*metav1.PartialObjectMetadata).Annotations, "only an Istio Gateway keeps the annotation")
+	plain := in.DeepCopy()
+	plain.Annotations = map[string]string{"other": "y"}
+	assert.Nil(t, Slim(plain).(*metav1.PartialObjectMetadata).Annotations, "an Istio Gateway without it keeps no annotation")
+}
+
 func TestSlimLeavesOtherTypesAlone(t *testing.T) {
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Labels: map[string]string{"a": "b"}}}
 	assert.Same(t, pod, Slim(pod))

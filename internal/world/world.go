@@ -32,7 +32,7 @@ type Memory struct {
 	namespaces map[string]policy.Namespace
 	services   map[key]*corev1.Service
 	tls        map[string][]policy.TLSContext
-	istioGWs   map[string][]policy.ObjectMeta
+	istioGWs   map[string][]policy.IstioGateway
 	gateways   map[key]policy.Gateway
 	peerAuths  map[string][]policy.PeerAuthentication
 	modules    map[string][]policy.Module
@@ -58,7 +58,7 @@ func NewMemory(defaultNamespace string) *Memory {
 		namespaces:       map[string]policy.Namespace{},
 		services:         map[key]*corev1.Service{},
 		tls:              map[string][]policy.TLSContext{},
-		istioGWs:         map[string][]policy.ObjectMeta{},
+		istioGWs:         map[string][]policy.IstioGateway{},
 		gateways:         map[key]policy.Gateway{},
 		peerAuths:        map[string][]policy.PeerAuthentication{},
 		modules:          map[string][]policy.Module{},
@@ -105,7 +105,9 @@ func (m *Memory) Add(u *unstructured.Unstructured) (bool, error) {
 		tc.Namespace = ns
 		m.tls[tc.Name] = append(m.tls[tc.Name], tc)
 	case policy.KindIstioGateway:
-		m.istioGWs[u.GetName()] = append(m.istioGWs[u.GetName()], policy.ObjectMeta{Namespace: ns, Name: u.GetName()})
+		gw := IstioGatewayFrom(u)
+		gw.Namespace = ns
+		m.istioGWs[gw.Name] = append(m.istioGWs[gw.Name], gw)
 	case policy.KindGateway:
 		gw := GatewayFrom(u)
 		gw.Namespace = ns
@@ -168,7 +170,7 @@ func (m *Memory) TLSContexts(_ context.Context, name string) ([]policy.TLSContex
 }
 
 // IstioGateways implements policy.World.
-func (m *Memory) IstioGateways(_ context.Context, name string) ([]policy.ObjectMeta, error) {
+func (m *Memory) IstioGateways(_ context.Context, name string) ([]policy.IstioGateway, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.istioGWs[name], nil
@@ -229,6 +231,14 @@ func ServiceFrom(u *unstructured.Unstructured) (*corev1.Service, error) {
 // fields from the object under review, never from the World.
 func TLSContextFrom(u metav1.Object) policy.TLSContext {
 	return policy.TLSContext{ObjectMeta: policy.ObjectMeta{Namespace: u.GetNamespace(), Name: u.GetName()}}
+}
+
+// IstioGatewayFrom reads what the rules need of an Istio Gateway: its identity
+// and its policy.AnnotationAllowedNamespaces annotation (metadata is enough).
+func IstioGatewayFrom(u metav1.Object) policy.IstioGateway {
+	gw := policy.IstioGateway{ObjectMeta: policy.ObjectMeta{Namespace: u.GetNamespace(), Name: u.GetName()}}
+	gw.AllowedNamespaces, gw.Shared = u.GetAnnotations()[policy.AnnotationAllowedNamespaces]
+	return gw
 }
 
 // GatewayFrom reads the class and the listeners' protocol, TLS mode and

@@ -106,7 +106,7 @@ func TestMemory(t *testing.T) {
 	require.Len(t, tls, 2, "TLSContext names are cluster-global: both namespaces are returned")
 	assert.Equal(t, policy.TLSContext{ObjectMeta: policy.ObjectMeta{Namespace: "emissary", Name: "istio-upstream"}}, tls[0])
 
-	assert.Equal(t, []policy.ObjectMeta{{Namespace: "istio-ingress", Name: "gw"}}, must(w.IstioGateways(ctx, "gw")))
+	assert.Equal(t, []policy.IstioGateway{{ObjectMeta: policy.ObjectMeta{Namespace: "istio-ingress", Name: "gw"}}}, must(w.IstioGateways(ctx, "gw")))
 
 	gw, ok, _ := w.Gateway(ctx, "infra", "shared")
 	require.True(t, ok)
@@ -157,4 +157,31 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+func TestMemoryIstioGatewaySharing(t *testing.T) {
+	objs, err := manifest.Decode("objects", strings.NewReader(`
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: kubeflow-gateway, namespace: kubeflow, annotations: {meshgate.io/allowed-namespaces: "auth, oauth2-proxy", other: x}}
+---
+apiVersion: networking.istio.io/v1beta1
+kind: Gateway
+metadata: {name: kubeflow-gateway, namespace: staging, annotations: {meshgate.io/allowed-namespaces: ""}}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: kubeflow-gateway}
+`))
+	require.NoError(t, err)
+	w := NewMemory("")
+	for _, o := range objs {
+		_, err := w.Add(o)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, []policy.IstioGateway{
+		{ObjectMeta: policy.ObjectMeta{Namespace: "kubeflow", Name: "kubeflow-gateway"}, AllowedNamespaces: "auth, oauth2-proxy", Shared: true},
+		{ObjectMeta: policy.ObjectMeta{Namespace: "staging", Name: "kubeflow-gateway"}, Shared: true},
+		{ObjectMeta: policy.ObjectMeta{Namespace: "default", Name: "kubeflow-gateway"}},
+	}, must(w.IstioGateways(context.Background(), "kubeflow-gateway")), "the annotation as written, and whether it is there at all")
 }

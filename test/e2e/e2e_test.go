@@ -211,6 +211,32 @@ spec:
 	t.Run("a qualified reference to the shared ingress gateway is accepted", func(t *testing.T) {
 		require.NoError(t, k.Client.Create(ctx, vs("grafana", "istio-ingress/istio-ingressgateway")))
 	})
+	t.Run("a Gateway in another namespace is accepted once its owner shares it", func(t *testing.T) {
+		gw := cluster.MustDecode(t, `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: team-gateway, namespace: web}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*.example.com"]}]`)
+		require.NoError(t, k.Client.Create(ctx, gw))
+		defer func() { assert.NoError(t, client.IgnoreNotFound(k.Client.Delete(ctx, gw))) }()
+		// The cache sees the Gateway, and then its annotation, a moment
+		// after they are stored.
+		var err error
+		require.Eventually(t, func() bool {
+			err = k.Client.Create(ctx, vs("team-app", "web/team-gateway"), client.DryRunAll)
+			return err != nil && strings.Contains(err.Error(), `annotate Gateway web/team-gateway with meshgate.io/allowed-namespaces: "apps"`)
+		}, 30*time.Second, 100*time.Millisecond, "not shared: denied, naming the annotation (last: %v)", err)
+		assert.Contains(t, err.Error(), "or add web to gatewayRefs.allowedNamespaces")
+
+		gw.SetAnnotations(map[string]string{policy.AnnotationAllowedNamespaces: "apps"})
+		require.NoError(t, k.Client.Update(ctx, gw))
+		require.Eventually(t, func() bool {
+			err = k.Client.Create(ctx, vs("team-app", "web/team-gateway"), client.DryRunAll)
+			return err == nil
+		}, 30*time.Second, 100*time.Millisecond, "shared with apps: accepted (last: %v)", err)
+	})
 }
 
 func warningClient(t *testing.T) (client.Client, *cluster.Warnings) {

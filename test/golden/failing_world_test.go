@@ -31,7 +31,7 @@ func (f failingWorld) TLSContexts(context.Context, string) ([]policy.TLSContext,
 	return nil, errInjected
 }
 
-func (f failingWorld) IstioGateways(context.Context, string) ([]policy.ObjectMeta, error) {
+func (f failingWorld) IstioGateways(context.Context, string) ([]policy.IstioGateway, error) {
 	return nil, errInjected
 }
 

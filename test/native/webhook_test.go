@@ -84,7 +84,8 @@ func TestWebhookWithTheInTreePolicies(t *testing.T) {
 			"metadata": map[string]any{"name": "reviews", "namespace": "shop"},
 			"spec": map[string]any{
 				"hosts": []any{"reviews"},
-				// The policy reports the first, the webhook the second.
+				// The webhook reports the first (only it reads whether the
+				// Gateway is shared), the policy the second.
 				"gateways": []any{"infra/edge", "Edge"},
 				"http":     []any{map[string]any{"route": []any{map[string]any{"destination": map[string]any{"host": "reviews"}}}}},
 			},
