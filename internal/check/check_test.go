@@ -2,10 +2,10 @@ package check
 
 import (
 	"bytes"
-	"fmt"
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
