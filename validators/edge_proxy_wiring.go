@@ -52,6 +52,7 @@ func EdgeProxyWiring(ctx context.Context, pod *corev1.Pod, t policy.Target, w po
 	edge := emissary.EdgeContainer(pod)
 	missing := emissary.MissingSidecarWiring(pod, edge)
 	if len(missing) == 0 {
+		staleCerts(&rep, pod, edge)
 		return rep, nil
 	}
 	fld := field.NewPath("spec", "containers").Index(edge)
@@ -69,4 +70,21 @@ func EdgeProxyWiring(ctx context.Context, pod *corev1.Pod, t policy.Target, w po
 		"edge proxy in sidecar mode (namespace %q) lacks the Istio certificate wiring, so Emissary gets no Istio certificates and Mappings with tls: %s fail. Missing: %s. Fix: %s",
 		t.Namespace, cfg.Mappings.TLSContext, strings.Join(missing, "; "), fix)
 	return rep, nil
+}
+
+// staleCerts warns (whatever the rule's mode: it is advice, not a wiring
+// fault) when the wired edge container runs an Emissary release that never
+// reloads the Istio certificates it loaded at start.
+func staleCerts(rep *policy.Report, pod *corev1.Pod, edge int) {
+	if edge < 0 {
+		return
+	}
+	c := pod.Spec.Containers[edge]
+	v, ok := emissary.StaleIstioCerts(c.Image)
+	if !ok {
+		return
+	}
+	rep.Find(policy.EdgeProxyWiring, policy.Warn, field.NewPath("spec", "containers").Index(edge).Child("image"),
+		"Emissary %s keeps the Istio certificates it loaded at start: once Istio rotates them (about daily), upstream mTLS fails with \"certificate expired\" until the pod restarts. Fix: upgrade to Emissary %s or later, or restart the edge-proxy pods daily",
+		v, emissary.CertRotationFixed)
 }

@@ -141,6 +141,33 @@ func TestEdgeProxyWiring(t *testing.T) {
 			pod:   func(t *testing.T) *corev1.Pod { return wiringPod(t) },
 			field: "spec.containers[0]", want: []string{"lacks the Istio certificate wiring"}},
 		{name: "rule off", ns: "emissary", cfg: ruleOff, pod: func(t *testing.T) *corev1.Pod { return wiringPod(t) }},
+		{name: "wired pod running Emissary before 4.1.0: certificates stop rotating", ns: "emissary",
+			pod: func(t *testing.T) *corev1.Pod {
+				return wired(t, withImage(wiringPod(t), "docker.io/emissaryingress/emissary:3.10.0"), "emissary")
+			},
+			field: "spec.containers[0].image",
+			want:  []string{"Emissary 3.10.0 keeps the Istio certificates it loaded at start", `"certificate expired"`, "upgrade to Emissary 4.1.0 or later, or restart the edge-proxy pods daily"}},
+		{name: "the stale-certificate finding is a warning even when the rule enforces", ns: "emissary", cfg: enforce,
+			pod: func(t *testing.T) *corev1.Pod {
+				return wired(t, withImage(wiringPod(t), "ghcr.io/emissary-ingress/emissary:4.0.1"), "emissary")
+			},
+			field: "spec.containers[0].image", want: []string{"Emissary 4.0.1"}},
+		{name: "wired pod running Emissary 4.1.0 passes", ns: "emissary",
+			pod: func(t *testing.T) *corev1.Pod {
+				return wired(t, withImage(wiringPod(t), "ghcr.io/emissary-ingress/emissary:4.1.0"), "emissary")
+			}},
+		{name: "an image by digest is not read", ns: "emissary",
+			pod: func(t *testing.T) *corev1.Pod {
+				return wired(t, withImage(wiringPod(t), "ghcr.io/emissary-ingress/emissary@sha256:7d0c2b5c1b9e4f1e8a3f5d6c7b8a9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d"), "emissary")
+			}},
+		{name: "old Emissary outside the mesh is not reported", ns: "plain",
+			pod: func(t *testing.T) *corev1.Pod {
+				return withImage(wiringPod(t), "docker.io/emissaryingress/emissary:3.10.0")
+			}},
+		{name: "old Emissary with the rule off is not reported", ns: "emissary", cfg: ruleOff,
+			pod: func(t *testing.T) *corev1.Pod {
+				return wired(t, withImage(wiringPod(t), "docker.io/emissaryingress/emissary:3.10.0"), "emissary")
+			}},
 		{name: "ambient namespace needs no wiring", ns: "ambient", pod: func(t *testing.T) *corev1.Pod { return wiringPod(t) }},
 		{name: "namespace outside the mesh", ns: "plain", pod: func(t *testing.T) *corev1.Pod { return wiringPod(t) }},
 		{name: "legacy secret mode is not sidecar mode", ns: "emissary", cfg: secret, pod: func(t *testing.T) *corev1.Pod { return wiringPod(t) }},
@@ -174,7 +201,7 @@ func TestEdgeProxyWiring(t *testing.T) {
 			assert.Equal(t, policy.EdgeProxyWiring, f.Rule)
 			assert.Equal(t, tt.field, f.Field)
 			mode := tt.mode
-			if mode == "" {
+			if mode == "" || strings.HasSuffix(tt.field, ".image") {
 				mode = policy.Warn
 			}
 			assert.Equal(t, mode, f.Mode)
@@ -183,6 +210,11 @@ func TestEdgeProxyWiring(t *testing.T) {
 			}
 		})
 	}
+}
+
+func withImage(pod *corev1.Pod, image string) *corev1.Pod {
+	pod.Spec.Containers[0].Image = image
+	return pod
 }
 
 func TestEdgeProxyWiringSurvivesNilInputs(t *testing.T) {

@@ -337,14 +337,14 @@ func genPod(r *rand.Rand, i int, ns string) *unstructured.Unstructured {
 
 func genService(r *rand.Rand, i int, ns string) *unstructured.Unstructured {
 	l := map[string]string{}
-	setMaybe(l, "istio", pick(r, "", "", "", "", "ingressgateway"))
+	setMaybe(l, "istio", pick(r, "", "", "", "", "ingressgateway", "pilot"))
 	setMaybe(l, "release", pick(r, "", "", "", "istio", "quote"))
 	setMaybe(l, "gateway.istio.io/managed", pick(r, "", "", "", "istio.io-gateway-controller", "istio.io-mesh-controller", "someone-else"))
-	setMaybe(l, "app", pick(r, "", "quote"))
+	setMaybe(l, "app", pick(r, "", "quote", "istiod"))
 	var ports []any
 	for j := range 1 + r.IntN(2) {
 		p := map[string]any{"port": int64([]int{80, 443, 8080, 9080, 5432, 15021}[r.IntN(6)] + j)}
-		setMaybe2(p, "name", pick(r, "", "http", "web", "http2foo", "tcp", "grpc-api", fmt.Sprintf("p%d", j)))
+		setMaybe2(p, "name", pick(r, "", "http", "web", "http2foo", "tcp", "grpc-api", "status-port", fmt.Sprintf("p%d", j)))
 		setMaybe2(p, "appProtocol", pick(r, "", "", "", "http", "kubernetes.io/h2c", "weird"))
 		setMaybe2(p, "targetPort", pick(r, "", "", "http-metrics", "8080"))
 		ports = append(ports, p)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -300,12 +301,13 @@ func (h *Handler) validated(kind string, res *engine.Result) admission.Response 
 	h.opts.Metrics.found(kind, warn)
 	var resp admission.Response
 	if len(deny) > 0 {
-		resp = admission.Denied(DenialMessage(deny))
+		msg, shown := denial(deny)
+		resp = admission.Denied(msg)
 		resp.Result.Details = &metav1.StatusDetails{Kind: kind}
 		if o := deny[0].Object; o.Name != "" {
 			resp.Result.Details.Name = o.Name
 		}
-		for _, f := range deny {
+		for _, f := range deny[:shown] {
 			resp.Result.Details.Causes = append(resp.Result.Details.Causes, metav1.StatusCause{
 				Type: metav1.CauseTypeFieldValueInvalid, Field: f.Field, Message: "[" + f.Rule + "] " + f.Message,
 			})
@@ -317,16 +319,56 @@ func (h *Handler) validated(kind string, res *engine.Result) admission.Response 
 	return resp
 }
 
-// DenialMessage joins enforce findings into one denial message, one line each.
+// Limits on a denial: the API server passes the message on whole (to the
+// client, the audit log and events), so meshgate caps it as it does warnings.
+const (
+	// DenialMaxBytes is the most a denial message holds.
+	DenialMaxBytes = 32 * 1024
+	// DenialLineBytes is what each finding's line is cut to.
+	DenialLineBytes = 4 * 1024
+)
+
+// DenialMessage joins enforce findings into one denial message, one line each,
+// at most DenialMaxBytes: each line cut to DenialLineBytes (ending in "…"), and
+// the lines that do not fit left out, counted in a last line.
 func DenialMessage(fs []policy.Finding) string {
-	lines := make([]string, len(fs))
+	msg, _ := denial(fs)
+	return msg
+}
+
+// denial is DenialMessage and how many findings it shows.
+func denial(fs []policy.Finding) (string, int) {
+	if len(fs) == 1 {
+		return truncateBytes(sanitize(fs[0].String()), DenialMaxBytes), 1
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d problems:", len(fs))
+	// Room for the last line: its text and the count's digits.
+	const more = "\n[meshgate] %d more problems not shown: run `meshgate check` on the object to see them all"
+	reserve := len(more) + 20
 	for i, f := range fs {
-		lines[i] = sanitize(f.String())
+		line := truncateBytes(sanitize(f.String()), DenialLineBytes)
+		if i < len(fs)-1 && b.Len()+1+len(line)+reserve > DenialMaxBytes || b.Len()+1+len(line) > DenialMaxBytes {
+			fmt.Fprintf(&b, more, len(fs)-i)
+			return b.String(), i
+		}
+		b.WriteByte('\n')
+		b.WriteString(line)
 	}
-	if len(lines) == 1 {
-		return lines[0]
+	return b.String(), len(fs)
+}
+
+// truncateBytes cuts s to at most n bytes on a rune boundary, the last rune
+// being "…" when it cut.
+func truncateBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return fmt.Sprintf("%d problems:\n%s", len(lines), strings.Join(lines, "\n"))
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // changeSummary renders the changes for the audit annotation, one

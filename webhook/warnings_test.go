@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/meshgate/meshgate/internal/policy"
 )
@@ -95,4 +98,45 @@ func TestParseTLSVersion(t *testing.T) {
 		_, err := ParseTLSVersion(bad)
 		assert.Error(t, err, bad)
 	}
+}
+
+// TestDenialCapped: a Service with 20,000 ports Istio cannot read is denied
+// through the handler with a message and causes cut to DenialMaxBytes, the
+// count of what was left out, and the total still given.
+func TestDenialCapped(t *testing.T) {
+	ports := make([]any, 20000)
+	for i := range ports {
+		ports[i] = map[string]any{"name": fmt.Sprintf("web%d", i), "port": int64(1000 + i)}
+	}
+	svc := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Service",
+		"metadata": map[string]any{"name": "wide", "namespace": "apps"},
+		"spec":     map[string]any{"selector": map[string]any{"app": "wide"}, "ports": ports},
+	}}
+	hook := newHook(t, Validating, HandlerOptions{World: defaultWorld(t)})
+	start := time.Now()
+	_, resp := post(t, hook, reviewOf(t, svc, admissionv1.Create, "apps"))
+	t.Logf("20,000-port denial: %d bytes, %d causes, %s", len(resp.Result.Message), len(resp.Result.Details.Causes), time.Since(start))
+	require.False(t, resp.Allowed)
+	msg := resp.Result.Message
+	assert.LessOrEqual(t, len(msg), DenialMaxBytes)
+	// Port 3306 (1000+2306) is TCP whatever its name: 19,999 problems.
+	assert.True(t, strings.HasPrefix(msg, "19999 problems:\n"), msg[:40])
+	assert.Contains(t, msg, `"web0"`)
+	lines := strings.Split(msg, "\n")
+	shown := len(lines) - 2
+	assert.Greater(t, shown, 10)
+	assert.Equal(t, fmt.Sprintf("[meshgate] %d more problems not shown: run `meshgate check` on the object to see them all", 19999-shown), lines[len(lines)-1])
+	assert.Len(t, resp.Result.Details.Causes, shown)
+}
+
+func TestDenialMessageCutsOneHugeFinding(t *testing.T) {
+	huge := finding(strings.Repeat("é", DenialMaxBytes))
+	msg := DenialMessage([]policy.Finding{huge})
+	assert.LessOrEqual(t, len(msg), DenialMaxBytes)
+	assert.True(t, utf8.ValidString(msg))
+	assert.True(t, strings.HasSuffix(msg, "…"), msg[len(msg)-10:])
+	two := DenialMessage([]policy.Finding{finding("short"), huge})
+	assert.LessOrEqual(t, len(two), DenialMaxBytes)
+	assert.Contains(t, two, "short")
 }

@@ -631,7 +631,7 @@ func review(ctx context.Context, eng *engine.Engine, bw *builtWorld, defaultNS s
 	w := bw.askedBy(obj)
 	res, err := safeReview(ctx, eng, in, w)
 	r.unknown = w.unknown
-	r.Notes = w.notes(obj, r.Ref)
+	r.Notes = append(w.notes(obj, r.Ref), exemptNote(obj, r.Ref)...)
 	if err != nil {
 		r.Err = reviewError(obj, err)
 		return r

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -440,4 +441,65 @@ func TestAutoMemoryLimit(t *testing.T) {
 	_, err := Run(context.Background(), Options{Files: []string{cli + "/clean"}, AutoMemoryLimit: true, Stdout: io.Discard, Stderr: io.Discard})
 	require.NoError(t, err)
 	assert.Equal(t, before, debug.SetMemoryLimit(-1), "Run restores the limit")
+}
+
+// TestExemptServicesAreNotes: a Service the port rules skip as one of Istio's
+// own is reported as a note (text and JSON), never as a finding, and does not
+// change the exit code; a Service merely labelled release=istio is checked.
+func TestExemptServicesAreNotes(t *testing.T) {
+	in := `apiVersion: v1
+kind: Namespace
+metadata: {name: istio-ingress, labels: {istio-injection: enabled}}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: istio-ingressgateway
+  namespace: istio-ingress
+  labels:
+    istio: ingressgateway
+spec:
+  selector: {istio: ingressgateway}
+  ports: [{name: status-port, port: 15021}, {name: http2, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: istiod
+  namespace: istio-ingress
+  labels: {app: istiod, istio: pilot}
+spec:
+  selector: {app: istiod}
+  ports: [{name: grpc-xds, port: 15010}]
+`
+	r := runCheck(t, Options{Files: []string{"-"}, Stdin: strings.NewReader(in), Format: FormatJSON})
+	require.NoError(t, r.err)
+	assert.Equal(t, 0, r.code, "a note never fails the check")
+	rep := decodeJSON(t, r.stdout)
+	assert.Empty(t, rep.Findings)
+	var got []string
+	for _, n := range rep.Notes {
+		if n.Kind == NoteExempt {
+			got = append(got, fmt.Sprintf("%s:%d: %s", n.File, n.Line, n.Message))
+		}
+	}
+	assert.Equal(t, []string{
+		"<stdin>:10: Service istio-ingress/istio-ingressgateway: not checked by service-port-protocol and service-port-name: an Istio gateway's Service (label istio=ingressgateway, port status-port 15021)",
+		"<stdin>:21: Service istio-ingress/istiod: not checked by service-port-protocol and service-port-name: istiod's Service (labels istio=pilot, app=istiod)",
+	}, got)
+
+	text := runCheck(t, Options{Files: []string{"-"}, Stdin: strings.NewReader(in)})
+	require.NoError(t, text.err)
+	assert.Contains(t, text.stdout, "<stdin>:10: note Service istio-ingress/istio-ingressgateway: not checked by")
+
+	// A Service with only release=istio is not Istio's: checked, no note.
+	plain := strings.Replace(in, "labels:\n    istio: ingressgateway", "labels:\n    release: istio", 1)
+	r = runCheck(t, Options{Files: []string{"-"}, Stdin: strings.NewReader(plain), Format: FormatJSON})
+	require.NoError(t, r.err)
+	rep = decodeJSON(t, r.stdout)
+	require.Len(t, rep.Findings, 1)
+	assert.Equal(t, "spec.ports[0].name", rep.Findings[0].Field)
+	for _, n := range rep.Notes {
+		assert.NotContains(t, n.Message, "istio-ingressgateway")
+	}
 }

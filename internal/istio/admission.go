@@ -1,6 +1,7 @@
 package istio
 
 import (
+	"fmt"
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -62,14 +63,22 @@ func MeshNamespaces() []policy.AdmissionWebhook {
 }
 
 // notIstioOwned is the match condition that leaves out the Services InScope
-// never checks whatever the namespace: Istio's own (label istio, release=istio)
-// and those its gateway controllers generate.
+// never checks whatever the namespace: Istio's own (Owned).
 var notIstioOwned = admissionregistrationv1.MatchCondition{
-	Name: "not-istio-owned",
-	Expression: "!" + policy.CELHasLabel("istio") +
-		" && !" + policy.CELLabelIs("release", "istio") +
-		" && !(" + policy.CELHasLabel(labelGatewayManaged) +
-		" && object.metadata.labels['" + labelGatewayManaged + "'] in ['" + strings.Join(ManagedGatewayValues, "', '") + "'])",
+	Name:       "not-istio-owned",
+	Expression: "!(" + OwnedCEL("(has(object.metadata.labels) ? object.metadata.labels : {})", "(has(object.spec.ports) ? object.spec.ports : [])") + ")",
+}
+
+// OwnedCEL is Owned as a CEL expression over the Service's labels (a CEL
+// map) and ports (a CEL list), with no optional types (webhook match
+// conditions) and no variables (the API server compiles matchConditions
+// without them).
+func OwnedCEL(labels, ports string) string {
+	label := func(k string) string { return fmt.Sprintf("('%s' in %s ? %s['%s'] : '')", k, labels, labels, k) }
+	return fmt.Sprintf("%s in ['%s'] || (%s == '%s' && %s == '%s') || ('%s' in %s && %s.exists(p, has(p.name) && p.name == '%s' && p.port == %d))",
+		label(labelGatewayManaged), strings.Join(ManagedGatewayValues, "', '"),
+		label(labelIstio), istiodIstio, label(labelApp), istiodApp,
+		labelIstio, labels, ports, gatewayStatus, gatewayStatusNum)
 }
 
 // ServiceAdmission is the admission scope of the Service port rules, InScope

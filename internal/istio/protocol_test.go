@@ -181,8 +181,13 @@ func TestInScope(t *testing.T) {
 		{"kube-system never", svc(nil), "kube-system", all, w, false},
 		{"kube-public never", svc(nil), "kube-public", all, w, false},
 		{"kube-node-lease never", svc(nil), "kube-node-lease", all, w, false},
-		{"label istio with any value", svc(map[string]string{"istio": ""}), "sidecar", all, w, false},
-		{"release=istio", svc(map[string]string{"release": "istio"}), "sidecar", all, w, false},
+		{"label istio alone is checked", svc(map[string]string{"istio": "egressgateway"}), "sidecar", all, w, true},
+		{"release=istio alone is checked", svc(map[string]string{"release": "istio"}), "sidecar", all, w, true},
+		{"istiod (istio=pilot, app=istiod)", svc(map[string]string{"istio": "pilot", "app": "istiod"}), "sidecar", all, w, false},
+		{"istio=pilot without app=istiod is checked", svc(map[string]string{"istio": "pilot"}), "sidecar", all, w, true},
+		{"gateway: label istio and status-port 15021", withPorts(svc(map[string]string{"istio": "my-gw"}), corev1.ServicePort{Name: "status-port", Port: 15021}), "sidecar", all, w, false},
+		{"status-port on another number is checked", withPorts(svc(map[string]string{"istio": "ingressgateway"}), corev1.ServicePort{Name: "status-port", Port: 15020}), "sidecar", all, w, true},
+		{"status-port 15021 without label istio is checked", withPorts(svc(map[string]string{"app": "gw"}), corev1.ServicePort{Name: "status-port", Port: 15021}), "sidecar", all, w, true},
 		{"other release", svc(map[string]string{"release": "app"}), "sidecar", mesh, w, true},
 		{"istio-managed gateway Service", svc(map[string]string{"gateway.istio.io/managed": "istio.io-gateway-controller"}), "sidecar", mesh, w, false},
 		{"waypoint Service", svc(map[string]string{"gateway.istio.io/managed": "istio.io-mesh-controller"}), "ambient", mesh, w, false},
@@ -222,4 +227,9 @@ func TestByPortName(t *testing.T) {
 			assert.Equal(t, tt.wantOK, ok)
 		})
 	}
+}
+
+func withPorts(svc *corev1.Service, ports ...corev1.ServicePort) *corev1.Service {
+	svc.Spec.Ports = ports
+	return svc
 }

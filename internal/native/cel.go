@@ -92,12 +92,10 @@ func NamespaceInMesh(labels string) string {
 	return sidecar + " || " + ambient
 }
 
-// IstioManaged is the object-only part of istio.InScope: a Service of Istio's
-// control plane (label istio, or release=istio) or one an Istio gateway
-// controller generated. labels is a CEL map.
-func IstioManaged(labels string) string {
-	return fmt.Sprintf("'istio' in %s || %s == 'istio' || %s in %s",
-		labels, Label(labels, "release"), Label(labels, "gateway.istio.io/managed"), Strings(istio.ManagedGatewayValues))
+// IstioManaged is the object-only part of istio.InScope: one of Istio's own
+// Services (istio.Owned). labels is a CEL map, ports a CEL list.
+func IstioManaged(labels, ports string) string {
+	return istio.OwnedCEL(labels, ports)
 }
 
 // Format turns a Go format string whose verbs are %d, %q and %s into a CEL

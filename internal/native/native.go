@@ -445,7 +445,7 @@ func Findings(list string) string {
 func ServiceScope(cfg *policy.Config) (*admissionregistrationv1.MatchResources, []admissionregistrationv1.MatchCondition, []admissionregistrationv1.Variable) {
 	return MatchKinds([]policy.Kind{policy.ServiceKind}, istio.SystemNamespaces),
 		// The API server compiles matchConditions without the variables.
-		[]admissionregistrationv1.MatchCondition{{Name: "not-istio-managed", Expression: "!(" + IstioManaged("object.metadata.?labels.orValue({})") + ")"}},
+		[]admissionregistrationv1.MatchCondition{{Name: "not-istio-managed", Expression: "!(" + IstioManaged("object.metadata.?labels.orValue({})", "object.spec.?ports.orValue([])") + ")"}},
 		append([]admissionregistrationv1.Variable{ConfigVariable(VarScopeAll, cfg.ServicePorts.Scope == policy.ScopeAll)},
 			Variables(
 				"objLabels", "object.metadata.?labels.orValue({})",
