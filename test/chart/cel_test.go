@@ -190,7 +190,7 @@ func TestHostileValuesInTheInTreePolicies(t *testing.T) {
 	for _, h := range hostile {
 		t.Run(fmt.Sprintf("%q", h), func(t *testing.T) {
 			doc, err := yaml.Marshal(map[string]any{
-				"config":         map[string]any{"edgeProxy": map[string]any{"namespaces": []string{h}}, "mappings": map[string]any{"tlsContext": h}},
+				"config": map[string]any{"edgeProxy": map[string]any{"namespaces": []string{h}}, "mappings": map[string]any{"tlsContext": h}},
 			})
 			if err != nil {
 				t.Fatal(err)
