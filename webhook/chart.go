@@ -63,6 +63,9 @@ type chartRules struct {
 type chartGroup struct {
 	Scope string                                       `json:"scope,omitempty"`
 	Rules []admissionregistrationv1.RuleWithOperations `json:"rules"`
+	// FailurePolicy and TimeoutSeconds are the group's OutageDefaults.
+	FailurePolicy  admissionregistrationv1.FailurePolicyType `json:"failurePolicy"`
+	TimeoutSeconds int32                                     `json:"timeoutSeconds"`
 }
 
 type chartScope struct {
@@ -101,7 +104,8 @@ func Chart() ([]byte, error) {
 	for _, mutating := range []bool{true, false} {
 		var out []chartGroup
 		for _, g := range scopeGroups(mutating) {
-			out = append(out, chartGroup{Scope: g.id, Rules: g.rules})
+			fail, timeout := OutageDefaults(g.rules, mutating)
+			out = append(out, chartGroup{Scope: g.id, Rules: g.rules, FailurePolicy: fail, TimeoutSeconds: timeout})
 			if g.scope != nil {
 				doc.Scopes[g.id] = chartScope{Setting: g.scope.Setting, Variants: g.scope.Variants}
 			}

@@ -25,9 +25,11 @@ type RegistrationOptions struct {
 	Name string
 	// ClientConfig returns how the API server reaches the handler at path.
 	ClientConfig func(path string) admissionregistrationv1.WebhookClientConfig
-	// FailurePolicy (default Fail).
+	// FailurePolicy, when set, replaces every webhook's own (see
+	// OutageDefaults).
 	FailurePolicy admissionregistrationv1.FailurePolicyType
-	// TimeoutSeconds (default 10).
+	// TimeoutSeconds, when set, replaces every webhook's own (see
+	// OutageDefaults).
 	TimeoutSeconds int32
 	// ExcludeNamespaces are never sent to meshgate (kube-system and
 	// kube-node-lease always are excluded; add meshgate's own).
@@ -59,12 +61,6 @@ func Configurations(o RegistrationOptions) (*admissionregistrationv1.MutatingWeb
 	if o.Name == "" {
 		o.Name = "meshgate"
 	}
-	if o.FailurePolicy == "" {
-		o.FailurePolicy = admissionregistrationv1.Fail
-	}
-	if o.TimeoutSeconds == 0 {
-		o.TimeoutSeconds = 10
-	}
 	cfg := o.Config
 	if cfg == nil {
 		cfg = policy.DefaultConfig()
@@ -79,6 +75,10 @@ func Configurations(o RegistrationOptions) (*admissionregistrationv1.MutatingWeb
 	}
 	sideEffects := admissionregistrationv1.SideEffectClassNone
 	equivalent := admissionregistrationv1.Equivalent
+	failurePolicy := func(w Webhook) *admissionregistrationv1.FailurePolicyType {
+		return ptr.To(cmp.Or(o.FailurePolicy, w.FailurePolicy))
+	}
+	timeout := func(w Webhook) *int32 { return ptr.To(cmp.Or(o.TimeoutSeconds, w.TimeoutSeconds)) }
 	nsSel := func(w Webhook) *metav1.LabelSelector {
 		return &metav1.LabelSelector{MatchExpressions: append([]metav1.LabelSelectorRequirement{*excluded.DeepCopy()}, w.Namespaces...)}
 	}
@@ -92,12 +92,12 @@ func Configurations(o RegistrationOptions) (*admissionregistrationv1.MutatingWeb
 			Name:                    w.Name,
 			ClientConfig:            o.ClientConfig(MutatePath),
 			Rules:                   w.Rules,
-			FailurePolicy:           ptr.To(o.FailurePolicy),
+			FailurePolicy:           failurePolicy(w),
 			MatchPolicy:             &equivalent,
 			NamespaceSelector:       nsSel(w),
 			ObjectSelector:          objSel.DeepCopy(),
 			SideEffects:             &sideEffects,
-			TimeoutSeconds:          ptr.To(o.TimeoutSeconds),
+			TimeoutSeconds:          timeout(w),
 			AdmissionReviewVersions: []string{"v1"},
 			ReinvocationPolicy:      ptr.To(admissionregistrationv1.IfNeededReinvocationPolicy),
 			MatchConditions:         w.MatchConditions,
@@ -112,12 +112,12 @@ func Configurations(o RegistrationOptions) (*admissionregistrationv1.MutatingWeb
 			Name:                    w.Name,
 			ClientConfig:            o.ClientConfig(ValidatePath),
 			Rules:                   w.Rules,
-			FailurePolicy:           ptr.To(o.FailurePolicy),
+			FailurePolicy:           failurePolicy(w),
 			MatchPolicy:             &equivalent,
 			NamespaceSelector:       nsSel(w),
 			ObjectSelector:          objSel.DeepCopy(),
 			SideEffects:             &sideEffects,
-			TimeoutSeconds:          ptr.To(o.TimeoutSeconds),
+			TimeoutSeconds:          timeout(w),
 			AdmissionReviewVersions: []string{"v1"},
 			MatchConditions:         w.MatchConditions,
 		})
@@ -138,6 +138,44 @@ type Webhook struct {
 	Namespaces []metav1.LabelSelectorRequirement
 	// MatchConditions are the CEL conditions on the object.
 	MatchConditions []admissionregistrationv1.MatchCondition
+	// FailurePolicy and TimeoutSeconds are what the API server does when
+	// meshgate cannot answer, and how long it waits (OutageDefaults).
+	FailurePolicy  admissionregistrationv1.FailurePolicyType
+	TimeoutSeconds int32
+}
+
+// Timeouts of meshgate's webhooks. meshgate answers in well under a
+// millisecond from its cache; a live read on a cache miss is one API call.
+// A timeout only matters when a replica hangs: then every request it gets
+// waits this long.
+const (
+	// FailClosedTimeoutSeconds is the timeout of a webhook that fails
+	// closed: the time the answer may take before the request is rejected.
+	FailClosedTimeoutSeconds int32 = 5
+	// FailOpenTimeoutSeconds is the timeout of a webhook that fails open:
+	// the latency a hung replica adds before the object is admitted
+	// unchecked.
+	FailOpenTimeoutSeconds int32 = 3
+)
+
+// OutageDefaults returns the failurePolicy and timeout of a webhook with
+// rules, mutating or not. Only the mutation of Pods fails closed: a Pod
+// admitted without it runs without the certificate wiring (its mTLS to the
+// mesh fails, silently) until it is recreated, and a rejected Pod is retried
+// by its controller, so it self-heals once meshgate is back. Every other
+// webhook fails open, so that an outage of meshgate never blocks shifting
+// traffic (VirtualServices, Mappings, routes) or deploying Services: what a
+// skipped review would have changed or refused, the audit reports (drift,
+// violation) on its next run.
+func OutageDefaults(rules []admissionregistrationv1.RuleWithOperations, mutating bool) (admissionregistrationv1.FailurePolicyType, int32) {
+	if mutating {
+		for _, r := range rules {
+			if slices.Contains(r.APIGroups, "") && slices.Contains(r.Resources, "pods") {
+				return admissionregistrationv1.Fail, FailClosedTimeoutSeconds
+			}
+		}
+	}
+	return admissionregistrationv1.Ignore, FailOpenTimeoutSeconds
 }
 
 // scopeGroup is the kinds of one admission scope in one configuration.
@@ -219,8 +257,9 @@ func Webhooks(cfg *policy.Config, mutating bool) []Webhook {
 	}
 	var out []Webhook
 	for _, g := range scopeGroups(mutating) {
+		fail, timeout := OutageDefaults(g.rules, mutating)
 		if g.scope == nil {
-			out = append(out, Webhook{Name: base, Rules: g.rules})
+			out = append(out, Webhook{Name: base, Rules: g.rules, FailurePolicy: fail, TimeoutSeconds: timeout})
 			continue
 		}
 		for _, h := range g.scope.Webhooks(cfg) {
@@ -233,6 +272,8 @@ func Webhooks(cfg *policy.Config, mutating bool) []Webhook {
 				Rules:           cloneRules(g.rules),
 				Namespaces:      slices.Clone(h.Namespaces),
 				MatchConditions: h.MatchConditions(cfg),
+				FailurePolicy:   fail,
+				TimeoutSeconds:  timeout,
 			})
 		}
 	}

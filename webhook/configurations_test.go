@@ -77,11 +77,51 @@ func TestConfigurationsRegisterWhatTheHandlersServe(t *testing.T) {
 	}
 }
 
+// TestOutageDefaultsPerWebhook: only the Pod mutation fails closed; every
+// other webhook fails open, with a shorter timeout; an explicit policy and
+// timeout replace every webhook's own.
+func TestOutageDefaultsPerWebhook(t *testing.T) {
+	fail, ignore := admissionregistrationv1.Fail, admissionregistrationv1.Ignore
+	tests := []struct {
+		name        string
+		opts        RegistrationOptions
+		wantPods    admissionregistrationv1.FailurePolicyType
+		wantOthers  admissionregistrationv1.FailurePolicyType
+		wantPodsT   int32
+		wantOthersT int32
+	}{
+		{name: "defaults: the Pod mutation fails closed, the rest open", wantPods: fail, wantOthers: ignore, wantPodsT: 5, wantOthersT: 3},
+		{name: "an explicit Fail covers every webhook", opts: RegistrationOptions{FailurePolicy: fail, TimeoutSeconds: 10}, wantPods: fail, wantOthers: fail, wantPodsT: 10, wantOthersT: 10},
+		{name: "an explicit Ignore covers the Pod mutation too", opts: RegistrationOptions{FailurePolicy: ignore}, wantPods: ignore, wantOthers: ignore, wantPodsT: 5, wantOthersT: 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.opts.ClientConfig = URLClientConfig("https://127.0.0.1:9443", nil)
+			m, v := Configurations(tt.opts)
+			pods := 0
+			for _, w := range m.Webhooks {
+				if strings.HasPrefix(w.Name, "edge-proxy-pods") {
+					pods++
+					assert.Equal(t, tt.wantPods, *w.FailurePolicy, w.Name)
+					assert.Equal(t, tt.wantPodsT, *w.TimeoutSeconds, w.Name)
+					continue
+				}
+				assert.Equal(t, tt.wantOthers, *w.FailurePolicy, w.Name)
+				assert.Equal(t, tt.wantOthersT, *w.TimeoutSeconds, w.Name)
+			}
+			assert.NotZero(t, pods, "no Pod mutation webhook")
+			for _, w := range v.Webhooks {
+				assert.Equal(t, tt.wantOthers, *w.FailurePolicy, "validating %s", w.Name)
+				assert.Equal(t, tt.wantOthersT, *w.TimeoutSeconds, "validating %s", w.Name)
+			}
+		})
+	}
+}
+
 func assertCommon(t *testing.T, name string, side *admissionregistrationv1.SideEffectClass, fail *admissionregistrationv1.FailurePolicyType,
 	match *admissionregistrationv1.MatchPolicyType, review, excluded []string) {
 	t.Helper()
 	assert.Equal(t, admissionregistrationv1.SideEffectClassNone, *side, "%s: dry-run requests must reach meshgate", name)
-	assert.Equal(t, admissionregistrationv1.Fail, *fail, name)
 	assert.Equal(t, admissionregistrationv1.Equivalent, *match, name)
 	assert.Equal(t, []string{"v1"}, review, name)
 	assert.Equal(t, []string{"kube-system", "kube-node-lease", "meshgate-system"}, excluded, name)

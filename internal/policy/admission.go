@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -117,14 +118,15 @@ const (
 	CELEdgeProxyAnnotation = "(has(object.metadata.annotations) && '" + AnnotationEdgeProxy + "' in object.metadata.annotations && object.metadata.annotations['" + AnnotationEdgeProxy + "'] == 'true')"
 	// CELSelector wraps one selector's label terms, joined with " && ".
 	CELSelector = "(has(object.metadata.labels) && %s)"
-	// CELLabelEquals is one label term: %[1]s the key, %[2]s the value.
-	CELLabelEquals = "'%[1]s' in object.metadata.labels && object.metadata.labels['%[1]s'] == '%[2]s'"
+	// CELLabelEquals is one label term: %[1]s the key, %[2]s the value,
+	// each a CEL string literal (CELString; the chart's toJson).
+	CELLabelEquals = "%[1]s in object.metadata.labels && object.metadata.labels[%[1]s] == %[2]s"
 )
 
 // EdgeProxyCondition returns a CEL expression, over the admission request's
 // object, that is true for exactly the objects IsEdgeProxy accepts: the
 // opt-in annotation, or every label of one configured selector. The keys and
-// values are valid label keys and values (Validate), so they need no escaping.
+// values are quoted (CELString), so that no value can change the expression.
 func (c *Config) EdgeProxyCondition() string {
 	parts := []string{CELEdgeProxyAnnotation}
 	for _, sel := range c.EdgeProxy.Selectors {
@@ -135,11 +137,18 @@ func (c *Config) EdgeProxyCondition() string {
 		slices.Sort(keys)
 		terms := make([]string, len(keys))
 		for i, k := range keys {
-			terms[i] = fmt.Sprintf(CELLabelEquals, k, sel[k])
+			terms[i] = fmt.Sprintf(CELLabelEquals, CELString(k), CELString(sel[k]))
 		}
 		parts = append(parts, fmt.Sprintf(CELSelector, strings.Join(terms, " && ")))
 	}
 	return strings.Join(parts, " || ")
+}
+
+// CELString returns s as a CEL string literal: its JSON encoding (as the
+// chart's toJson writes it), whose escapes CEL reads the same way.
+func CELString(s string) string {
+	b, _ := json.Marshal(s) // a string always encodes
+	return string(b)
 }
 
 // MatchConditions returns the webhook's CEL match conditions for cfg.
@@ -162,7 +171,7 @@ func CELHasLabel(key string) string {
 
 // CELLabelIs is true when the object's label key is value.
 func CELLabelIs(key, value string) string {
-	return "(has(object.metadata.labels) && " + fmt.Sprintf(CELLabelEquals, key, value) + ")"
+	return "(has(object.metadata.labels) && '" + key + "' in object.metadata.labels && object.metadata.labels['" + key + "'] == '" + value + "')"
 }
 
 // CELHasAnnotation is true when the object carries annotation key.

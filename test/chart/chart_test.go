@@ -1,6 +1,7 @@
 package chart_test
 
 import (
+	"cmp"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -45,8 +46,21 @@ func TestDeploymentIsHighlyAvailable(t *testing.T) {
 		t.Fatalf("topologySpreadConstraints = %+v, want one", pod.TopologySpreadConstraints)
 	}
 	tsc := pod.TopologySpreadConstraints[0]
-	if tsc.TopologyKey != corev1.LabelHostname || tsc.WhenUnsatisfiable != corev1.ScheduleAnyway || tsc.MaxSkew != 1 {
-		t.Errorf("spread = %s/%s/%d, want kubernetes.io/hostname/ScheduleAnyway/1", tsc.TopologyKey, tsc.WhenUnsatisfiable, tsc.MaxSkew)
+	// Hard spreading, but never blocking the second replica of a one-node
+	// cluster: no minDomains (with fewer domains the global minimum counts
+	// as 0, so the second pod could go nowhere), and nodes the pods cannot
+	// run on (tainted: cordoned, NotReady, control plane) are no domain.
+	if tsc.TopologyKey != corev1.LabelHostname || tsc.WhenUnsatisfiable != corev1.DoNotSchedule || tsc.MaxSkew != 1 {
+		t.Errorf("spread = %s/%s/%d, want kubernetes.io/hostname/DoNotSchedule/1", tsc.TopologyKey, tsc.WhenUnsatisfiable, tsc.MaxSkew)
+	}
+	if tsc.MinDomains != nil {
+		t.Errorf("minDomains = %d: a one-node cluster could not schedule the second replica", *tsc.MinDomains)
+	}
+	if tsc.NodeTaintsPolicy == nil || *tsc.NodeTaintsPolicy != corev1.NodeInclusionPolicyHonor {
+		t.Errorf("nodeTaintsPolicy = %v, want Honor (a cordoned or control-plane node is no domain to spread to)", tsc.NodeTaintsPolicy)
+	}
+	if pod.PriorityClassName != "system-cluster-critical" {
+		t.Errorf("priorityClassName = %q, want system-cluster-critical", pod.PriorityClassName)
 	}
 	if tsc.LabelSelector == nil || !reflect.DeepEqual(tsc.LabelSelector.MatchLabels, sel) {
 		t.Errorf("spread selects %v, want the Deployment's pods %v", tsc.LabelSelector, sel)
@@ -262,7 +276,7 @@ func TestContainerWiring(t *testing.T) {
 
 	// The Service: 443 to the webhook port, selecting the pods.
 	var svc corev1.Service
-	one(t, objs, "Service", &svc)
+	named(t, objs, "Service", "meshgate", &svc)
 	if !reflect.DeepEqual(svc.Spec.Selector, d.Spec.Selector.MatchLabels) {
 		t.Errorf("Service selects %v, want %v", svc.Spec.Selector, d.Spec.Selector.MatchLabels)
 	}
@@ -274,7 +288,7 @@ func TestContainerWiring(t *testing.T) {
 func TestRBACIsReadOnlyOnWhatTheWorldReads(t *testing.T) {
 	objs := render(t, "audit: {interval: 0s}")
 	var role rbacv1.ClusterRole
-	one(t, objs, "ClusterRole", &role)
+	named(t, objs, "ClusterRole", "meshgate", &role)
 	got := map[string][]string{}
 	for _, r := range role.Rules {
 		if !slices.Equal(r.Verbs, []string{"get", "list", "watch"}) {
@@ -309,7 +323,7 @@ func TestRBACIsReadOnlyOnWhatTheWorldReads(t *testing.T) {
 	}
 
 	var binding rbacv1.ClusterRoleBinding
-	one(t, objs, "ClusterRoleBinding", &binding)
+	named(t, objs, "ClusterRoleBinding", "meshgate", &binding)
 	var sa corev1.ServiceAccount
 	one(t, objs, "ServiceAccount", &sa)
 	if binding.RoleRef.Kind != "ClusterRole" || binding.RoleRef.Name != role.Name {
@@ -341,8 +355,8 @@ func TestWebhooksMatchTheServersConfigurations(t *testing.T) {
 		// config is the values' config block, read by the server.
 		config string
 	}{
-		{name: "defaults", ns: releaseNS, opts: webhook.RegistrationOptions{FailurePolicy: "Fail", TimeoutSeconds: 10}},
-		{name: "no cert-manager", ns: releaseNS, values: noCertManager, opts: webhook.RegistrationOptions{FailurePolicy: "Fail", TimeoutSeconds: 10}},
+		{name: "defaults", ns: releaseNS, opts: webhook.RegistrationOptions{}},
+		{name: "no cert-manager", ns: releaseNS, values: noCertManager, opts: webhook.RegistrationOptions{}},
 		{
 			name: "fail open, short timeout, extra exclusions, object selector", ns: "platform",
 			values: "webhook: {failurePolicy: Ignore, timeoutSeconds: 3, excludeNamespaces: [istio-system, ambassador-internal], objectSelector: {matchLabels: {meshgate.io/review: \"true\"}}}",
@@ -354,17 +368,17 @@ func TestWebhooksMatchTheServersConfigurations(t *testing.T) {
 		{
 			name: "custom edge-proxy selectors, Service ports checked everywhere", ns: releaseNS,
 			config: `{edgeProxy: {selectors: [{app.kubernetes.io/name: emissary-ingress, app.kubernetes.io/component: proxy}, {gateway: edge}]}, servicePorts: {scope: all}}`,
-			opts:   webhook.RegistrationOptions{FailurePolicy: "Fail", TimeoutSeconds: 10},
+			opts:   webhook.RegistrationOptions{},
 		},
 		{
 			name: "legacy secret mode, no selectors (only the opt-in annotation), a rule off", ns: releaseNS,
 			config: `{edgeProxy: {certMode: secret, selectors: []}, rules: {service-port-name: "off"}}`,
-			opts:   webhook.RegistrationOptions{FailurePolicy: "Fail", TimeoutSeconds: 10},
+			opts:   webhook.RegistrationOptions{},
 		},
 		{
 			name: "selectors set to null take the defaults", ns: releaseNS,
 			config: `{edgeProxy: {selectors: null, namespaces: [edge]}, servicePorts: {scope: mesh}}`,
-			opts:   webhook.RegistrationOptions{FailurePolicy: "Fail", TimeoutSeconds: 10},
+			opts:   webhook.RegistrationOptions{},
 		},
 	}
 	for _, tt := range tests {
@@ -417,10 +431,12 @@ func TestWebhookPoliciesFromValues(t *testing.T) {
 		wantMutFail, wantVal admissionregistrationv1.FailurePolicyType
 		wantTimeout          int32
 	}{
-		{name: "default: both fail closed, 10s", wantMutFail: "Fail", wantVal: "Fail", wantTimeout: 10},
-		{name: "both fail open", values: "webhook: {failurePolicy: Ignore}", wantMutFail: "Ignore", wantVal: "Ignore", wantTimeout: 10},
-		{name: "mutating fails open, validating closed", values: "webhook: {mutating: {failurePolicy: Ignore}, timeoutSeconds: 5}", wantMutFail: "Ignore", wantVal: "Fail", wantTimeout: 5},
-		{name: "validating fails open only", values: "webhook: {validating: {failurePolicy: Ignore}, timeoutSeconds: 30}", wantMutFail: "Fail", wantVal: "Ignore", wantTimeout: 30},
+		// "" and 0: each webhook's own, the edge-proxy Pod mutation Fail and 5s, the rest Ignore and 3s.
+		{name: "default: only the Pod mutation fails closed, 5s; the rest open, 3s"},
+		{name: "every webhook fails closed, 10s", values: "webhook: {failurePolicy: Fail, timeoutSeconds: 10}", wantMutFail: "Fail", wantVal: "Fail", wantTimeout: 10},
+		{name: "both fail open", values: "webhook: {failurePolicy: Ignore}", wantMutFail: "Ignore", wantVal: "Ignore"},
+		{name: "mutating fails open, validating keeps its own", values: "webhook: {mutating: {failurePolicy: Ignore}, timeoutSeconds: 5}", wantMutFail: "Ignore", wantTimeout: 5},
+		{name: "validating fails closed, mutating keeps its own", values: "webhook: {validating: {failurePolicy: Fail}, timeoutSeconds: 30}", wantVal: "Fail", wantTimeout: 30},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -440,17 +456,18 @@ func TestWebhookPoliciesFromValues(t *testing.T) {
 			}
 			var hooks []hook
 			for _, m := range mut.Webhooks {
-				hooks = append(hooks, hook{m.Name, *m.FailurePolicy, tt.wantMutFail, *m.TimeoutSeconds, m.SideEffects, m.AdmissionReviewVersions, m.MatchPolicy})
+				hooks = append(hooks, hook{m.Name, *m.FailurePolicy, cmp.Or(tt.wantMutFail, ownPolicy(m.Name)), *m.TimeoutSeconds, m.SideEffects, m.AdmissionReviewVersions, m.MatchPolicy})
 				if m.ReinvocationPolicy == nil || *m.ReinvocationPolicy != admissionregistrationv1.IfNeededReinvocationPolicy {
 					t.Errorf("%s: reinvocationPolicy = %v, want IfNeeded", m.Name, m.ReinvocationPolicy)
 				}
 			}
 			for _, v := range val.Webhooks {
-				hooks = append(hooks, hook{v.Name, *v.FailurePolicy, tt.wantVal, *v.TimeoutSeconds, v.SideEffects, v.AdmissionReviewVersions, v.MatchPolicy})
+				hooks = append(hooks, hook{v.Name, *v.FailurePolicy, cmp.Or(tt.wantVal, ownPolicy(v.Name)), *v.TimeoutSeconds, v.SideEffects, v.AdmissionReviewVersions, v.MatchPolicy})
 			}
 			for _, h := range hooks {
-				if h.fail != h.wantFail || h.timeout != tt.wantTimeout {
-					t.Errorf("%s: failurePolicy %s, timeoutSeconds %d; want %s, %d", h.name, h.fail, h.timeout, h.wantFail, tt.wantTimeout)
+				wantTimeout := cmp.Or(tt.wantTimeout, ownTimeout(h.name))
+				if h.fail != h.wantFail || h.timeout != wantTimeout {
+					t.Errorf("%s: failurePolicy %s, timeoutSeconds %d; want %s, %d", h.name, h.fail, h.timeout, h.wantFail, wantTimeout)
 				}
 				if *h.sideEffects != admissionregistrationv1.SideEffectClassNone || !slices.Equal(h.versions, []string{"v1"}) || *h.match != admissionregistrationv1.Equivalent {
 					t.Errorf("%s: sideEffects %s, admissionReviewVersions %v, matchPolicy %s; want None, [v1], Equivalent", h.name, *h.sideEffects, h.versions, *h.match)
@@ -458,6 +475,22 @@ func TestWebhookPoliciesFromValues(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ownPolicy and ownTimeout are a webhook's own outage settings: only the
+// edge-proxy Pod mutation fails closed.
+func ownPolicy(name string) admissionregistrationv1.FailurePolicyType {
+	if strings.HasPrefix(name, "edge-proxy-pods") && strings.HasSuffix(name, ".mutate.meshgate.io") {
+		return admissionregistrationv1.Fail
+	}
+	return admissionregistrationv1.Ignore
+}
+
+func ownTimeout(name string) int32 {
+	if ownPolicy(name) == admissionregistrationv1.Fail {
+		return 5
+	}
+	return 3
 }
 
 func TestNamespaceSelectorAlwaysExcludesSystemAndOwnNamespaces(t *testing.T) {
@@ -625,7 +658,7 @@ func TestGeneratedTLSWithoutCertManager(t *testing.T) {
 		}
 	}
 	var s corev1.Secret
-	one(t, objs, "Secret", &s)
+	named(t, objs, "Secret", "meshgate-tls", &s)
 	if s.Type != corev1.SecretTypeTLS || s.Name != "meshgate-tls" {
 		t.Errorf("Secret %s of type %s, want meshgate-tls of type kubernetes.io/tls", s.Name, s.Type)
 	}
@@ -710,6 +743,9 @@ func TestValuesSchema(t *testing.T) {
 		{name: "a bad duration", values: "certManager: {duration: 90d}", wantErr: "duration"},
 		{name: "DoNotSchedule spread", values: "topologySpread: {whenUnsatisfiable: DoNotSchedule}"},
 		{name: "audit off", values: "audit: {interval: 0s}"},
+		{name: "a ServiceAccount name that is no DNS name (it is written into CEL)", values: "serviceAccount: {name: 'a\" || true'}", wantErr: "serviceAccount"},
+		{name: "a timeout of each webhook's own", values: "webhook: {timeoutSeconds: null, failurePolicy: \"\"}"},
+		{name: "an API server address that is no CIDR", values: "networkPolicy: {apiServer: {cidrs: [10.0.0.1]}}", wantErr: "cidrs"},
 		{name: "an unknown report format", values: "audit: {format: html}", wantErr: "format"},
 		{name: "a bad audit interval", values: "audit: {interval: hourly}", wantErr: "interval"},
 	}

@@ -163,6 +163,20 @@ func one(t *testing.T, objs []*unstructured.Unstructured, kind string, into any)
 	}
 }
 
+// named decodes the rendered object of kind and name into into, strictly.
+func named(t *testing.T, objs []*unstructured.Unstructured, kind, name string, into any) {
+	t.Helper()
+	for _, o := range ofKind(objs, kind) {
+		if o.GetName() == name {
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(o.Object, into, true); err != nil {
+				t.Fatalf("decode %s %s: %v", kind, name, err)
+			}
+			return
+		}
+	}
+	t.Fatalf("no %s %s rendered: %v", kind, name, kinds(objs))
+}
+
 // kinds lists the rendered kinds, for failure messages.
 func kinds(objs []*unstructured.Unstructured) []string {
 	var out []string

@@ -111,6 +111,14 @@ affinity: {nodeAffinity: {preferredDuringSchedulingIgnoredDuringExecution: [{wei
 server: {extraArgs: [--zap-encoder=console], extraEnv: [{name: GOMAXPROCS, value: "2"}]}`,
 			wantKinds: []string{"Deployment", "MutatingWebhookConfiguration"},
 		},
+		{
+			name: "operations: network policy, flow control, secure metrics, critical priority", ns: "dry-ops",
+			values: `networkPolicy: {enabled: true, webhookFrom: [{ipBlock: {cidr: 10.0.0.0/24}}], apiServer: {cidrs: [10.0.0.10/32]}}
+flowControl: {enabled: true}
+metrics: {secure: true, readers: [{kind: ServiceAccount, name: prometheus, namespace: monitoring}]}
+monitoring: {dashboard: {enabled: true}}`,
+			wantKinds: []string{"NetworkPolicy", "FlowSchema", "PriorityLevelConfiguration", "ResourceQuota", "ClusterRole", "ConfigMap", "Service"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -150,19 +158,18 @@ func TestGeneratedTLSIsKeptOnUpgrade(t *testing.T) {
 
 	first := renderWithCluster(t, cfg, ns, noCertManager, false)
 	secrets := ofKind(first, "Secret")
-	if len(secrets) != 1 {
-		t.Fatalf("install rendered %d Secrets, want 1", len(secrets))
+	if len(secrets) != 2 {
+		t.Fatalf("install rendered %d Secrets, want the serving certificate's and the CA's", len(secrets))
 	}
-	installed := secrets[0]
-	if err := c.Create(ctx, installed.DeepCopy()); err != nil {
-		t.Fatalf("create the Secret: %v", err)
+	for _, s := range secrets {
+		if err := c.Create(ctx, s.DeepCopy()); err != nil {
+			t.Fatalf("create Secret %s: %v", s.GetName(), err)
+		}
 	}
+	installed := servingSecret(t, secrets)
 
 	again := renderWithCluster(t, cfg, ns, noCertManager, true)
-	upgraded := ofKind(again, "Secret")
-	if len(upgraded) != 1 {
-		t.Fatalf("upgrade rendered %d Secrets, want 1", len(upgraded))
-	}
+	upgraded := []*unstructured.Unstructured{servingSecret(t, ofKind(again, "Secret"))}
 	for _, key := range []string{"tls.crt", "tls.key", "ca.crt"} {
 		before, _, _ := unstructured.NestedString(installed.Object, "data", key)
 		after, _, _ := unstructured.NestedString(upgraded[0].Object, "data", key)
@@ -184,8 +191,20 @@ func TestGeneratedTLSIsKeptOnUpgrade(t *testing.T) {
 
 	// Without the Secret (a fresh namespace) the certificates are new.
 	createNamespace(t, c, "upgrade-fresh")
-	fresh := ofKind(renderWithCluster(t, cfg, "upgrade-fresh", noCertManager, false), "Secret")
-	if got, _, _ := unstructured.NestedString(fresh[0].Object, "data", "ca.crt"); got == wantCA {
+	fresh := servingSecret(t, ofKind(renderWithCluster(t, cfg, "upgrade-fresh", noCertManager, false), "Secret"))
+	if got, _, _ := unstructured.NestedString(fresh.Object, "data", "ca.crt"); got == wantCA {
 		t.Error("a fresh install reused another namespace's CA")
 	}
+}
+
+// servingSecret returns the serving certificate's Secret among secrets.
+func servingSecret(t *testing.T, secrets []*unstructured.Unstructured) *unstructured.Unstructured {
+	t.Helper()
+	for _, s := range secrets {
+		if s.GetName() == "meshgate-tls" {
+			return s
+		}
+	}
+	t.Fatalf("no Secret meshgate-tls among %v", kinds(secrets))
+	return nil
 }

@@ -99,29 +99,62 @@ the rest).
 
 {{/*
 meshgate.generatedTLS fills .Values.__meshgateGeneratedTLS once per render
-with the CA and serving certificate used without cert-manager: the existing
-Secret's when it holds them (so helm upgrade does not rotate them), else new
-ones from genCA/genSignedCert. The Secret and both webhook configurations read
-the same value.
+with the CA and serving certificate used without cert-manager, from the
+Secrets a previous release wrote (lookup) while they are not near expiry
+(their meshgate.io/not-after annotation, Unix seconds), else new ones:
+- the CA (Secret <fullname>-webhook-ca, never mounted) is kept until
+  tls.caRenewDaysBefore before it expires; a new CA is put into the
+  caBundle before the previous one (kept until it is replaced again), so the
+  API server trusts the pods' old certificate until they read the new one;
+- the serving certificate is kept until tls.renewDaysBefore before it
+  expires, and re-issued with the CA whenever the CA is new.
+The Secrets and both webhook configurations read the same value.
 */}}
 {{- define "meshgate.generatedTLS" -}}
 {{- if not (hasKey .Values "__meshgateGeneratedTLS") }}
-{{- $secretName := include "meshgate.tlsSecretName" . }}
-{{- $existing := lookup "v1" "Secret" .Release.Namespace $secretName }}
+{{- $now := now | unixEpoch | int64 }}
+{{- $fullname := include "meshgate.fullname" . }}
+{{- $tlsSecret := lookup "v1" "Secret" .Release.Namespace (include "meshgate.tlsSecretName" .) | default dict }}
+{{- $caSecret := lookup "v1" "Secret" .Release.Namespace (printf "%s-webhook-ca" $fullname) | default dict }}
+{{- $tlsData := $tlsSecret.data | default dict }}
+{{- $caData := $caSecret.data | default dict }}
+{{- $notAfter := dig "metadata" "annotations" "meshgate.io/not-after" "0" $tlsSecret | int64 }}
+{{- $caNotAfter := dig "metadata" "annotations" "meshgate.io/not-after" "0" $caSecret | int64 }}
 {{- $out := dict }}
-{{- if and $existing $existing.data (index $existing.data "tls.crt") (index $existing.data "tls.key") (index $existing.data "ca.crt") }}
-{{- $_ := set $out "crt" (index $existing.data "tls.crt") }}
-{{- $_ := set $out "key" (index $existing.data "tls.key") }}
-{{- $_ := set $out "ca" (index $existing.data "ca.crt") }}
+{{- $ca := dict }}
+{{- $newCA := false }}
+{{- if and (index $caData "tls.crt") (index $caData "tls.key") (gt $caNotAfter (add $now (mul (int .Values.tls.caRenewDaysBefore) 86400))) }}
+{{- $ca = buildCustomCert (index $caData "tls.crt") (index $caData "tls.key") }}
+{{- $_ := set $out "caNotAfter" $caNotAfter }}
+{{- else }}
+{{- $ca = genCA (printf "%s-ca" $fullname) (int .Values.tls.caValidityDays) }}
+{{- $_ := set $out "caNotAfter" (add $now (mul (int .Values.tls.caValidityDays) 86400)) }}
+{{- $newCA = true }}
+{{- end }}
+{{- $_ := set $out "caCrt" ($ca.Cert | b64enc) }}
+{{- $_ := set $out "caKey" ($ca.Key | b64enc) }}
+{{- if and (not $newCA) (index $tlsData "tls.crt") (index $tlsData "tls.key") (index $tlsData "ca.crt") (gt $notAfter (add $now (mul (int .Values.tls.renewDaysBefore) 86400))) }}
+{{- $_ := set $out "crt" (index $tlsData "tls.crt") }}
+{{- $_ := set $out "key" (index $tlsData "tls.key") }}
+{{- $_ := set $out "ca" (index $tlsData "ca.crt") }}
+{{- $_ := set $out "notAfter" $notAfter }}
 {{- else }}
 {{- $days := int .Values.tls.validityDays }}
-{{- $ca := genCA (printf "%s-ca" (include "meshgate.fullname" .)) $days }}
 {{- $svc := include "meshgate.serviceName" . }}
 {{- $dns := include "meshgate.dnsNames" . | fromYamlArray }}
 {{- $cert := genSignedCert (printf "%s.%s.svc" $svc .Release.Namespace) nil $dns $days $ca }}
 {{- $_ := set $out "crt" ($cert.Cert | b64enc) }}
 {{- $_ := set $out "key" ($cert.Key | b64enc) }}
-{{- $_ := set $out "ca" ($ca.Cert | b64enc) }}
+{{- $_ := set $out "notAfter" (add $now (mul $days 86400)) }}
+{{- /* The caBundle: this CA, then the previous one while it may still sign a pod's certificate. */}}
+{{- $bundle := $ca.Cert }}
+{{- with index $tlsData "ca.crt" }}
+{{- $previous := regexFind "(?s)-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----" (b64dec .) }}
+{{- if and $newCA $previous (ne (trim $previous) (trim $ca.Cert)) }}
+{{- $bundle = printf "%s\n%s\n" (trim $ca.Cert) $previous }}
+{{- end }}
+{{- end }}
+{{- $_ := set $out "ca" ($bundle | b64enc) }}
 {{- end }}
 {{- $_ := set .Values "__meshgateGeneratedTLS" $out }}
 {{- end }}
@@ -179,7 +212,8 @@ requirements after the excluded namespaces and its match conditions.
   {{- include "meshgate.clientConfig" (list $root $.path) | nindent 2 }}
   rules:
     {{- toYaml $group.rules | nindent 4 }}
-  failurePolicy: {{ default $root.Values.webhook.failurePolicy $.failurePolicy }}
+  {{- /* The direction's value, else the chart-wide one, else the webhook's own (webhook.OutageDefaults). */}}
+  failurePolicy: {{ $.failurePolicy | default $root.Values.webhook.failurePolicy | default $group.failurePolicy }}
   matchPolicy: Equivalent
   namespaceSelector:
     matchExpressions:
@@ -202,7 +236,7 @@ requirements after the excluded namespaces and its match conditions.
     {{- toYaml . | nindent 4 }}
   {{- end }}
   sideEffects: None
-  timeoutSeconds: {{ $root.Values.webhook.timeoutSeconds }}
+  timeoutSeconds: {{ $root.Values.webhook.timeoutSeconds | default $group.timeoutSeconds }}
   admissionReviewVersions: ["v1"]
   {{- if eq $.path "/mutate" }}
   # Run again if a later webhook (Istio's injector) changed the object.
@@ -243,7 +277,8 @@ default selectors when the config does not set them).
 {{- range $selectors }}
 {{- $terms := list }}
 {{- range $key, $value := . }}
-{{- $terms = append $terms (printf $cel.label $key $value) }}
+{{- /* Quoted (toJson, a CEL string literal): no value can change the expression. */}}
+{{- $terms = append $terms (printf $cel.label (toJson (toString $key)) (toJson (toString $value))) }}
 {{- end }}
 {{- $parts = append $parts (printf $cel.selector (join " && " $terms)) }}
 {{- end }}
@@ -277,4 +312,17 @@ meshgate.auditEnabled is "true" when audit.interval is set and not zero.
 {{- define "meshgate.auditEnabled" -}}
 {{- $i := toString .Values.audit.interval -}}
 {{- if and $i (not (has $i (list "0" "0s" "0m" "0h"))) -}}true{{- end -}}
+{{- end }}
+
+{{/*
+The metrics endpoint's scheme: https when metrics.secure is true (serve
+--metrics-secure).
+*/}}
+{{- define "meshgate.metricsScheme" -}}
+{{- if eq (toString .Values.metrics.secure) "true" }}https{{ else }}http{{ end }}
+{{- end }}
+
+{{/* Whether the priority class is one of the built-in critical ones. */}}
+{{- define "meshgate.criticalPriority" -}}
+{{- if has .Values.priorityClassName (list "system-cluster-critical" "system-node-critical") }}true{{ end }}
 {{- end }}
