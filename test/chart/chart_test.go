@@ -239,10 +239,10 @@ func TestContainerWiring(t *testing.T) {
 	for _, p := range c.Ports {
 		ports[p.Name] = p.ContainerPort
 	}
-	if ports["webhook"] != 9443 || ports["metrics"] != 8080 || ports["health"] != 8081 {
-		t.Errorf("ports = %v, want webhook 9443, metrics 8080, health 8081", ports)
+	if ports["webhook"] != 9443 || ports["metrics"] != 8443 || ports["health"] != 8081 {
+		t.Errorf("ports = %v, want webhook 9443, metrics 8443, health 8081", ports)
 	}
-	if flags["metrics-bind-address"] != ":8080" || flags["health-probe-bind-address"] != ":8081" {
+	if flags["metrics-bind-address"] != ":8443" || flags["health-probe-bind-address"] != ":8081" {
 		t.Errorf("bind addresses = %q %q", flags["metrics-bind-address"], flags["health-probe-bind-address"])
 	}
 	for _, p := range []struct {
