@@ -88,6 +88,9 @@ type Options struct {
 	// WarnExitCode is the exit code when there are warnings and no enforce
 	// finding (0: warnings do not fail).
 	WarnExitCode int
+	// FailOnSkipped makes any skipped input (a document that is not a
+	// Kubernetes object, a template) an input error: exit 2.
+	FailOnSkipped bool
 	// Namespace is assumed for namespaced objects without one ("" = "default").
 	Namespace string
 	// Kubeconfig and Context, when either is set, read the World from a live
@@ -411,7 +414,11 @@ func Run(ctx context.Context, o Options) (int, error) {
 	if err := render(res, &o); err != nil {
 		return ExitBadInput, err
 	}
-	return res.ExitCode(o.WarnExitCode), nil
+	code := res.ExitCode(o.WarnExitCode)
+	if o.FailOnSkipped && res.Summary().Skipped > 0 {
+		code = ExitBadInput
+	}
+	return code, nil
 }
 
 // Check reads the inputs and reviews every object. o must have had its defaults
@@ -547,7 +554,11 @@ func collect(res *Result, tasks []chunkTask, reviewed [][]*Reviewed) {
 			res.Errors = append(res.Errors, docError(d))
 		}
 		if d.Skipped != "" {
-			res.Notes = append(res.Notes, Note{Kind: NoteSkipped, File: d.Source, Line: firstContentLine(d.Chunk), Message: "skipped: " + d.Skipped})
+			line := d.Template
+			if line == 0 {
+				line = firstContentLine(d.Chunk)
+			}
+			res.Notes = append(res.Notes, Note{Kind: NoteSkipped, File: d.Source, Line: line, Message: "skipped: " + d.Skipped})
 		}
 		for _, r := range reviewed[i] {
 			res.Objects = append(res.Objects, r)

@@ -60,8 +60,11 @@ type Document struct {
 	Err *Error
 	// Skipped says why the document is not a Kubernetes object (it lacks
 	// `apiVersion` or `kind`, or it is not YAML and does not look like a
-	// manifest); Objects is then empty and Err nil.
+	// manifest, or it is a template); Objects is then empty and Err nil.
 	Skipped string
+	// Template is the line of the first template action ({{ ... }}) of a
+	// document that is skipped as a Helm or Go template, or 0.
+	Template int
 }
 
 // Error is a document that could not be read.
@@ -124,6 +127,22 @@ func ParseChunk(name string, c Chunk) *Document {
 // parseChunk reads one document, trying the fast path first when fast is set
 // (see fastParse).
 func parseChunk(name string, c Chunk, fast bool) *Document {
+	c.Raw = stripBOM(c.Raw)
+	doc := parseDoc(name, c, fast)
+	if doc.Err != nil || doc.Skipped != "" {
+		// Only a document that does not read as an object can be a template:
+		// one that does is checked, whatever its strings hold.
+		if line := TemplateLine(c.Raw); line > 0 {
+			doc.Err, doc.Objects = nil, nil
+			doc.Template = c.Line + line - 1
+			doc.Skipped = "a Helm or Go template ({{ ... }}), not a manifest: render it first (helm template ... | meshgate check -f -)"
+		}
+	}
+	return doc
+}
+
+// parseDoc reads one document (see parseChunk).
+func parseDoc(name string, c Chunk, fast bool) *Document {
 	doc := &Document{Chunk: c, Source: name}
 	if blank(c.Raw) {
 		return doc
