@@ -310,10 +310,10 @@ func objectsFrom(name string, c Chunk, obj map[string]any, pos []posEntry, line 
 	}
 	u := &unstructured.Unstructured{Object: obj}
 	if items, ok := obj["items"].([]any); ok && strings.HasSuffix(u.GetKind(), "List") {
-		itemsID := findChild(pos, 0, "items", -1)
+		ids := childItems(pos, findChild(pos, 0, "items", -1), len(items))
 		out := make([]*Object, 0, len(items))
 		for i, it := range items {
-			id := findChild(pos, itemsID, "", i)
+			id := ids[i]
 			itemLine := line
 			if id >= 0 {
 				itemLine = pos[id].lineNo()
@@ -330,6 +330,30 @@ func objectsFrom(name string, c Chunk, obj map[string]any, pos []posEntry, line 
 		return out, 0, nil
 	}
 	return []*Object{{Object: u, Source: name, Doc: c.Index, Item: -1, Line: line, pos: pos, root: 0}}, 0, nil
+}
+
+// childItems returns the position entries of the first n sequence items under
+// entry parent, in one walk of its children (-1 for an item not found), so a
+// List's items are placed in time linear in its size.
+func childItems(pos []posEntry, parent int32, n int) []int32 {
+	ids := make([]int32, n)
+	for i := range ids {
+		ids[i] = -1
+	}
+	if parent < 0 || int(parent) >= len(pos) {
+		return ids
+	}
+	k := 0
+	for i := parent + 1; i < pos[parent].end && int(i) < len(pos) && k < n; i = pos[i].end {
+		if pos[i].isItem() {
+			ids[k] = i
+			k++
+		}
+		if pos[i].end <= i {
+			break // never loop on a malformed index
+		}
+	}
+	return ids
 }
 
 // estimateEntries guesses how many keys and items a document has: about one a
