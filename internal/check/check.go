@@ -254,6 +254,9 @@ const (
 	// NoteWorld: the World could not answer a question, so rules could not
 	// apply, or an object was judged with another file's copy of a World object.
 	NoteWorld = "world"
+	// NoteOverlay: an input object changes the World's copy of it (from the
+	// cluster or a --world file); the rules use the merge of the two.
+	NoteOverlay = "overlay"
 )
 
 // Note is something the report says that is neither a finding nor an error.
@@ -291,6 +294,9 @@ type Summary struct {
 	Suppressed int `json:"suppressed,omitempty"`
 	// Drift counts the live objects' drift findings (--live).
 	Drift int `json:"drift,omitempty"`
+	// Overlays counts the World objects (from the cluster or --world files)
+	// the input changes.
+	Overlays int `json:"overlays,omitempty"`
 }
 
 // Summary counts the result.
@@ -304,6 +310,8 @@ func (r *Result) Summary() Summary {
 			s.Duplicates++
 		case NoteWorld:
 			s.Unchecked++
+		case NoteOverlay:
+			s.Overlays++
 		}
 	}
 	for _, o := range r.Objects {
@@ -457,6 +465,7 @@ func Check(ctx context.Context, o *Options) (*Result, error) {
 		reviewLive(ctx, eng, worlds[""].w, liveObjs, res, o)
 	}
 	res.Errors = append(res.Errors, worldErrs...)
+	res.Notes = append(res.Notes, overlayNotes(worlds)...)
 	res.Notes = append(res.Notes, duplicateNotes(res, o)...)
 	res.Notes = append(res.Notes, unknownNotes(res)...)
 	return res, ctx.Err()

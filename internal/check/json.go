@@ -20,8 +20,9 @@ type JSONReport struct {
 
 // JSONNote is one note in JSON output: kind is skipped (an input that is not a
 // Kubernetes object), duplicate (an object defined more than once, or judged
-// with another file's copy of one) or world (what the World did not know, so
-// rules could not apply). file and line are empty for the whole World.
+// with another file's copy of one), world (what the World did not know, so
+// rules could not apply) or overlay (an input object changes the cluster's or a
+// --world file's copy of it). file and line are empty for the whole World.
 type JSONNote struct {
 	Kind    string `json:"kind"`
 	File    string `json:"file"`

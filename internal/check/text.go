@@ -77,6 +77,9 @@ func writeText(w io.Writer, res *Result, color bool) error {
 	if s.Duplicates > 0 {
 		line += fmt.Sprintf(", %d duplicates", s.Duplicates)
 	}
+	if s.Overlays > 0 {
+		line += fmt.Sprintf(", %d World objects changed by the input", s.Overlays)
+	}
 	if s.Skipped > 0 {
 		line += fmt.Sprintf(", %d skipped (not Kubernetes objects)", s.Skipped)
 	}
