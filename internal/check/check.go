@@ -512,7 +512,7 @@ func baseWorld(ctx context.Context, o *Options, worldFiles []*File) (*worldBuild
 			return nil, nil, fmt.Errorf("read the World from the cluster: %w", err)
 		}
 		for _, w := range cl.Warnings {
-			fmt.Fprintf(o.Stderr, "meshgate: cluster: %s\n", w)
+			fmt.Fprintf(o.Stderr, "meshgate: cluster: %s\n", clean(w))
 		}
 		wb.addCluster(cl)
 		liveObjs = cl.Reviewed

@@ -36,11 +36,11 @@ func writeDiffs(w io.Writer, res *Result) error {
 		if err != nil {
 			return err
 		}
-		ref := o.Changes[0].Object
+		ref, src := clean(o.Changes[0].Object.String()), clean(o.Source)
 		a, b := difflib.SplitLines(string(before)), difflib.SplitLines(string(after))
 		if len(a)+len(b) > maxDiffLines {
 			// difflib's matcher is quadratic in the worst case.
-			if _, err := fmt.Fprintf(w, "--- a/%s (%s)\n+++ b/%s (%s)\n@@ object too large to diff: %d lines before, %d after @@\n", o.Source, ref, o.Source, ref, len(a), len(b)); err != nil {
+			if _, err := fmt.Fprintf(w, "--- a/%s (%s)\n+++ b/%s (%s)\n@@ object too large to diff: %d lines before, %d after @@\n", src, ref, src, ref, len(a), len(b)); err != nil {
 				return err
 			}
 			continue
@@ -48,8 +48,8 @@ func writeDiffs(w io.Writer, res *Result) error {
 		d, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
 			A:        a,
 			B:        b,
-			FromFile: fmt.Sprintf("a/%s (%s)", o.Source, ref),
-			ToFile:   fmt.Sprintf("b/%s (%s)", o.Source, ref),
+			FromFile: fmt.Sprintf("a/%s (%s)", src, ref),
+			ToFile:   fmt.Sprintf("b/%s (%s)", src, ref),
 			Context:  3,
 		})
 		if err != nil {
@@ -162,7 +162,7 @@ func renderDoc(d *manifest.Document, byObj map[*manifest.Object]*Reviewed, stder
 	if err == nil {
 		return out
 	}
-	fmt.Fprintf(stderr, "meshgate: %s:%d: --write-mutated: document %d is written re-encoded (comments and layout lost): %v\n", d.Source, d.Line, d.Index, err)
+	fmt.Fprintf(stderr, "meshgate: %s:%d: --write-mutated: document %d is written re-encoded (comments and layout lost): %s\n", clean(d.Source), d.Line, d.Index, clean(err.Error()))
 	sep := ""
 	if startsWithSeparator(d.Raw) {
 		sep = "---\n"
