@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/meshgate/meshgate/internal/live"
 	"github.com/meshgate/meshgate/internal/manifest"
 	"github.com/meshgate/meshgate/internal/policy"
 )
@@ -45,6 +46,14 @@ func clusterNamespace(t *testing.T) *unstructured.Unstructured {
 	return docs[0].Objects[0].Object
 }
 
+// liveService is a Service in otel-demo as the API server returns it.
+func liveService(name, port string) *unstructured.Unstructured {
+	u := obj("v1", "Service", "otel-demo", name, nil)
+	u.Object["spec"] = map[string]any{"selector": map[string]any{"app": name}, "clusterIP": "10.0.0.9",
+		"ports": []any{map[string]any{"name": port, "port": int64(8080), "protocol": "TCP"}}}
+	return u
+}
+
 // TestInputMergesOverTheClusterState: an input Namespace without labels does
 // not wipe the labels of the cluster's copy (applying it would not): the
 // Services in it are checked as the webhook on that cluster would check them,
@@ -53,9 +62,9 @@ func TestInputMergesOverTheClusterState(t *testing.T) {
 	demo := filepath.Join(overlayDir, "demo.yaml")
 	world := filepath.Join(overlayDir, "cluster.yaml")
 	ns := clusterNamespace(t)
-	liveCluster := func(reviewed ...*unstructured.Unstructured) clusterReader {
+	liveCluster := func() clusterReader {
 		return func(context.Context) (*ClusterWorld, error) {
-			return &ClusterWorld{Objects: []*unstructured.Unstructured{ns.DeepCopy()}, Known: []policy.WorldKind{policy.KindNamespace, policy.KindService}, Reviewed: reviewed}, nil
+			return &ClusterWorld{Objects: []*unstructured.Unstructured{ns.DeepCopy()}, Known: []policy.WorldKind{policy.KindNamespace, policy.KindService}}, nil
 		}
 	}
 	tests := []struct {
@@ -69,8 +78,10 @@ func TestInputMergesOverTheClusterState(t *testing.T) {
 			"changes the World's Namespace otel-demo (from " + world + ":3): the rules use what applying it would leave (the input's fields win, fields it does not set stay); kept: label istio-injection=enabled, label kubernetes.io/metadata.name=otel-demo, annotation owner=platform-team"},
 		{"--kubeconfig: the cluster's labels stay", Options{Files: []string{demo}, cluster: liveCluster()}, []string{"cart", "frontend"},
 			"changes the cluster's Namespace otel-demo: the rules use what applying it would leave (the input's fields win, fields it does not set stay); kept: label istio-injection=enabled, label kubernetes.io/metadata.name=otel-demo, annotation owner=platform-team"},
-		{"--live with -f overlays: the cluster's labels stay", Options{Files: []string{demo}, Live: true, cluster: liveCluster(ns.DeepCopy())}, []string{"cart", "frontend"},
-			"changes the cluster's Namespace otel-demo"},
+		{"--live with -f overlays, read through the API: the cluster's labels stay", Options{Files: []string{demo}, Live: true, cluster: func(ctx context.Context) (*ClusterWorld, error) {
+			dyn, mapper := fakeCluster(t, ns.DeepCopy(), liveService("cart", "service"), liveService("ad", "plaintext"))
+			return read(ctx, live.NewReader(dyn, mapper), true, "")
+		}}, []string{"cart", "frontend", "ad"}, "changes the cluster's Namespace otel-demo"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,4 +154,24 @@ func TestApplyOver(t *testing.T) {
 	assert.Equal(t, "1", live["metadata"].(map[string]any)["labels"].(map[string]any)["x"], "the live object is not modified")
 	got["spec"].(map[string]any)["ports"].([]any)[0].(map[string]any)["port"] = int64(9)
 	assert.Equal(t, int64(81), input["spec"].(map[string]any)["ports"].([]any)[0].(map[string]any)["port"], "nor is the input")
+}
+
+func TestCovers(t *testing.T) {
+	live := liveService("cart", "service").Object
+	tests := []struct {
+		name  string
+		input map[string]any
+		want  bool
+	}{
+		{"fields the API server defaulted are no change", liveService("cart", "service").Object, true},
+		{"a subset of the live object is no change", map[string]any{"spec": map[string]any{"ports": []any{map[string]any{"name": "service", "port": int64(8080)}}}}, true},
+		{"another port name is a change", map[string]any{"spec": map[string]any{"ports": []any{map[string]any{"name": "http", "port": int64(8080)}}}}, false},
+		{"another number of ports is a change", map[string]any{"spec": map[string]any{"ports": []any{}}}, false},
+		{"a new label is a change", map[string]any{"metadata": map[string]any{"labels": map[string]any{"a": "b"}}}, false},
+		{"a null for an absent field is no change", map[string]any{"metadata": map[string]any{"labels": nil}}, true},
+		{"a null for a set field is a change", map[string]any{"spec": map[string]any{"clusterIP": nil}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { assert.Equal(t, tt.want, covers(live, tt.input)) })
+	}
 }

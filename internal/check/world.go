@@ -172,10 +172,10 @@ func (bw *builtWorld) applyInput(id identity, copies []worldObj) worldObj {
 		if base.input() {
 			continue
 		}
-		merged := applyOver(base.u.Object, in.u.Object)
-		if reflect.DeepEqual(merged, base.u.Object) {
-			return base
+		if covers(base.u.Object, in.u.Object) {
+			return base // applying the input changes nothing
 		}
+		merged := applyOver(base.u.Object, in.u.Object)
 		ov := overlay{id: id, input: in.src, kept: keptMeta(base.u, in.u)}
 		if base.src != nil {
 			ov.base = loc(base.src.Source, base.src.Line)
@@ -211,6 +211,44 @@ func mergeInto(dst, src map[string]any) {
 		}
 		dst[k] = copyJSON(v)
 	}
+}
+
+// covers reports whether live already holds everything input sets: applying
+// input would change nothing (the fields the API server defaulted, such as a
+// port's protocol, and the cluster's own fields do not count as changes).
+func covers(live, input any) bool {
+	switch in := input.(type) {
+	case map[string]any:
+		l, ok := live.(map[string]any)
+		if !ok {
+			return false
+		}
+		for k, v := range in {
+			lv, set := l[k]
+			if v == nil {
+				if set && lv != nil {
+					return false
+				}
+				continue
+			}
+			if !set || !covers(lv, v) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		l, ok := live.([]any)
+		if !ok || len(l) != len(in) {
+			return false
+		}
+		for i := range in {
+			if !covers(l[i], in[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return reflect.DeepEqual(live, input)
 }
 
 // copyJSON copies the maps and slices of an unstructured value.
