@@ -98,7 +98,8 @@ type Options struct {
 	Kubeconfig string
 	Context    string
 	// Live reviews the live cluster's objects too (read-only list calls), with
-	// Files as an overlay: an object in the files replaces the cluster's copy.
+	// Files as an overlay: an object in the files is reviewed instead of the
+	// cluster's copy, and merged over it in the World.
 	Live bool
 	// LiveNamespace limits the live objects reviewed to one namespace ("" =
 	// all); the World is read from every namespace.
