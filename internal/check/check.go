@@ -256,7 +256,8 @@ const (
 	// apply, or an object was judged with another file's copy of a World object.
 	NoteWorld = "world"
 	// NoteOverlay: an input object changes the World's copy of it (from the
-	// cluster or a --world file); the rules use the merge of the two.
+	// cluster or a --world file), or does not show its labels; the rules use
+	// the merge of the two.
 	NoteOverlay = "overlay"
 )
 
@@ -295,8 +296,8 @@ type Summary struct {
 	Suppressed int `json:"suppressed,omitempty"`
 	// Drift counts the live objects' drift findings (--live).
 	Drift int `json:"drift,omitempty"`
-	// Overlays counts the World objects (from the cluster or --world files)
-	// the input changes.
+	// Overlays counts the overlay notes: World objects (from the cluster or
+	// --world files) the input changes, or whose labels it does not show.
 	Overlays int `json:"overlays,omitempty"`
 }
 

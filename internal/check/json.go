@@ -22,7 +22,7 @@ type JSONReport struct {
 // Kubernetes object), duplicate (an object defined more than once, or judged
 // with another file's copy of one), world (what the World did not know, so
 // rules could not apply) or overlay (an input object changes the cluster's or a
-// --world file's copy of it). file and line are empty for the whole World.
+// --world file's copy of it, or does not show its labels). file and line are empty for the whole World.
 type JSONNote struct {
 	Kind    string `json:"kind"`
 	File    string `json:"file"`

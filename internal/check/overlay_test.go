@@ -75,9 +75,9 @@ func TestInputMergesOverTheClusterState(t *testing.T) {
 	}{
 		{"without the cluster's copy the namespace is outside the mesh", Options{Files: []string{demo}}, nil, ""},
 		{"--world: the cluster's labels stay", Options{Files: []string{demo}, WorldFiles: []string{world}}, []string{"cart", "frontend"},
-			"changes the World's Namespace otel-demo (from " + world + ":3): the rules use what applying it would leave (the input's fields win, fields it does not set stay); kept: label istio-injection=enabled, label kubernetes.io/metadata.name=otel-demo, annotation owner=platform-team"},
+			"changes the World's Namespace otel-demo (from " + world + ":3): the rules use what applying it would leave (the input's fields win, fields it does not set stay); kept: label istio-injection=enabled, annotation owner"},
 		{"--kubeconfig: the cluster's labels stay", Options{Files: []string{demo}, cluster: liveCluster()}, []string{"cart", "frontend"},
-			"changes the cluster's Namespace otel-demo: the rules use what applying it would leave (the input's fields win, fields it does not set stay); kept: label istio-injection=enabled, label kubernetes.io/metadata.name=otel-demo, annotation owner=platform-team"},
+			"changes the cluster's Namespace otel-demo: the rules use what applying it would leave (the input's fields win, fields it does not set stay); kept: label istio-injection=enabled, annotation owner"},
 		{"--live with -f overlays, read through the API: the cluster's labels stay", Options{Files: []string{demo}, Live: true, cluster: func(ctx context.Context) (*ClusterWorld, error) {
 			dyn, mapper := fakeCluster(t, ns.DeepCopy(), liveService("cart", "service"), liveService("ad", "plaintext"))
 			return read(ctx, live.NewReader(dyn, mapper), true, "")
@@ -105,7 +105,7 @@ func TestInputMergesOverTheClusterState(t *testing.T) {
 			tt.opts.Format = FormatText
 			text := runCheck(t, tt.opts)
 			assert.Contains(t, text.stdout, demo+":2: note changes ")
-			assert.Contains(t, text.stdout, ", 1 World objects changed by the input")
+			assert.Contains(t, text.stdout, ", 1 World objects merged with the input")
 		})
 	}
 }
@@ -119,11 +119,13 @@ func TestInputKeysWinOverTheClusterState(t *testing.T) {
 		name       string
 		input      string
 		wantDenied []string
-		wantNotes  int
+		wantNote   string
 	}{
-		{"the input's label wins", ns + "  labels:\n    istio-injection: disabled\n" + svc, nil, 1},
-		{"a null label deletes the cluster's", ns + "  labels:\n    istio-injection: null\n" + svc, nil, 1},
-		{"an input that only repeats the cluster's copy changes nothing", ns + "  labels:\n    istio-injection: enabled\n" + svc, []string{"cart"}, 0},
+		{"the input's label wins", ns + "  labels:\n    istio-injection: disabled\n" + svc, nil, "changes the World's Namespace otel-demo"},
+		{"a null label deletes the cluster's", ns + "  labels:\n    istio-injection: null\n" + svc, nil, "changes the World's Namespace otel-demo"},
+		{"an input that only repeats the cluster's copy changes nothing", ns + "  labels:\n    istio-injection: enabled\n" + svc, []string{"cart"}, ""},
+		{"an input without the cluster's labels changes nothing, and the note says the rules used them", ns + svc, []string{"cart"},
+			"leaves the World's Namespace otel-demo (from testdata/overlay/cluster.yaml:3) as it is: the rules use that copy; kept: label istio-injection=enabled, annotation owner"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,7 +134,13 @@ func TestInputKeysWinOverTheClusterState(t *testing.T) {
 			require.NoError(t, r.err)
 			rep := decodeJSON(t, r.stdout)
 			assert.Equal(t, tt.wantDenied, deniedServices(rep))
-			assert.Len(t, overlayNotesOf(rep), tt.wantNotes)
+			notes := overlayNotesOf(rep)
+			if tt.wantNote == "" {
+				assert.Empty(t, notes)
+				return
+			}
+			require.Len(t, notes, 1)
+			assert.Contains(t, notes[0].Message, tt.wantNote)
 		})
 	}
 }

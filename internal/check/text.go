@@ -78,7 +78,7 @@ func writeText(w io.Writer, res *Result, color bool) error {
 		line += fmt.Sprintf(", %d duplicates", s.Duplicates)
 	}
 	if s.Overlays > 0 {
-		line += fmt.Sprintf(", %d World objects changed by the input", s.Overlays)
+		line += fmt.Sprintf(", %d World objects merged with the input", s.Overlays)
 	}
 	if s.Skipped > 0 {
 		line += fmt.Sprintf(", %d skipped (not Kubernetes objects)", s.Skipped)

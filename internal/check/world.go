@@ -73,6 +73,9 @@ type overlay struct {
 	base string
 	// kept are the World's labels and annotations the input does not set.
 	kept []string
+	// changed is false when applying the input would change nothing (the
+	// World's copy has labels the input does not show).
+	changed bool
 }
 
 func newWorldBuilder(defaultNS string) *worldBuilder {
@@ -172,16 +175,21 @@ func (bw *builtWorld) applyInput(id identity, copies []worldObj) worldObj {
 		if base.input() {
 			continue
 		}
-		if covers(base.u.Object, in.u.Object) {
-			return base // applying the input changes nothing
-		}
-		merged := applyOver(base.u.Object, in.u.Object)
 		ov := overlay{id: id, input: in.src, kept: keptMeta(base.u, in.u)}
 		if base.src != nil {
 			ov.base = loc(base.src.Source, base.src.Line)
 		}
+		if covers(base.u.Object, in.u.Object) {
+			// Applying the input changes nothing; say so when the World's
+			// copy has labels the input does not show.
+			if slices.ContainsFunc(ov.kept, func(k string) bool { return strings.HasPrefix(k, "label ") }) {
+				bw.overlays = append(bw.overlays, ov)
+			}
+			return base
+		}
+		ov.changed = true
 		bw.overlays = append(bw.overlays, ov)
-		return worldObj{u: &unstructured.Unstructured{Object: merged}, src: in.src}
+		return worldObj{u: &unstructured.Unstructured{Object: applyOver(base.u.Object, in.u.Object)}, src: in.src}
 	}
 	return in
 }
@@ -270,8 +278,10 @@ func copyJSON(v any) any {
 	return v
 }
 
-// keptMeta lists the labels and annotations of live that input does not set
-// (the ones applying input keeps).
+// keptMeta lists the labels (key=value) and annotations (key) of live that
+// input does not set: the ones applying input keeps. What the API server and
+// kubectl write on every object (a Namespace's kubernetes.io/metadata.name
+// label, the last applied configuration) is left out.
 func keptMeta(live, input *unstructured.Unstructured) []string {
 	var out []string
 	for _, m := range []struct {
@@ -280,13 +290,16 @@ func keptMeta(live, input *unstructured.Unstructured) []string {
 	}{{"label", live.GetLabels(), input.GetLabels()}, {"annotation", live.GetAnnotations(), input.GetAnnotations()}} {
 		var keys []string
 		for k := range m.live {
-			if _, set := m.input[k]; !set {
+			if _, set := m.input[k]; !set && k != corev1.LastAppliedConfigAnnotation && k != corev1.LabelMetadataName {
 				keys = append(keys, k)
 			}
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			out = append(out, m.what+" "+k+"="+m.live[k])
+			if m.what == "label" {
+				k += "=" + m.live[k]
+			}
+			out = append(out, m.what+" "+k)
 		}
 	}
 	return out
@@ -314,6 +327,9 @@ func overlayNotes(worlds map[string]*builtWorld) []Note {
 				what = "the World's " + ov.id.String() + " (from " + ov.base + ")"
 			}
 			msg := "changes " + what + ": the rules use what applying it would leave (the input's fields win, fields it does not set stay)"
+			if !ov.changed {
+				msg = "leaves " + what + " as it is: the rules use that copy"
+			}
 			if len(ov.kept) > 0 {
 				msg += "; kept: " + strings.Join(ov.kept, ", ")
 			}
