@@ -132,7 +132,7 @@ func parseChunk(name string, c Chunk, fast bool) *Document {
 	if doc.Err != nil || doc.Skipped != "" {
 		// Only a document that does not read as an object can be a template:
 		// one that does is checked, whatever its strings hold.
-		if line := TemplateLine(c.Raw); line > 0 {
+		if line := templateLine(c.Raw); line > 0 {
 			doc.Err, doc.Objects = nil, nil
 			doc.Template = c.Line + line - 1
 			doc.Skipped = "a Helm or Go template ({{ ... }}), not a manifest: render it first (helm template ... | meshgate check -f -)"

@@ -131,11 +131,11 @@ func stripBOM(raw []byte) []byte {
 	return append(out, raw[at+len(utf8BOM):]...)
 }
 
-// TemplateLine is the line (1-based, in raw) of the first Go template action
+// templateLine is the line (1-based, in raw) of the first Go template action
 // where YAML cannot have one, or 0: `{{` at the start of a line or of a plain
 // value (`key: {{ ... }}`, `- {{ ... }}`). A `{{` inside a quoted or plain
 // string (`summary: "{{ $labels.pod }} down"`, as in alerting rules) is data.
-func TemplateLine(raw []byte) int {
+func templateLine(raw []byte) int {
 	off := 0
 	for {
 		i := bytes.Index(raw[off:], []byte("{{"))
