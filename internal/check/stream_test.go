@@ -1,6 +1,7 @@
 package check
 
 import (
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshgate/meshgate/internal/manifest"
 )
 
 const streamDir = "testdata/stream"
@@ -114,4 +117,28 @@ func TestBrokenTemplateAndBOMFilesTogether(t *testing.T) {
 	assert.Contains(t, r.stdout, "c-bom.yaml:15: error [service-port-name] Service shop/d")
 	assert.Contains(t, r.stdout, "3 objects, 2 enforce")
 	assert.NotContains(t, r.stdout, "skipped:", "notices stay on standard error")
+}
+
+// TestStreamChecksLikeItsDocumentsSplit: a rendered stream (kustomize build
+// | meshgate check -f -) gives the findings and changes its documents give
+// split one per file.
+func TestStreamChecksLikeItsDocumentsSplit(t *testing.T) {
+	var stream strings.Builder
+	split := map[string]string{}
+	for _, f := range []string{"injector.yaml", "annotated.yaml", "bom.yaml"} {
+		for i, c := range manifest.Split(mustRead(t, filepath.Join(streamDir, f))) {
+			stream.WriteString("---\n")
+			stream.Write(c.Raw)
+			split[fmt.Sprintf("%s-%d.yaml", f, i)] = string(c.Raw)
+		}
+	}
+	stream.WriteString("---\napiVersion: v1\nkind: Service\nmetadata:\n  name: plain\n  namespace: shop\nspec:\n  selector:\n    app: plain\n  ports:\n  - port: 80\n")
+	split["plain.yaml"] = "apiVersion: v1\nkind: Service\nmetadata:\n  name: plain\n  namespace: shop\nspec:\n  selector:\n    app: plain\n  ports:\n  - port: 80\n"
+
+	whole := decodeJSON(t, runCheck(t, Options{Files: []string{"-"}, Stdin: strings.NewReader(stream.String()), Format: FormatJSON}).stdout)
+	parts := decodeJSON(t, runCheck(t, Options{Files: []string{writeTree(t, split)}, Format: FormatJSON}).stdout)
+	assert.Equal(t, parts.Summary, whole.Summary)
+	assert.Equal(t, 0, whole.Summary.Skipped)
+	assert.Equal(t, 3, whole.Summary.Enforce, "web, api and bom")
+	assert.Equal(t, 1, whole.Summary.Changes, "plain's port 80")
 }
