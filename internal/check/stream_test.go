@@ -142,3 +142,19 @@ func TestStreamChecksLikeItsDocumentsSplit(t *testing.T) {
 	assert.Equal(t, 3, whole.Summary.Enforce, "web, api and bom")
 	assert.Equal(t, 1, whole.Summary.Changes, "plain's port 80")
 }
+
+// TestWriteMutatedKeepsAByteOrderMarkAfterSeparator: --write-mutated copies a
+// file nothing changed byte for byte, a byte order mark after `---` included,
+// and splices a changed document that starts with one.
+func TestWriteMutatedKeepsAByteOrderMarkAfterSeparator(t *testing.T) {
+	ns := "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  labels:\n    istio-injection: enabled\n"
+	svc := "\xef\xbb\xbfapiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  selector:\n    app: web\n  ports:\n  - name: http\n    port: 8080\n"
+	in := writeTree(t, map[string]string{"same.yaml": ns + "---\n" + svc, "changed.yaml": ns + "---\n" + strings.Replace(svc, "- name: http\n    port: 8080", "- name: rest\n    port: 80", 1)})
+	out := t.TempDir()
+	r := runCheck(t, Options{Files: []string{in}, WriteMutated: out, Format: FormatJSON})
+	require.NoError(t, r.err)
+	assert.Empty(t, r.stderr)
+	assert.Equal(t, string(mustRead(t, filepath.Join(in, "same.yaml"))), string(mustRead(t, filepath.Join(out, "same.yaml"))))
+	before, after := string(mustRead(t, filepath.Join(in, "changed.yaml"))), string(mustRead(t, filepath.Join(out, "changed.yaml")))
+	assert.Equal(t, []string{"+    appProtocol: http"}, changedLines(t, before, after))
+}

@@ -127,8 +127,10 @@ func ParseChunk(name string, c Chunk) *Document {
 // parseChunk reads one document, trying the fast path first when fast is set
 // (see fastParse).
 func parseChunk(name string, c Chunk, fast bool) *Document {
+	written := c.Raw
 	c.Raw = stripBOM(c.Raw)
 	doc := parseDoc(name, c, fast)
+	doc.Raw = written // the bytes as written, byte order mark and all
 	if doc.Err != nil || doc.Skipped != "" {
 		// Only a document that does not read as an object can be a template:
 		// one that does is checked, whatever its strings hold.
