@@ -32,7 +32,8 @@ apply.
 Exit codes: 0 no enforce finding, 1 an enforce finding, 2 bad usage or input
 (a document with a kind that does not parse or convert is reported with file
 and line, and the rest is still checked); --warn-exit-code N exits N on
-warnings without enforce findings. Machine output (-o json|junit|sarif, --write-mutated -) is the only
+warnings without enforce findings; --fail-on-skipped exits 2 when anything was
+skipped. Machine output (-o json|junit|sarif, --write-mutated -) is the only
 thing on standard output; messages go to standard error.`,
 		Example: `  meshgate check -f manifests/
   helm template my-release ./chart | meshgate check -f - -o json
@@ -74,6 +75,7 @@ thing on standard output; messages go to standard error.`,
 	f.BoolVar(&o.Diff, "diff", false, "print a unified diff of every object the mutations change")
 	f.StringVar(&o.WriteMutated, "write-mutated", "", "write the mutated manifests into this directory (one file per input file), or - for standard output")
 	f.IntVar(&o.WarnExitCode, "warn-exit-code", 0, "exit code when there are warnings but no enforce finding")
+	f.BoolVar(&o.FailOnSkipped, "fail-on-skipped", false, "exit 2 when any input is skipped (not a Kubernetes object, or an unrendered template): for pipelines that render everything first")
 	f.StringVarP(&o.Namespace, "namespace", "n", "default", "namespace of objects that do not set one")
 	f.StringVar(&o.Kubeconfig, "kubeconfig", "", "read the World from this cluster too (read-only list calls)")
 	f.StringVar(&o.Context, "context", "", "kubeconfig context to read the World from (implies reading the cluster)")

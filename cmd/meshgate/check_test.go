@@ -150,6 +150,32 @@ func TestCheckCommand(t *testing.T) {
 			wantStderr: []string{fx + "/cli/broken/bad.yaml:10: document 2: invalid YAML", fx + "/cli/broken/bad.yaml:12: skipped: not a Kubernetes object"},
 		},
 		{
+			name:       "a template document is skipped with its line, the documents around it are checked, and --fail-on-skipped exits 2",
+			args:       []string{"check", "-f", fx + "/stream/midstream.yaml", "--world", fx + "/stream/injector.yaml", "--fail-on-skipped"},
+			wantCode:   2,
+			wantStdout: contains("2 objects, 2 enforce, 0 warn, 0 changes, 1 skipped (not Kubernetes objects)"),
+			wantStderr: []string{fx + "/stream/midstream.yaml:13: skipped: a Helm or Go template"},
+		},
+		{
+			name:     "a Namespace in the input keeps the --world copy's labels; -o json says it changed it, on stdout only",
+			args:     []string{"check", "-f", fx + "/overlay/demo.yaml", "--world", fx + "/overlay/cluster.yaml", "-o", "json"},
+			wantCode: 1,
+			wantStdout: func(t *testing.T, s string) {
+				var r struct {
+					Findings []any
+					Notes    []struct{ Kind, Message string }
+					Summary  struct{ Enforce, Overlays int }
+				}
+				require.NoError(t, json.Unmarshal([]byte(s), &r), s)
+				assert.Equal(t, 2, r.Summary.Enforce)
+				assert.Equal(t, 1, r.Summary.Overlays)
+				require.Len(t, r.Notes, 1)
+				assert.Equal(t, "overlay", r.Notes[0].Kind)
+				assert.Contains(t, r.Notes[0].Message, "kept: label istio-injection=enabled")
+			},
+			wantStderr: nil,
+		},
+		{
 			name:       "--write-mutated - puts the manifests on stdout and the report on stderr",
 			args:       []string{"check", "-f", fx + "/scenario", "--write-mutated", "-"},
 			wantCode:   1,

@@ -88,6 +88,9 @@ type Options struct {
 	// WarnExitCode is the exit code when there are warnings and no enforce
 	// finding (0: warnings do not fail).
 	WarnExitCode int
+	// FailOnSkipped makes any skipped input (a document that is not a
+	// Kubernetes object, a template) an input error: exit 2.
+	FailOnSkipped bool
 	// Namespace is assumed for namespaced objects without one ("" = "default").
 	Namespace string
 	// Kubeconfig and Context, when either is set, read the World from a live
@@ -95,7 +98,8 @@ type Options struct {
 	Kubeconfig string
 	Context    string
 	// Live reviews the live cluster's objects too (read-only list calls), with
-	// Files as an overlay: an object in the files replaces the cluster's copy.
+	// Files as an overlay: an object in the files is reviewed instead of the
+	// cluster's copy, and merged over it in the World.
 	Live bool
 	// LiveNamespace limits the live objects reviewed to one namespace ("" =
 	// all); the World is read from every namespace.
@@ -251,6 +255,10 @@ const (
 	// NoteWorld: the World could not answer a question, so rules could not
 	// apply, or an object was judged with another file's copy of a World object.
 	NoteWorld = "world"
+	// NoteOverlay: an input object changes the World's copy of it (from the
+	// cluster or a --world file), or does not show its labels; the rules use
+	// the merge of the two.
+	NoteOverlay = "overlay"
 )
 
 // Note is something the report says that is neither a finding nor an error.
@@ -288,6 +296,9 @@ type Summary struct {
 	Suppressed int `json:"suppressed,omitempty"`
 	// Drift counts the live objects' drift findings (--live).
 	Drift int `json:"drift,omitempty"`
+	// Overlays counts the overlay notes: World objects (from the cluster or
+	// --world files) the input changes, or whose labels it does not show.
+	Overlays int `json:"overlays,omitempty"`
 }
 
 // Summary counts the result.
@@ -301,6 +312,8 @@ func (r *Result) Summary() Summary {
 			s.Duplicates++
 		case NoteWorld:
 			s.Unchecked++
+		case NoteOverlay:
+			s.Overlays++
 		}
 	}
 	for _, o := range r.Objects {
@@ -411,7 +424,11 @@ func Run(ctx context.Context, o Options) (int, error) {
 	if err := render(res, &o); err != nil {
 		return ExitBadInput, err
 	}
-	return res.ExitCode(o.WarnExitCode), nil
+	code := res.ExitCode(o.WarnExitCode)
+	if o.FailOnSkipped && res.Summary().Skipped > 0 {
+		code = ExitBadInput
+	}
+	return code, nil
 }
 
 // Check reads the inputs and reviews every object. o must have had its defaults
@@ -450,6 +467,7 @@ func Check(ctx context.Context, o *Options) (*Result, error) {
 		reviewLive(ctx, eng, worlds[""].w, liveObjs, res, o)
 	}
 	res.Errors = append(res.Errors, worldErrs...)
+	res.Notes = append(res.Notes, overlayNotes(worlds)...)
 	res.Notes = append(res.Notes, duplicateNotes(res, o)...)
 	res.Notes = append(res.Notes, unknownNotes(res)...)
 	return res, ctx.Err()
@@ -496,7 +514,7 @@ func baseWorld(ctx context.Context, o *Options, worldFiles []*File) (*worldBuild
 			return nil, nil, fmt.Errorf("read the World from the cluster: %w", err)
 		}
 		for _, w := range cl.Warnings {
-			fmt.Fprintf(o.Stderr, "meshgate: cluster: %s\n", w)
+			fmt.Fprintf(o.Stderr, "meshgate: cluster: %s\n", clean(w))
 		}
 		wb.addCluster(cl)
 		liveObjs = cl.Reviewed
@@ -547,7 +565,11 @@ func collect(res *Result, tasks []chunkTask, reviewed [][]*Reviewed) {
 			res.Errors = append(res.Errors, docError(d))
 		}
 		if d.Skipped != "" {
-			res.Notes = append(res.Notes, Note{Kind: NoteSkipped, File: d.Source, Line: firstContentLine(d.Chunk), Message: "skipped: " + d.Skipped})
+			line := d.Template
+			if line == 0 {
+				line = firstContentLine(d.Chunk)
+			}
+			res.Notes = append(res.Notes, Note{Kind: NoteSkipped, File: d.Source, Line: line, Message: "skipped: " + d.Skipped})
 		}
 		for _, r := range reviewed[i] {
 			res.Objects = append(res.Objects, r)

@@ -108,7 +108,10 @@ func TestInputsOverrideClusterObjects(t *testing.T) {
 	shop, ok, err := w.Namespace(ctx, "shop")
 	require.NoError(t, err)
 	require.True(t, ok)
-	assert.Equal(t, map[string]string{"istio.io/dataplane-mode": "ambient"}, shop.Labels, "the manifest's namespace wins")
+	assert.Equal(t, map[string]string{"istio-injection": "enabled", "istio.io/dataplane-mode": "ambient"}, shop.Labels,
+		"the manifest's namespace is merged over the cluster's, as applying it would: its labels win, the cluster's others stay")
+	require.Len(t, bw.overlays, 1, "the change to the cluster's namespace is recorded")
+	assert.Equal(t, "Namespace shop", bw.overlays[0].id.String())
 	other, _, _ := w.Namespace(ctx, "other")
 	assert.Equal(t, "cluster", other.Labels["from"])
 	assert.Len(t, ruletestMust(w.TLSContexts(ctx, "istio-upstream")), 1, "the same object from both sources is in the World once")

@@ -63,11 +63,6 @@ func (l *loader) read(paths []string, inputs bool) ([]*File, []chunkTask) {
 	files := make([]*File, 0, len(srcs))
 	var tasks []chunkTask
 	for _, s := range srcs {
-		if line := templateLine(s.data); line > 0 {
-			l.notes = append(l.notes, Note{Kind: NoteSkipped, File: s.path, Line: line,
-				Message: "skipped: a Helm or Go template ({{ ... }}), not a manifest: render it first (helm template ... | meshgate check -f -)"})
-			continue
-		}
 		f := &File{Path: s.path, Rel: s.rel, Unit: s.unit, Shared: s.shared, BOM: bytes.HasPrefix(s.data, utf8BOM)}
 		files = append(files, f)
 		chunks := manifest.Split(s.data)
@@ -183,44 +178,6 @@ func exists(path string) bool {
 }
 
 var utf8BOM = []byte("\xef\xbb\xbf")
-
-// templateLine is the line of the first Go template action in data where YAML
-// cannot have one, or 0: `{{` at the start of a line or of a plain value
-// (`key: {{ ... }}`, `- {{ ... }}`). A `{{` inside a quoted or plain string
-// (`summary: "{{ $labels.pod }} down"`, as in alerting rules) is data.
-func templateLine(data []byte) int {
-	off := 0
-	for {
-		i := bytes.Index(data[off:], []byte("{{"))
-		if i < 0 {
-			return 0
-		}
-		at := off + i
-		lineStart := bytes.LastIndexByte(data[:at], '\n') + 1
-		if templateAt(data[lineStart:at]) {
-			return 1 + bytes.Count(data[:lineStart], []byte{'\n'})
-		}
-		off = at + 2
-	}
-}
-
-// templateAt reports whether a `{{` preceded by prefix on its line starts a
-// YAML value or line: prefix is indentation, an optional `- ` and an optional
-// plain `key: `.
-func templateAt(prefix []byte) bool {
-	p := bytes.TrimLeft(prefix, " \t")
-	if bytes.HasPrefix(p, []byte("- ")) || bytes.HasPrefix(p, []byte("-\t")) {
-		p = bytes.TrimLeft(p[1:], " \t")
-	}
-	if len(p) == 0 {
-		return true
-	}
-	if p[0] == '#' || p[0] == '"' || p[0] == '\'' {
-		return false
-	}
-	key, rest, ok := bytes.Cut(p, []byte(":"))
-	return ok && len(key) > 0 && len(rest) > 0 && len(bytes.TrimLeft(rest, " \t")) == 0 && (rest[0] == ' ' || rest[0] == '\t')
-}
 
 // readFile reads one file once (a file named twice is checked once).
 func (l *loader) readFile(path, rel, unit string) (source, bool) {

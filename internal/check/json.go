@@ -21,8 +21,10 @@ type JSONReport struct {
 // JSONNote is one note in JSON output: kind is skipped (an input that is not a
 // Kubernetes object), duplicate (an object defined more than once, or judged
 // with another file's copy of one), world (what the World did not know, so
-// rules could not apply) or exempt (a Service the port rules skip as one of
-// Istio's own). file and line are empty for the whole World.
+// rules could not apply), exempt (a Service the port rules skip as one of
+// Istio's own) or overlay (an input object changes the cluster's or a --world
+// file's copy of it, or does not show its labels). file and line are empty for
+// the whole World.
 type JSONNote struct {
 	Kind    string `json:"kind"`
 	File    string `json:"file"`

@@ -121,7 +121,7 @@ func (b *junitBuilder) suite(name string) *junitSuite {
 	if !ok {
 		i = len(b.doc.Suites)
 		b.index[name] = i
-		b.doc.Suites = append(b.doc.Suites, junitSuite{Name: name, Time: "0"})
+		b.doc.Suites = append(b.doc.Suites, junitSuite{Name: clean(name), Time: "0"})
 	}
 	return &b.doc.Suites[i]
 }
@@ -156,8 +156,8 @@ func buildJUnit(res *Result) junitSuites {
 		if e.Line > 0 {
 			name = fmt.Sprintf("line %d", e.Line)
 		}
-		b.suite(e.File).add(junitCase{Name: name, Classname: "meshgate.input", File: e.File, Line: e.Line, Time: "0",
-			Error: &junitProblem{Message: e.Message, Type: "input", Text: e.String()}})
+		b.suite(e.File).add(junitCase{Name: name, Classname: "meshgate.input", File: clean(e.File), Line: e.Line, Time: "0",
+			Error: &junitProblem{Message: clean(e.Message), Type: "input", Text: clean(e.String())}})
 	}
 	for _, n := range res.Notes {
 		addNoteCase(b, n)
@@ -181,18 +181,18 @@ func addNoteCase(b *junitBuilder, n Note) {
 		if n.Line > 0 {
 			name = fmt.Sprintf("line %d", n.Line)
 		}
-		b.suite(n.File).add(junitCase{Name: name, Classname: "meshgate.input", File: n.File, Line: n.Line, Time: "0",
-			Skipped: &junitSkipped{Message: n.Message}})
+		b.suite(n.File).add(junitCase{Name: name, Classname: "meshgate.input", File: clean(n.File), Line: n.Line, Time: "0",
+			Skipped: &junitSkipped{Message: clean(n.Message)}})
 	case NoteWorld:
 		s := b.suite(junitWorldSuite)
 		s.add(junitCase{Name: fmt.Sprintf("unknown %d", s.Tests+1), Classname: "meshgate.world", Time: "0",
-			Skipped: &junitSkipped{Message: n.Message}})
+			Skipped: &junitSkipped{Message: clean(n.Message)}})
 	default:
 		s := b.suite(n.File)
 		if s.SystemOut != "" {
 			s.SystemOut += "\n"
 		}
-		s.SystemOut += "note: " + n.String()
+		s.SystemOut += "note: " + clean(n.String())
 	}
 }
 
@@ -209,11 +209,11 @@ func objectCases(o *Reviewed, cfg *policy.Config) []junitCase {
 	}
 	var notes []string
 	for _, n := range o.Notes {
-		notes = append(notes, "note: "+n.String())
+		notes = append(notes, "note: "+clean(n.String()))
 	}
 	var out []junitCase
 	for _, rule := range rulesFor(o.GVK.GroupKind(), cfg, o) {
-		tc := junitCase{Name: ref.String(), Classname: "meshgate." + rule, File: o.Source, Line: o.Line, Time: "0"}
+		tc := junitCase{Name: clean(ref.String()), Classname: "meshgate." + rule, File: clean(o.Source), Line: o.Line, Time: "0"}
 		fails, lines, firstLine := ruleOutcome(o, rule)
 		if len(fails) > 0 {
 			msg := fails[0]
@@ -240,7 +240,7 @@ func ruleOutcome(o *Reviewed, rule string) (fails, out []string, firstLine int) 
 		if f.Rule != rule {
 			continue
 		}
-		text := fmt.Sprintf("%s: %s%s", loc(f.File, f.Line), fieldPrefix(f.Field), f.Message)
+		text := clean(fmt.Sprintf("%s: %s%s", loc(f.File, f.Line), fieldPrefix(f.Field), f.Message))
 		switch f.Mode {
 		case policy.Enforce:
 			fails = append(fails, text)
@@ -255,7 +255,7 @@ func ruleOutcome(o *Reviewed, rule string) (fails, out []string, firstLine int) 
 	}
 	for _, c := range o.Changes {
 		if c.Rule == rule {
-			out = append(out, fmt.Sprintf("change: %s: %s%s", loc(c.File, c.Line), fieldPrefix(c.Field), c.Reason))
+			out = append(out, clean(fmt.Sprintf("change: %s: %s%s", loc(c.File, c.Line), fieldPrefix(c.Field), c.Reason)))
 		}
 	}
 	return fails, out, firstLine

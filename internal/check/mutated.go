@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/pmezard/go-difflib/difflib"
+	yaml "go.yaml.in/yaml/v3"
 	"gomodules.xyz/jsonpatch/v2"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	sigsyaml "sigs.k8s.io/yaml"
@@ -36,11 +37,11 @@ func writeDiffs(w io.Writer, res *Result) error {
 		if err != nil {
 			return err
 		}
-		ref := o.Changes[0].Object
+		ref, src := clean(o.Changes[0].Object.String()), clean(o.Source)
 		a, b := difflib.SplitLines(string(before)), difflib.SplitLines(string(after))
 		if len(a)+len(b) > maxDiffLines {
 			// difflib's matcher is quadratic in the worst case.
-			if _, err := fmt.Fprintf(w, "--- a/%s (%s)\n+++ b/%s (%s)\n@@ object too large to diff: %d lines before, %d after @@\n", o.Source, ref, o.Source, ref, len(a), len(b)); err != nil {
+			if _, err := fmt.Fprintf(w, "--- a/%s (%s)\n+++ b/%s (%s)\n@@ object too large to diff: %d lines before, %d after @@\n", src, ref, src, ref, len(a), len(b)); err != nil {
 				return err
 			}
 			continue
@@ -48,8 +49,8 @@ func writeDiffs(w io.Writer, res *Result) error {
 		d, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
 			A:        a,
 			B:        b,
-			FromFile: fmt.Sprintf("a/%s (%s)", o.Source, ref),
-			ToFile:   fmt.Sprintf("b/%s (%s)", o.Source, ref),
+			FromFile: fmt.Sprintf("a/%s (%s)", src, ref),
+			ToFile:   fmt.Sprintf("b/%s (%s)", src, ref),
 			Context:  3,
 		})
 		if err != nil {
@@ -162,7 +163,7 @@ func renderDoc(d *manifest.Document, byObj map[*manifest.Object]*Reviewed, stder
 	if err == nil {
 		return out
 	}
-	fmt.Fprintf(stderr, "meshgate: %s:%d: --write-mutated: document %d is written re-encoded (comments and layout lost): %v\n", d.Source, d.Line, d.Index, err)
+	fmt.Fprintf(stderr, "meshgate: %s:%d: --write-mutated: document %d is written re-encoded (comments and layout lost): %s\n", clean(d.Source), d.Line, d.Index, clean(err.Error()))
 	sep := ""
 	if startsWithSeparator(d.Raw) {
 		sep = "---\n"
@@ -182,6 +183,9 @@ func spliceDoc(d *manifest.Document, byObj map[*manifest.Object]*Reviewed) ([]by
 	case len(d.Objects) == 1 && d.Objects[0].Item < 0:
 		return spliceOps(d.Raw, ops(d.Objects[0]), "", d.JSON)
 	case d.List:
+		if out, ok := spliceListItems(d, ops); ok {
+			return out, nil
+		}
 		out := d.Raw
 		for _, obj := range d.Objects {
 			var err error
@@ -212,6 +216,80 @@ func spliceDoc(d *manifest.Document, byObj map[*manifest.Object]*Reviewed) ([]by
 		return buf.Bytes(), nil
 	}
 	return nil, errors.New("several objects in one document")
+}
+
+// spliceListItems splices the changes of a block YAML List's items each into
+// its own bytes (from its `-` line to the next item's), so a List costs time
+// linear in its size, like separate documents; ok is false when the items are
+// not laid out that way (the caller then splices the whole document).
+func spliceListItems(d *manifest.Document, ops func(*manifest.Object) []jsonpatch.Operation) ([]byte, bool) {
+	if d.JSON {
+		return nil, false
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(d.Raw, &root); err != nil || root.Kind != yaml.DocumentNode || len(root.Content) != 1 || root.Content[0].Kind != yaml.MappingNode {
+		return nil, false
+	}
+	m := root.Content[0]
+	k := -1
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == "items" {
+			k = i
+		}
+	}
+	if k < 0 {
+		return nil, false
+	}
+	seq := m.Content[k+1]
+	if seq.Kind != yaml.SequenceNode || seq.Style&yaml.FlowStyle != 0 || len(seq.Content) != len(d.Objects) || len(seq.Content) == 0 {
+		return nil, false
+	}
+	lineStart := []int{0}
+	for i, c := range d.Raw {
+		if c == '\n' {
+			lineStart = append(lineStart, i+1)
+		}
+	}
+	// starts[i] is where item i's line starts; the item must open it with its
+	// `-` at the sequence's column, after spaces only.
+	starts := make([]int, len(seq.Content)+1)
+	for i, item := range seq.Content {
+		if item.Line < 1 || item.Line > len(lineStart) {
+			return nil, false
+		}
+		at := lineStart[item.Line-1]
+		dash := at + seq.Column - 1
+		if dash >= len(d.Raw) || d.Raw[dash] != '-' || len(bytes.TrimLeft(d.Raw[at:dash], " ")) != 0 || (i > 0 && at <= starts[i-1]) {
+			return nil, false
+		}
+		starts[i] = at
+	}
+	starts[len(seq.Content)] = len(d.Raw)
+	if k+2 < len(m.Content) {
+		next := m.Content[k+2].Line
+		if next < 1 || next > len(lineStart) || lineStart[next-1] <= starts[len(seq.Content)-1] {
+			return nil, false
+		}
+		starts[len(seq.Content)] = lineStart[next-1]
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(d.Raw) + len(d.Raw)/8)
+	buf.Write(d.Raw[:starts[0]])
+	for i, obj := range d.Objects {
+		if obj.Item != i {
+			return nil, false
+		}
+		part := d.Raw[starts[i]:starts[i+1]]
+		if p := ops(obj); len(p) > 0 {
+			var err error
+			if part, err = spliceOps(part, p, "/0", false); err != nil {
+				return nil, false
+			}
+		}
+		buf.Write(part)
+	}
+	buf.Write(d.Raw[starts[len(seq.Content)]:])
+	return buf.Bytes(), true
 }
 
 // sameObjects reports whether rendered YAML decodes to exactly want.

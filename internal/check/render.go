@@ -17,14 +17,14 @@ import (
 // standard error too.
 func render(res *Result, o *Options) error {
 	for _, e := range res.Errors {
-		fmt.Fprintf(o.Stderr, "meshgate: %s\n", e)
+		fmt.Fprintf(o.Stderr, "meshgate: %s\n", clean(e.String()))
 	}
 	if o.Format == FormatText {
 		// Skipped inputs are notices, not part of the report; machine formats
 		// carry them as notes.
 		for _, n := range res.Notes {
 			if n.Kind == NoteSkipped {
-				fmt.Fprintf(o.Stderr, "meshgate: %s\n", n)
+				fmt.Fprintf(o.Stderr, "meshgate: %s\n", clean(n.String()))
 			}
 		}
 	}

@@ -63,13 +63,13 @@ func writeSARIF(w io.Writer, res *Result, workDir string) error {
 			if f.Mode == policy.Enforce {
 				level = "error"
 			}
-			msg := fmt.Sprintf("%s: %s%s", f.Object, fieldPrefix(f.Field), f.Message)
+			msg := clean(fmt.Sprintf("%s: %s%s", f.Object, fieldPrefix(f.Field), f.Message))
 			result := run.CreateResultForRule(f.Rule).
 				WithLevel(level).
 				WithMessage(sarif.NewTextMessage(msg))
 			loc := sarif.NewLocationWithPhysicalLocation(physical(f.File, f.Line, workDir))
 			loc.AddLogicalLocation(sarif.NewLogicalLocation().
-				WithFullyQualifiedName(logicalName(f.Object, f.Field)).
+				WithFullyQualifiedName(clean(logicalName(f.Object, f.Field))).
 				WithKind("object"))
 			result.AddLocation(loc)
 			if f.Mode == policy.Suppressed {
@@ -81,7 +81,7 @@ func writeSARIF(w io.Writer, res *Result, workDir string) error {
 	for _, e := range res.Errors {
 		n := sarif.NewNotification().
 			WithLevel("error").
-			WithMessage(sarif.NewTextMessage(e.Message)).
+			WithMessage(sarif.NewTextMessage(clean(e.Message))).
 			AddLocation(sarif.NewLocationWithPhysicalLocation(physical(e.File, e.Line, workDir)))
 		inv.AddToolExecutionNotification(n)
 	}
@@ -90,7 +90,7 @@ func writeSARIF(w io.Writer, res *Result, workDir string) error {
 		if n.Kind == NoteDuplicate {
 			level = "warning"
 		}
-		nt := sarif.NewNotification().WithLevel(level).WithMessage(sarif.NewTextMessage(n.Kind + ": " + n.Message))
+		nt := sarif.NewNotification().WithLevel(level).WithMessage(sarif.NewTextMessage(clean(n.Kind + ": " + n.Message)))
 		if n.File != "" {
 			nt.AddLocation(sarif.NewLocationWithPhysicalLocation(physical(n.File, n.Line, workDir)))
 		}

@@ -36,17 +36,17 @@ func writeText(w io.Writer, res *Result, color bool) error {
 			case policy.Suppressed:
 				level, c = "suppressed", ansiBold
 			}
-			if _, err := fmt.Fprintf(w, "%s: %s [%s] %s: %s%s\n", loc(f.File, f.Line), paint(c, level), f.Rule, f.Object, fieldPrefix(f.Field), f.Message); err != nil {
+			if _, err := fmt.Fprintf(w, "%s: %s [%s] %s: %s\n", clean(loc(f.File, f.Line)), paint(c, level), f.Rule, clean(f.Object.String()), clean(fieldPrefix(f.Field)+f.Message)); err != nil {
 				return err
 			}
 		}
 		for _, ch := range o.Changes {
-			if _, err := fmt.Fprintf(w, "%s: %s [%s] %s: %s%s\n", loc(ch.File, ch.Line), paint(ansiCyan, "change"), ch.Rule, ch.Object, fieldPrefix(ch.Field), ch.Reason); err != nil {
+			if _, err := fmt.Fprintf(w, "%s: %s [%s] %s: %s\n", clean(loc(ch.File, ch.Line)), paint(ansiCyan, "change"), ch.Rule, clean(ch.Object.String()), clean(fieldPrefix(ch.Field)+ch.Reason)); err != nil {
 				return err
 			}
 		}
 		for _, n := range o.Notes {
-			if _, err := fmt.Fprintf(w, "%s: %s %s\n", loc(n.File, n.Line), paint(ansiBold, "note"), n.Message); err != nil {
+			if _, err := fmt.Fprintf(w, "%s: %s %s\n", clean(loc(n.File, n.Line)), paint(ansiBold, "note"), clean(n.Message)); err != nil {
 				return err
 			}
 		}
@@ -57,9 +57,9 @@ func writeText(w io.Writer, res *Result, color bool) error {
 		}
 		prefix := ""
 		if n.File != "" {
-			prefix = loc(n.File, n.Line) + ": "
+			prefix = clean(loc(n.File, n.Line)) + ": "
 		}
-		if _, err := fmt.Fprintf(w, "%s%s %s\n", prefix, paint(ansiBold, "note"), n.Message); err != nil {
+		if _, err := fmt.Fprintf(w, "%s%s %s\n", prefix, paint(ansiBold, "note"), clean(n.Message)); err != nil {
 			return err
 		}
 	}
@@ -76,6 +76,9 @@ func writeText(w io.Writer, res *Result, color bool) error {
 	}
 	if s.Duplicates > 0 {
 		line += fmt.Sprintf(", %d duplicates", s.Duplicates)
+	}
+	if s.Overlays > 0 {
+		line += fmt.Sprintf(", %d World objects merged with the input", s.Overlays)
 	}
 	if s.Skipped > 0 {
 		line += fmt.Sprintf(", %d skipped (not Kubernetes objects)", s.Skipped)

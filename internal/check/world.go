@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -59,6 +60,24 @@ type worldObj struct {
 	reportE bool
 }
 
+// input reports whether the copy is from the input (not the cluster or a
+// --world file).
+func (o worldObj) input() bool { return o.src != nil && !o.reportE }
+
+// overlay is an input object that changes the World's copy of it (from the
+// cluster or a --world file): the World holds the merge of the two.
+type overlay struct {
+	id    identity
+	input *manifest.Object
+	// base is the World's copy's file and line ("" for the cluster).
+	base string
+	// kept are the World's labels and annotations the input does not set.
+	kept []string
+	// changed is false when applying the input would change nothing (the
+	// World's copy has labels the input does not show).
+	changed bool
+}
+
 func newWorldBuilder(defaultNS string) *worldBuilder {
 	return &worldBuilder{defaultNS: defaultNS, objs: map[identity][]worldObj{}}
 }
@@ -105,6 +124,8 @@ func (b *worldBuilder) addCluster(c *ClusterWorld) {
 type builtWorld struct {
 	w    policy.World
 	dups map[identity][]worldObj
+	// overlays are the World objects the input changes.
+	overlays []overlay
 }
 
 // build returns the World, and the problems with --world objects.
@@ -121,6 +142,9 @@ func (b *worldBuilder) build() (*builtWorld, []InputError) {
 	for _, id := range b.order {
 		copies := b.objs[id]
 		o := copies[len(copies)-1]
+		if o.input() {
+			o = bw.applyInput(id, copies)
+		}
 		if _, err := w.Add(o.u); err != nil && o.reportE && o.src != nil {
 			errs = append(errs, InputError{File: o.src.Source, Line: o.src.Line, Message: fmt.Sprintf("world: %v", err)})
 		}
@@ -138,6 +162,184 @@ func (b *worldBuilder) build() (*builtWorld, []InputError) {
 		}
 	}
 	return bw, errs
+}
+
+// applyInput returns the World's object for id whose last copy is from the
+// input: that copy merged over the last copy from the cluster or a --world
+// file, as applying it would leave the object (see applyOver), and records
+// the change.
+func (bw *builtWorld) applyInput(id identity, copies []worldObj) worldObj {
+	in := copies[len(copies)-1]
+	for j := len(copies) - 2; j >= 0; j-- {
+		base := copies[j]
+		if base.input() {
+			continue
+		}
+		ov := overlay{id: id, input: in.src, kept: keptMeta(base.u, in.u)}
+		if base.src != nil {
+			ov.base = loc(base.src.Source, base.src.Line)
+		}
+		if covers(base.u.Object, in.u.Object) {
+			// Applying the input changes nothing; say so when the World's
+			// copy has labels the input does not show.
+			if slices.ContainsFunc(ov.kept, func(k string) bool { return strings.HasPrefix(k, "label ") }) {
+				bw.overlays = append(bw.overlays, ov)
+			}
+			return base
+		}
+		ov.changed = true
+		bw.overlays = append(bw.overlays, ov)
+		return worldObj{u: &unstructured.Unstructured{Object: applyOver(base.u.Object, in.u.Object)}, src: in.src}
+	}
+	return in
+}
+
+// applyOver returns the object `kubectl apply` of input leaves when the
+// cluster holds live: the input's fields win, mappings (labels, annotations,
+// spec) are merged key by key so the fields the input does not set stay, lists
+// and other values are replaced, and a null in the input deletes the field.
+// Neither argument is modified.
+func applyOver(live, input map[string]any) map[string]any {
+	out := copyJSON(live).(map[string]any)
+	mergeInto(out, input)
+	return out
+}
+
+func mergeInto(dst, src map[string]any) {
+	for k, v := range src {
+		if v == nil {
+			delete(dst, k)
+			continue
+		}
+		if sm, ok := v.(map[string]any); ok {
+			if dm, ok := dst[k].(map[string]any); ok {
+				mergeInto(dm, sm)
+				continue
+			}
+		}
+		dst[k] = copyJSON(v)
+	}
+}
+
+// covers reports whether live already holds everything input sets: applying
+// input would change nothing (the fields the API server defaulted, such as a
+// port's protocol, and the cluster's own fields do not count as changes).
+func covers(live, input any) bool {
+	switch in := input.(type) {
+	case map[string]any:
+		l, ok := live.(map[string]any)
+		if !ok {
+			return false
+		}
+		for k, v := range in {
+			lv, set := l[k]
+			if v == nil {
+				if set && lv != nil {
+					return false
+				}
+				continue
+			}
+			if !set || !covers(lv, v) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		l, ok := live.([]any)
+		if !ok || len(l) != len(in) {
+			return false
+		}
+		for i := range in {
+			if !covers(l[i], in[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return reflect.DeepEqual(live, input)
+}
+
+// copyJSON copies the maps and slices of an unstructured value.
+func copyJSON(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = copyJSON(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = copyJSON(e)
+		}
+		return out
+	}
+	return v
+}
+
+// keptMeta lists the labels (key=value) and annotations (key) of live that
+// input does not set: the ones applying input keeps. What the API server and
+// kubectl write on every object (a Namespace's kubernetes.io/metadata.name
+// label, the last applied configuration) is left out.
+func keptMeta(live, input *unstructured.Unstructured) []string {
+	var out []string
+	for _, m := range []struct {
+		what        string
+		live, input map[string]string
+	}{{"label", live.GetLabels(), input.GetLabels()}, {"annotation", live.GetAnnotations(), input.GetAnnotations()}} {
+		var keys []string
+		for k := range m.live {
+			if _, set := m.input[k]; !set && k != corev1.LastAppliedConfigAnnotation && k != corev1.LabelMetadataName {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if m.what == "label" {
+				k += "=" + m.live[k]
+			}
+			out = append(out, m.what+" "+k)
+		}
+	}
+	return out
+}
+
+// overlayNotes say which World objects (from the cluster or --world files)
+// the input changes, once each (every World of --world-per-dir merges the
+// same way).
+func overlayNotes(worlds map[string]*builtWorld) []Note {
+	keys := make([]string, 0, len(worlds))
+	for k := range worlds {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	seen := map[*manifest.Object]bool{}
+	var out []Note
+	for _, k := range keys {
+		for _, ov := range worlds[k].overlays {
+			if seen[ov.input] {
+				continue
+			}
+			seen[ov.input] = true
+			what := "the cluster's " + ov.id.String()
+			if ov.base != "" {
+				what = "the World's " + ov.id.String() + " (from " + ov.base + ")"
+			}
+			msg := "changes " + what + ": the rules use what applying it would leave (the input's fields win, fields it does not set stay)"
+			if !ov.changed {
+				msg = "leaves " + what + " as it is: the rules use that copy"
+			}
+			if len(ov.kept) > 0 {
+				msg += "; kept: " + strings.Join(ov.kept, ", ")
+			}
+			out = append(out, Note{Kind: NoteOverlay, File: ov.input.Source, Line: ov.input.Line, Message: msg})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		return out[i].File < out[j].File || out[i].File == out[j].File && out[i].Line < out[j].Line
+	})
+	return out
 }
 
 // worldKey names the World a file is reviewed in.

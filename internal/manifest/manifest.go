@@ -60,8 +60,11 @@ type Document struct {
 	Err *Error
 	// Skipped says why the document is not a Kubernetes object (it lacks
 	// `apiVersion` or `kind`, or it is not YAML and does not look like a
-	// manifest); Objects is then empty and Err nil.
+	// manifest, or it is a template); Objects is then empty and Err nil.
 	Skipped string
+	// Template is the line of the first template action ({{ ... }}) of a
+	// document that is skipped as a Helm or Go template, or 0.
+	Template int
 }
 
 // Error is a document that could not be read.
@@ -124,6 +127,24 @@ func ParseChunk(name string, c Chunk) *Document {
 // parseChunk reads one document, trying the fast path first when fast is set
 // (see fastParse).
 func parseChunk(name string, c Chunk, fast bool) *Document {
+	written := c.Raw
+	c.Raw = stripBOM(c.Raw)
+	doc := parseDoc(name, c, fast)
+	doc.Raw = written // the bytes as written, byte order mark and all
+	if doc.Err != nil || doc.Skipped != "" {
+		// Only a document that does not read as an object can be a template:
+		// one that does is checked, whatever its strings hold.
+		if line := templateLine(c.Raw); line > 0 {
+			doc.Err, doc.Objects = nil, nil
+			doc.Template = c.Line + line - 1
+			doc.Skipped = "a Helm or Go template ({{ ... }}), not a manifest: render it first (helm template ... | meshgate check -f -)"
+		}
+	}
+	return doc
+}
+
+// parseDoc reads one document (see parseChunk).
+func parseDoc(name string, c Chunk, fast bool) *Document {
 	doc := &Document{Chunk: c, Source: name}
 	if blank(c.Raw) {
 		return doc
@@ -291,10 +312,10 @@ func objectsFrom(name string, c Chunk, obj map[string]any, pos []posEntry, line 
 	}
 	u := &unstructured.Unstructured{Object: obj}
 	if items, ok := obj["items"].([]any); ok && strings.HasSuffix(u.GetKind(), "List") {
-		itemsID := findChild(pos, 0, "items", -1)
+		ids := childItems(pos, findChild(pos, 0, "items", -1), len(items))
 		out := make([]*Object, 0, len(items))
 		for i, it := range items {
-			id := findChild(pos, itemsID, "", i)
+			id := ids[i]
 			itemLine := line
 			if id >= 0 {
 				itemLine = pos[id].lineNo()
@@ -311,6 +332,30 @@ func objectsFrom(name string, c Chunk, obj map[string]any, pos []posEntry, line 
 		return out, 0, nil
 	}
 	return []*Object{{Object: u, Source: name, Doc: c.Index, Item: -1, Line: line, pos: pos, root: 0}}, 0, nil
+}
+
+// childItems returns the position entries of the first n sequence items under
+// entry parent, in one walk of its children (-1 for an item not found), so a
+// List's items are placed in time linear in its size.
+func childItems(pos []posEntry, parent int32, n int) []int32 {
+	ids := make([]int32, n)
+	for i := range ids {
+		ids[i] = -1
+	}
+	if parent < 0 || int(parent) >= len(pos) {
+		return ids
+	}
+	k := 0
+	for i := parent + 1; i < pos[parent].end && int(i) < len(pos) && k < n; i = pos[i].end {
+		if pos[i].isItem() {
+			ids[k] = i
+			k++
+		}
+		if pos[i].end <= i {
+			break // never loop on a malformed index
+		}
+	}
+	return ids
 }
 
 // estimateEntries guesses how many keys and items a document has: about one a

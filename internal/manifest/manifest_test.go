@@ -345,3 +345,30 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+func TestTemplatesAndByteOrderMarksPerDocument(t *testing.T) {
+	stream := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: injector\ndata:\n  t: |\n    {{- if .Values.x }}\n    a: {{ .A }}\n    {{- end }}\n" + // 1-9
+		"---\nkind: Service\napiVersion: v1\nmetadata:\n  name: {{ .Release.Name }}\n" + // 10-14
+		"---\n\xef\xbb\xbfapiVersion: v1\nkind: Service\nmetadata:\n  name: bom\n" + // 15-19
+		"---\n{{ .Values.x }}\n" + // 20-21
+		"---\napiVersion: v1\nkind: Service\nmetadata:\n  name: [broken\n" // 22-
+	docs := Parse("s.yaml", []byte(stream))
+	require.Len(t, docs, 5)
+
+	require.Len(t, docs[0].Objects, 1, "template text in a block scalar is data")
+	assert.Equal(t, "{{- if .Values.x }}\na: {{ .A }}\n{{- end }}\n", docs[0].Objects[0].Object.Object["data"].(map[string]any)["t"])
+
+	assert.Nil(t, docs[1].Err, "a document that does not read and has a template action is a template, not an error")
+	assert.Contains(t, docs[1].Skipped, "a Helm or Go template")
+	assert.Equal(t, 14, docs[1].Template)
+
+	require.Len(t, docs[2].Objects, 1, "a byte order mark after --- is dropped")
+	assert.Equal(t, "bom", docs[2].Objects[0].Object.GetName())
+	assert.Equal(t, 16, docs[2].Objects[0].Line)
+
+	assert.Equal(t, 21, docs[3].Template, "a template that reads as YAML but is no object")
+
+	require.NotNil(t, docs[4].Err, "a broken manifest without a template action is still an error")
+	assert.Equal(t, 26, docs[4].Err.Line)
+	assert.Zero(t, docs[4].Template)
+}

@@ -107,3 +107,64 @@ func JSONValues(raw []byte) (ranges [][2]int, ok bool) {
 		ranges = append(ranges, [2]int{start, end})
 	}
 }
+
+// utf8BOM is the UTF-8 byte order mark.
+var utf8BOM = []byte("\xef\xbb\xbf")
+
+// stripBOM drops a UTF-8 byte order mark at the start of a document (after
+// its `---` line, if any), as kubectl does: files concatenated into one stream
+// carry theirs after the separator. raw is not modified.
+func stripBOM(raw []byte) []byte {
+	at := 0
+	if isSeparator(raw[:min(len(raw), 4)]) {
+		nl := bytes.IndexByte(raw, '\n')
+		if nl < 0 {
+			return raw
+		}
+		at = nl + 1
+	}
+	if !bytes.HasPrefix(raw[at:], utf8BOM) {
+		return raw
+	}
+	out := make([]byte, 0, len(raw)-len(utf8BOM))
+	out = append(out, raw[:at]...)
+	return append(out, raw[at+len(utf8BOM):]...)
+}
+
+// templateLine is the line (1-based, in raw) of the first Go template action
+// where YAML cannot have one, or 0: `{{` at the start of a line or of a plain
+// value (`key: {{ ... }}`, `- {{ ... }}`). A `{{` inside a quoted or plain
+// string (`summary: "{{ $labels.pod }} down"`, as in alerting rules) is data.
+func templateLine(raw []byte) int {
+	off := 0
+	for {
+		i := bytes.Index(raw[off:], []byte("{{"))
+		if i < 0 {
+			return 0
+		}
+		at := off + i
+		lineStart := bytes.LastIndexByte(raw[:at], '\n') + 1
+		if templateAt(raw[lineStart:at]) {
+			return 1 + bytes.Count(raw[:lineStart], []byte{'\n'})
+		}
+		off = at + 2
+	}
+}
+
+// templateAt reports whether a `{{` preceded by prefix on its line starts a
+// YAML value or line: prefix is indentation, an optional `- ` and an optional
+// plain `key: `.
+func templateAt(prefix []byte) bool {
+	p := bytes.TrimLeft(prefix, " \t")
+	if bytes.HasPrefix(p, []byte("- ")) || bytes.HasPrefix(p, []byte("-\t")) {
+		p = bytes.TrimLeft(p[1:], " \t")
+	}
+	if len(p) == 0 {
+		return true
+	}
+	if p[0] == '#' || p[0] == '"' || p[0] == '\'' {
+		return false
+	}
+	key, rest, ok := bytes.Cut(p, []byte(":"))
+	return ok && len(key) > 0 && len(rest) > 0 && len(bytes.TrimLeft(rest, " \t")) == 0 && (rest[0] == ' ' || rest[0] == '\t')
+}

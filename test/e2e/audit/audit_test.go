@@ -115,6 +115,34 @@ spec:
 		assert.NotContains(t, got, key{"VirtualService apps/kiali", policy.VirtualServiceGatewayRef})
 		assert.Contains(t, got, key{"Mapping emissary/quote-backend", policy.MappingIstioTLS})
 	})
+	t.Run("-f a Namespace without labels keeps the cluster's labels, as applying it would", func(t *testing.T) {
+		in := filepath.Join(t.TempDir(), "app.yaml")
+		require.NoError(t, os.WriteFile(in, []byte(`apiVersion: v1
+kind: Namespace
+metadata: {name: apps}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: cart, namespace: apps}
+spec:
+  selector: {app: cart}
+  ports: [{name: service, port: 8080}]
+`), 0o600))
+		code, rep := liveCheck(t, check.Options{Files: []string{in}})
+		assert.Equal(t, check.ExitEnforce, code)
+		f, ok := findings(rep)[key{"Service apps/cart", policy.ServicePortName}]
+		require.True(t, ok, "the Service is checked in the mesh namespace: %v", rep.Findings)
+		assert.Equal(t, in, f.File)
+		var overlays []string
+		for _, n := range rep.Notes {
+			if n.Kind == check.NoteOverlay {
+				overlays = append(overlays, n.Message)
+			}
+		}
+		require.Len(t, overlays, 1, "%v", rep.Notes)
+		assert.Contains(t, overlays[0], "leaves the cluster's Namespace apps as it is")
+		assert.Contains(t, overlays[0], "kept: label istio-injection=enabled")
+	})
 	t.Run("-o openreports prints the reports the audit would write; the API server accepts them", func(t *testing.T) {
 		var out, errOut bytes.Buffer
 		code, err := check.Run(context.Background(), check.Options{Live: true, Kubeconfig: k.Kubeconfig, Format: check.FormatOpenReports, Stdout: &out, Stderr: &errOut})
