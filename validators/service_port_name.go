@@ -239,7 +239,11 @@ func servicePortNamePolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
 			fmt.Sprintf("(p.appProtocol == '' ? %s : %s)", native.Format(msgAppProtocolNone, "p.port"), native.Format(msgAppProtocolWhat, "p.appProtocol", "p.port")),
 			native.String(knownAppProtocols)))
 	tp := "string(p.targetPort)"
-	example := fmt.Sprintf("((has(p.targetPort) && type(p.targetPort) == string && %s != '' && p.?protocol.orValue('TCP') != 'UDP' && %s != '') ? %s : %s)",
+	// A targetPort given by name: the API server admits only port names with
+	// a letter (IANA_SVC_NAME), never digits alone. (type(...) == string
+	// would do, but the cost estimator counts a comparison of types as one
+	// of lists of any size.)
+	example := fmt.Sprintf("((has(p.targetPort) && %s.matches('[a-z]') && p.?protocol.orValue('TCP') != 'UDP' && %s != '') ? %s : %s)",
 		tp, native.NameProtocol(tp, ""), native.Format("%q like its targetPort", tp), native.Format(`"http" or "tcp-%d"`, "p.port"))
 	unnamed := native.Format(msgUnnamed, "p.port", native.String(knownPrefixes()), example,
 		fmt.Sprintf("(size(variables.ports) > 1 ? %s : '')", native.String(msgUnnamedAlso)))
@@ -262,7 +266,7 @@ func servicePortNamePolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
 		native.String(msgAdviceNoneAP))
 	// Each shown finding's port, bound as p (i its index) in e.
 	perShown := func(e string) string {
-		return fmt.Sprintf("lists.range(size(variables.shown)).map(k, [variables.shown[k]].map(i, [variables.ports[i]].map(p, %s)[0])[0])", e)
+		return fmt.Sprintf("variables.shown.transformList(k, i, [variables.ports[i]].map(p, %s)[0])", e)
 	}
 
 	vars := append(scope, native.Variables(

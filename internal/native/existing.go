@@ -53,7 +53,7 @@ func reported(existing bool) string {
 	if existing {
 		not = ""
 	}
-	return fmt.Sprintf("lists.range(size(variables.%s)).filter(j, %s(variables.%s[j] in variables.%s))", VarFields, not, VarFields, VarOldFields)
+	return fmt.Sprintf("variables.%s.transformList(j, f, %s(f in variables.%s), j)", VarFields, not, VarOldFields)
 }
 
 // existingTwin returns p's twin (see VarFields), or false when p does not
