@@ -2,6 +2,7 @@ package native
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -99,4 +100,56 @@ func existingTwin(p admissionregistrationv1.ValidatingAdmissionPolicy) (admissio
 func IsExistingTwin(name string) bool {
 	base, _, _ := strings.Cut(name, ".")
 	return strings.Contains(base, existingSuffix)
+}
+
+// objectRef is object read by an expression (not oldObject, namespaceObject
+// or a field named object).
+var objectRef = regexp.MustCompile(`(^|[^A-Za-z0-9_.])object\.`)
+
+// varRef is a read of a policy variable.
+var varRef = regexp.MustCompile(`variables\.([A-Za-z_][A-Za-z0-9_]*)`)
+
+// LinesUpdate makes a policy whose variable problems (the last of vars)
+// lists its findings as lines "[rule] Kind namespace/name: field: message"
+// report, on UPDATE, only what the update adds (see VarFields): each
+// variable that reads object, directly or through another, gets a twin
+// "old_<name>" reading oldObject instead, evaluated only on an UPDATE with
+// updates.allowExistingFindings on; the field of a finding is the second
+// part of its line. For policies with few findings and no loops over the
+// object: the old object costs as much as the new one.
+func LinesUpdate(cfg *policy.Config, vars []admissionregistrationv1.Variable) []admissionregistrationv1.Variable {
+	const all = "allProblems"
+	onObject := map[string]bool{}
+	var out, old []admissionregistrationv1.Variable
+	for _, v := range vars {
+		reads := objectRef.MatchString(v.Expression)
+		for _, m := range varRef.FindAllStringSubmatch(v.Expression, -1) {
+			reads = reads || onObject[m[1]]
+		}
+		name := v.Name
+		if name == "problems" {
+			name = all
+		}
+		out = append(out, admissionregistrationv1.Variable{Name: name, Expression: v.Expression})
+		if !reads {
+			continue
+		}
+		onObject[v.Name] = true
+		e := objectRef.ReplaceAllString(v.Expression, "${1}oldObject.")
+		e = varRef.ReplaceAllStringFunc(e, func(m string) string {
+			if n := varRef.FindStringSubmatch(m)[1]; onObject[n] {
+				if n == "problems" {
+					n = all
+				}
+				return "variables.old_" + n
+			}
+			return m
+		})
+		old = append(old, admissionregistrationv1.Variable{Name: "old_" + name, Expression: e})
+	}
+	field := "l.split(': ')[1]"
+	out = append(out, old...)
+	out = append(out, Variables(VarFields, fmt.Sprintf("variables.%s.map(l, %s)", all, field))...)
+	out = append(out, UpdateVariables(cfg, fmt.Sprintf("variables.old_%s.map(l, %s)", all, field))...)
+	return append(out, Variables("problems", fmt.Sprintf("variables.%s.map(j, variables.%s[j] + variables.%s)", VarReported, all, VarNote))...)
 }

@@ -11,6 +11,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/admission/plugin/policy/validating"
@@ -151,4 +152,73 @@ func TestServicePortNamePolicyCostIsBounded(t *testing.T) {
 	got, _ = judge(t, main, long(256), nil, celconfig.PerCallLimit)
 	require.Len(t, got, 1)
 	assert.True(t, strings.HasPrefix(got[0], "256 problems, the first 8: "), got[0][:80])
+}
+
+// judgeObject runs p on an UPDATE of old to obj (unstructured, in
+// namespace ns) and returns the messages of its failed validations.
+func judgeObject(t *testing.T, p *admissionregistrationv1.ValidatingAdmissionPolicy, obj, old *unstructured.Unstructured, ns string) []string {
+	t.Helper()
+	gvk := obj.GroupVersionKind()
+	gvr := gvk.GroupVersion().WithResource("tlscontexts")
+	attr := admission.NewAttributesRecord(obj, old, gvk, ns, obj.GetName(), gvr, "", admission.Update, &metav1.UpdateOptions{}, false, &user.DefaultInfo{Name: "someone"})
+	va := &admission.VersionedAttributes{Attributes: attr, VersionedKind: gvk}
+	va.VersionedObject.Set(obj)
+	va.VersionedOldObject.Set(old)
+	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{corev1.LabelMetadataName: ns}}}
+	res := validator(t, p).Validate(context.Background(), gvr, va, nil, nsObj, celconfig.RuntimeCELCostBudget, nil)
+	var out []string
+	for _, d := range res.Decisions {
+		require.NotEqual(t, validating.EvalError, d.Evaluation, "evaluation error: %s", d.Message)
+		if d.Action == validating.ActionDeny {
+			out = append(out, d.Message)
+		}
+	}
+	return out
+}
+
+// TestMappingTLSContextPolicyOnUpdate: native.LinesUpdate gives
+// mapping-tls-context's policy the same UPDATE behaviour: what the old
+// TLSContext had is left to the twin, with policy.ExistingNote.
+func TestMappingTLSContextPolicyOnUpdate(t *testing.T) {
+	tc := func(secret, alpn string, labels map[string]string) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "getambassador.io/v3alpha1", "kind": "TLSContext",
+			"metadata": map[string]any{"name": "istio-upstream", "namespace": "emissary"},
+			"spec":     map[string]any{"secret": secret, "alpn_protocols": alpn},
+		}}
+		u.SetLabels(labels)
+		return u
+	}
+	old := tc("istio-certs", "h2", nil)
+	tests := []struct {
+		name               string
+		config             string
+		new                *unstructured.Unstructured
+		wantMain, wantTwin []string
+	}{
+		{name: "a label: the old finding is a warning", new: tc("istio-certs", "h2", map[string]string{"team": "edge"}), wantTwin: []string{"spec.alpn_protocols"}},
+		{name: "a wrong secret is new", new: tc("other", "h2", nil), wantMain: []string{"spec.secret"}, wantTwin: []string{"spec.alpn_protocols"}},
+		{name: "switch off", config: "updates: {allowExistingFindings: false}", new: tc("istio-certs", "h2", nil), wantMain: []string{"spec.alpn_protocols"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			set, err := native.Generate(mustConfig(t, tt.config), native.Options{})
+			require.NoError(t, err)
+			rs := ruleSet(t, set, policy.MappingTLSContext)
+			require.Len(t, rs.Validating, 2)
+			for i, want := range [][]string{tt.wantMain, tt.wantTwin} {
+				got := judgeObject(t, &rs.Validating[i], tt.new, old, "emissary")
+				if len(want) == 0 {
+					assert.Empty(t, got, rs.Validating[i].Name)
+					continue
+				}
+				require.Len(t, got, 1, rs.Validating[i].Name)
+				for _, f := range want {
+					assert.Contains(t, got[0], ": "+f+": ")
+				}
+				assert.Equal(t, len(want), strings.Count(got[0], "[mapping-tls-context]"), got[0])
+				assert.Equal(t, i == 1, strings.Contains(got[0], policy.ExistingNote), got[0])
+			}
+		})
+	}
 }

@@ -84,6 +84,19 @@ func TestBrownfieldUpdatesInTree(t *testing.T) {
 		require.NoError(t, k.Client.Create(ctx, brownfieldService("legacy-"+group, group, "web")))
 	}
 	applyGroups(ctx, t, cfgs)
+	// applyGroups saw each group's policy deny a CREATE; the twins match
+	// UPDATEs only: wait until they warn too.
+	for _, group := range []string{"bf-on", "bf-warn"} {
+		require.Eventually(t, func() bool {
+			cur := &corev1.Service{}
+			require.NoError(t, k.Client.Get(ctx, client.ObjectKey{Namespace: brownfieldNS, Name: "legacy-" + group}, cur))
+			cur.Labels["probe"] = "x"
+			c, w, err := k.WarningClient()
+			require.NoError(t, err)
+			_ = c.Update(ctx, cur, client.DryRunAll)
+			return slices.ContainsFunc(w.Get(), func(s string) bool { return strings.Contains(s, "-existing.") })
+		}, 60*time.Second, 100*time.Millisecond, "the API server never applied group %s's -existing policy", group)
+	}
 
 	nsObj := &unstructured.Unstructured{}
 	nsObj.SetAPIVersion("v1")
