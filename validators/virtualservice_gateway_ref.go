@@ -73,11 +73,12 @@ func virtualServiceGatewayRefPolicy(cfg *policy.Config) (policy.InTreePolicies, 
 		native.String("["+policy.VirtualServiceGatewayRef+"] "), msg)
 	vap := admissionregistrationv1.ValidatingAdmissionPolicy{Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
 		MatchConstraints: native.MatchKinds([]policy.Kind{policy.VirtualServiceKind}, nil),
-		Variables: append([]admissionregistrationv1.Variable{native.ConfigVariable(native.VarAllowedNamespaces, cfg.GatewayRefs.AllowedNamespaces)},
+		// On UPDATE, only what the update adds (native.LinesUpdate).
+		Variables: native.LinesUpdate(cfg, append([]admissionregistrationv1.Variable{native.ConfigVariable(native.VarAllowedNamespaces, cfg.GatewayRefs.AllowedNamespaces)},
 			native.Variables(
 				"refs", strings.Join(refs, " + "),
 				"problems", fmt.Sprintf("variables.refs.filter(r, %s).map(r, %s)", cross, line),
-			)...),
+			)...)),
 		Validations: []admissionregistrationv1.Validation{{
 			Expression:        "size(variables.problems) == 0",
 			MessageExpression: native.Findings("variables.problems"),

@@ -63,9 +63,9 @@ func TestPoliciesWritesOneFilePerRuleOrAStream(t *testing.T) {
 		}
 	}
 	assert.Equal(t, map[string]int{
-		"ValidatingAdmissionPolicy": 5, "ValidatingAdmissionPolicyBinding": 5,
+		"ValidatingAdmissionPolicy": 6, "ValidatingAdmissionPolicyBinding": 6,
 		"MutatingAdmissionPolicy": 2, "MutatingAdmissionPolicyBinding": 2,
-	}, kinds, "the VAPs of service-port-name and mapping-tls-context (each with its -existing twin) and virtualservice-gateway-ref; the MAPs of service-port-protocol and edge-proxy-istio-certs")
+	}, kinds, "the VAPs of service-port-name, mapping-tls-context and virtualservice-gateway-ref, each with its -existing twin; the MAPs of service-port-protocol and edge-proxy-istio-certs")
 	assert.Contains(t, out.String(), "system:serviceaccount:meshgate-system:meshgate")
 
 	out.Reset()

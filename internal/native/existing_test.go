@@ -156,10 +156,10 @@ func TestServicePortNamePolicyCostIsBounded(t *testing.T) {
 
 // judgeObject runs p on an UPDATE of old to obj (unstructured, in
 // namespace ns) and returns the messages of its failed validations.
-func judgeObject(t *testing.T, p *admissionregistrationv1.ValidatingAdmissionPolicy, obj, old *unstructured.Unstructured, ns string) []string {
+func judgeObject(t *testing.T, p *admissionregistrationv1.ValidatingAdmissionPolicy, obj, old *unstructured.Unstructured, ns, resource string) []string {
 	t.Helper()
 	gvk := obj.GroupVersionKind()
-	gvr := gvk.GroupVersion().WithResource("tlscontexts")
+	gvr := gvk.GroupVersion().WithResource(resource)
 	attr := admission.NewAttributesRecord(obj, old, gvk, ns, obj.GetName(), gvr, "", admission.Update, &metav1.UpdateOptions{}, false, &user.DefaultInfo{Name: "someone"})
 	va := &admission.VersionedAttributes{Attributes: attr, VersionedKind: gvk}
 	va.VersionedObject.Set(obj)
@@ -207,7 +207,7 @@ func TestMappingTLSContextPolicyOnUpdate(t *testing.T) {
 			rs := ruleSet(t, set, policy.MappingTLSContext)
 			require.Len(t, rs.Validating, 2)
 			for i, want := range [][]string{tt.wantMain, tt.wantTwin} {
-				got := judgeObject(t, &rs.Validating[i], tt.new, old, "emissary")
+				got := judgeObject(t, &rs.Validating[i], tt.new, old, "emissary", "tlscontexts")
 				if len(want) == 0 {
 					assert.Empty(t, got, rs.Validating[i].Name)
 					continue
@@ -217,6 +217,50 @@ func TestMappingTLSContextPolicyOnUpdate(t *testing.T) {
 					assert.Contains(t, got[0], ": "+f+": ")
 				}
 				assert.Equal(t, len(want), strings.Count(got[0], "[mapping-tls-context]"), got[0])
+				assert.Equal(t, i == 1, strings.Contains(got[0], policy.ExistingNote), got[0])
+			}
+		})
+	}
+}
+
+// TestVirtualServiceGatewayRefPolicyOnUpdate: the same for
+// virtualservice-gateway-ref's policy (native.LinesUpdate).
+func TestVirtualServiceGatewayRefPolicyOnUpdate(t *testing.T) {
+	vs := func(gateways ...any) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+			"metadata": map[string]any{"name": "reviews", "namespace": "shop"},
+			"spec":     map[string]any{"hosts": []any{"reviews"}, "gateways": gateways},
+		}}
+	}
+	old := vs("infra/edge")
+	tests := []struct {
+		name               string
+		config             string
+		new                *unstructured.Unstructured
+		wantMain, wantTwin []string
+	}{
+		{name: "unchanged: the old finding is a warning", new: vs("infra/edge"), wantTwin: []string{"spec.gateways[0]"}},
+		{name: "another reference across namespaces is new", new: vs("infra/edge", "other/gw"), wantMain: []string{"spec.gateways[1]"}, wantTwin: []string{"spec.gateways[0]"}},
+		{name: "switch off", config: "updates: {allowExistingFindings: false}", new: vs("infra/edge"), wantMain: []string{"spec.gateways[0]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			set, err := native.Generate(mustConfig(t, tt.config), native.Options{})
+			require.NoError(t, err)
+			rs := ruleSet(t, set, policy.VirtualServiceGatewayRef)
+			require.Len(t, rs.Validating, 2)
+			for i, want := range [][]string{tt.wantMain, tt.wantTwin} {
+				got := judgeObject(t, &rs.Validating[i], tt.new, old, "shop", "virtualservices")
+				if len(want) == 0 {
+					assert.Empty(t, got, rs.Validating[i].Name)
+					continue
+				}
+				require.Len(t, got, 1, rs.Validating[i].Name)
+				for _, f := range want {
+					assert.Contains(t, got[0], ": "+f+": ")
+				}
+				assert.Equal(t, len(want), strings.Count(got[0], "[virtualservice-gateway-ref]"), got[0])
 				assert.Equal(t, i == 1, strings.Contains(got[0], policy.ExistingNote), got[0])
 			}
 		})
