@@ -202,8 +202,18 @@ const (
 // spec.ports[i].name, or spec.ports[i].appProtocol when that is set. Empty
 // for a Service with more than maxInTreePorts ports.
 func inTreePortFields(obj string) string {
-	return fmt.Sprintf("[%s.spec.?ports.orValue([])].map(all, size(all) > %d ? [] : lists.range(%d).filter(i, i < size(all)).map(i, all[i]).transformList(i, p, %s, %s))[0]",
-		obj, maxInTreePorts, maxInTreePorts, inTreeBad(obj), inTreeField(obj, "i"))
+	return fmt.Sprintf("[%s.spec.?ports.orValue([])].map(all, (%s).transformList(i, p, %s, %s))[0]",
+		obj, inTreeFirstPorts("all"), inTreeBad(obj), inTreeField(obj, "i"))
+}
+
+// inTreeFirstPorts is the first ports of the CEL list all, at most
+// maxInTreePorts (none when it has more), in a list whose size the cost
+// estimator knows; a Service with few ports pays for few iterations.
+func inTreeFirstPorts(all string) string {
+	first := func(n int) string {
+		return fmt.Sprintf("lists.range(%d).filter(i, i < size(%s)).map(i, %s[i])", n, all, all)
+	}
+	return fmt.Sprintf("size(%s) <= 8 ? %s : size(%s) <= %d ? %s : []", all, first(8), all, maxInTreePorts, first(maxInTreePorts))
 }
 
 // inTreeBad is true for a port p of Service obj that the rule reports.
@@ -272,7 +282,7 @@ func servicePortNamePolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
 	vars := append(scope, native.Variables(
 		"allPorts", "object.spec.?ports.orValue([])",
 		// At most maxInTreePorts, in a list whose size the cost estimator knows.
-		"ports", fmt.Sprintf("size(variables.allPorts) > %d ? [] : lists.range(%d).filter(i, i < size(variables.allPorts)).map(i, variables.allPorts[i])", maxInTreePorts, maxInTreePorts),
+		"ports", inTreeFirstPorts("variables.allPorts"),
 		"ref", "'Service ' + request.namespace + '/' + (object.metadata.?name.orValue('') != '' ? object.metadata.name : '<unnamed>')",
 		"bad", fmt.Sprintf("variables.ports.transformList(i, p, %s, i)", inTreeBad("object")),
 		native.VarFields, fmt.Sprintf("variables.bad.map(i, [variables.ports[i]].map(p, %s)[0])", inTreeField("object", "i")),
