@@ -32,6 +32,7 @@ func init() {
 			Build: tlsContextWiringPolicy,
 			Coverage: []policy.Coverage{
 				{Part: "the Istio TLSContext: namespace, secret, legacy files, alpn_protocols", Covered: true, How: "VAP (CEL); the webhook leaves those findings to it"},
+				{Part: "UPDATE: what the old object had too is a warning (updates.allowExistingFindings)", Covered: true, How: "VAP oldObject; a second policy, bound Warn, names it"},
 				{Part: "a TLSContext with a \" or \\ or a non-ASCII character in those fields, or a file path with . or .. segments", Covered: false, How: "not matched: the webhook reports it"},
 				{Part: "Mappings: the TLSContext exists, the upstream's data plane, mTLS and port", Covered: false, How: "webhook only: it reads other objects (Service, TLSContext, PeerAuthentication, Module, Resolver)"},
 			},
@@ -135,7 +136,8 @@ func tlsContextWiringPolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
 	vap := admissionregistrationv1.ValidatingAdmissionPolicy{Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
 		MatchConstraints: native.MatchKinds([]policy.Kind{policy.TLSContextKind}, nil),
 		MatchConditions:  []admissionregistrationv1.MatchCondition{{Name: "plain-values", Expression: strings.Join(plain, " && ")}},
-		Variables: append([]admissionregistrationv1.Variable{
+		// On UPDATE, only what the update adds (native.LinesUpdate).
+		Variables: native.LinesUpdate(cfg, append([]admissionregistrationv1.Variable{
 			native.ConfigVariable(varIstioTLSContext, cfg.Mappings.TLSContext),
 			native.ConfigVariable(varIstioSecret, cfg.Mappings.IstioSecret),
 			native.ConfigVariable(varEdgeNamespaces, cfg.EdgeProxy.Namespaces),
@@ -158,7 +160,7 @@ func tlsContextWiringPolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
 					native.Format(msgTLSNamespace, name, ns, want, edgeNS, edgeNS)),
 				secretFinding,
 				when("!('"+emissary.ALPNIstio+"' in variables.alpn)", "'spec.alpn_protocols'", native.Format(msgTLSALPN, name, got))),
-		)...),
+		)...)),
 		Validations: []admissionregistrationv1.Validation{{
 			Expression:        "size(variables.problems) == 0",
 			MessageExpression: native.Findings("variables.problems"),

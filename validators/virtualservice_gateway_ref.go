@@ -62,7 +62,7 @@ var plainRef = regexp.MustCompile(`^[ !#-\[\]-~]*$`)
 // policies are installed does not report it twice. A reference into another
 // namespace is the webhook's: only it can read whether the Gateway's owner
 // shares it.
-func virtualServiceGatewayRefPolicy(_ *policy.Config) (policy.InTreePolicies, error) {
+func virtualServiceGatewayRefPolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
 	// Each reference r is [reference, field, namespace, name] (resolved
 	// as istio.ResolveGatewayRef does).
 	x, ns, name := "r[0]", "r[2]", "r[3]"
@@ -102,10 +102,11 @@ func virtualServiceGatewayRefPolicy(_ *policy.Config) (policy.InTreePolicies, er
 		native.String("["+policy.VirtualServiceGatewayRef+"] "), msg)
 	vap := admissionregistrationv1.ValidatingAdmissionPolicy{Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
 		MatchConstraints: native.MatchKinds([]policy.Kind{policy.VirtualServiceKind}, nil),
-		Variables: native.Variables(
+		// On UPDATE, only what the update adds (native.LinesUpdate).
+		Variables: native.LinesUpdate(cfg, native.Variables(
 			"refs", fmt.Sprintf("(%s).map(r, [r[0], r[1], %s, %s])", strings.Join(refs, " + "), resolveNS, resolveName),
 			"problems", fmt.Sprintf("variables.refs.filter(r, %s).map(r, %s)", inTree, line),
-		),
+		)),
 		Validations: []admissionregistrationv1.Validation{{
 			Expression:        "size(variables.problems) == 0",
 			MessageExpression: native.Findings("variables.problems"),

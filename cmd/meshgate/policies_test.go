@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshgate/meshgate/internal/native"
 )
 
 // TestDocsCoverageTableIsExplain keeps docs/native-policies.md's coverage
@@ -54,16 +56,16 @@ func TestPoliciesWritesOneFilePerRuleOrAStream(t *testing.T) {
 		kinds[obj.Kind]++
 		if obj.Kind == "ValidatingAdmissionPolicyBinding" {
 			want := "Deny"
-			if obj.Metadata.Name == "service-port-name.meshgate.io" {
+			if obj.Metadata.Name == "service-port-name.meshgate.io" || native.IsExistingTwin(obj.Metadata.Name) {
 				want = "Warn"
 			}
-			assert.Equal(t, []string{want}, obj.Spec.ValidationActions, "%s: a rule in warn mode is bound with Warn, in enforce with Deny", obj.Metadata.Name)
+			assert.Equal(t, []string{want}, obj.Spec.ValidationActions, "%s: a rule in warn mode is bound with Warn, in enforce with Deny; a policy about what an UPDATE keeps with Warn", obj.Metadata.Name)
 		}
 	}
 	assert.Equal(t, map[string]int{
-		"ValidatingAdmissionPolicy": 3, "ValidatingAdmissionPolicyBinding": 3,
+		"ValidatingAdmissionPolicy": 6, "ValidatingAdmissionPolicyBinding": 6,
 		"MutatingAdmissionPolicy": 2, "MutatingAdmissionPolicyBinding": 2,
-	}, kinds, "the VAPs of service-port-name, mapping-tls-context and virtualservice-gateway-ref; the MAPs of service-port-protocol and edge-proxy-istio-certs")
+	}, kinds, "the VAPs of service-port-name, mapping-tls-context and virtualservice-gateway-ref, each with its -existing twin; the MAPs of service-port-protocol and edge-proxy-istio-certs")
 	assert.Contains(t, out.String(), "system:serviceaccount:meshgate-system:meshgate")
 
 	out.Reset()

@@ -54,6 +54,12 @@ type Input struct {
 	Namespace string
 	// Operation is CREATE or UPDATE; empty means CREATE.
 	Operation Operation
+	// OldObject is the object an UPDATE replaces (OldJSON, when it is nil,
+	// is that object as JSON, decoded only when needed). With
+	// updates.allowExistingFindings on, a finding it had too (Finding.Key)
+	// becomes a warning: see Review. Nil for CREATE and `meshgate check`.
+	OldObject *unstructured.Unstructured
+	OldJSON   []byte
 	// PatchOnly skips building Result.Object (the input with the patch applied),
 	// for callers that only send the patch on, like the admission server: it is
 	// the costliest step of a mutating review. Result.Object is then the input.
@@ -212,7 +218,11 @@ func (e *Engine) Rules(gk schema.GroupKind) []string {
 // what the World could not answer. Objects of kinds without rules pass
 // untouched. ctx bounds the World's lookups. Findings a suppression in the
 // configuration matches stay in the result, marked policy.Suppressed: reports
-// show them, admission neither denies nor warns on them.
+// show them, admission neither denies nor warns on them. On an UPDATE with
+// in.OldObject (or OldJSON) and updates.allowExistingFindings on, a finding
+// the old object had too (the same Finding.Key, reviewed by the same rules)
+// becomes a warning marked Existing: an update is denied only for what it
+// adds.
 func (e *Engine) Review(ctx context.Context, in Input, w policy.World) (*Result, error) {
 	res, err := e.review(ctx, in, w)
 	if err == nil && e.skipInTree {
@@ -223,7 +233,60 @@ func (e *Engine) Review(ctx context.Context, in Input, w policy.World) (*Result,
 			e.cfg.Suppress(res.Findings, obj.GetLabels())
 		}
 	}
-	return res, err
+	if err == nil {
+		err = e.existing(ctx, in, w, res)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// existing marks the findings of res that the old object of an UPDATE had
+// too as Existing warnings (see Review).
+func (e *Engine) existing(ctx context.Context, in Input, w policy.World, res *Result) error {
+	if in.Operation != Update || !e.cfg.AllowExisting() || (in.OldObject == nil && len(in.OldJSON) == 0) {
+		return nil
+	}
+	if !slices.ContainsFunc(res.Findings, func(f policy.Finding) bool { return f.Mode == policy.Enforce || f.Mode == policy.Warn }) {
+		return nil
+	}
+	old := in.OldObject
+	if old == nil {
+		m := map[string]any{}
+		if err := utiljson.Unmarshal(in.OldJSON, &m); err != nil || len(m) == 0 {
+			// No old object to compare with: every finding counts.
+			return nil
+		}
+		old = &unstructured.Unstructured{Object: m}
+	}
+	if old.GetKind() == "" {
+		// The old object is the same kind as the new one.
+		if obj, err := in.object(); err == nil {
+			old.GetObjectKind().SetGroupVersionKind(obj.GetObjectKind().GroupVersionKind())
+		}
+	}
+	ores, err := e.review(ctx, Input{Object: old, Namespace: in.Namespace, Operation: Update, PatchOnly: true}, w)
+	if err != nil {
+		var we *WorldError
+		if errors.As(err, &we) {
+			return err
+		}
+		// An old object the rules cannot read had no findings to keep.
+		return nil
+	}
+	had := make(map[string]bool, len(ores.Findings))
+	for _, f := range ores.Findings {
+		had[f.Key()] = true
+	}
+	for i := range res.Findings {
+		f := &res.Findings[i]
+		if (f.Mode == policy.Enforce || f.Mode == policy.Warn) && had[f.Key()] {
+			f.Mode, f.Existing = policy.Warn, true
+			f.Message += policy.ExistingNote
+		}
+	}
+	return nil
 }
 
 func (e *Engine) review(ctx context.Context, in Input, w policy.World) (*Result, error) {

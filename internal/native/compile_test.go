@@ -186,8 +186,13 @@ func TestGeneratedObjectsAreNamedLabelledAndBoundByMode(t *testing.T) {
 			set, err := native.Generate(tt.cfg, native.Options{})
 			require.NoError(t, err)
 			rs := ruleSet(t, set, policy.ServicePortName)
-			require.Len(t, rs.Validating, 1)
+			// The policy and its twin, which warns about what an UPDATE
+			// keeps (native.VarFields).
+			require.Len(t, rs.Validating, 2)
 			p := rs.Validating[0]
+			assert.Equal(t, "service-port-name-existing.meshgate.io", rs.Validating[1].Name)
+			assert.True(t, native.IsExistingTwin(rs.Validating[1].Name))
+			assert.False(t, native.IsExistingTwin(p.Name))
 			assert.Equal(t, "service-port-name.meshgate.io", p.Name)
 			assert.Equal(t, "meshgate", p.Labels[native.LabelManagedBy])
 			assert.Equal(t, policy.ServicePortName, p.Labels[native.LabelRule])
@@ -195,11 +200,14 @@ func TestGeneratedObjectsAreNamedLabelledAndBoundByMode(t *testing.T) {
 				assert.Empty(t, rs.ValidatingBindings)
 				return
 			}
-			require.Len(t, rs.ValidatingBindings, 1)
+			require.Len(t, rs.ValidatingBindings, 2)
 			b := rs.ValidatingBindings[0]
 			assert.Equal(t, p.Name, b.Name)
 			assert.Equal(t, p.Name, b.Spec.PolicyName)
 			assert.Equal(t, []admissionregistrationv1.ValidationAction{tt.action}, b.Spec.ValidationActions)
+			twin := rs.ValidatingBindings[1]
+			assert.Equal(t, rs.Validating[1].Name, twin.Spec.PolicyName)
+			assert.Equal(t, []admissionregistrationv1.ValidationAction{admissionregistrationv1.Warn}, twin.Spec.ValidationActions, "the twin only warns")
 		})
 	}
 	set, err := native.Generate(cfg, native.Options{Static: true})

@@ -147,8 +147,20 @@ func Generate(cfg *policy.Config, o Options) (*Set, error) {
 		if err != nil {
 			return nil, err
 		}
+		type vap struct {
+			p    admissionregistrationv1.ValidatingAdmissionPolicy
+			name string
+			twin bool
+		}
+		var vaps []vap
 		for i, p := range ps.Validating {
-			n := numbered(r.ID, i, o.Static)
+			vaps = append(vaps, vap{p: p, name: numbered(r.ID, i, o.Static)})
+			if twin, ok := existingTwin(p); ok {
+				vaps = append(vaps, vap{p: twin, name: numbered(r.ID+existingSuffix, i, o.Static), twin: true})
+			}
+		}
+		for _, v := range vaps {
+			p, n := v.p, v.name
 			// A suppressed object gets neither denial nor warning from the
 			// webhook; the policy passes it too.
 			p.Spec.Variables = append([]admissionregistrationv1.Variable{
@@ -173,7 +185,7 @@ func Generate(cfg *policy.Config, o Options) (*Set, error) {
 				continue
 			}
 			action := admissionregistrationv1.Deny
-			if mode == policy.Warn {
+			if mode == policy.Warn || v.twin {
 				action = admissionregistrationv1.Warn
 			}
 			rs.ValidatingBindings = append(rs.ValidatingBindings, admissionregistrationv1.ValidatingAdmissionPolicyBinding{
@@ -509,6 +521,8 @@ type chartResource struct {
 type chartEntry struct {
 	Name string `json:"name"`
 	Spec any    `json:"spec"`
+	// Warn: bound with action Warn in every mode but off (IsExistingTwin).
+	Warn bool `json:"warn,omitempty"`
 }
 
 // Chart returns the document the Helm chart renders its in-tree policies
@@ -536,7 +550,7 @@ func Chart() ([]byte, error) {
 		r, _ := policy.LookupRule(rs.Rule)
 		cr := chartRule{ID: r.ID, Mode: r.Default, Mutation: r.Mutation}
 		for _, p := range rs.Validating {
-			cr.Validating = append(cr.Validating, chartEntry{Name: p.Name, Spec: p.Spec})
+			cr.Validating = append(cr.Validating, chartEntry{Name: p.Name, Spec: p.Spec, Warn: IsExistingTwin(p.Name)})
 		}
 		for _, p := range rs.Mutating {
 			cr.Mutating = append(cr.Mutating, chartEntry{Name: p.Name, Spec: p.Spec})

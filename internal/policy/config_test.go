@@ -54,6 +54,14 @@ func TestParseConfig(t *testing.T) {
 				assert.Equal(t, "istio-certs", c.Mappings.IstioSecret, "unset parameters keep their default")
 			},
 		},
+		{
+			name: "existing findings are allowed on UPDATE unless turned off",
+			yaml: "updates: {allowExistingFindings: false}\n",
+			check: func(t *testing.T, c *policy.Config) {
+				assert.False(t, c.AllowExisting())
+				assert.True(t, policy.DefaultConfig().AllowExisting(), "on by default")
+			},
+		},
 		{name: "unknown top-level key", yaml: "rulez: {}\n", wantErr: `unknown field "rulez"`},
 		{name: "unknown nested key", yaml: "edgeProxy:\n  certmode: secret\n", wantErr: `unknown field "edgeProxy.certmode"`},
 		{name: "unknown rule id", yaml: "rules:\n  port-names: enforce\n", wantErr: `unknown rule "port-names"`},

@@ -75,7 +75,19 @@ type Finding struct {
 	// admission server whose in-tree policies are installed leaves it out
 	// (engine.SkipInTree); `meshgate check` reports it like any other.
 	InTree bool `json:"-"`
+	// Existing: on an UPDATE, the old object had this finding too (the same
+	// Key), so it is a warning whatever the rule's mode
+	// (updates.allowExistingFindings); the message ends in ExistingNote.
+	Existing bool `json:"-"`
 }
+
+// ExistingNote ends the message of a finding the old object of an UPDATE had
+// too. The in-tree policies append the same text.
+const ExistingNote = " (the object had this before the update: allowed, fix it when you can)"
+
+// Key is a finding's identity across an UPDATE: its rule and the field it is
+// about (not the message, which may name values the update changed).
+func (f Finding) Key() string { return f.Rule + " " + f.Field }
 
 // String renders the finding the way admission warnings and denials show it.
 func (f Finding) String() string {

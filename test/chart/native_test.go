@@ -35,6 +35,8 @@ func TestNativePoliciesMatchMeshgatePolicies(t *testing.T) {
 		{name: "edge-proxy-istio-certs off", config: "{rules: {edge-proxy-istio-certs: off}}"},
 		{name: "Istio TLSContext elsewhere, legacy cert mode", config: "{mappings: {tlsContext: mesh-upstream, istioSecret: mesh-certs}, edgeProxy: {namespaces: [edge], certMode: secret}, rules: {mapping-tls-context: warn}}"},
 		{name: "suppressions", config: "{suppressions: [{rule: service-port-name, namespace: 'legacy-*', selector: {matchLabels: {team: a, app: b}, matchExpressions: [{key: tier, operator: NotIn, values: [x]}, {key: c, operator: Exists}]}}, {rule: service-port-name, kind: Service, name: 'db-?'}, {rule: virtualservice-gateway-ref, name: kiali}, {rule: service-port-protocol, namespace: x}]}"},
+		{name: "existing findings deny on UPDATE", config: "{updates: {allowExistingFindings: false}}"},
+		{name: "existing findings deny on UPDATE, rule warns", config: "{updates: {allowExistingFindings: false}, rules: {service-port-name: warn}}"},
 		{name: "gateway references allowed into istio-system, warn", config: "{gatewayRefs: {allowedNamespaces: [istio-system, infra]}, rules: {virtualservice-gateway-ref: warn}}"},
 	}
 	for _, tt := range tests {
