@@ -75,10 +75,17 @@ var notIstioOwned = admissionregistrationv1.MatchCondition{
 // without them).
 func OwnedCEL(labels, ports string) string {
 	label := func(k string) string { return fmt.Sprintf("('%s' in %s ? %s['%s'] : '')", k, labels, labels, k) }
-	return fmt.Sprintf("%s in ['%s'] || (%s == '%s' && %s == '%s') || ('%s' in %s && %s.exists(p, has(p.name) && p.name == '%s' && p.port == %d))",
+	// The status port among the first gatewayStatusScan ports, each indexed,
+	// so that the condition's cost does not grow with the Service's ports.
+	var status []string
+	for i := 0; i < gatewayStatusScan; i++ {
+		status = append(status, fmt.Sprintf("(size(%s) > %d && has(%s[%d].name) && %s[%d].name == '%s' && %s[%d].port == %d)",
+			ports, i, ports, i, ports, i, gatewayStatus, ports, i, gatewayStatusNum))
+	}
+	return fmt.Sprintf("%s in ['%s'] || (%s == '%s' && %s == '%s') || ('%s' in %s && (%s))",
 		label(labelGatewayManaged), strings.Join(ManagedGatewayValues, "', '"),
 		label(labelIstio), istiodIstio, label(labelApp), istiodApp,
-		labelIstio, labels, ports, gatewayStatus, gatewayStatusNum)
+		labelIstio, labels, strings.Join(status, " || "))
 }
 
 // ServiceAdmission is the admission scope of the Service port rules, InScope

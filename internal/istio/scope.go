@@ -52,6 +52,10 @@ const (
 	istiodApp        = "istiod"
 	gatewayStatus    = "status-port"
 	gatewayStatusNum = 15021
+	// gatewayStatusScan is how many of a gateway Service's first ports are
+	// searched for the status port: Istio's charts list it first, and a bound
+	// keeps the admission condition's cost independent of the port count.
+	gatewayStatusScan = 4
 )
 
 // Owned says why the Service port rules skip svc as one of Istio's own
@@ -69,7 +73,7 @@ func Owned(svc *corev1.Service) string {
 	if labels[labelIstio] == istiodIstio && labels[labelApp] == istiodApp {
 		return "istiod's Service (labels istio=pilot, app=istiod)"
 	}
-	if v, ok := labels[labelIstio]; ok && slices.ContainsFunc(svc.Spec.Ports, gatewayStatusPort) {
+	if v, ok := labels[labelIstio]; ok && slices.ContainsFunc(svc.Spec.Ports[:min(len(svc.Spec.Ports), gatewayStatusScan)], gatewayStatusPort) {
 		return fmt.Sprintf("an Istio gateway's Service (label istio=%s, port %s %d)", v, gatewayStatus, gatewayStatusNum)
 	}
 	return ""

@@ -233,16 +233,19 @@ func TestVirtualServiceGatewayRefPolicyOnUpdate(t *testing.T) {
 			"spec":     map[string]any{"hosts": []any{"reviews"}, "gateways": gateways},
 		}}
 	}
-	old := vs("infra/edge")
+	// Gateway names that are not DNS labels: what the policy reports itself
+	// (references into other namespaces depend on the Gateway's sharing, which
+	// only the webhook reads).
+	old := vs("Edge_GW")
 	tests := []struct {
 		name               string
 		config             string
 		new                *unstructured.Unstructured
 		wantMain, wantTwin []string
 	}{
-		{name: "unchanged: the old finding is a warning", new: vs("infra/edge"), wantTwin: []string{"spec.gateways[0]"}},
-		{name: "another reference across namespaces is new", new: vs("infra/edge", "other/gw"), wantMain: []string{"spec.gateways[1]"}, wantTwin: []string{"spec.gateways[0]"}},
-		{name: "switch off", config: "updates: {allowExistingFindings: false}", new: vs("infra/edge"), wantMain: []string{"spec.gateways[0]"}},
+		{name: "unchanged: the old finding is a warning", new: vs("Edge_GW"), wantTwin: []string{"spec.gateways[0]"}},
+		{name: "another malformed reference is new", new: vs("Edge_GW", "shop/Other_GW"), wantMain: []string{"spec.gateways[1]"}, wantTwin: []string{"spec.gateways[0]"}},
+		{name: "switch off", config: "updates: {allowExistingFindings: false}", new: vs("Edge_GW"), wantMain: []string{"spec.gateways[0]"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
