@@ -39,7 +39,7 @@ LABEL org.opencontainers.image.title="meshgate" \
       org.opencontainers.image.source="https://github.com/meshgate/meshgate" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${COMMIT}" \
-      org.opencontainers.image.licenses="NOASSERTION"
+      org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=build /out/etc/passwd /out/etc/group /etc/
 COPY --from=build /out/meshgate /meshgate
 USER 65532:65532

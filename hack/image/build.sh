@@ -51,7 +51,7 @@ digest="$("${BUILD}/image" -ref "${IMAGE_REPO}:${VERSION}" "${args[@]}" -path /m
   -label "org.opencontainers.image.source=https://github.com/meshgate/meshgate" \
   -label "org.opencontainers.image.version=${VERSION}" \
   -label "org.opencontainers.image.revision=${COMMIT}" \
-  -label "org.opencontainers.image.licenses=NOASSERTION" \
+  -label "org.opencontainers.image.licenses=Apache-2.0" \
   -created "${CREATED}" -out "${OUT}")"
 log "${IMAGE_REPO}:${VERSION} ${digest} -> ${OUT#${ROOT}/} ($((SECONDS - start))s)"
 printf '%s\n' "${digest}"
