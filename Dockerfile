@@ -10,7 +10,8 @@
 # `make image` builds the same image (same files, user, entrypoint and labels)
 # without a daemon; see hack/image/.
 
-ARG GO_VERSION=1.26
+# The Go release make release builds with (hack/release: Toolchain).
+ARG GO_VERSION=1.26.8
 
 FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build
 ARG TARGETOS

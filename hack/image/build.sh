@@ -10,6 +10,8 @@
 #     VERSION          tag and version (default: the chart's appVersion)
 #     PLATFORMS        default "linux/amd64 linux/arm64"
 #     OUT              tarball (default dist/meshgate-$VERSION.oci.tar)
+#     PREBUILT         directory with OS_ARCH/meshgate binaries to use instead of
+#                      building them (make release passes its own)
 #   Prints the index digest on stdout; progress on stderr.
 set -euo pipefail
 
@@ -30,12 +32,17 @@ if [[ -n "$(git -C "${ROOT}" status --porcelain --untracked-files=no -- . ':!dis
   log "working tree has changes: commit recorded as ${COMMIT}"
 fi
 
-export GOWORK=off GOTOOLCHAIN=local
+export GOWORK=off GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 BUILD="${ROOT}/bin/image"
 args=()
 start=${SECONDS}
 for p in ${PLATFORMS}; do
   os="${p%/*}" arch="${p#*/}"
+  if [[ -n "${PREBUILT:-}" ]]; then
+    [[ -x "${PREBUILT}/${os}_${arch}/meshgate" ]] || { log "no ${PREBUILT}/${os}_${arch}/meshgate"; exit 1; }
+    args+=(-binary "${p}=${PREBUILT}/${os}_${arch}/meshgate")
+    continue
+  fi
   mkdir -p "${BUILD}/${os}_${arch}"
   log "building meshgate ${VERSION} (${COMMIT}) for ${p}"
   (cd "${ROOT}" && CGO_ENABLED=0 GOOS="${os}" GOARCH="${arch}" go build -trimpath -buildvcs=false \
