@@ -96,8 +96,8 @@ func TestPreCommitHooksFile(t *testing.T) {
 	require.Equal(t, "meshgate", argv[0])
 	checkCommandLine(t, argv[1:])
 
-	// pre-commit appends the changed files to entry: `-f` takes the first,
-	// the rest are arguments; all are checked, in one World.
+	// pre-commit appends the changed files to entry (and args): all are
+	// checked, in one World.
 	dir := workspace(t)
 	files := []string{"deploy/namespaces.yaml", "deploy/emissary.yaml", "deploy/shop.yaml"}
 	code, stdout, stderr := meshgate(t, dir, "", append(argv[1:], files...)...)
@@ -105,11 +105,17 @@ func TestPreCommitHooksFile(t *testing.T) {
 	assert.Contains(t, stdout, "deploy/shop.yaml:32: error [virtualservice-gateway-ref]")
 	assert.NotContains(t, stdout, "does not know", "the Namespaces of namespaces.yaml are in the World of the other files")
 
-	t.Run("-f repeated works the same", func(t *testing.T) {
-		code2, stdout2, _ := meshgate(t, dir, "", "check", "-f", files[0], "-f", files[1], "-f", files[2])
-		assert.Equal(t, code, code2)
-		assert.Equal(t, stdout, stdout2)
-	})
+	for name, args := range map[string][]string{
+		"-f repeated":                 {"check", "-f", files[0], "-f", files[1], "-f", files[2]},
+		"-f with more files after it": {"check", "-f", files[0], files[1], files[2]},
+		"args before the files":       append(append(argv[1:], "--world", "deploy/namespaces.yaml"), files...),
+	} {
+		t.Run(name+" checks the same files", func(t *testing.T) {
+			code2, stdout2, stderr2 := meshgate(t, dir, "", args...)
+			assert.Equal(t, code, code2, stderr2)
+			assert.Equal(t, stdout, stdout2)
+		})
+	}
 }
 
 // actionFile is the part of action.yml the runner reads.
