@@ -32,7 +32,7 @@ apply.
 Exit codes: 0 no enforce finding, 1 an enforce finding, 2 bad usage or input
 (a document with a kind that does not parse or convert is reported with file
 and line, and the rest is still checked); --warn-exit-code N exits N on
-warnings without enforce findings. Machine output (-o json|junit|sarif, --write-mutated -) is the only
+warnings without enforce findings. Machine output (-o json|junit|sarif|github|gitlab, --write-mutated -) is the only
 thing on standard output; messages go to standard error.`,
 		Example: `  meshgate check -f manifests/
   helm template my-release ./chart | meshgate check -f - -o json
