@@ -89,6 +89,17 @@ func Release(ctx context.Context, o Options) ([]string, error) {
 	if o.Work == "" {
 		o.Work = filepath.Join(o.Root, "bin", "release", o.Version)
 	}
+	// The tools run in other directories: make every path absolute.
+	for _, p := range []*string{&o.Out, &o.Work, &o.CycloneDX} {
+		if *p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return nil, err
+		}
+		*p = abs
+	}
 	commit, epoch, err := commitInfo(o.Root)
 	if err != nil {
 		return nil, err
