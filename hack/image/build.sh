@@ -25,11 +25,14 @@ PLATFORMS="${PLATFORMS:-linux/amd64 linux/arm64}"
 OUT="${OUT:-${ROOT}/dist/meshgate-${VERSION}.oci.tar}"
 [[ -n "${VERSION}" && -n "${IMAGE_REPO}" ]] || { log "cannot read the chart's appVersion / image.repository"; exit 1; }
 
-COMMIT="$(git -C "${ROOT}" rev-parse --short=12 HEAD)"
-CREATED="$(git -C "${ROOT}" log -1 --format=%ct HEAD)"
-if [[ -n "$(git -C "${ROOT}" status --porcelain --untracked-files=no -- . ':!dist' ':!bin' 2>/dev/null)" ]]; then
-  COMMIT="${COMMIT}-dirty"
-  log "working tree has changes: commit recorded as ${COMMIT}"
+# COMMIT and CREATED may be given (make release passes the ones its binaries carry).
+CREATED="${CREATED:-$(git -C "${ROOT}" log -1 --format=%ct HEAD)}"
+if [[ -z "${COMMIT:-}" ]]; then
+  COMMIT="$(git -C "${ROOT}" rev-parse --short=12 HEAD)"
+  if [[ -n "$(git -C "${ROOT}" status --porcelain --untracked-files=no -- . ':!dist' ':!bin' 2>/dev/null)" ]]; then
+    COMMIT="${COMMIT}-dirty"
+    log "working tree has changes: commit recorded as ${COMMIT}"
+  fi
 fi
 
 export GOWORK=off GOTOOLCHAIN="${GOTOOLCHAIN:-local}"

@@ -153,7 +153,7 @@ func Release(ctx context.Context, o Options) ([]string, error) {
 	if o.Image {
 		name := "meshgate-" + o.Version + ".oci.tar"
 		logf("building the image %s from the linux binaries", name)
-		if err := buildImage(ctx, o, bins, filepath.Join(o.Out, name)); err != nil {
+		if err := buildImage(ctx, o, bins, commit, epoch, filepath.Join(o.Out, name)); err != nil {
 			return nil, err
 		}
 		files = append(files, name)
@@ -296,7 +296,9 @@ func writeSBOM(ctx context.Context, o Options, bin, out string) error {
 }
 
 // buildImage runs hack/image/build.sh on the linux binaries built here.
-func buildImage(ctx context.Context, o Options, bins map[string]string, out string) error {
+// The image's revision label and creation time are the binaries' commit and
+// the release's time, even when HEAD moves meanwhile.
+func buildImage(ctx context.Context, o Options, bins map[string]string, commit string, epoch time.Time, out string) error {
 	for _, p := range []string{"linux/amd64", "linux/arm64"} {
 		if bins[p] == "" {
 			return fmt.Errorf("the image needs the %s binary: add it to the targets or turn the image off", p)
@@ -304,7 +306,8 @@ func buildImage(ctx context.Context, o Options, bins map[string]string, out stri
 	}
 	cmd := exec.CommandContext(ctx, filepath.Join(o.Root, "hack", "image", "build.sh"))
 	cmd.Dir = o.Root
-	cmd.Env = goEnv(o, "VERSION="+o.Version, "OUT="+out, "PREBUILT="+o.Work, "PLATFORMS=linux/amd64 linux/arm64")
+	cmd.Env = goEnv(o, "VERSION="+o.Version, "OUT="+out, "PREBUILT="+o.Work, "PLATFORMS=linux/amd64 linux/arm64",
+		"COMMIT="+commit, "CREATED="+strconv.FormatInt(epoch.Unix(), 10))
 	cmd.Stdout = io.Discard
 	cmd.Stderr = o.Log
 	if err := cmd.Run(); err != nil {
