@@ -66,7 +66,7 @@ func checkCommandLine(t *testing.T, argv []string) {
 			continue
 		}
 		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		var f = cmd.Flags().Lookup(name)
+		f := cmd.Flags().Lookup(name)
 		if !strings.HasPrefix(a, "--") {
 			f = cmd.Flags().ShorthandLookup(name)
 		}

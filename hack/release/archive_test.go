@@ -23,8 +23,8 @@ var epoch = time.Unix(1795313893, 0).UTC()
 type tarEntry struct {
 	Name  string
 	Mode  int64
-	Uid   int
-	Gid   int
+	UID   int
+	GID   int
 	Uname string
 	Time  time.Time
 	Data  []byte
@@ -153,7 +153,7 @@ func TestPackageChart(t *testing.T) {
 		got = append(got, e.Name)
 		assert.Equal(t, int64(0o644), e.Mode, e.Name)
 		assert.Equal(t, epoch, e.Time, e.Name)
-		assert.Zero(t, e.Uid+e.Gid, e.Name)
+		assert.Zero(t, e.UID+e.GID, e.Name)
 		if e.Name == "meshgate/Chart.yaml" {
 			assert.Regexp(t, regexp.MustCompile(`(?m)^version: 9\.8\.7-rc\.1$`), string(e.Data))
 			assert.Regexp(t, regexp.MustCompile(`(?m)^appVersion: "9\.8\.7-rc\.1"$`), string(e.Data))
