@@ -10,7 +10,8 @@
 # `make image` builds the same image (same files, user, entrypoint and labels)
 # without a daemon; see hack/image/.
 
-ARG GO_VERSION=1.26
+# The Go release make release builds with (hack/release: Toolchain).
+ARG GO_VERSION=1.26.8
 
 FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build
 ARG TARGETOS
@@ -39,7 +40,7 @@ LABEL org.opencontainers.image.title="meshgate" \
       org.opencontainers.image.source="https://github.com/meshgate/meshgate" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${COMMIT}" \
-      org.opencontainers.image.licenses="NOASSERTION"
+      org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=build /out/etc/passwd /out/etc/group /etc/
 COPY --from=build /out/meshgate /meshgate
 USER 65532:65532

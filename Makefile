@@ -14,6 +14,11 @@ PKGS := ./...
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(BIN)/tools/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
 
+# cyclonedx-gomod, pinned; installed from the Go module proxy into bin/tools
+# (make release writes the SBOM of the binary with it).
+CYCLONEDX_GOMOD_VERSION := v1.10.0
+CYCLONEDX_GOMOD := $(BIN)/tools/cyclonedx-gomod-$(CYCLONEDX_GOMOD_VERSION)/cyclonedx-gomod
+
 # Modules of their own: the chart's tests (they need the Helm SDK, the product
 # does not).
 TEST_MODULES := test/chart
@@ -45,6 +50,14 @@ lint: $(GOLANGCI_LINT) ## golangci-lint (.golangci.yml: gofmt, go vet, staticche
 
 $(GOLANGCI_LINT):
 	GOBIN=$(dir $(GOLANGCI_LINT)) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+.PHONY: release
+release: $(CYCLONEDX_GOMOD) ## VERSION=x.y.z: CLI archives (linux, darwin, windows; amd64, arm64), image tarball, chart, SBOM and SHA256SUMS into dist/, reproducibly
+	@[[ -n "$(VERSION)" ]] || { echo "usage: make release VERSION=x.y.z" >&2; exit 2; }
+	$(GO) run ./hack/release -version $(VERSION) -out $(CURDIR)/dist -cyclonedx-gomod $(CYCLONEDX_GOMOD)
+
+$(CYCLONEDX_GOMOD):
+	GOBIN=$(dir $(CYCLONEDX_GOMOD)) $(GO) install github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$(CYCLONEDX_GOMOD_VERSION)
 
 golden: ## regenerate the golden corpus's want.yaml files
 	UPDATE_GOLDEN=1 $(GO) test -count=1 -run 'Golden' ./test/golden/

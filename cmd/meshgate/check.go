@@ -33,8 +33,8 @@ Exit codes: 0 no enforce finding, 1 an enforce finding, 2 bad usage or input
 (a document with a kind that does not parse or convert is reported with file
 and line, and the rest is still checked); --warn-exit-code N exits N on
 warnings without enforce findings; --fail-on-skipped exits 2 when anything was
-skipped. Machine output (-o json|junit|sarif, --write-mutated -) is the only
-thing on standard output; messages go to standard error.`,
+skipped. Machine output (-o json|junit|sarif|github|gitlab, --write-mutated -) is
+the only thing on standard output; messages go to standard error.`,
 		Example: `  meshgate check -f manifests/
   helm template my-release ./chart | meshgate check -f - -o json
   meshgate check -f k8s/ -o sarif --output-file meshgate.sarif

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"os"
 	"os/exec"
@@ -16,6 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshgate/meshgate/internal/check"
 )
 
 // The examples of docs/ci.md, run so they cannot rot. Each example is the fenced
@@ -30,7 +31,7 @@ func docExamples(t *testing.T) map[string]string {
 	for _, m := range re.FindAllStringSubmatch(string(data), -1) {
 		out[m[1]] = m[2]
 	}
-	for _, name := range []string{"github-actions", "gitlab", "git-hook", "pre-commit", "helm"} {
+	for _, name := range []string{"github-actions", "gitlab", "pre-commit", "helm"} {
 		require.Contains(t, out, name, "docs/ci.md must hold the %s example", name)
 	}
 	return out
@@ -73,44 +74,32 @@ func TestDocsGitHubActions(t *testing.T) {
 		Permissions map[string]string `json:"permissions"`
 		Jobs        map[string]struct {
 			Steps []struct {
-				Name string            `json:"name"`
 				Uses string            `json:"uses"`
-				Run  string            `json:"run"`
-				If   string            `json:"if"`
 				With map[string]string `json:"with"`
 			} `json:"steps"`
 		} `json:"jobs"`
 	}
 	// Not strict: the workflow's `on:` is a YAML 1.1 boolean key to this decoder.
 	require.NoError(t, yaml.Unmarshal([]byte(docExamples(t)["github-actions"]), &wf))
-	assert.Equal(t, "write", wf.Permissions["security-events"], "uploading SARIF needs security-events: write")
 	job, ok := wf.Jobs["meshgate"]
 	require.True(t, ok)
-
-	dir, path := workspace(t), shim(t)
-	var ran, uploaded bool
-	var sarifFile string
+	action := readAction(t)
+	var used bool
 	for _, step := range job.Steps {
-		switch {
-		case strings.Contains(step.Run, "meshgate check"):
-			code, out := sh(t, dir, path, step.Run)
-			assert.Equal(t, 1, code, "the scenario has an enforce finding, so the step fails the job: %s", out)
-			m := regexp.MustCompile(`--output-file (\S+)`).FindStringSubmatch(step.Run)
-			require.NotNil(t, m)
-			sarifFile = m[1]
-			data, err := os.ReadFile(filepath.Join(dir, sarifFile))
-			require.NoError(t, err)
-			validateSARIF(t, data)
-			assert.Contains(t, string(data), `"uri": "deploy/shop.yaml"`, "paths relative to the checkout")
-			ran = true
-		case strings.HasPrefix(step.Uses, "github/codeql-action/upload-sarif@"):
-			assert.True(t, ran, "the upload comes after the check")
-			assert.Equal(t, sarifFile, step.With["sarif_file"])
-			assert.Equal(t, "always()", step.If, "upload even when the check step fails")
-			uploaded = true
+		if !strings.HasPrefix(step.Uses, "meshgate/meshgate@") {
+			continue
+		}
+		used = true
+		assert.Regexp(t, `@v\d+\.\d+\.\d+$`, step.Uses, "a release tag: the action installs that version")
+		for k, v := range step.With {
+			_, ok := action.Inputs[k]
+			assert.True(t, ok, "action.yml has the input %s", k)
+			if k == "sarif" && v == "true" {
+				assert.Equal(t, "write", wf.Permissions["security-events"], "uploading SARIF needs security-events: write")
+			}
 		}
 	}
-	assert.True(t, ran && uploaded)
+	assert.True(t, used, "the example uses the action")
 }
 
 func validateSARIF(t *testing.T, data []byte) {
@@ -135,7 +124,7 @@ func TestDocsGitLab(t *testing.T) {
 		Artifacts struct {
 			When    string `json:"when"`
 			Reports struct {
-				JUnit string `json:"junit"`
+				CodeQuality string `json:"codequality"`
 			} `json:"reports"`
 		} `json:"artifacts"`
 		Stage string `json:"stage"`
@@ -153,92 +142,75 @@ func TestDocsGitLab(t *testing.T) {
 		}
 		code, out := sh(t, dir, path, line)
 		assert.Equal(t, 1, code, out)
-		data, err := os.ReadFile(filepath.Join(dir, job.Artifacts.Reports.JUnit))
-		require.NoError(t, err, "the script writes the file artifacts:reports:junit names")
-		var suites struct {
-			Failures int `xml:"failures,attr"`
-			Tests    int `xml:"tests,attr"`
-		}
-		require.NoError(t, xml.Unmarshal(data, &suites))
-		assert.Equal(t, 1, suites.Failures)
-		assert.Positive(t, suites.Tests)
+		data, err := os.ReadFile(filepath.Join(dir, job.Artifacts.Reports.CodeQuality))
+		require.NoError(t, err, "the script writes the file artifacts:reports:codequality names")
+		issues := validateGitLab(t, data)
+		require.Len(t, issues, 1)
+		assert.Equal(t, "critical", issues[0].Severity)
+		assert.Equal(t, "deploy/shop.yaml", issues[0].Location.Path)
 		ran = true
 	}
 	assert.True(t, ran)
 }
 
-func TestDocsGitHook(t *testing.T) {
-	hook := docExamples(t)["git-hook"]
-	dir, path := workspace(t), shim(t)
-	git := func(args ...string) {
-		t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "PATH="+path, "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com", "NO_COLOR=1")
-		out, err := cmd.CombinedOutput()
-		require.NoError(t, err, string(out))
-	}
-	commit := func(files ...string) (int, string) {
-		cmd := exec.Command("git", append([]string{"commit", "-q", "-m", "change", "--"}, files...)...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "PATH="+path, "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com", "NO_COLOR=1")
-		out, err := cmd.CombinedOutput()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode(), string(out)
-		}
-		require.NoError(t, err, string(out))
-		return 0, string(out)
-	}
-	git("init", "-q")
-	require.NoError(t, os.WriteFile(filepath.Join(dir, ".git", "hooks", "pre-commit"), []byte(hook), 0o755))
-
-	git("add", "deploy/namespaces.yaml", "deploy/emissary.yaml")
-	code, out := commit("deploy/namespaces.yaml", "deploy/emissary.yaml")
-	assert.Equal(t, 0, code, "manifests without enforce findings commit: %s", out)
-	assert.Contains(t, out, "changes", "the hook shows what the webhook will change")
-
-	git("add", "deploy/shop.yaml")
-	code, out = commit("deploy/shop.yaml")
-	assert.NotEqual(t, 0, code, "an enforce finding stops the commit")
-	assert.Contains(t, out, "deploy/shop.yaml:32: error [virtualservice-gateway-ref]")
+// validateGitLab checks a Code Quality report against GitLab's format.
+func validateGitLab(t *testing.T, data []byte) []check.GitLabIssue {
+	t.Helper()
+	f, err := os.Open(filepath.Join(fixtures(t), "gitlab", "codequality.schema.json"))
+	require.NoError(t, err)
+	defer f.Close()
+	schemaDoc, err := jsonschema.UnmarshalJSON(f)
+	require.NoError(t, err)
+	c := jsonschema.NewCompiler()
+	require.NoError(t, c.AddResource("file:///codequality.schema.json", schemaDoc))
+	s, err := c.Compile("file:///codequality.schema.json")
+	require.NoError(t, err)
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	require.NoError(t, err)
+	require.NoError(t, s.Validate(inst))
+	var issues []check.GitLabIssue
+	require.NoError(t, json.Unmarshal(data, &issues))
+	return issues
 }
 
 func TestDocsPreCommitFramework(t *testing.T) {
 	var cfg struct {
 		Repos []struct {
 			Repo  string `json:"repo"`
+			Rev   string `json:"rev"`
 			Hooks []struct {
-				ID       string `json:"id"`
-				Name     string `json:"name"`
-				Entry    string `json:"entry"`
-				Language string `json:"language"`
-				Files    string `json:"files"`
+				ID   string   `json:"id"`
+				Args []string `json:"args"`
 			} `json:"hooks"`
 		} `json:"repos"`
 	}
 	require.NoError(t, yaml.UnmarshalStrict([]byte(docExamples(t)["pre-commit"]), &cfg))
 	require.Len(t, cfg.Repos, 1)
+	assert.Equal(t, "https://github.com/meshgate/meshgate", cfg.Repos[0].Repo)
+	assert.Regexp(t, `^v\d+\.\d+\.\d+$`, cfg.Repos[0].Rev)
 	require.Len(t, cfg.Repos[0].Hooks, 1)
-	hook := cfg.Repos[0].Hooks[0]
-	assert.Equal(t, "system", hook.Language)
-	files := regexp.MustCompile(hook.Files)
-	dir, path := workspace(t), shim(t)
+	use := cfg.Repos[0].Hooks[0]
 
-	// pre-commit runs `entry` with the staged files matching `files` appended.
-	run := func(names ...string) (int, string) {
-		var args []string
-		for _, n := range names {
-			require.True(t, files.MatchString(n), "%s matches the hook's files pattern", n)
-			args = append(args, n)
+	data, err := os.ReadFile("../../.pre-commit-hooks.yaml")
+	require.NoError(t, err)
+	var hooks []preCommitHook
+	require.NoError(t, yaml.Unmarshal(data, &hooks))
+	var entry string
+	for _, h := range hooks {
+		if h.ID == use.ID {
+			entry = h.Entry
 		}
-		assert.False(t, files.MatchString("README.md"))
-		return sh(t, dir, path, hook.Entry+" "+strings.Join(args, " "))
 	}
-	code, out := run("deploy/namespaces.yaml", "deploy/emissary.yaml")
-	assert.Equal(t, 0, code, out)
-	code, out = run("deploy/shop.yaml")
-	assert.Equal(t, 1, code, out)
+	require.NotEmpty(t, entry, "the repository provides the hook %s", use.ID)
+
+	// pre-commit runs entry, then args, then the changed files.
+	dir := workspace(t)
+	argv := append(append(strings.Fields(entry)[1:], use.Args...), "deploy/emissary.yaml")
+	code, _, stderr := meshgate(t, dir, "", argv...)
+	assert.Equal(t, 0, code, stderr)
+	code, stdout, _ := meshgate(t, dir, "", append(argv, "deploy/shop.yaml")...)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stdout, "deploy/shop.yaml:32: error [virtualservice-gateway-ref]")
 }
 
 func TestDocsHelm(t *testing.T) {

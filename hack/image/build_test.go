@@ -118,6 +118,7 @@ func checkImage(t *testing.T, tarPath string, platforms []string) {
 			for _, l := range []string{"org.opencontainers.image.source", "org.opencontainers.image.version", "org.opencontainers.image.licenses", "org.opencontainers.image.revision"} {
 				assert.NotEmpty(t, cf.Config.Labels[l], "label %s", l)
 			}
+			assert.Equal(t, "Apache-2.0", cf.Config.Labels["org.opencontainers.image.licenses"], "the license label follows LICENSE")
 			files := rootfs(t, img)
 			for name := range files {
 				base := path.Base(name)
@@ -164,7 +165,7 @@ func TestBuildIsReproducibleAndSound(t *testing.T) {
 				"org.opencontainers.image.source":   "https://github.com/meshgate/meshgate",
 				"org.opencontainers.image.version":  "1.2.3-test",
 				"org.opencontainers.image.revision": "abc1234",
-				"org.opencontainers.image.licenses": "NOASSERTION",
+				"org.opencontainers.image.licenses": "Apache-2.0",
 			},
 			Created: time.Unix(1700000000, 0).UTC(),
 			Out:     out,

@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -41,7 +42,7 @@ const (
 )
 
 // Formats lists the output formats, for flag help.
-var Formats = []string{FormatText, FormatJSON, FormatJUnit, FormatSARIF, FormatOpenReports}
+var Formats = []string{FormatText, FormatJSON, FormatJUnit, FormatSARIF, FormatGitHub, FormatGitLab, FormatOpenReports}
 
 // Colour modes for text output.
 const (
@@ -355,7 +356,7 @@ func (o *Options) defaults() error {
 		o.Format = FormatText
 	}
 	if !slices.Contains(Formats, o.Format) {
-		return usagef("unknown output format %q (want text, json, junit, sarif or openreports)", o.Format)
+		return usagef("unknown output format %q (want one of %s)", o.Format, strings.Join(Formats, ", "))
 	}
 	if o.Color == "" {
 		o.Color = ColorAuto

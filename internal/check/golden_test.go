@@ -51,5 +51,6 @@ func TestGoldenParity(t *testing.T) {
 		wantYAML, err := golden.Marshal(want)
 		require.NoError(t, err)
 		assert.Equal(t, string(wantYAML), string(gotYAML), "the CLI must give exactly want.yaml")
+		checkCIFormats(t, res, o.WorkDir)
 	})
 }

@@ -268,6 +268,12 @@ func TestUnknownWorldIsSaidInEveryFormat(t *testing.T) {
 			}
 			return ""
 		}},
+		{FormatGitHub, func(t *testing.T, out string) string {
+			cmds := parseWorkflowCommands(t, out)
+			require.Len(t, cmds, 1)
+			assert.Equal(t, "notice", cmds[0].Level)
+			return cmds[0].Message
+		}},
 		{FormatSARIF, func(t *testing.T, out string) string {
 			validateSARIF(t, []byte(out))
 			var doc struct {

@@ -65,6 +65,10 @@ func render(res *Result, o *Options) error {
 		err = writeJUnit(bw, res)
 	case FormatSARIF:
 		err = writeSARIF(bw, res, o.WorkDir)
+	case FormatGitHub:
+		err = writeGitHub(bw, res, o.WorkDir)
+	case FormatGitLab:
+		err = writeGitLab(bw, res, o.WorkDir)
 	case FormatOpenReports:
 		err = writeOpenReports(bw, res)
 	default:
