@@ -102,22 +102,6 @@ func TestDocsGitHubActions(t *testing.T) {
 	assert.True(t, used, "the example uses the action")
 }
 
-func validateSARIF(t *testing.T, data []byte) {
-	t.Helper()
-	f, err := os.Open(filepath.Join(fixtures(t), "sarif", "sarif-schema-2.1.0.json"))
-	require.NoError(t, err)
-	defer f.Close()
-	schemaDoc, err := jsonschema.UnmarshalJSON(f)
-	require.NoError(t, err)
-	c := jsonschema.NewCompiler()
-	require.NoError(t, c.AddResource("file:///sarif-schema-2.1.0.json", schemaDoc))
-	s, err := c.Compile("file:///sarif-schema-2.1.0.json")
-	require.NoError(t, err)
-	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
-	require.NoError(t, err)
-	require.NoError(t, s.Validate(inst))
-}
-
 func TestDocsGitLab(t *testing.T) {
 	var ci map[string]struct {
 		Script    []string `json:"script"`

@@ -9,7 +9,8 @@ import (
 	"github.com/meshgate/meshgate/internal/policy"
 )
 
-// NoteExempt: a Service the Service port rules skip as one of Istio's own.
+// NoteExempt is the note kind of a Service the Service port rules skip as one
+// of Istio's own.
 const NoteExempt = "exempt"
 
 // exemptNote says when the Service port rules skip obj as one of Istio's own

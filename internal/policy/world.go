@@ -67,7 +67,7 @@ type ObjectMeta struct {
 	Name      string
 }
 
-// AnnotationAllowedNamespaces, on an Istio Gateway, names the namespaces whose
+// AnnotationAllowedNamespaces is the annotation that, on an Istio Gateway, names the namespaces whose
 // VirtualServices may bind it from another namespace (istio.ParseAllowedNamespaces
 // reads it): its owner shares it, as a Gateway API listener's allowedRoutes does.
 const AnnotationAllowedNamespaces = "meshgate.io/allowed-namespaces"

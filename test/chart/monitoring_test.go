@@ -258,7 +258,7 @@ func TestMonitoringUsesOnlyExportedMetrics(t *testing.T) {
 		_ = c.Client.Create(ctx, svc)
 	}
 
-	exported := map[string]bool{}
+	var exported map[string]bool
 	deadline := time.Now().Add(time.Minute)
 	for {
 		exported = scrape(t, c.MetricsURL)

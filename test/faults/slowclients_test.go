@@ -167,10 +167,11 @@ func attack(t *testing.T, bin string, args []string) attackResult {
 		stopped = true
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-exited:
+		case err := <-exited:
+			t.Logf("meshgate stopped: %v", err)
 		case <-time.After(30 * time.Second):
 			_ = cmd.Process.Kill()
-			<-exited
+			t.Logf("meshgate killed: %v", <-exited)
 		}
 	}
 	t.Cleanup(stop)
