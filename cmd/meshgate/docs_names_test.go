@@ -87,7 +87,7 @@ var foreignFlags = map[string]bool{
 	"output": true, "kubeconfig": true, "context": true, "count": true, "run": true, "bench": true,
 	"benchmem": true, "benchtime": true, "cpuprofile": true, "memprofile": true, "short": true,
 	"tags": true, "all-files": true, "hook-stage": true, "files": true, "cert": true, "key": true,
-	"cacert": true, "insecure": true, "header": true, "silent": true, "fail": true, "location": true,
+	"cacert": true, "digestfile": true, "insecure": true, "header": true, "silent": true, "fail": true, "location": true,
 	"digest": true, "plain-http": true, "verify": true, "check": true, "ignore-missing": true,
 	"sign": true, "keyring": true, "destination": true, "filename": true, "recursive": true,
 	"name": true, "reuse-values": true, "skip-crds": true, "include-crds": true, "no-hooks": true,
