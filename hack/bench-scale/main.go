@@ -6,7 +6,8 @@
 // namespaces each), and before the largest step also 5,000 Mappings, 1,000
 // VirtualServices and 500 Gateway API Gateways (-extras). At each step it
 // starts `meshgate serve` (the binary given with -meshgate) once per -modes
-// entry, as a process of its own:
+// entry and -gomemlimit value (e.g. ",230MiB": none, then 90% of the chart's
+// default 256Mi limit), as a process of its own:
 //
 //	slim   the cache holds what the rules read (the default server)
 //	whole  the cache holds whole objects (--cache-whole-objects: before)
@@ -73,13 +74,13 @@ type options struct {
 	reviews     int
 	concurrency int
 	workers     int
-	gomemlimit  string
+	gomemlimits []string
 	maxMinutes  int
 }
 
 func main() {
 	var o options
-	var sizes, modes string
+	var sizes, modes, gomemlimits string
 	flag.StringVar(&o.meshgate, "meshgate", "", "the meshgate binary to measure (required)")
 	flag.StringVar(&sizes, "sizes", "10000,20000", "Services at each step, ascending (N Services in N/10 namespaces)")
 	flag.StringVar(&modes, "modes", "whole,slim", "caches to measure at each step: slim (default server), whole (--cache-whole-objects)")
@@ -87,7 +88,7 @@ func main() {
 	flag.IntVar(&o.reviews, "reviews", 5000, "Mapping reviews sent once the server is ready")
 	flag.IntVar(&o.concurrency, "concurrency", 4, "concurrent clients for those reviews")
 	flag.IntVar(&o.workers, "workers", 32, "concurrent clients creating the objects")
-	flag.StringVar(&o.gomemlimit, "gomemlimit", "", "GOMEMLIMIT for the server (empty: none, as without a container limit)")
+	flag.StringVar(&gomemlimits, "gomemlimit", "", "GOMEMLIMIT for the server (empty: none, as without a container limit); a comma-separated list measures each, e.g. \",230MiB\"")
 	flag.IntVar(&o.maxMinutes, "max-minutes", 40, "give up after this long")
 	flag.Parse()
 	var err error
@@ -99,6 +100,7 @@ func main() {
 		os.Exit(2)
 	}
 	o.modes = strings.Split(modes, ",")
+	o.gomemlimits = strings.Split(gomemlimits, ",")
 	for _, m := range o.modes {
 		if m != "slim" && m != "whole" {
 			fmt.Fprintf(os.Stderr, "bench-scale: unknown mode %q (slim or whole)\n", m)
@@ -195,13 +197,15 @@ func run(ctx context.Context, o options) error {
 			fmt.Printf("created 5,000 Mappings, 1,000 VirtualServices, 500 Gateways (%.1fs)\n", time.Since(start).Seconds())
 		}
 		for _, mode := range o.modes {
-			r, err := measure(ctx, o, mode, n, i == len(o.sizes)-1 && o.extras, kubeconfig, certDir, pool, work)
-			if err != nil {
-				return fmt.Errorf("%d Services, %s: %w", n, mode, err)
+			for _, limit := range o.gomemlimits {
+				r, err := measure(ctx, o, mode, strings.TrimSpace(limit), n, i == len(o.sizes)-1 && o.extras, kubeconfig, certDir, pool, work)
+				if err != nil {
+					return fmt.Errorf("%d Services, %s: %w", n, r.label(), err)
+				}
+				r.createRate = rate
+				results = append(results, r)
+				r.print()
 			}
-			r.createRate = rate
-			results = append(results, r)
-			r.print()
 		}
 	}
 	printSummary(results, o)
@@ -210,9 +214,10 @@ func run(ctx context.Context, o options) error {
 
 // result is one server's measurement.
 type result struct {
-	mode     string
-	services int
-	extras   bool
+	mode       string
+	gomemlimit string // the server's GOMEMLIMIT, empty for none
+	services   int
+	extras     bool
 	// createRate is the objects (Services and namespaces) a second the
 	// populator created in the step before this measurement.
 	createRate float64
@@ -238,11 +243,19 @@ type result struct {
 	liveReads map[string]uint64
 }
 
+// label names the server measured: its cache mode, and its GOMEMLIMIT if set.
+func (r result) label() string {
+	if r.gomemlimit == "" {
+		return r.mode
+	}
+	return r.mode + " GOMEMLIMIT=" + r.gomemlimit
+}
+
 func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
 func (r result) print() {
 	fmt.Printf("  %-5s %6d Services: ready %.2fs (CPU %.2fs), RSS %s (peak %s), Go heap live %s, in use %s\n",
-		r.mode, r.services, r.ready.Seconds(), r.cpuToReady.Seconds(), mib(r.rssReady), mib(r.peakReady), mib(r.heapLive), mib(r.heapInuse))
+		r.label(), r.services, r.ready.Seconds(), r.cpuToReady.Seconds(), mib(r.rssReady), mib(r.peakReady), mib(r.heapLive), mib(r.heapInuse))
 	if len(r.duringSync) > 0 {
 		fmt.Printf("        %d reviews while syncing: p50 %s, p99 %s, max %s, HTTP status %v\n",
 			len(r.duringSync), pct(r.duringSync, 50), pct(r.duringSync, 99), pct(r.duringSync, 100), r.duringStatus)
@@ -265,21 +278,27 @@ func printSummary(rs []result, o options) {
 		if len(r.duringSync) > 0 {
 			sync = fmt.Sprintf("%s / %s (%d)", pct(r.duringSync, 50), pct(r.duringSync, 99), len(r.duringSync))
 		}
-		fmt.Printf("| %s | %s | %d | %.0f | %.2f s | %.2f s | %s | %s | %s | %s | %s / %s | %s |\n", r.mode, svc, (r.services+9)/10, r.createRate, r.ready.Seconds(),
+		fmt.Printf("| %s | %s | %d | %.0f | %.2f s | %.2f s | %s | %s | %s | %s | %s / %s | %s |\n", r.label(), svc, (r.services+9)/10, r.createRate, r.ready.Seconds(),
 			r.cpuToReady.Seconds(), mib(r.rssReady), mib(max(r.peakReady, r.peakAfter)), mib(r.heapLive), sync,
 			pct(r.latencies, 50), pct(r.latencies, 99), mib(r.rssAfter))
 	}
 	// The cost of each further 1,000 Services, between consecutive steps.
-	for _, mode := range o.modes {
+	var labels []string
+	for _, r := range rs {
+		if !slices.Contains(labels, r.label()) {
+			labels = append(labels, r.label())
+		}
+	}
+	for _, label := range labels {
 		var prev *result
 		for i := range rs {
 			r := &rs[i]
-			if r.mode != mode {
+			if r.label() != label {
 				continue
 			}
 			if prev != nil && !r.extras {
 				k := float64(r.services-prev.services) / 1000
-				fmt.Printf("%s: %d -> %d Services: RSS %+.2f MiB, heap live %+.2f MiB per 1,000 Services\n", mode, prev.services, r.services,
+				fmt.Printf("%s: %d -> %d Services: RSS %+.2f MiB, heap live %+.2f MiB per 1,000 Services\n", label, prev.services, r.services,
 					(float64(r.rssReady)-float64(prev.rssReady))/(1<<20)/k, (float64(r.heapLive)-float64(prev.heapLive))/(1<<20)/k)
 			}
 			prev = r
@@ -299,8 +318,8 @@ func pct(d []time.Duration, p int) string {
 }
 
 // measure starts one server against the filled API server and measures it.
-func measure(ctx context.Context, o options, mode string, services int, extras bool, kubeconfig, certDir string, pool *x509.CertPool, work string) (result, error) {
-	r := result{mode: mode, services: services, extras: extras, duringStatus: map[int]int{}}
+func measure(ctx context.Context, o options, mode, gomemlimit string, services int, extras bool, kubeconfig, certDir string, pool *x509.CertPool, work string) (result, error) {
+	r := result{mode: mode, gomemlimit: gomemlimit, services: services, extras: extras, duringStatus: map[int]int{}}
 	ports, err := freePorts(3)
 	if err != nil {
 		return r, err
@@ -314,7 +333,7 @@ func measure(ctx context.Context, o options, mode string, services int, extras b
 	if mode == "whole" {
 		args = append(args, "--cache-whole-objects")
 	}
-	logPath := filepath.Join(work, fmt.Sprintf("meshgate-%s-%d.log", mode, services))
+	logPath := filepath.Join(work, fmt.Sprintf("meshgate-%s-%s-%d.log", mode, gomemlimit, services))
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return r, err
@@ -323,7 +342,7 @@ func measure(ctx context.Context, o options, mode string, services int, extras b
 	cmd := exec.CommandContext(ctx, o.meshgate, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// No container limit here: GOMEMLIMIT only when asked for.
-	cmd.Env = append(os.Environ(), "AUTOMEMLIMIT=off", "GOMEMLIMIT="+o.gomemlimit)
+	cmd.Env = append(os.Environ(), "AUTOMEMLIMIT=off", "GOMEMLIMIT="+gomemlimit)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return r, fmt.Errorf("start meshgate: %w", err)
