@@ -71,6 +71,7 @@ type options struct {
 	sizes       []int
 	modes       []string
 	extras      bool
+	clusterIPs  bool
 	reviews     int
 	concurrency int
 	workers     int
@@ -85,6 +86,7 @@ func main() {
 	flag.StringVar(&sizes, "sizes", "10000,20000", "Services at each step, ascending (N Services in N/10 namespaces)")
 	flag.StringVar(&modes, "modes", "whole,slim", "caches to measure at each step: slim (default server), whole (--cache-whole-objects)")
 	flag.BoolVar(&o.extras, "extras", true, "before the largest step, also create 5,000 Mappings, 1,000 VirtualServices and 500 Gateways")
+	flag.BoolVar(&o.clusterIPs, "cluster-ips", false, "give nine Services in ten a cluster IP (else all are headless): the API server's IP allocator costs time linear in the Services on each create, slow past about 20,000; meshgate's cache does not keep the IP")
 	flag.IntVar(&o.reviews, "reviews", 5000, "Mapping reviews sent once the server is ready")
 	flag.IntVar(&o.concurrency, "concurrency", 4, "concurrent clients for those reviews")
 	flag.IntVar(&o.workers, "workers", 32, "concurrent clients creating the objects")
@@ -169,7 +171,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	p, err := newPopulator(cfg, o.workers)
+	p, err := newPopulator(cfg, o.workers, o.clusterIPs)
 	if err != nil {
 		return err
 	}
@@ -640,12 +642,14 @@ type populator struct {
 	kube    kubernetes.Interface
 	dyn     dynamic.Interface
 	workers int
+	// clusterIPs gives nine Services in ten a cluster IP; else all are headless.
+	clusterIPs bool
 }
 
 // newPopulator returns a populator whose clients are not rate limited (the
 // control plane is the bench's own); built-in objects travel as protobuf,
 // which costs the API server less to decode than JSON.
-func newPopulator(cfg *rest.Config, workers int) (*populator, error) {
+func newPopulator(cfg *rest.Config, workers int, clusterIPs bool) (*populator, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = -1, 0
 	dynCfg := rest.CopyConfig(cfg)
@@ -659,7 +663,7 @@ func newPopulator(cfg *rest.Config, workers int) (*populator, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &populator{kube: kube, dyn: dyn, workers: workers}, nil
+	return &populator{kube: kube, dyn: dyn, workers: workers, clusterIPs: clusterIPs}, nil
 }
 
 func nsOf(service int) string { return fmt.Sprintf("ns-%05d", service/10) }
@@ -795,8 +799,8 @@ func (p *populator) services(ctx context.Context, from, to int) error {
 				},
 			},
 		}
-		if i%10 == 9 {
-			svc.Spec.ClusterIP = corev1.ClusterIPNone // some headless
+		if i%10 == 9 || !p.clusterIPs {
+			svc.Spec.ClusterIP = corev1.ClusterIPNone // headless
 		}
 		_, err := p.kube.CoreV1().Services(svc.Namespace).Create(ctx, svc, metav1.CreateOptions{})
 		return err
