@@ -6,7 +6,8 @@
 // namespaces each), and before the largest step also 5,000 Mappings, 1,000
 // VirtualServices and 500 Gateway API Gateways (-extras). At each step it
 // starts `meshgate serve` (the binary given with -meshgate) once per -modes
-// entry, as a process of its own:
+// entry and -gomemlimit value (e.g. ",230MiB": none, then 90% of the chart's
+// default 256Mi limit), as a process of its own:
 //
 //	slim   the cache holds what the rules read (the default server)
 //	whole  the cache holds whole objects (--cache-whole-objects: before)
@@ -70,24 +71,26 @@ type options struct {
 	sizes       []int
 	modes       []string
 	extras      bool
+	clusterIPs  bool
 	reviews     int
 	concurrency int
 	workers     int
-	gomemlimit  string
+	gomemlimits []string
 	maxMinutes  int
 }
 
 func main() {
 	var o options
-	var sizes, modes string
+	var sizes, modes, gomemlimits string
 	flag.StringVar(&o.meshgate, "meshgate", "", "the meshgate binary to measure (required)")
 	flag.StringVar(&sizes, "sizes", "10000,20000", "Services at each step, ascending (N Services in N/10 namespaces)")
 	flag.StringVar(&modes, "modes", "whole,slim", "caches to measure at each step: slim (default server), whole (--cache-whole-objects)")
 	flag.BoolVar(&o.extras, "extras", true, "before the largest step, also create 5,000 Mappings, 1,000 VirtualServices and 500 Gateways")
+	flag.BoolVar(&o.clusterIPs, "cluster-ips", false, "give nine Services in ten a cluster IP (else all are headless): the API server's IP allocator costs time linear in the Services on each create, slow past about 20,000; meshgate's cache does not keep the IP")
 	flag.IntVar(&o.reviews, "reviews", 5000, "Mapping reviews sent once the server is ready")
 	flag.IntVar(&o.concurrency, "concurrency", 4, "concurrent clients for those reviews")
-	flag.IntVar(&o.workers, "workers", 16, "concurrent clients creating the objects")
-	flag.StringVar(&o.gomemlimit, "gomemlimit", "", "GOMEMLIMIT for the server (empty: none, as without a container limit)")
+	flag.IntVar(&o.workers, "workers", 32, "concurrent clients creating the objects")
+	flag.StringVar(&gomemlimits, "gomemlimit", "", "GOMEMLIMIT for the server (empty: none, as without a container limit); a comma-separated list measures each, e.g. \",230MiB\"")
 	flag.IntVar(&o.maxMinutes, "max-minutes", 40, "give up after this long")
 	flag.Parse()
 	var err error
@@ -99,6 +102,7 @@ func main() {
 		os.Exit(2)
 	}
 	o.modes = strings.Split(modes, ",")
+	o.gomemlimits = strings.Split(gomemlimits, ",")
 	for _, m := range o.modes {
 		if m != "slim" && m != "whole" {
 			fmt.Fprintf(os.Stderr, "bench-scale: unknown mode %q (slim or whole)\n", m)
@@ -167,9 +171,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	cfg = rest.CopyConfig(cfg)
-	cfg.QPS, cfg.Burst = -1, 0
-	p, err := newPopulator(cfg, o.workers)
+	p, err := newPopulator(cfg, o.workers, o.clusterIPs)
 	if err != nil {
 		return err
 	}
@@ -184,7 +186,10 @@ func run(ctx context.Context, o options) error {
 		if err := p.services(ctx, have, n); err != nil {
 			return err
 		}
-		fmt.Printf("created Services %d..%d in %d namespaces (%.1fs)\n", have, n, n/10, time.Since(start).Seconds())
+		took := time.Since(start)
+		// Objects per second: the Services and their namespaces.
+		rate := float64(n-have+(n+9)/10-(have+9)/10) / took.Seconds()
+		fmt.Printf("created Services %d..%d and namespaces %d..%d (%.1fs, %.0f objects/s)\n", have, n, (have+9)/10, (n+9)/10, took.Seconds(), rate)
 		have = n
 		if o.extras && i == len(o.sizes)-1 {
 			start := time.Now()
@@ -194,12 +199,15 @@ func run(ctx context.Context, o options) error {
 			fmt.Printf("created 5,000 Mappings, 1,000 VirtualServices, 500 Gateways (%.1fs)\n", time.Since(start).Seconds())
 		}
 		for _, mode := range o.modes {
-			r, err := measure(ctx, o, mode, n, i == len(o.sizes)-1 && o.extras, kubeconfig, certDir, pool, work)
-			if err != nil {
-				return fmt.Errorf("%d Services, %s: %w", n, mode, err)
+			for _, limit := range o.gomemlimits {
+				r, err := measure(ctx, o, mode, strings.TrimSpace(limit), n, i == len(o.sizes)-1 && o.extras, kubeconfig, certDir, pool, work)
+				if err != nil {
+					return fmt.Errorf("%d Services, %s: %w", n, r.label(), err)
+				}
+				r.createRate = rate
+				results = append(results, r)
+				r.print()
 			}
-			results = append(results, r)
-			r.print()
 		}
 	}
 	printSummary(results, o)
@@ -208,9 +216,13 @@ func run(ctx context.Context, o options) error {
 
 // result is one server's measurement.
 type result struct {
-	mode     string
-	services int
-	extras   bool
+	mode       string
+	gomemlimit string // the server's GOMEMLIMIT, empty for none
+	services   int
+	extras     bool
+	// createRate is the objects (Services and namespaces) a second the
+	// populator created in the step before this measurement.
+	createRate float64
 
 	ready        time.Duration
 	cpuToReady   time.Duration
@@ -233,11 +245,19 @@ type result struct {
 	liveReads map[string]uint64
 }
 
+// label names the server measured: its cache mode, and its GOMEMLIMIT if set.
+func (r result) label() string {
+	if r.gomemlimit == "" {
+		return r.mode
+	}
+	return r.mode + " GOMEMLIMIT=" + r.gomemlimit
+}
+
 func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
 func (r result) print() {
 	fmt.Printf("  %-5s %6d Services: ready %.2fs (CPU %.2fs), RSS %s (peak %s), Go heap live %s, in use %s\n",
-		r.mode, r.services, r.ready.Seconds(), r.cpuToReady.Seconds(), mib(r.rssReady), mib(r.peakReady), mib(r.heapLive), mib(r.heapInuse))
+		r.label(), r.services, r.ready.Seconds(), r.cpuToReady.Seconds(), mib(r.rssReady), mib(r.peakReady), mib(r.heapLive), mib(r.heapInuse))
 	if len(r.duringSync) > 0 {
 		fmt.Printf("        %d reviews while syncing: p50 %s, p99 %s, max %s, HTTP status %v\n",
 			len(r.duringSync), pct(r.duringSync, 50), pct(r.duringSync, 99), pct(r.duringSync, 100), r.duringStatus)
@@ -249,8 +269,8 @@ func (r result) print() {
 
 func printSummary(rs []result, o options) {
 	fmt.Println()
-	fmt.Printf("| mode | Services | ready | CPU to ready | RSS ready | peak RSS | heap live | reviews during sync p50 / p99 | reviews p50 / p99 | RSS after %d reviews |\n", o.reviews)
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Printf("| mode | Services | namespaces | created/s | ready | CPU to ready | RSS ready | peak RSS | heap live | reviews during sync p50 / p99 | reviews p50 / p99 | RSS after %d reviews |\n", o.reviews)
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rs {
 		svc := strconv.Itoa(r.services)
 		if r.extras {
@@ -260,21 +280,27 @@ func printSummary(rs []result, o options) {
 		if len(r.duringSync) > 0 {
 			sync = fmt.Sprintf("%s / %s (%d)", pct(r.duringSync, 50), pct(r.duringSync, 99), len(r.duringSync))
 		}
-		fmt.Printf("| %s | %s | %.2f s | %.2f s | %s | %s | %s | %s | %s / %s | %s |\n", r.mode, svc, r.ready.Seconds(),
+		fmt.Printf("| %s | %s | %d | %.0f | %.2f s | %.2f s | %s | %s | %s | %s | %s / %s | %s |\n", r.label(), svc, (r.services+9)/10, r.createRate, r.ready.Seconds(),
 			r.cpuToReady.Seconds(), mib(r.rssReady), mib(max(r.peakReady, r.peakAfter)), mib(r.heapLive), sync,
 			pct(r.latencies, 50), pct(r.latencies, 99), mib(r.rssAfter))
 	}
 	// The cost of each further 1,000 Services, between consecutive steps.
-	for _, mode := range o.modes {
+	var labels []string
+	for _, r := range rs {
+		if !slices.Contains(labels, r.label()) {
+			labels = append(labels, r.label())
+		}
+	}
+	for _, label := range labels {
 		var prev *result
 		for i := range rs {
 			r := &rs[i]
-			if r.mode != mode {
+			if r.label() != label {
 				continue
 			}
 			if prev != nil && !r.extras {
 				k := float64(r.services-prev.services) / 1000
-				fmt.Printf("%s: %d -> %d Services: RSS %+.2f MiB, heap live %+.2f MiB per 1,000 Services\n", mode, prev.services, r.services,
+				fmt.Printf("%s: %d -> %d Services: RSS %+.2f MiB, heap live %+.2f MiB per 1,000 Services\n", label, prev.services, r.services,
 					(float64(r.rssReady)-float64(prev.rssReady))/(1<<20)/k, (float64(r.heapLive)-float64(prev.heapLive))/(1<<20)/k)
 			}
 			prev = r
@@ -294,8 +320,8 @@ func pct(d []time.Duration, p int) string {
 }
 
 // measure starts one server against the filled API server and measures it.
-func measure(ctx context.Context, o options, mode string, services int, extras bool, kubeconfig, certDir string, pool *x509.CertPool, work string) (result, error) {
-	r := result{mode: mode, services: services, extras: extras, duringStatus: map[int]int{}}
+func measure(ctx context.Context, o options, mode, gomemlimit string, services int, extras bool, kubeconfig, certDir string, pool *x509.CertPool, work string) (result, error) {
+	r := result{mode: mode, gomemlimit: gomemlimit, services: services, extras: extras, duringStatus: map[int]int{}}
 	ports, err := freePorts(3)
 	if err != nil {
 		return r, err
@@ -305,11 +331,11 @@ func measure(ctx context.Context, o options, mode string, services int, extras b
 	metrics := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2]))
 	args := []string{"serve", "--kubeconfig", kubeconfig, "--cert-dir", certDir, "--host", "127.0.0.1",
 		"--port", strconv.Itoa(ports[0]), "--health-probe-bind-address", health, "--metrics-bind-address", metrics,
-		"--namespace", "meshgate", "--service-account", "meshgate", "--drain-delay", "0s"}
+		"--metrics-secure=false", "--namespace", "meshgate", "--service-account", "meshgate", "--drain-delay", "0s"}
 	if mode == "whole" {
 		args = append(args, "--cache-whole-objects")
 	}
-	logPath := filepath.Join(work, fmt.Sprintf("meshgate-%s-%d.log", mode, services))
+	logPath := filepath.Join(work, fmt.Sprintf("meshgate-%s-%s-%d.log", mode, gomemlimit, services))
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return r, err
@@ -318,7 +344,7 @@ func measure(ctx context.Context, o options, mode string, services int, extras b
 	cmd := exec.CommandContext(ctx, o.meshgate, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// No container limit here: GOMEMLIMIT only when asked for.
-	cmd.Env = append(os.Environ(), "AUTOMEMLIMIT=off", "GOMEMLIMIT="+o.gomemlimit)
+	cmd.Env = append(os.Environ(), "AUTOMEMLIMIT=off", "GOMEMLIMIT="+gomemlimit)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return r, fmt.Errorf("start meshgate: %w", err)
@@ -395,6 +421,9 @@ func measure(ctx context.Context, o options, mode string, services int, extras b
 		return r, err
 	}
 	r.heapLive, r.heapInuse = m["go_gc_heap_live_bytes"], m["go_memstats_heap_inuse_bytes"]
+	if r.heapLive == 0 {
+		return r, fmt.Errorf("no go_gc_heap_live_bytes on %s (%d samples)", metrics, len(m))
+	}
 	readsBefore := liveReads(m)
 
 	// Reviews once ready.
@@ -542,6 +571,9 @@ func scrape(url string) (map[string]uint64, error) {
 		return nil, fmt.Errorf("scrape metrics: %w", err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("scrape metrics: HTTP %d", resp.StatusCode)
+	}
 	out := map[string]uint64{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -610,18 +642,28 @@ type populator struct {
 	kube    kubernetes.Interface
 	dyn     dynamic.Interface
 	workers int
+	// clusterIPs gives nine Services in ten a cluster IP; else all are headless.
+	clusterIPs bool
 }
 
-func newPopulator(cfg *rest.Config, workers int) (*populator, error) {
+// newPopulator returns a populator whose clients are not rate limited (the
+// control plane is the bench's own); built-in objects travel as protobuf,
+// which costs the API server less to decode than JSON.
+func newPopulator(cfg *rest.Config, workers int, clusterIPs bool) (*populator, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = -1, 0
+	dynCfg := rest.CopyConfig(cfg)
+	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
-	dyn, err := dynamic.NewForConfig(cfg)
+	dyn, err := dynamic.NewForConfig(dynCfg)
 	if err != nil {
 		return nil, err
 	}
-	return &populator{kube: kube, dyn: dyn, workers: workers}, nil
+	return &populator{kube: kube, dyn: dyn, workers: workers, clusterIPs: clusterIPs}, nil
 }
 
 func nsOf(service int) string { return fmt.Sprintf("ns-%05d", service/10) }
@@ -757,8 +799,8 @@ func (p *populator) services(ctx context.Context, from, to int) error {
 				},
 			},
 		}
-		if i%10 == 9 {
-			svc.Spec.ClusterIP = corev1.ClusterIPNone // some headless
+		if i%10 == 9 || !p.clusterIPs {
+			svc.Spec.ClusterIP = corev1.ClusterIPNone // headless
 		}
 		_, err := p.kube.CoreV1().Services(svc.Namespace).Create(ctx, svc, metav1.CreateOptions{})
 		return err
