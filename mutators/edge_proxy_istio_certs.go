@@ -114,7 +114,7 @@ func edgeProxyIstioCertsPolicy(cfg *policy.Config) (policy.InTreePolicies, error
 	patch := strings.Join([]string{
 		when("size(variables.setAnn) > 0 && !has(object.metadata.annotations)", add("'/metadata/annotations'", "{}")),
 		"variables.setAnn.map(kv, " + add("'/metadata/annotations/' + jsonpatch.escapeKey(kv[0])", "kv[1]") + ")",
-		when("variables.liftLabel", fmt.Sprintf("JSONPatch{op: 'replace', path: %s, value: 'true'}", q("/metadata/labels/"+jsonPointerEscape(istio.SidecarInject)))),
+		when("variables.liftLabel", fmt.Sprintf("JSONPatch{op: 'replace', path: %s, value: 'true'}", q(policy.FieldPointer(labelsPath.Key(istio.SidecarInject))))),
 		appendItems("variables.vols", "'/spec/volumes'", "(size(variables.volIdx) == 0 ? [1] : [])",
 			fmt.Sprintf("Object.spec.volumes{name: %s, emptyDir: Object.spec.volumes.emptyDir{medium: 'Memory'}}", q(emissary.VolumeName))),
 		containerOps("containers", "variables.ec", "'/spec/containers/' + string(variables.edge)", "variables.edgeMount", true, "variables.edgeEnv"),
@@ -182,11 +182,6 @@ func edgeProxyIstioCertsPolicy(cfg *policy.Config) (policy.InTreePolicies, error
 		}},
 	}}
 	return policy.InTreePolicies{Mutating: []admissionregistrationv1.MutatingAdmissionPolicy{mp}}, nil
-}
-
-// jsonPointerEscape escapes a map key for a JSON Pointer (RFC 6901).
-func jsonPointerEscape(k string) string {
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(k)
 }
 
 // EdgeProxyIstioCerts implements rule edge-proxy-istio-certs: it wires Istio's

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -197,9 +198,7 @@ func namespaceAdmitted(ctx context.Context, l policy.Listener, gatewayNamespace,
 			nsLabels = ns.Labels
 		}
 		set := make(labels.Set, len(nsLabels)+1)
-		for k, v := range nsLabels {
-			set[k] = v
-		}
+		maps.Copy(set, nsLabels)
 		set[labelNamespaceName] = routeNamespace
 		if sel.Matches(set) {
 			return admitted, "", nil

@@ -140,7 +140,7 @@ func (h *Handler) handle(ctx context.Context, req admission.Request) (admission.
 	}
 	// Both answers need only the engine's operations and findings, not the
 	// patched object.
-	in := engine.Input{Namespace: req.Namespace, Operation: engine.Operation(req.Operation), PatchOnly: true}
+	in := engine.Input{Namespace: req.Namespace, Operation: policy.Operation(req.Operation), PatchOnly: true}
 	if req.Operation == admissionv1.Update {
 		// Findings the old object had too are warnings (the engine decodes
 		// it only when the new object has findings).

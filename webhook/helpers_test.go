@@ -85,7 +85,7 @@ func diffHook(t testing.TB, o HandlerOptions) *admission.Webhook {
 		if err != nil {
 			return admission.Errored(http.StatusBadRequest, err)
 		}
-		res, err := e.Review(ctx, engine.Input{Object: obj, Namespace: req.Namespace, Operation: engine.Operation(req.Operation)}, o.World)
+		res, err := e.Review(ctx, engine.Input{Object: obj, Namespace: req.Namespace, Operation: policy.Operation(req.Operation)}, o.World)
 		if err != nil {
 			return admission.Errored(http.StatusUnprocessableEntity, err)
 		}

@@ -478,7 +478,7 @@ func diffHandler(e *engine.Engine, w policy.World) admission.Handler {
 		if err := obj.UnmarshalJSON(req.Object.Raw); err != nil {
 			return admission.Errored(http.StatusBadRequest, err)
 		}
-		res, err := e.Review(ctx, engine.Input{Object: obj, Namespace: req.Namespace, Operation: engine.Operation(req.Operation)}, w)
+		res, err := e.Review(ctx, engine.Input{Object: obj, Namespace: req.Namespace, Operation: policy.Operation(req.Operation)}, w)
 		if err != nil {
 			return admission.Errored(http.StatusUnprocessableEntity, err)
 		}

@@ -140,7 +140,7 @@ func running(pod *unstructured.Unstructured) bool {
 func reviewResource(ctx context.Context, eng *engine.Engine, w policy.World, u *unstructured.Unstructured, pods []*unstructured.Unstructured) Resource {
 	r := Resource{Object: u, Ref: policy.ObjectRef{APIVersion: u.GetAPIVersion(), Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName()}}
 	r.Rules = applicable(eng, u)
-	res, err := eng.Review(ctx, engine.Input{Object: u, Operation: engine.Create, PatchOnly: true}, w)
+	res, err := eng.Review(ctx, engine.Input{Object: u, Operation: policy.Create, PatchOnly: true}, w)
 	if err != nil {
 		r.Err = err
 		return r
@@ -172,7 +172,7 @@ func reviewResource(ctx context.Context, eng *engine.Engine, w policy.World, u *
 		}
 	}
 	for _, p := range pods {
-		pres, err := eng.Review(ctx, engine.Input{Object: p, Operation: engine.Create, PatchOnly: true}, w)
+		pres, err := eng.Review(ctx, engine.Input{Object: p, Operation: policy.Create, PatchOnly: true}, w)
 		if err != nil {
 			r.Err = fmt.Errorf("pod %s: %w", p.GetName(), err)
 			return r

@@ -38,9 +38,6 @@ const (
 	Mapping        = "mapping"
 )
 
-// Names lists every object, in the order reports show them.
-var Names = []string{EmissaryPod, OrdinaryPod, Service, VirtualService, HTTPRoute, Mapping}
-
 // Object returns a fresh copy of the named object.
 func Object(name string) (*unstructured.Unstructured, error) {
 	objs, err := load(name + ".yaml")

@@ -2,6 +2,7 @@ package check
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -25,8 +26,9 @@ func reviewError(obj *manifest.Object, err error) *InputError {
 	}
 	if path, problem := typeMismatch(obj); path != "" {
 		prefix := msg
-		if i := strings.Index(msg, ": not a valid "); i >= 0 {
-			prefix = msg[:i]
+		var te *engine.TypeError
+		if errors.As(err, &te) {
+			prefix = te.Object.String()
 		} else if i := strings.Index(msg, ": "); i >= 0 {
 			prefix = msg[:i]
 		}

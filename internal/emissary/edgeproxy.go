@@ -15,6 +15,7 @@ package emissary
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path"
 	"strings"
 
@@ -170,12 +171,8 @@ func liftedMeta(pod *corev1.Pod) istio.PodMeta {
 		if !ok || !istio.InjectBlocks(v) {
 			return m
 		}
-		out := make(map[string]string, len(m))
-		for k, v := range m {
-			if k != istio.SidecarInject {
-				out[k] = v
-			}
-		}
+		out := maps.Clone(m)
+		delete(out, istio.SidecarInject)
 		return out
 	}
 	return istio.PodMeta{Labels: lift(pod.Labels), Annotations: lift(pod.Annotations), HostNetwork: pod.Spec.HostNetwork}

@@ -28,15 +28,6 @@ import (
 	_ "github.com/meshgate/meshgate/validators"
 )
 
-// Operation is the admission operation the object arrives with.
-type Operation string
-
-// Operations the engine distinguishes. `meshgate check` reviews as Create.
-const (
-	Create Operation = "CREATE"
-	Update Operation = "UPDATE"
-)
-
 // Input is one object to review.
 type Input struct {
 	// Object is the object as submitted. Review does not modify it.
@@ -53,7 +44,7 @@ type Input struct {
 	// is empty too, "default".
 	Namespace string
 	// Operation is CREATE or UPDATE; empty means CREATE.
-	Operation Operation
+	Operation policy.Operation
 	// OldObject is the object an UPDATE replaces (OldJSON, when it is nil,
 	// is that object as JSON, decoded only when needed). With
 	// updates.allowExistingFindings on, a finding it had too (Finding.Key)
@@ -245,7 +236,7 @@ func (e *Engine) Review(ctx context.Context, in Input, w policy.World) (*Result,
 // existing marks the findings of res that the old object of an UPDATE had
 // too as Existing warnings (see Review).
 func (e *Engine) existing(ctx context.Context, in Input, w policy.World, res *Result) error {
-	if in.Operation != Update || !e.cfg.AllowExisting() || (in.OldObject == nil && len(in.OldJSON) == 0) {
+	if in.Operation != policy.Update || !e.cfg.AllowExisting() || (in.OldObject == nil && len(in.OldJSON) == 0) {
 		return nil
 	}
 	if !slices.ContainsFunc(res.Findings, func(f policy.Finding) bool { return f.Mode == policy.Enforce || f.Mode == policy.Warn }) {
@@ -266,7 +257,7 @@ func (e *Engine) existing(ctx context.Context, in Input, w policy.World, res *Re
 			old.GetObjectKind().SetGroupVersionKind(obj.GetObjectKind().GroupVersionKind())
 		}
 	}
-	ores, err := e.review(ctx, Input{Object: old, Namespace: in.Namespace, Operation: Update, PatchOnly: true}, w)
+	ores, err := e.review(ctx, Input{Object: old, Namespace: in.Namespace, Operation: policy.Update, PatchOnly: true}, w)
 	if err != nil {
 		var we *WorldError
 		if errors.As(err, &we) {
@@ -299,10 +290,10 @@ func (e *Engine) review(ctx context.Context, in Input, w policy.World) (*Result,
 		return nil, &WorldError{Object: policy.ObjectRef{Kind: gvk.Kind, Name: obj.GetName()}, Err: err}
 	}
 	if in.Operation == "" {
-		in.Operation = Create
+		in.Operation = policy.Create
 	}
 	p, ok := e.kinds[gvk.GroupKind()]
-	if !ok || !p.kind.Reviews(policy.Operation(in.Operation)) {
+	if !ok || !p.kind.Reviews(in.Operation) {
 		return &Result{Object: in.Object}, nil
 	}
 	ns := in.Namespace

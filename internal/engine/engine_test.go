@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -32,19 +33,23 @@ func TestReviewRejectsObjectsThatAreNotTheirKind(t *testing.T) {
 		name string
 		obj  map[string]any
 		want string
+		// wantTypeErrorOf is the object a TypeError names, when it is one.
+		wantTypeErrorOf string
 	}{
 		{
 			name: "edge-proxy pod whose containers is a string",
 			obj: map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{
 				"name": "p", "labels": map[string]any{"product": "aes", "profile": "main"}},
 				"spec": map[string]any{"containers": "nope"}},
-			want: "Pod default/p: not a valid Pod",
+			want:            "Pod default/p: not a valid Pod",
+			wantTypeErrorOf: "Pod default/p",
 		},
 		{
 			name: "service whose ports is an object",
 			obj: map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": "s", "namespace": "apps"},
 				"spec": map[string]any{"ports": map[string]any{"port": 80}}},
-			want: "Service apps/s: not a valid Service",
+			want:            "Service apps/s: not a valid Service",
+			wantTypeErrorOf: "Service apps/s",
 		},
 		{
 			name: "deployment whose template is a list",
@@ -58,6 +63,10 @@ func TestReviewRejectsObjectsThatAreNotTheirKind(t *testing.T) {
 			_, err := e.Review(context.Background(), Input{Object: obj(tt.obj)}, world.NewMemory(""))
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
+			var te *TypeError
+			if assert.Equal(t, tt.wantTypeErrorOf != "", errors.As(err, &te)) && te != nil {
+				assert.Equal(t, tt.wantTypeErrorOf, te.Object.String())
+			}
 		})
 	}
 	_, err := e.Review(context.Background(), Input{}, world.NewMemory(""))

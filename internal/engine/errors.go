@@ -31,6 +31,23 @@ func (e *WorldError) Error() string {
 
 func (e *WorldError) Unwrap() error { return e.Err }
 
+// TypeError is a review that failed because the object does not convert to
+// the Go type its kind's rules take (a `port: "80"`).
+type TypeError struct {
+	// Object is the object under review.
+	Object policy.ObjectRef
+	// Type is the name of the Go type (Pod, Service).
+	Type string
+	// Err is the converter's error.
+	Err error
+}
+
+func (e *TypeError) Error() string {
+	return fmt.Sprintf("%s: not a valid %s: %v", e.Object, e.Type, e.Err)
+}
+
+func (e *TypeError) Unwrap() error { return e.Err }
+
 // IsWorldError reports whether err is (or wraps) a WorldError.
 func IsWorldError(err error) bool {
 	var we *WorldError

@@ -35,28 +35,28 @@ spec: {selector: {app: reviews}, ports: [` + ports + `]}`
 	tests := []struct {
 		name         string
 		cfg          *policy.Config
-		op           engine.Operation
+		op           policy.Operation
 		old, new     string
 		json         bool
 		wantDenied   bool
 		wantExisting []bool // per finding, in order
 	}{
 		{name: "an unrelated label on an object that had the finding is allowed with a warning",
-			op: engine.Update, old: svc("", bad), new: svc("team: a", bad), wantExisting: []bool{true}},
+			op: policy.Update, old: svc("", bad), new: svc("team: a", bad), wantExisting: []bool{true}},
 		{name: "the old object as JSON works the same",
-			op: engine.Update, old: svc("", bad), new: svc("team: a", bad), json: true, wantExisting: []bool{true}},
+			op: policy.Update, old: svc("", bad), new: svc("team: a", bad), json: true, wantExisting: []bool{true}},
 		{name: "a new bad port is denied, the old one stays a warning",
-			op: engine.Update, old: svc("", bad), new: svc("", bad+`, {name: metrics, port: 9090}`), wantDenied: true, wantExisting: []bool{true, false}},
+			op: policy.Update, old: svc("", bad), new: svc("", bad+`, {name: metrics, port: 9090}`), wantDenied: true, wantExisting: []bool{true, false}},
 		{name: "the same rule on another field is new",
-			op: engine.Update, old: svc("", `{name: http, port: 80}, `+bad), new: svc("", bad+`, {name: http, port: 80}`), wantDenied: true, wantExisting: []bool{false}},
+			op: policy.Update, old: svc("", `{name: http, port: 80}, `+bad), new: svc("", bad+`, {name: http, port: 80}`), wantDenied: true, wantExisting: []bool{false}},
 		{name: "an old object without the finding does not excuse it",
-			op: engine.Update, old: svc("", `{name: http, port: 9080}`), new: svc("", bad), wantDenied: true, wantExisting: []bool{false}},
+			op: policy.Update, old: svc("", `{name: http, port: 9080}`), new: svc("", bad), wantDenied: true, wantExisting: []bool{false}},
 		{name: "with the switch off every finding counts",
-			cfg: off, op: engine.Update, old: svc("", bad), new: svc("team: a", bad), wantDenied: true, wantExisting: []bool{false}},
+			cfg: off, op: policy.Update, old: svc("", bad), new: svc("team: a", bad), wantDenied: true, wantExisting: []bool{false}},
 		{name: "a CREATE has no old object to compare with",
-			op: engine.Create, old: svc("", bad), new: svc("", bad), wantDenied: true, wantExisting: []bool{false}},
+			op: policy.Create, old: svc("", bad), new: svc("", bad), wantDenied: true, wantExisting: []bool{false}},
 		{name: "an UPDATE without an old object (meshgate check) counts every finding",
-			op: engine.Update, new: svc("", bad), wantDenied: true, wantExisting: []bool{false}},
+			op: policy.Update, new: svc("", bad), wantDenied: true, wantExisting: []bool{false}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -122,7 +121,7 @@ func reviewConverted[T any, P typedObject[T]](ctx context.Context, e *Engine, in
 	}
 	obj := P(new(T))
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(in.Object.Object, obj); err != nil {
-		return nil, fmt.Errorf("%s: not a valid %s: %w", t.Object, what, err)
+		return nil, &TypeError{Object: t.Object, Type: what, Err: err}
 	}
 	return e.runTyped(ctx, in, obj, muts, vals, t, w)
 }

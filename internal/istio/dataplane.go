@@ -25,11 +25,9 @@ const (
 	AnnotationProxyConfig   = "proxy.istio.io/config"
 )
 
-// IstioVersion is the Istio release whose injector webhooks, injectRequired and
-// ambient enablement selectors the data-plane decision follows.
-const IstioVersion = "1.30.3"
-
-// DataPlane is how the mesh reaches a namespace's (or pod's) traffic.
+// DataPlane is how the mesh reaches a namespace's (or pod's) traffic. The
+// decision follows Istio 1.30.3's injector webhooks, injectRequired and ambient
+// enablement selectors.
 type DataPlane string
 
 // Data planes.
@@ -139,7 +137,7 @@ func injectRequired(namespace string, pod PodMeta) bool {
 }
 
 // SidecarInjected reports whether Istio injects a sidecar into pod, created in
-// namespace ns, exactly as Istio (IstioVersion) decides: one of its injector
+// namespace ns, exactly as Istio decides: one of its injector
 // webhooks must select the namespace and the pod by their labels, and then its
 // injectRequired must agree. A pod that already carries Istio's
 // sidecar.istio.io/status annotation has been injected.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -156,17 +157,7 @@ var (
 var emissaryVersions = []string{"v2", "v3alpha1"}
 
 func routeKind(kind string) Kind {
-	return Kind{Group: GroupGatewayAPI, Kind: kind, Resource: toLowerASCII(kind) + "s", Versions: []string{"*"}, Operations: []Operation{Create, Update}}
-}
-
-func toLowerASCII(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
+	return Kind{Group: GroupGatewayAPI, Kind: kind, Resource: strings.ToLower(kind) + "s", Versions: []string{"*"}, Operations: []Operation{Create, Update}}
 }
 
 var (

@@ -1,6 +1,7 @@
 package world
 
 import (
+	"maps"
 	"sort"
 	"unique"
 
@@ -296,29 +297,18 @@ func stripBookkeeping(in *unstructured.Unstructured) *unstructured.Unstructured 
 	if !managed && !applied {
 		return in
 	}
-	outMeta := make(map[string]any, len(meta))
-	for k, v := range meta {
-		if k != "managedFields" {
-			outMeta[k] = v
-		}
-	}
+	outMeta := maps.Clone(meta)
+	delete(outMeta, "managedFields")
 	if applied {
-		outAnn := make(map[string]any, len(annotations))
-		for k, v := range annotations {
-			if k != corev1.LastAppliedConfigAnnotation {
-				outAnn[k] = v
-			}
-		}
+		outAnn := maps.Clone(annotations)
+		delete(outAnn, corev1.LastAppliedConfigAnnotation)
 		if len(outAnn) == 0 {
 			delete(outMeta, "annotations")
 		} else {
 			outMeta["annotations"] = outAnn
 		}
 	}
-	out := make(map[string]any, len(in.Object))
-	for k, v := range in.Object {
-		out[k] = v
-	}
+	out := maps.Clone(in.Object)
 	out["metadata"] = outMeta
 	return &unstructured.Unstructured{Object: out}
 }

@@ -307,19 +307,6 @@ func PeerAuthenticationFrom(u *unstructured.Unstructured) policy.PeerAuthenticat
 	return pa
 }
 
-// ResolverKinds are the Emissary resolver kinds.
-var ResolverKinds = []string{policy.KubernetesServiceResolver, policy.KubernetesEndpointResolver, policy.ConsulResolver}
-
-// IsResolverKind reports whether kind is one of Emissary's resolver kinds.
-func IsResolverKind(kind string) bool {
-	for _, k := range ResolverKinds {
-		if k == kind {
-			return true
-		}
-	}
-	return false
-}
-
 // ModuleFrom reads the part of an Emissary Module the rules need.
 func ModuleFrom(u *unstructured.Unstructured) policy.Module {
 	mod := policy.Module{ObjectMeta: policy.ObjectMeta{Namespace: u.GetNamespace(), Name: u.GetName()}}

@@ -138,7 +138,7 @@ func TestBrownfieldUpdatesInTree(t *testing.T) {
 
 			// The engine's verdict on the same update, as the webhook gives it.
 			res, err := engine.New(cfgs[tc.group]).Review(ctx, engine.Input{
-				Object: toUnstructured(t, cur), OldObject: toUnstructured(t, old), Operation: engine.Update,
+				Object: toUnstructured(t, cur), OldObject: toUnstructured(t, old), Operation: policy.Update,
 			}, w)
 			require.NoError(t, err)
 			var deny, warn []policy.Finding
