@@ -202,23 +202,7 @@ func TestMappingTLSContextPolicyOnUpdate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			set, err := native.Generate(mustConfig(t, tt.config), native.Options{})
-			require.NoError(t, err)
-			rs := ruleSet(t, set, policy.MappingTLSContext)
-			require.Len(t, rs.Validating, 2)
-			for i, want := range [][]string{tt.wantMain, tt.wantTwin} {
-				got := judgeObject(t, &rs.Validating[i], tt.new, old, "emissary", "tlscontexts")
-				if len(want) == 0 {
-					assert.Empty(t, got, rs.Validating[i].Name)
-					continue
-				}
-				require.Len(t, got, 1, rs.Validating[i].Name)
-				for _, f := range want {
-					assert.Contains(t, got[0], ": "+f+": ")
-				}
-				assert.Equal(t, len(want), strings.Count(got[0], "[mapping-tls-context]"), got[0])
-				assert.Equal(t, i == 1, strings.Contains(got[0], policy.ExistingNote), got[0])
-			}
+			judgeUpdate(t, mustConfig(t, tt.config), policy.MappingTLSContext, tt.new, old, "emissary", "tlscontexts", tt.wantMain, tt.wantTwin)
 		})
 	}
 }
@@ -249,23 +233,32 @@ func TestVirtualServiceGatewayRefPolicyOnUpdate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			set, err := native.Generate(mustConfig(t, tt.config), native.Options{})
-			require.NoError(t, err)
-			rs := ruleSet(t, set, policy.VirtualServiceGatewayRef)
-			require.Len(t, rs.Validating, 2)
-			for i, want := range [][]string{tt.wantMain, tt.wantTwin} {
-				got := judgeObject(t, &rs.Validating[i], tt.new, old, "shop", "virtualservices")
-				if len(want) == 0 {
-					assert.Empty(t, got, rs.Validating[i].Name)
-					continue
-				}
-				require.Len(t, got, 1, rs.Validating[i].Name)
-				for _, f := range want {
-					assert.Contains(t, got[0], ": "+f+": ")
-				}
-				assert.Equal(t, len(want), strings.Count(got[0], "[virtualservice-gateway-ref]"), got[0])
-				assert.Equal(t, i == 1, strings.Contains(got[0], policy.ExistingNote), got[0])
-			}
+			judgeUpdate(t, mustConfig(t, tt.config), policy.VirtualServiceGatewayRef, tt.new, old, "shop", "virtualservices", tt.wantMain, tt.wantTwin)
 		})
+	}
+}
+
+// judgeUpdate evaluates rule's two validating policies (the main one and its
+// twin for existing findings) on the update old -> obj, and checks that the
+// main one reports exactly the fields wantMain (none: silent) and the twin
+// exactly wantTwin, with the note that the old object had them.
+func judgeUpdate(t *testing.T, cfg *policy.Config, rule string, obj, old *unstructured.Unstructured, ns, resource string, wantMain, wantTwin []string) {
+	t.Helper()
+	set, err := native.Generate(cfg, native.Options{})
+	require.NoError(t, err)
+	rs := ruleSet(t, set, rule)
+	require.Len(t, rs.Validating, 2)
+	for i, want := range [][]string{wantMain, wantTwin} {
+		got := judgeObject(t, &rs.Validating[i], obj, old, ns, resource)
+		if len(want) == 0 {
+			assert.Empty(t, got, rs.Validating[i].Name)
+			continue
+		}
+		require.Len(t, got, 1, rs.Validating[i].Name)
+		for _, f := range want {
+			assert.Contains(t, got[0], ": "+f+": ")
+		}
+		assert.Equal(t, len(want), strings.Count(got[0], "["+rule+"]"), got[0])
+		assert.Equal(t, i == 1, strings.Contains(got[0], policy.ExistingNote), got[0])
 	}
 }
