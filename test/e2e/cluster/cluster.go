@@ -303,17 +303,27 @@ func (c *Cluster) stopControllerManager() error {
 	defer func() { c.controllerManager = nil }()
 	_ = c.controllerManager.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-c.controllerManagerDone:
-		return nil
+	case err := <-c.controllerManagerDone:
+		return stopped(err)
 	case <-time.After(10 * time.Second):
 	}
 	_ = c.controllerManager.Process.Kill()
 	select {
-	case <-c.controllerManagerDone:
-		return nil
+	case err := <-c.controllerManagerDone:
+		return stopped(err)
 	case <-time.After(10 * time.Second):
 		return fmt.Errorf("kube-controller-manager (pid %d) did not stop", c.controllerManager.Process.Pid)
 	}
+}
+
+// stopped is the outcome of waiting for a process that was told to stop: an
+// exit status or the signal is the expected end, anything else an error.
+func stopped(err error) error {
+	var exit *exec.ExitError
+	if err == nil || errors.As(err, &exit) {
+		return nil
+	}
+	return fmt.Errorf("kube-controller-manager: %w", err)
 }
 
 // waitReady polls /readyz until meshgate is ready.
