@@ -12,8 +12,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/meshgate/meshgate/internal/emissary"
+	"github.com/meshgate/meshgate/internal/intree"
 	"github.com/meshgate/meshgate/internal/istio"
-	"github.com/meshgate/meshgate/internal/native"
 	"github.com/meshgate/meshgate/internal/policy"
 )
 
@@ -62,7 +62,7 @@ func edgeProxyIstioCertsPolicy(cfg *policy.Config) (policy.InTreePolicies, error
 	if err != nil {
 		return policy.InTreePolicies{}, err
 	}
-	q := native.String
+	q := intree.String
 	has := func(m, k string) string { return "(" + q(k) + " in " + m + ")" }
 	absentOr := func(k, v string) string {
 		a := "object.metadata.annotations"
@@ -75,7 +75,7 @@ func edgeProxyIstioCertsPolicy(cfg *policy.Config) (policy.InTreePolicies, error
 	// directory (ensureMount), and the volume is (or will be) meshgate's.
 	needsMount := func(c string) string {
 		return fmt.Sprintf("variables.volumeOK && !%s.?volumeMounts.orValue([]).exists(m, m.name == %s || %s)",
-			c, q(emissary.VolumeName), native.MountAt("m.mountPath", emissary.CertDir))
+			c, q(emissary.VolumeName), intree.MountAt("m.mountPath", emissary.CertDir))
 	}
 	setAnnotation := func(cond, key, value string) string {
 		return fmt.Sprintf("((%s) ? [[%s, %s]] : [])", cond, q(key), q(value))
@@ -126,43 +126,43 @@ func edgeProxyIstioCertsPolicy(cfg *policy.Config) (policy.InTreePolicies, error
 	}, " + ")
 
 	mp := admissionregistrationv1.MutatingAdmissionPolicy{Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
-		MatchConstraints: native.MatchKinds(policy.PodKinds[:1], nil),
+		MatchConstraints: intree.MatchKinds(policy.PodKinds[:1], nil),
 		MatchConditions: []admissionregistrationv1.MatchCondition{
 			{Name: "no-annotation-to-merge", Expression: fmt.Sprintf("!has(object.metadata.annotations) || (%s && %s)",
 				absentOr(istio.AnnotationProxyConfig, proxyConfig), absentOr(emissary.AnnotationUserVolumeMount, userVolumeMount))},
-			{Name: "plain-mount-paths", Expression: native.MountPathsPlain()},
+			{Name: "plain-mount-paths", Expression: intree.MountPathsPlain()},
 			{Name: "plain-istio-init-args", Expression: fmt.Sprintf("object.spec.?initContainers.orValue([]).all(c, c.name != %s || %s)",
-				q(emissary.InitContainerName), native.IptablesArgsRewritable("((size(c.?args.orValue([])) == 0 && size(c.?command.orValue([])) > 0) ? c.command : c.?args.orValue([]))"))},
+				q(emissary.InitContainerName), intree.IptablesArgsRewritable("((size(c.?args.orValue([])) == 0 && size(c.?command.orValue([])) > 0) ? c.command : c.?args.orValue([]))"))},
 		},
 		Variables: append([]admissionregistrationv1.Variable{
-			native.ConfigVariable(native.VarCertModeSecret, cfg.EdgeProxy.CertMode == policy.CertModeSecret),
-			native.ConfigVariable(native.VarEdgeSelectors, cfg.EdgeProxy.Selectors),
-		}, native.Variables(
+			intree.ConfigVariable(intree.VarCertModeSecret, cfg.EdgeProxy.CertMode == policy.CertModeSecret),
+			intree.ConfigVariable(intree.VarEdgeSelectors, cfg.EdgeProxy.Selectors),
+		}, intree.Variables(
 			"ann", "object.metadata.?annotations.orValue({})",
 			"lbl", "object.metadata.?labels.orValue({})",
 			"cs", "object.spec.?containers.orValue([])",
 			"inits", "object.spec.?initContainers.orValue([])",
 			"vols", "object.spec.?volumes.orValue([])",
-			"edge", native.EdgeContainer("variables.cs"),
+			"edge", intree.EdgeContainer("variables.cs"),
 			// ModeOf is sidecar, for an edge proxy that did not opt out
 			// (the conditions of EdgeProxyIstioCerts, in its order).
 			"wire", fmt.Sprintf("!variables.%s && (%s == 'true' || variables.%s.exists(s, size(s) > 0 && s.all(k, k in variables.lbl && variables.lbl[k] == s[k]))) && %s != 'false' && variables.edge >= 0 && %s != %s && %s",
-				native.VarCertModeSecret, native.Label("variables.ann", policy.AnnotationEdgeProxy), native.VarEdgeSelectors,
-				native.Label("variables.ann", policy.AnnotationInject), native.Label("variables.ann", policy.AnnotationCertMode), q(policy.CertModeSecret),
-				native.SidecarInjected("variables.lbl", "variables.ann", "namespaceObject.metadata.?labels.orValue({})", "request.namespace")),
+				intree.VarCertModeSecret, intree.Label("variables.ann", policy.AnnotationEdgeProxy), intree.VarEdgeSelectors,
+				intree.Label("variables.ann", policy.AnnotationInject), intree.Label("variables.ann", policy.AnnotationCertMode), q(policy.CertModeSecret),
+				intree.SidecarInjected("variables.lbl", "variables.ann", "namespaceObject.metadata.?labels.orValue({})", "request.namespace")),
 			"volIdx", fmt.Sprintf("lists.range(size(variables.vols)).filter(i, variables.vols[i].name == %s)", q(emissary.VolumeName)),
 			"volumeOK", "size(variables.volIdx) == 0 || has(variables.vols[variables.volIdx[0]].emptyDir)",
 			"proxyC", fmt.Sprintf("lists.range(size(variables.cs)).filter(i, variables.cs[i].name == %s)", q(emissary.ProxyContainerName)),
 			"proxyI", fmt.Sprintf("lists.range(size(variables.inits)).filter(i, variables.inits[i].name == %s)", q(emissary.ProxyContainerName)),
 			"injected", "size(variables.proxyC) > 0 || size(variables.proxyI) > 0",
 			"setAnn", strings.Join([]string{
-				setAnnotation(has("variables.ann", istio.SidecarInject)+" && "+native.InjectBlocks("variables.ann["+q(istio.SidecarInject)+"]"), istio.SidecarInject, "true"),
+				setAnnotation(has("variables.ann", istio.SidecarInject)+" && "+intree.InjectBlocks("variables.ann["+q(istio.SidecarInject)+"]"), istio.SidecarInject, "true"),
 				setAnnotation("!"+has("variables.ann", istio.AnnotationProxyConfig), istio.AnnotationProxyConfig, proxyConfig),
 				setAnnotation("variables.volumeOK && !"+has("variables.ann", emissary.AnnotationUserVolumeMount), emissary.AnnotationUserVolumeMount, userVolumeMount),
 				traffic(emissary.AnnotationIncludeInboundPorts),
 				traffic(emissary.AnnotationIncludeOutboundIPRanges),
 			}, " + "),
-			"liftLabel", has("variables.lbl", istio.SidecarInject)+" && "+native.InjectBlocks("variables.lbl["+q(istio.SidecarInject)+"]"),
+			"liftLabel", has("variables.lbl", istio.SidecarInject)+" && "+intree.InjectBlocks("variables.lbl["+q(istio.SidecarInject)+"]"),
 			"ec", "variables.cs[variables.edge]",
 			"edgeMount", needsMount("variables.ec"),
 			"edgeEnv", fmt.Sprintf("(%s ? [] : [[%s, %s]]) + (%s ? [] : [[%s, %s]])",
@@ -174,7 +174,7 @@ func edgeProxyIstioCertsPolicy(cfg *policy.Config) (policy.InTreePolicies, error
 			"initIdx", fmt.Sprintf("lists.range(size(variables.inits)).filter(i, variables.inits[i].name == %s)", q(emissary.InitContainerName)),
 			"init", "variables.inits[variables.initIdx[0]]",
 			"initList", fmt.Sprintf("%s ? variables.init.command : variables.init.?args.orValue([])", initArgs),
-			"initRewritten", native.IptablesArgsRewrite("variables.initList"),
+			"initRewritten", intree.IptablesArgsRewrite("variables.initList"),
 		)...),
 		Mutations: []admissionregistrationv1.Mutation{{
 			PatchType: admissionregistrationv1.PatchTypeJSONPatch,

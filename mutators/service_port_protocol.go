@@ -12,8 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/meshgate/meshgate/internal/intree"
 	"github.com/meshgate/meshgate/internal/istio"
-	"github.com/meshgate/meshgate/internal/native"
 	"github.com/meshgate/meshgate/internal/policy"
 )
 
@@ -46,14 +46,14 @@ func init() {
 // the named ones Istio cannot read, exactly where ServicePortProtocol would:
 // it never renames a port nor overwrites an appProtocol.
 func servicePortProtocolPolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
-	match, conditions, scope := native.ServiceScope(cfg)
+	match, conditions, scope := intree.ServiceScope(cfg)
 	target := "((!has(p.targetPort) || p.targetPort == 0) ? p.port : p.targetPort)"
 	// targetProto: what a named targetPort says (istio.ByPortName), "" for none.
-	targetProto := "(has(p.targetPort) && type(p.targetPort) == string) ? " + native.NameProtocol("string(p.targetPort)", "") + " : ''"
+	targetProto := "(has(p.targetPort) && type(p.targetPort) == string) ? " + intree.NameProtocol("string(p.targetPort)", "") + " : ''"
 	tp := "variables.targetProto[i]"
 	infer := fmt.Sprintf("((variables.edge && (%s == %s || %s == %d || %s == %d)) ? 'http' : %s in ['udp', 'http_proxy'] ? '' : %s != '' ? %s : "+
 		"p.port == 80 ? 'http' : p.port == 443 ? 'https' : p.port in %s ? 'tcp' : '')",
-		target, native.String(edgeAdminPortName), target, edgeAdminPort, target, edgeSnapshotPort, tp, tp, tp, native.Ints([]int32{25, 53, 3306, 27017}))
+		target, intree.String(edgeAdminPortName), target, edgeAdminPort, target, edgeSnapshotPort, tp, tp, tp, intree.Ints([]int32{25, 53, 3306, 27017}))
 	tcp := "p.?protocol.orValue('TCP') == 'TCP'"
 	unnamed := "p.?name.orValue('') == ''"
 	base := fmt.Sprintf("(%s && %s && !variables.selectorless) ? (has(p.appProtocol) ? (variables.proto[i] != 'http_proxy' ? variables.proto[i] : '') : variables.infer[i]) : ''", tcp, unnamed)
@@ -72,14 +72,14 @@ func servicePortProtocolPolicy(cfg *policy.Config) (policy.InTreePolicies, error
 	mp := admissionregistrationv1.MutatingAdmissionPolicy{Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
 		MatchConstraints: match,
 		MatchConditions:  conditions,
-		Variables: append(append(scope, native.ConfigVariable(native.VarEdgeSelectors, cfg.EdgeProxy.Selectors)), native.Variables(
+		Variables: append(append(scope, intree.ConfigVariable(intree.VarEdgeSelectors, cfg.EdgeProxy.Selectors)), intree.Variables(
 			"ports", "object.spec.?ports.orValue([])",
 			"selectorless", "size(object.spec.?selector.orValue({})) == 0",
 			"edge", fmt.Sprintf("%s == %s || %s == %s || (!variables.selectorless && %s.exists(s, size(s) > 0 && s.all(k, k in object.spec.selector && object.spec.selector[k] == s[k])))",
-				native.Label("variables.objLabels", labelProduct), native.String(productAES),
-				native.Label("variables.objLabels", labelService), native.String(serviceAmbassAdmin),
-				"variables."+native.VarEdgeSelectors),
-			"proto", "variables.ports.map(p, "+native.PortProtocol("p")+")",
+				intree.Label("variables.objLabels", labelProduct), intree.String(productAES),
+				intree.Label("variables.objLabels", labelService), intree.String(serviceAmbassAdmin),
+				"variables."+intree.VarEdgeSelectors),
+			"proto", "variables.ports.map(p, "+intree.PortProtocol("p")+")",
 			"targetProto", "variables.ports.map(p, "+targetProto+")",
 			"infer", "variables.ports.transformList(i, p, "+infer+")",
 			"used", "variables.ports.filter(p, p.?name.orValue('') != '').map(p, p.name)",

@@ -12,8 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/meshgate/meshgate/internal/emissary"
+	"github.com/meshgate/meshgate/internal/intree"
 	"github.com/meshgate/meshgate/internal/istio"
-	"github.com/meshgate/meshgate/internal/native"
 	"github.com/meshgate/meshgate/internal/policy"
 )
 
@@ -64,13 +64,13 @@ var legacyFiles = []struct {
 }
 
 var (
-	plainText   = regexp.MustCompile(native.PlainText)
-	uncleanPath = regexp.MustCompile(native.UncleanPath)
+	plainText   = regexp.MustCompile(intree.PlainText)
+	uncleanPath = regexp.MustCompile(intree.UncleanPath)
 )
 
 // tlsContextPlain reports whether the TLSContext's secret, alpn_protocols
 // and certificate files are strings the in-tree policy reads as
-// TLSContextWiring does: plain text (native.PlainText, so that %q quotes
+// TLSContextWiring does: plain text (intree.PlainText, so that %q quotes
 // them as CEL can), and file paths that path.Clean only trims.
 func tlsContextPlain(obj map[string]any) bool {
 	spec, _ := obj["spec"].(map[string]any)
@@ -92,15 +92,15 @@ func tlsContextPlain(obj map[string]any) bool {
 // the same messages, on the TLSContexts tlsContextPlain accepts (its
 // matchCondition).
 func tlsContextWiringPolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
-	q := native.String
+	q := intree.String
 	str := func(key string) string {
 		return fmt.Sprintf("((has(object.spec) && has(object.spec.%s) && type(object.spec.%s) == string) ? object.spec.%s : '')", key, key, key)
 	}
 	var plain []string
 	for _, key := range []string{"secret", "alpn_protocols", "cert_chain_file", "private_key_file", "cacert_chain_file"} {
-		cond := fmt.Sprintf("%s.matches(%s)", str(key), q(native.PlainText))
+		cond := fmt.Sprintf("%s.matches(%s)", str(key), q(intree.PlainText))
 		if strings.HasSuffix(key, "_file") {
-			cond += fmt.Sprintf(" && !%s.matches(%s)", str(key), q(native.UncleanPath))
+			cond += fmt.Sprintf(" && !%s.matches(%s)", str(key), q(intree.UncleanPath))
 		}
 		// A value that is not a string is not plain (the schema has them
 		// all as strings).
@@ -120,29 +120,29 @@ func tlsContextWiringPolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
 		dir := q(emissary.LegacyCertDir)
 		if f.required {
 			files = append(files, when(v+" == ''", q("spec."+f.key),
-				native.Format(msgTLSFileMissing, name, q(f.key), dir, q(f.key), dir, q(f.example))))
+				intree.Format(msgTLSFileMissing, name, q(f.key), dir, q(f.key), dir, q(f.example))))
 		}
 		inDir := fmt.Sprintf("%s.matches(%s)", v, q("^"+regexp.QuoteMeta(emissary.LegacyCertDir)+"[^/]"))
 		files = append(files, when(v+" != '' && !"+inDir, q("spec."+f.key),
-			native.Format(msgTLSFileElsewhere, q(f.key), name, v, dir, q(f.key), dir, q(f.example))))
+			intree.Format(msgTLSFileElsewhere, q(f.key), name, v, dir, q(f.key), dir, q(f.example))))
 	}
 	secretFinding := fmt.Sprintf("variables.secretOK ? [] : (variables.%s && %s == '') ? (%s) : (%s == '' && variables.usesFiles) ? [%s] : %s == '' ? [%s] : [%s]",
-		native.VarCertModeSecret, secret, strings.Join(files, " + "),
-		secret, line("'spec.secret'", native.Format(msgTLSFiles, name, want)),
-		secret, line("'spec.secret'", native.Format(msgTLSNoSecret, name, want)),
-		line("'spec.secret'", native.Format(msgTLSOtherSecret, name, secret, want, want)))
+		intree.VarCertModeSecret, secret, strings.Join(files, " + "),
+		secret, line("'spec.secret'", intree.Format(msgTLSFiles, name, want)),
+		secret, line("'spec.secret'", intree.Format(msgTLSNoSecret, name, want)),
+		line("'spec.secret'", intree.Format(msgTLSOtherSecret, name, secret, want, want)))
 	got := "(size(variables.alpn) == 0 ? 'is not set' : 'is \"' + variables.alpn.join(',') + '\"')"
 
 	vap := admissionregistrationv1.ValidatingAdmissionPolicy{Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-		MatchConstraints: native.MatchKinds([]policy.Kind{policy.TLSContextKind}, nil),
+		MatchConstraints: intree.MatchKinds([]policy.Kind{policy.TLSContextKind}, nil),
 		MatchConditions:  []admissionregistrationv1.MatchCondition{{Name: "plain-values", Expression: strings.Join(plain, " && ")}},
-		// On UPDATE, only what the update adds (native.LinesUpdate).
-		Variables: native.LinesUpdate(cfg, append([]admissionregistrationv1.Variable{
-			native.ConfigVariable(varIstioTLSContext, cfg.Mappings.TLSContext),
-			native.ConfigVariable(varIstioSecret, cfg.Mappings.IstioSecret),
-			native.ConfigVariable(varEdgeNamespaces, cfg.EdgeProxy.Namespaces),
-			native.ConfigVariable(native.VarCertModeSecret, cfg.EdgeProxy.CertMode == policy.CertModeSecret),
-		}, native.Variables(
+		// On UPDATE, only what the update adds (intree.LinesUpdate).
+		Variables: intree.LinesUpdate(cfg, append([]admissionregistrationv1.Variable{
+			intree.ConfigVariable(varIstioTLSContext, cfg.Mappings.TLSContext),
+			intree.ConfigVariable(varIstioSecret, cfg.Mappings.IstioSecret),
+			intree.ConfigVariable(varEdgeNamespaces, cfg.EdgeProxy.Namespaces),
+			intree.ConfigVariable(intree.VarCertModeSecret, cfg.EdgeProxy.CertMode == policy.CertModeSecret),
+		}, intree.Variables(
 			"name", "object.metadata.?name.orValue('')",
 			"secret", str("secret"),
 			"cert_chain_file", str("cert_chain_file"),
@@ -157,13 +157,13 @@ func tlsContextWiringPolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
 			"problems", fmt.Sprintf("variables.name == '' || variables.name != variables.%s ? [] : %s + (%s) + %s",
 				varIstioTLSContext,
 				when(fmt.Sprintf("!(%s in variables.%s)", ns, varEdgeNamespaces), "'metadata.namespace'",
-					native.Format(msgTLSNamespace, name, ns, want, edgeNS, edgeNS)),
+					intree.Format(msgTLSNamespace, name, ns, want, edgeNS, edgeNS)),
 				secretFinding,
-				when("!('"+emissary.ALPNIstio+"' in variables.alpn)", "'spec.alpn_protocols'", native.Format(msgTLSALPN, name, got))),
+				when("!('"+emissary.ALPNIstio+"' in variables.alpn)", "'spec.alpn_protocols'", intree.Format(msgTLSALPN, name, got))),
 		)...)),
 		Validations: []admissionregistrationv1.Validation{{
 			Expression:        "size(variables.problems) == 0",
-			MessageExpression: native.Findings("variables.problems"),
+			MessageExpression: intree.Findings("variables.problems"),
 		}},
 	}}
 	return policy.InTreePolicies{Validating: []admissionregistrationv1.ValidatingAdmissionPolicy{vap}}, nil

@@ -13,8 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
 
+	"github.com/meshgate/meshgate/internal/intree"
 	"github.com/meshgate/meshgate/internal/istio"
-	"github.com/meshgate/meshgate/internal/native"
 	"github.com/meshgate/meshgate/internal/policy"
 )
 
@@ -218,7 +218,7 @@ func inTreeFirstPorts(all string) string {
 
 // inTreeBad is true for a port p of Service obj that the rule reports.
 func inTreeBad(obj string) string {
-	return fmt.Sprintf("(%s || %s == '')", inTreeExtTCP(obj), native.PortProtocol("p"))
+	return fmt.Sprintf("(%s || %s == '')", inTreeExtTCP(obj), intree.PortProtocol("p"))
 }
 
 func inTreeExtTCP(obj string) string {
@@ -237,32 +237,32 @@ func inTreeField(obj, i string) string {
 // Services by a matchCondition (object only: the API server gives
 // matchConditions no namespaceObject), the mesh scope from the namespace's
 // labels in a variable. On UPDATE it reports only what the update adds
-// (native.UpdateVariables); its twin warns about the rest.
+// (intree.UpdateVariables); its twin warns about the rest.
 func servicePortNamePolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
-	match, conditions, scope := native.ServiceScope(cfg)
+	match, conditions, scope := intree.ServiceScope(cfg)
 	extTCP := inTreeExtTCP("object")
-	std := native.Strings(standardAppProtocols)
+	std := intree.Strings(standardAppProtocols)
 	apLower := "p.appProtocol.lowerAscii()"
 	apMsg := fmt.Sprintf("(%s.exists(s, %s == s) ? %s : %s)", std, apLower,
-		native.Format(msgAppProtocolCase, "p.appProtocol", "p.port", fmt.Sprintf("%s.filter(s, %s == s)[0]", std, apLower)),
-		native.Format(msgAppProtocol,
-			fmt.Sprintf("(p.appProtocol == '' ? %s : %s)", native.Format(msgAppProtocolNone, "p.port"), native.Format(msgAppProtocolWhat, "p.appProtocol", "p.port")),
-			native.String(knownAppProtocols)))
+		intree.Format(msgAppProtocolCase, "p.appProtocol", "p.port", fmt.Sprintf("%s.filter(s, %s == s)[0]", std, apLower)),
+		intree.Format(msgAppProtocol,
+			fmt.Sprintf("(p.appProtocol == '' ? %s : %s)", intree.Format(msgAppProtocolNone, "p.port"), intree.Format(msgAppProtocolWhat, "p.appProtocol", "p.port")),
+			intree.String(knownAppProtocols)))
 	tp := "string(p.targetPort)"
 	// A targetPort given by name: the API server admits only port names with
 	// a letter (IANA_SVC_NAME), never digits alone. (type(...) == string
 	// would do, but the cost estimator counts a comparison of types as one
 	// of lists of any size.)
 	example := fmt.Sprintf("((has(p.targetPort) && %s.matches('[a-z]') && p.?protocol.orValue('TCP') != 'UDP' && %s != '') ? %s : %s)",
-		tp, native.NameProtocol(tp, ""), native.Format("%q like its targetPort", tp), native.Format(`"http" or "tcp-%d"`, "p.port"))
-	unnamed := native.Format(msgUnnamed, "p.port", native.String(knownPrefixes()), example,
-		fmt.Sprintf("(size(variables.ports) > 1 ? %s : '')", native.String(msgUnnamedAlso)))
+		tp, intree.NameProtocol(tp, ""), intree.Format("%q like its targetPort", tp), intree.Format(`"http" or "tcp-%d"`, "p.port"))
+	unnamed := intree.Format(msgUnnamed, "p.port", intree.String(knownPrefixes()), example,
+		fmt.Sprintf("(size(variables.ports) > 1 ? %s : '')", intree.String(msgUnnamedAlso)))
 	// k indexes the shown findings; i is the port's index.
-	rename := native.Format(msgRename, "p.name", "p.port", native.String(knownPrefixes()), "variables.advice[k][0]", "variables.advice[k][1]")
+	rename := intree.Format(msgRename, "p.name", "p.port", intree.String(knownPrefixes()), "variables.advice[k][0]", "variables.advice[k][1]")
 	msg := fmt.Sprintf("(%s ? %s : has(p.appProtocol) ? %s : p.?name.orValue('') == '' ? %s : %s)",
-		extTCP, native.Format(msgExternalNameTCP, "p.port", "p.port", "p.port", "p.port"), apMsg, unnamed, rename)
+		extTCP, intree.Format(msgExternalNameTCP, "p.port", "p.port", "p.port", "p.port"), apMsg, unnamed, rename)
 	line := fmt.Sprintf("%s + variables.ref + ': ' + %s + ': ' + %s + variables.%s",
-		native.String("["+policy.ServicePortName+"] "), inTreeField("object", "i"), msg, native.VarNote)
+		intree.String("["+policy.ServicePortName+"] "), inTreeField("object", "i"), msg, intree.VarNote)
 
 	// renameAdvice, per shown port: [advice, appProtocol].
 	l, g, ps, f := "variables.lower[k]", "variables.glued[k]", "variables.parts[k]", "variables.first[k]"
@@ -270,36 +270,36 @@ func servicePortNamePolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
 	firstProto := fmt.Sprintf("%s[%s[0]]", ps, f)
 	firstRest := fmt.Sprintf("%s.transformList(j, x, j != %s[0], x).join('-')", ps, f)
 	advice := fmt.Sprintf("size(%s) > 0 ? [%s, 'appProtocol: ' + %s[0]] : size(%s) > 0 ? [%s, 'appProtocol: ' + %s] : [%s, %s]",
-		g, native.String(msgAdviceGlued)+" + "+native.QuoteNames(native.Format("%q", g+"[0]"), fmt.Sprintf("[%s[0], %s[0] + '-' + %s]", g, g, gluedRest)), g,
-		f, native.String(msgAdviceFirst)+" + "+native.QuoteNames(native.Format("%q", firstProto), fmt.Sprintf("[%s + '-' + %s]", firstProto, firstRest)), firstProto,
-		native.String(msgAdviceNone)+" + "+native.QuoteNames(native.String(msgAdviceNoneNames), fmt.Sprintf("['http-' + %s, 'tcp-' + %s]", l, l)),
-		native.String(msgAdviceNoneAP))
+		g, intree.String(msgAdviceGlued)+" + "+intree.QuoteNames(intree.Format("%q", g+"[0]"), fmt.Sprintf("[%s[0], %s[0] + '-' + %s]", g, g, gluedRest)), g,
+		f, intree.String(msgAdviceFirst)+" + "+intree.QuoteNames(intree.Format("%q", firstProto), fmt.Sprintf("[%s + '-' + %s]", firstProto, firstRest)), firstProto,
+		intree.String(msgAdviceNone)+" + "+intree.QuoteNames(intree.String(msgAdviceNoneNames), fmt.Sprintf("['http-' + %s, 'tcp-' + %s]", l, l)),
+		intree.String(msgAdviceNoneAP))
 	// Each shown finding's port, bound as p (i its index) in e.
 	perShown := func(e string) string {
 		return fmt.Sprintf("variables.shown.transformList(k, i, [variables.ports[i]].map(p, %s)[0])", e)
 	}
 
-	vars := append(scope, native.Variables(
+	vars := append(scope, intree.Variables(
 		"allPorts", "object.spec.?ports.orValue([])",
 		// At most maxInTreePorts, in a list whose size the cost estimator knows.
 		"ports", inTreeFirstPorts("variables.allPorts"),
 		"ref", "'Service ' + request.namespace + '/' + (object.metadata.?name.orValue('') != '' ? object.metadata.name : '<unnamed>')",
 		"bad", fmt.Sprintf("variables.ports.transformList(i, p, %s, i)", inTreeBad("object")),
-		native.VarFields, fmt.Sprintf("variables.bad.map(i, [variables.ports[i]].map(p, %s)[0])", inTreeField("object", "i")),
+		intree.VarFields, fmt.Sprintf("variables.bad.map(i, [variables.ports[i]].map(p, %s)[0])", inTreeField("object", "i")),
 	)...)
-	vars = append(vars, native.UpdateVariables(cfg, inTreePortFields("oldObject"))...)
-	vars = append(vars, native.Variables(
+	vars = append(vars, intree.UpdateVariables(cfg, inTreePortFields("oldObject"))...)
+	vars = append(vars, intree.Variables(
 		// The ports of the first maxInTreeShown reported findings.
-		"shown", fmt.Sprintf("lists.range(%d).filter(k, k < size(variables.%s)).map(k, variables.bad[variables.%s[k]])", maxInTreeShown, native.VarReported, native.VarReported),
+		"shown", fmt.Sprintf("lists.range(%d).filter(k, k < size(variables.%s)).map(k, variables.bad[variables.%s[k]])", maxInTreeShown, intree.VarReported, intree.VarReported),
 		"lower", "variables.shown.map(i, variables.ports[i].?name.orValue('').lowerAscii())",
-		"glued", "variables.lower.map(l, "+native.Strings(suggestPrefixes)+".filter(x, l.startsWith(x) && size(l) > size(x)))",
+		"glued", "variables.lower.map(l, "+intree.Strings(suggestPrefixes)+".filter(x, l.startsWith(x) && size(l) > size(x)))",
 		"parts", "variables.lower.map(l, l.split('-'))",
-		"first", "variables.parts.map(ps, ps.transformList(j, x, j > 0 && x in "+native.KnownProtocols()+" && x != 'udp' && x != 'http_proxy', j))",
+		"first", "variables.parts.map(ps, ps.transformList(j, x, j > 0 && x in "+intree.KnownProtocols()+" && x != 'udp' && x != 'http_proxy', j))",
 		"advice", perShown(advice),
 		"problems", perShown(line),
 	)...)
 	more := fmt.Sprintf("size(variables.%s) > size(variables.problems) ? string(size(variables.%s)) + ' problems, the first %d: ' + variables.problems.join(' ') : %s",
-		native.VarReported, native.VarReported, maxInTreeShown, native.Findings("variables.problems"))
+		intree.VarReported, intree.VarReported, maxInTreeShown, intree.Findings("variables.problems"))
 	vap := admissionregistrationv1.ValidatingAdmissionPolicy{Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
 		MatchConstraints: match,
 		MatchConditions:  conditions,
@@ -311,8 +311,8 @@ func servicePortNamePolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
 			Reason:            ptr.To(metav1.StatusReasonForbidden),
 		}, {
 			Expression: fmt.Sprintf("!variables.inScope || size(variables.allPorts) <= %d", maxInTreePorts),
-			MessageExpression: native.String("["+policy.ServicePortName+"] ") + " + variables.ref + ': spec.ports: ' + " +
-				native.Format(msgTooManyPorts, "size(variables.allPorts)", fmt.Sprint(maxInTreePorts)),
+			MessageExpression: intree.String("["+policy.ServicePortName+"] ") + " + variables.ref + ': spec.ports: ' + " +
+				intree.Format(msgTooManyPorts, "size(variables.allPorts)", fmt.Sprint(maxInTreePorts)),
 			Message: fmt.Sprintf("this Service has more than %d ports, more than the in-tree policy checks: run `meshgate check` on it", maxInTreePorts),
 			Reason:  ptr.To(metav1.StatusReasonForbidden),
 		}},

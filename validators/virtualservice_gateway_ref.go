@@ -12,8 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/meshgate/meshgate/internal/intree"
 	"github.com/meshgate/meshgate/internal/istio"
-	"github.com/meshgate/meshgate/internal/native"
 	"github.com/meshgate/meshgate/internal/policy"
 )
 
@@ -78,17 +78,17 @@ func virtualServiceGatewayRefPolicy(cfg *policy.Config) (policy.InTreePolicies, 
 		dots := validation.IsDNS1123Label("a.b")[0]
 		pattern := validation.IsDNS1123Label("A")[0]
 		return fmt.Sprintf("((size(%s) > %d ? [%s] : []) + (%s.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') ? [] : %s.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$') ? [%s] : [%s])).join('; ')",
-			s, validation.DNS1123LabelMaxLength, native.String(long), s, s, native.String(dots), native.String(pattern))
+			s, validation.DNS1123LabelMaxLength, intree.String(long), s, s, intree.String(dots), intree.String(pattern))
 	}
 	// why is ResolveGatewayRef's error, in its order.
 	why := fmt.Sprintf("(%s == '' ? %s : %s && (%s == '.' || %s == '*') ? %s : %s == '' || %s == '' ? %s : !%s ? %s : %s)",
-		x, native.String(istio.ErrEmptyRef),
-		qualified, ns, ns, native.Format(istio.ErrNotANamespace, ns),
-		ns, name, native.String(istio.ErrMissingPart),
-		native.ValidDNSLabel(ns), native.Format(istio.ErrInvalidNamespace, ns, labelErrs(ns)),
-		native.Format(istio.ErrInvalidName, name, labelErrs(name)))
-	msg := native.Format(msgInvalid, x, why, native.Format(fixAnyName, "request.namespace"))
-	inTree := fmt.Sprintf("%s != %s && %s.matches(%s) && !%s", x, native.String(istio.MeshGateway), x, native.String(plainRef.String()), native.ValidDNSLabel(name))
+		x, intree.String(istio.ErrEmptyRef),
+		qualified, ns, ns, intree.Format(istio.ErrNotANamespace, ns),
+		ns, name, intree.String(istio.ErrMissingPart),
+		intree.ValidDNSLabel(ns), intree.Format(istio.ErrInvalidNamespace, ns, labelErrs(ns)),
+		intree.Format(istio.ErrInvalidName, name, labelErrs(name)))
+	msg := intree.Format(msgInvalid, x, why, intree.Format(fixAnyName, "request.namespace"))
+	inTree := fmt.Sprintf("%s != %s && %s.matches(%s) && !%s", x, intree.String(istio.MeshGateway), x, intree.String(plainRef.String()), intree.ValidDNSLabel(name))
 	// refs: [reference, field] for spec.gateways and the gateways of every
 	// match of spec.http, spec.tls and spec.tcp, in the rule's order.
 	refs := []string{"lists.range(size(object.spec.?gateways.orValue([]))).map(i, [string(object.spec.gateways[i]), 'spec.gateways[' + string(i) + ']'])"}
@@ -99,17 +99,17 @@ func virtualServiceGatewayRefPolicy(cfg *policy.Config) (policy.InTreePolicies, 
 			rs, rs, rs, rs, section))
 	}
 	line := fmt.Sprintf("%s + 'VirtualService ' + request.namespace + '/' + (object.metadata.?name.orValue('') != '' ? object.metadata.name : '<unnamed>') + ': ' + r[1] + ': ' + %s",
-		native.String("["+policy.VirtualServiceGatewayRef+"] "), msg)
+		intree.String("["+policy.VirtualServiceGatewayRef+"] "), msg)
 	vap := admissionregistrationv1.ValidatingAdmissionPolicy{Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-		MatchConstraints: native.MatchKinds([]policy.Kind{policy.VirtualServiceKind}, nil),
-		// On UPDATE, only what the update adds (native.LinesUpdate).
-		Variables: native.LinesUpdate(cfg, native.Variables(
+		MatchConstraints: intree.MatchKinds([]policy.Kind{policy.VirtualServiceKind}, nil),
+		// On UPDATE, only what the update adds (intree.LinesUpdate).
+		Variables: intree.LinesUpdate(cfg, intree.Variables(
 			"refs", fmt.Sprintf("(%s).map(r, [r[0], r[1], %s, %s])", strings.Join(refs, " + "), resolveNS, resolveName),
 			"problems", fmt.Sprintf("variables.refs.filter(r, %s).map(r, %s)", inTree, line),
 		)),
 		Validations: []admissionregistrationv1.Validation{{
 			Expression:        "size(variables.problems) == 0",
-			MessageExpression: native.Findings("variables.problems"),
+			MessageExpression: intree.Findings("variables.problems"),
 		}},
 	}}
 	return policy.InTreePolicies{Validating: []admissionregistrationv1.ValidatingAdmissionPolicy{vap}}, nil

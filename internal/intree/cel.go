@@ -1,4 +1,4 @@
-package native
+package intree
 
 import (
 	"fmt"
@@ -126,7 +126,7 @@ func Format(format string, args ...string) string {
 			continue
 		}
 		if next >= len(args) {
-			panic(fmt.Sprintf("native.Format: %q needs more than %d arguments", format, len(args)))
+			panic(fmt.Sprintf("intree.Format: %q needs more than %d arguments", format, len(args)))
 		}
 		arg := args[next]
 		next++
@@ -143,12 +143,12 @@ func Format(format string, args ...string) string {
 			flush()
 			parts = append(parts, "("+arg+")")
 		default:
-			panic(fmt.Sprintf("native.Format: verb %%%c in %q", verb, format))
+			panic(fmt.Sprintf("intree.Format: verb %%%c in %q", verb, format))
 		}
 	}
 	flush()
 	if next != len(args) {
-		panic(fmt.Sprintf("native.Format: %q takes %d arguments, got %d", format, next, len(args)))
+		panic(fmt.Sprintf("intree.Format: %q takes %d arguments, got %d", format, next, len(args)))
 	}
 	if len(parts) == 0 {
 		return "''"
