@@ -5,12 +5,13 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/meshgate/meshgate/internal/istio"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
-// CEL building blocks shared by the rules' in-tree forms. Each returns a CEL
-// expression (a string) over the expressions it is given; the generated
-// policies compute them once, as variables.
+// CEL building blocks shared by the rules' in-tree forms and the CEL forms of
+// internal/istio and internal/emissary: nothing here knows a rule, Istio or
+// Emissary. Each returns a CEL expression (a string) over the expressions it
+// is given; the generated policies compute them once, as variables.
 
 // String quotes s as a CEL string literal.
 func String(s string) string { return strconv.Quote(s) }
@@ -36,66 +37,6 @@ func Ints(ns []int32) string {
 // Label is the value of label key in labels (a CEL map), or "" when absent.
 func Label(labels, key string) string {
 	return fmt.Sprintf("(%s in %s ? %s[%s] : '')", String(key), labels, labels, String(key))
-}
-
-// knownProtocols are the names istio.Parse knows, lower case.
-var knownProtocols = []string{"tcp", "udp", "grpc", "grpc-web", "http", "http_proxy", "http2", "https", "tls", "mongo", "redis", "mysql"}
-
-// wellKnownTCPPorts are the ports Istio reads as TCP when their name gives
-// nothing (istio.Convert).
-var wellKnownTCPPorts = []int32{25, 53, 3306, 27017}
-
-// PortProtocol is istio.Read of the Service port p (a CEL expression of a
-// core/v1 ServicePort) as a CEL string: the protocol's name in lower case
-// ("grpc-web", "http_proxy", ...), as istio.PortName spells it, or "" when
-// Istio cannot tell. The steps are istio.Convert's, in its order.
-func PortProtocol(p string) string {
-	ap := p + ".appProtocol"
-	hasAP := "has(" + ap + ")"
-	return fmt.Sprintf("(%s.?protocol.orValue('TCP') == 'UDP' ? 'udp' : "+
-		"(%s && %s == %s) ? 'http2' : (%s && %s == %s) ? 'http' : (%s && %s == %s) ? 'https' : %s)",
-		p,
-		hasAP, ap, String(istio.AppProtocolH2C),
-		hasAP, ap, String(istio.AppProtocolWS),
-		hasAP, ap, String(istio.AppProtocolWSS),
-		NameProtocol(fmt.Sprintf("(%s ? %s : %s.?name.orValue(''))", hasAP, ap, p), p+".port"))
-}
-
-// NameProtocol is what Istio reads from a port name (or appProtocol) src on
-// port number port: the grpc-web prefix, else the part before the first "-",
-// else TCP on the well-known ports (when port is not ""); "" when none applies.
-func NameProtocol(src, port string) string {
-	head := src + ".lowerAscii().split('-')[0]"
-	wellKnown := "''"
-	if port != "" {
-		wellKnown = fmt.Sprintf("%s in %s ? 'tcp' : ''", port, Ints(wellKnownTCPPorts))
-	}
-	return fmt.Sprintf("(%s.lowerAscii().startsWith('grpc-web') ? 'grpc-web' : %s in %s ? %s : %s)",
-		src, head, Strings(knownProtocols), head, wellKnown)
-}
-
-// KnownProtocols is the CEL list of the protocol names Istio knows, lower case.
-func KnownProtocols() string { return Strings(knownProtocols) }
-
-// NamespaceInMesh is istio.NamespaceDataPlane(labels) != NoMesh for the
-// namespace whose labels are the CEL map labels: Istio's injector webhooks
-// select it for an ordinary pod (istio-injection=enabled, or istio.io/rev
-// without istio-injection) outside the injector's ignored namespaces, or it is
-// labelled for ambient outside kube-system.
-func NamespaceInMesh(labels string) string {
-	name := Label(labels, "kubernetes.io/metadata.name")
-	sidecar := fmt.Sprintf("((%s == 'enabled' || (%s in %s && !(%s in %s))) && !(%s in %s))",
-		Label(labels, istio.LabelIstioInjection),
-		String(istio.LabelIstioRev), labels, String(istio.LabelIstioInjection), labels,
-		name, Strings(istio.InjectorNeverNamespaces))
-	ambient := fmt.Sprintf("(%s == 'ambient' && %s != 'kube-system')", Label(labels, istio.LabelDataplaneMode), name)
-	return sidecar + " || " + ambient
-}
-
-// IstioManaged is the object-only part of istio.InScope: one of Istio's own
-// Services (istio.Owned). labels is a CEL map, ports a CEL list.
-func IstioManaged(labels, ports string) string {
-	return istio.OwnedCEL(labels, ports)
 }
 
 // Format turns a Go format string whose verbs are %d, %q and %s into a CEL
@@ -161,6 +102,16 @@ func ValidDNSLabel(s string) string {
 	return fmt.Sprintf("(size(%s) <= 63 && %s.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'))", s, s)
 }
 
+// DNSLabelErrors is strings.Join(validation.IsDNS1123Label(s), "; ") in
+// CEL.
+func DNSLabelErrors(s string) string {
+	long := validation.IsDNS1123Label(strings.Repeat("a", validation.DNS1123LabelMaxLength+1))[0]
+	dots := validation.IsDNS1123Label("a.b")[0]
+	pattern := validation.IsDNS1123Label("A")[0]
+	return fmt.Sprintf("((size(%s) > %d ? [%s] : []) + (%s.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') ? [] : %s.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$') ? [%s] : [%s])).join('; ')",
+		s, validation.DNS1123LabelMaxLength, String(long), s, s, String(dots), String(pattern))
+}
+
 // QuoteNames renders the valid port names among the CEL list candidates as
 // `"a" or "b"`, or the CEL string fallback when none is valid.
 func QuoteNames(fallback, candidates string) string {
@@ -168,3 +119,12 @@ func QuoteNames(fallback, candidates string) string {
 	return fmt.Sprintf("(%s.exists(c, %s) ? %s.filter(c, %s).map(c, '\"' + c + '\"').join(' or ') : %s)",
 		candidates, valid, candidates, valid, fallback)
 }
+
+// UncleanPath (RE2, for CEL and Go alike) matches a path that path.Clean
+// would shorten other than by trailing slashes: a "." or ".." segment, or an
+// inner "//".
+const UncleanPath = `//+[^/]|/\.\.?(/|$)|^\.\.?(/|$)`
+
+// PlainText (RE2) matches a string that %q quotes as it is: printable ASCII
+// without '"' and '\', so Format's %q says what the Go rule's does.
+const PlainText = `^[ !#-\[\]-~]*$`

@@ -2,8 +2,9 @@
 // API server applies itself: ValidatingAdmissionPolicies and
 // MutatingAdmissionPolicies (admissionregistration.k8s.io/v1) with their
 // bindings, for one meshgate configuration. `meshgate in-tree`, the chart and
-// the parity tests use it; cel.go holds the CEL building blocks the rules'
-// in-tree forms share.
+// the parity tests use it. It only assembles what the rules declare (each
+// rule's form is in its <rule>_intree.go); cel.go holds the CEL building
+// blocks they share.
 package intree
 
 import (
@@ -26,7 +27,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
-	"github.com/meshgate/meshgate/internal/istio"
 	"github.com/meshgate/meshgate/internal/policy"
 )
 
@@ -446,24 +446,6 @@ func Variables(nameExpr ...string) []admissionregistrationv1.Variable {
 // puts one between findings).
 func Findings(list string) string {
 	return fmt.Sprintf("size(%s) == 1 ? %s[0] : string(size(%s)) + ' problems: ' + %s.join(' ')", list, list, list, list)
-}
-
-// ServiceScope is istio.InScope as policy parts, for the Service port rules:
-// match constraints on Services that leave out the system namespaces, a
-// matchCondition that leaves out the Istio-managed Services (object only:
-// the API server gives matchConditions no namespaceObject) and the variables
-// objLabels, nsLabels and inScope (the namespace is in the mesh, or
-// servicePorts.scope is all).
-func ServiceScope(cfg *policy.Config) (*admissionregistrationv1.MatchResources, []admissionregistrationv1.MatchCondition, []admissionregistrationv1.Variable) {
-	return MatchKinds([]policy.Kind{policy.ServiceKind}, istio.SystemNamespaces),
-		// The API server compiles matchConditions without the variables.
-		[]admissionregistrationv1.MatchCondition{{Name: "not-istio-managed", Expression: "!(" + IstioManaged("object.metadata.?labels.orValue({})", "object.spec.?ports.orValue([])") + ")"}},
-		append([]admissionregistrationv1.Variable{ConfigVariable(VarScopeAll, cfg.ServicePorts.Scope == policy.ScopeAll)},
-			Variables(
-				"objLabels", "object.metadata.?labels.orValue({})",
-				"nsLabels", "namespaceObject.metadata.?labels.orValue({})",
-				"inScope", "variables."+VarScopeAll+" || "+NamespaceInMesh("variables.nsLabels"),
-			)...)
 }
 
 // Variables whose expression is a literal from meshgate's configuration
