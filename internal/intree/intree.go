@@ -543,7 +543,7 @@ func Chart() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode the chart's policies: %w", err)
 	}
-	header := "# Generated from meshgate's rule registry (native.Chart) by `make generate`.\n" +
+	header := "# Generated from meshgate's rule registry (intree.Chart) by `make generate`.\n" +
 		"# Do not edit: change a rule's in-tree form in mutators/ or validators/ instead.\n"
 	return append([]byte(header), b...), nil
 }
