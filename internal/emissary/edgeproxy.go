@@ -433,7 +433,7 @@ var meshOptIn = admissionregistrationv1.MatchCondition{
 	Expression: policy.CELAnnotationIsNot(policy.AnnotationCertMode, policy.CertModeAuto) +
 		" || " + policy.CELHasAnnotation(istio.AnnotationSidecarStatus) +
 		" || " + policy.CELHasLabel(istio.LabelIstioRev) +
-		" || " + policy.CELLabelIs(istio.SidecarInject, "true"),
+		" || " + policy.CELLabelIs(istio.SidecarInject, istio.InjectOn),
 }
 
 // EdgeProxyAdmission is the admission scope of the edge-proxy pod rules
