@@ -64,7 +64,7 @@ golden: ## regenerate the golden corpus's want.yaml files
 
 generate: ## rewrite what is derived from the rule registry into the chart (charts/meshgate/generated/)
 	UPDATE_GOLDEN=1 $(GO) test -count=1 -run 'TestChartRulesAreCurrent' ./webhook/
-	UPDATE_GOLDEN=1 $(GO) test -count=1 -run 'TestChartNativePoliciesAreCurrent' ./internal/native/
+	UPDATE_GOLDEN=1 $(GO) test -count=1 -run 'TestChartInTreePoliciesAreCurrent' ./internal/intree/
 
 bench: ## benchmarks of every rule, the engine, the admission handlers and the CLI
 	$(GO) test -run '^$$' -bench . -benchmem ./mutators/ ./validators/ ./internal/engine/ ./webhook/ ./internal/manifest/ ./internal/check/
@@ -99,10 +99,10 @@ BENCH_APISERVER_FLAGS ?=
 bench-apiserver: control-plane crds ## creates through a real kube-apiserver (envtest, 127.0.0.1): 1,000 each of ordinary pods, Emissary pods, Services, Mappings with meshgate vs no webhook vs a no-op webhook registered the same way; p50/p99/p99.9 and meshgate's received requests
 	$(GO) run ./hack/bench-apiserver $(BENCH_APISERVER_FLAGS)
 
-.PHONY: bench-native
-BENCH_NATIVE_CREATES ?= 1000
-bench-native: control-plane ## Service and edge-proxy pod create latency and API server CPU: no admission vs meshgate's webhook vs its in-tree policies (bounded, local control plane)
-	$(GO) run ./hack/nativebench -creates $(BENCH_NATIVE_CREATES) -max-seconds 600
+.PHONY: bench-intree
+BENCH_INTREE_CREATES ?= 1000
+bench-intree: control-plane ## Service and edge-proxy pod create latency and API server CPU: no admission vs meshgate's webhook vs its in-tree policies (bounded, local control plane)
+	$(GO) run ./hack/intreebench -creates $(BENCH_INTREE_CREATES) -max-seconds 600
 
 include hack/cluster.mk
 

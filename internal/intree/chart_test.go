@@ -1,4 +1,4 @@
-package native_test
+package intree_test
 
 import (
 	"os"
@@ -8,17 +8,17 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/meshgate/meshgate/internal/native"
+	"github.com/meshgate/meshgate/internal/intree"
 	"github.com/meshgate/meshgate/test/golden"
 )
 
-// TestChartNativePoliciesAreCurrent keeps the chart's generated policies
+// TestChartInTreePoliciesAreCurrent keeps the chart's generated policies
 // equal to what the registry derives; UPDATE_GOLDEN=1 (`make generate`)
 // rewrites them.
-func TestChartNativePoliciesAreCurrent(t *testing.T) {
-	want, err := native.Chart()
+func TestChartInTreePoliciesAreCurrent(t *testing.T) {
+	want, err := intree.Chart()
 	require.NoError(t, err)
-	path := filepath.Join("..", "..", "charts", "meshgate", native.ChartFile)
+	path := filepath.Join("..", "..", "charts", "meshgate", intree.ChartFile)
 	if os.Getenv(golden.UpdateEnv) != "" {
 		require.NoError(t, os.WriteFile(path, want, 0o644))
 	}
