@@ -45,8 +45,8 @@ unit: ## the tests that need no control plane
 	for m in $(TEST_MODULES); do (cd $$m && $(GO) test -short ./...) || exit 1; done
 
 lint: $(GOLANGCI_LINT) ## golangci-lint (.golangci.yml: gofmt, go vet, staticcheck, ...) on every module
-	$(GOLANGCI_LINT) run ./...
-	for m in $(TEST_MODULES); do (cd $$m && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...) || exit 1; done
+	$(GOLANGCI_LINT) run --allow-serial-runners ./...
+	for m in $(TEST_MODULES); do (cd $$m && $(GOLANGCI_LINT) run --allow-serial-runners --config $(CURDIR)/.golangci.yml ./...) || exit 1; done
 
 $(GOLANGCI_LINT):
 	GOBIN=$(dir $(GOLANGCI_LINT)) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
