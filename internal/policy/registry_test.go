@@ -147,12 +147,12 @@ func TestWorldKindsReadFollowTheRules(t *testing.T) {
 
 func TestDeclare(t *testing.T) {
 	thing := func(kind WorldKind, crd string, lookups Lookup, decode func(metav1.Object) (ObjectMeta, error)) Decl[ObjectMeta] {
-		return Decl[ObjectMeta]{KindDecl: KindDecl{Name: kind, Lookups: lookups,
+		return Decl[ObjectMeta]{KindDecl: KindDecl{Name: kind, Lookups: lookups, Words: "things",
 			APIKinds: []APIKind{{Group: "x.io", Kind: "Thing", Resource: "things", CRD: crd}}}, Decode: decode}
 	}
 	decode := func(o metav1.Object) (ObjectMeta, error) { return metaOf(o), nil }
 	assert.Panics(t, func() {
-		Declare(Decl[ObjectMeta]{KindDecl: KindDecl{Name: "x.io/Gateway", Lookups: ByKey,
+		Declare(Decl[ObjectMeta]{KindDecl: KindDecl{Name: "x.io/Gateway", Lookups: ByKey, Words: "gateways",
 			APIKinds: []APIKind{{Group: GroupGatewayAPI, Kind: "Gateway", Resource: "gateways", CRD: "gateways." + GroupGatewayAPI}}}, Decode: decode})
 	}, "an API kind declared twice")
 	resolvers, ok := LookupWorldKind(KindResolver)
@@ -161,6 +161,11 @@ func TestDeclare(t *testing.T) {
 	assert.Panics(t, func() { Declare(thing("x.io/Thing", "thing.x.io", ByKey, decode)) }, "a CRD name that is not <resource>.<group>")
 	assert.Panics(t, func() { Declare(thing("x.io/Thing", "things.x.io", 0, decode)) }, "no lookup")
 	assert.Panics(t, func() { Declare(thing("x.io/Thing", "things.x.io", ByKey, nil)) }, "no decoder")
+	assert.Panics(t, func() {
+		d := thing("x.io/Thing", "things.x.io", ByKey, decode)
+		d.Words = ""
+		Declare(d)
+	}, "no words for the notes")
 	assert.Panics(t, func() { Declare(thing(KindService, "things.x.io", ByKey, decode)) }, "a World kind declared twice")
 	Declare(thing("x.io/Thing", "things.x.io", ByKey, decode))
 	ks, ok := LookupWorldKind("x.io/Thing")

@@ -157,7 +157,8 @@ var (
 
 // Declare declares a World kind and returns it, for the rules to look it up
 // with. It panics on a World kind or API kind declared twice, a CRD kind
-// without its CRD name's shape, or a declaration without a decoder or lookup.
+// without its CRD name's shape, or a declaration without a decoder, lookup or
+// words.
 func Declare[T any](k Decl[T]) *Decl[T] {
 	p := &k
 	if err := declare(p); err != nil {
@@ -170,8 +171,8 @@ func declare(d Declared) error {
 	k := d.Decl()
 	worldKindsMu.Lock()
 	defer worldKindsMu.Unlock()
-	if k.Lookups == 0 || len(k.APIKinds) == 0 {
-		return fmt.Errorf("%s: no lookup or no API kind", k.Name)
+	if k.Lookups == 0 || len(k.APIKinds) == 0 || k.Words == "" {
+		return fmt.Errorf("%s: no lookup, API kind or words", k.Name)
 	}
 	if kd, ok := d.(interface{ hasDecoder() bool }); ok && !kd.hasDecoder() {
 		return fmt.Errorf("%s: no Decode", k.Name)

@@ -51,7 +51,7 @@ func registerFakeRule(t *testing.T) *atomic.Int32 {
 	policy.Declare(policy.Decl[policy.ObjectMeta]{
 		KindDecl: policy.KindDecl{
 			Name: gadgetKind, APIKinds: []policy.APIKind{{Group: fakeGroup, Kind: "Gadget", Resource: "gadgets", CRD: "gadgets." + fakeGroup}},
-			Lookups: policy.ByKey, MetadataOnly: true,
+			Lookups: policy.ByKey, Words: "gadgets", MetadataOnly: true,
 		},
 		Decode: func(o metav1.Object) (policy.ObjectMeta, error) {
 			return policy.ObjectMeta{Namespace: o.GetNamespace(), Name: o.GetName()}, nil
