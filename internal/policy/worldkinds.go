@@ -199,8 +199,9 @@ func declare(d Declared) error {
 	for _, info := range infos {
 		byGK[info.GroupKind()] = info
 	}
-	declared = append(slices.Clone(declared), d)
-	worldKinds = append(slices.Clone(worldKinds), infos...)
+	// Readers share these slices: they are replaced, never appended to in place.
+	declared = slices.Clip(append(slices.Clone(declared), d))
+	worldKinds = slices.Clip(append(slices.Clone(worldKinds), infos...))
 	return nil
 }
 
@@ -211,8 +212,8 @@ func (k *Decl[T]) hasDecoder() bool { return k.Decode != nil }
 func Undeclare(kind WorldKind) {
 	worldKindsMu.Lock()
 	defer worldKindsMu.Unlock()
-	declared = slices.DeleteFunc(slices.Clone(declared), func(d Declared) bool { return d.Decl().Name == kind })
-	worldKinds = slices.DeleteFunc(slices.Clone(worldKinds), func(k WorldKindInfo) bool { return k.Kind == kind })
+	declared = slices.Clip(slices.DeleteFunc(slices.Clone(declared), func(d Declared) bool { return d.Decl().Name == kind }))
+	worldKinds = slices.Clip(slices.DeleteFunc(slices.Clone(worldKinds), func(k WorldKindInfo) bool { return k.Kind == kind }))
 	for gk, info := range byGK {
 		if info.Kind == kind {
 			delete(byGK, gk)
@@ -220,7 +221,8 @@ func Undeclare(kind WorldKind) {
 	}
 }
 
-// DeclaredKinds returns every declared World kind, in declaration order.
+// DeclaredKinds returns every declared World kind, in declaration order
+// (shared: not to be modified).
 func DeclaredKinds() []Declared {
 	worldKindsMu.RLock()
 	defer worldKindsMu.RUnlock()
@@ -240,7 +242,7 @@ func LookupDeclared(kind WorldKind) (Declared, bool) {
 }
 
 // WorldKinds returns every declared API kind of the World, in declaration
-// order.
+// order (shared: not to be modified).
 func WorldKinds() []WorldKindInfo {
 	worldKindsMu.RLock()
 	defer worldKindsMu.RUnlock()

@@ -188,8 +188,6 @@ func WorldOf(tb testing.TB, objs ...*unstructured.Unstructured) *world.Memory {
 func SyncedWorldOf(tb testing.TB, objs ...*unstructured.Unstructured) *world.Memory {
 	tb.Helper()
 	w := WorldOf(tb, objs...)
-	for _, k := range policy.DeclaredKinds() {
-		w.MarkKnown(k.Decl().Name)
-	}
+	w.MarkAllKnown()
 	return w
 }

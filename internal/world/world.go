@@ -129,6 +129,14 @@ func (m *Memory) MarkKnown(kind policy.WorldKind) {
 	m.complete[kind] = true
 }
 
+// MarkAllKnown marks every declared World kind known (MarkKnown), as the
+// admission server's cache holds them once synced.
+func (m *Memory) MarkAllKnown() {
+	for _, k := range policy.DeclaredKinds() {
+		m.MarkKnown(k.Decl().Name)
+	}
+}
+
 // Find implements policy.World.
 func (m *Memory) Find(_ context.Context, kind policy.WorldKind, q policy.Query) (any, error) {
 	m.mu.RLock()
