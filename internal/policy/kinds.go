@@ -34,7 +34,7 @@ func unstructuredOf(o metav1.Object) (*unstructured.Unstructured, error) {
 	return u, nil
 }
 
-// KindNamespace: namespaces and their labels.
+// KindNamespace is the World kind of namespaces and their labels.
 const KindNamespace WorldKind = "Namespace"
 
 // Namespace is a namespace and its labels.
@@ -55,7 +55,7 @@ var Namespaces = Declare(Decl[Namespace]{
 	},
 })
 
-// KindService: Services.
+// KindService is the World kind of Services.
 const KindService WorldKind = "Service"
 
 // Services are looked up by namespace/name. Rules read only a Service's name,
@@ -85,7 +85,7 @@ var Services = Declare(Decl[*corev1.Service]{
 	},
 })
 
-// KindTLSContext: Emissary TLSContexts.
+// KindTLSContext is the World kind of Emissary TLSContexts.
 const KindTLSContext WorldKind = "TLSContext"
 
 // TLSContext is the part of an Emissary TLSContext the rules read from the
@@ -105,7 +105,7 @@ var TLSContexts = Declare(Decl[TLSContext]{
 	Decode: func(o metav1.Object) (TLSContext, error) { return TLSContext{ObjectMeta: metaOf(o)}, nil },
 })
 
-// KindIstioGateway: networking.istio.io Gateways.
+// KindIstioGateway is the World kind of networking.istio.io Gateways.
 const KindIstioGateway WorldKind = "networking.istio.io/Gateway"
 
 // AnnotationAllowedNamespaces is the annotation that, on an Istio Gateway, names the namespaces whose
@@ -137,7 +137,7 @@ var IstioGateways = Declare(Decl[IstioGateway]{
 	},
 })
 
-// KindGateway: gateway.networking.k8s.io Gateways.
+// KindGateway is the World kind of gateway.networking.k8s.io Gateways.
 const KindGateway WorldKind = "gateway.networking.k8s.io/Gateway"
 
 // Gateway is the part of a Gateway API Gateway the rules read.
@@ -246,7 +246,7 @@ func decodeGateway(o metav1.Object) (Gateway, error) {
 	return gw, nil
 }
 
-// KindPeerAuthentication: Istio PeerAuthentications.
+// KindPeerAuthentication is the World kind of Istio PeerAuthentications.
 const KindPeerAuthentication WorldKind = "PeerAuthentication"
 
 // PeerAuthentication is the part of an Istio PeerAuthentication the rules read.
@@ -277,7 +277,7 @@ var PeerAuthentications = Declare(Decl[PeerAuthentication]{
 	},
 })
 
-// KindModule: Emissary Modules.
+// KindModule is the World kind of Emissary Modules.
 const KindModule WorldKind = "Module"
 
 // Module is the part of an Emissary Module the rules read.
@@ -314,7 +314,7 @@ var Modules = Declare(Decl[Module]{
 	},
 })
 
-// KindResolver: Emissary resolvers, of any resolver kind.
+// KindResolver is the World kind of Emissary resolvers, of any resolver kind.
 const KindResolver WorldKind = "Resolver"
 
 // Resolver kinds Emissary defines.

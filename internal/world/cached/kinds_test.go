@@ -162,7 +162,7 @@ func TestEveryDeclaredKindIsHeldByEveryWorld(t *testing.T) {
 				require.NotNil(t, fromCache, "%s: the cache-backed World finds it", by)
 				assert.Equal(t, 1, reflect.ValueOf(fromMemory).Len(), by)
 				assert.Equal(t, reflect.TypeOf(fromMemory), reflect.TypeOf(fromCache), by)
-				assert.Equal(t, comparable(t, fromMemory), comparable(t, fromCache), "%s: the same answer from what the cache keeps", by)
+				assert.Equal(t, rendered(t, fromMemory), rendered(t, fromCache), "%s: the same answer from what the cache keeps", by)
 
 				miss := q
 				miss.Name, miss.Namespace = "other", "other"
@@ -175,11 +175,11 @@ func TestEveryDeclaredKindIsHeldByEveryWorld(t *testing.T) {
 	}
 }
 
-// comparable renders a World answer without what a typed kind's value carries
+// rendered renders a World answer without what a typed kind's value carries
 // but the rules do not read of it (its metadata's labels and annotations; the
 // declared value types name theirs Labels and AllowedNamespaces) and the
 // bookkeeping a cache adds.
-func comparable(t *testing.T, v any) string {
+func rendered(t *testing.T, v any) string {
 	t.Helper()
 	data, err := json.Marshal(v)
 	require.NoError(t, err)
