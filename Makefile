@@ -83,7 +83,7 @@ demo: control-plane crds ## local control plane + meshgate, apply examples/ and 
 .PHONY: bench-scale
 BENCH_SCALE_SIZES ?= 10000,20000,100000
 BENCH_SCALE_ARGS  ?=
-bench-scale: control-plane crds ## meshgate serve against a real API server holding BENCH_SCALE_SIZES Services (+ Mappings, VirtualServices, Gateways): ready time, RSS, heap, review latency; slim vs whole-object cache (bounded, minutes)
+bench-scale: control-plane crds ## meshgate serve against a real API server holding BENCH_SCALE_SIZES Services (+ Mappings, VirtualServices, Gateways): ready time, RSS, heap, review latency (bounded, minutes)
 	$(GO) build -o $(BIN)/meshgate ./cmd/meshgate
 	$(GO) run ./hack/bench-scale -meshgate $(BIN)/meshgate -sizes $(BENCH_SCALE_SIZES) $(BENCH_SCALE_ARGS)
 

@@ -191,7 +191,7 @@ func namespaceAdmitted(ctx context.Context, l policy.Listener, gatewayNamespace,
 		known := false
 		if w != nil {
 			var ns policy.Namespace
-			ns, known, err = w.Namespace(ctx, routeNamespace)
+			ns, known, err = policy.Get(ctx, w, policy.Namespaces, "", routeNamespace)
 			if err != nil {
 				return refused, "", fmt.Errorf("look up namespace %q: %w", routeNamespace, err)
 			}
@@ -338,7 +338,7 @@ func (c parentCheck) check(ctx context.Context, p parentRef, fld *field.Path) er
 	known := false
 	if c.w != nil {
 		var err error
-		gw, known, err = c.w.Gateway(ctx, p.namespace, p.name)
+		gw, known, err = policy.Get(ctx, c.w, policy.Gateways, p.namespace, p.name)
 		if err != nil {
 			return fmt.Errorf("look up Gateway %s: %w", gwRef, err)
 		}

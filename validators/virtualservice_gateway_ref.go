@@ -187,7 +187,7 @@ func (c *gatewayRefChecker) lookup(gw istio.GatewayRef) (istioGW policy.IstioGat
 		}
 	}
 	if !istioFound && c.w != nil && c.w.Has(policy.KindGateway) {
-		_, found, err := c.w.Gateway(c.ctx, gw.Namespace, gw.Name)
+		_, found, err := policy.Get(c.ctx, c.w, policy.Gateways, gw.Namespace, gw.Name)
 		if err != nil {
 			c.fail(fmt.Errorf("look up Gateway %s: %w", gw, err))
 			return istioGW, false, false, false
@@ -217,7 +217,7 @@ func (c *gatewayRefChecker) crossNamespace(what string, gw istio.GatewayRef, ist
 		if allowed.NeedsLabels(c.ns) {
 			var ns policy.Namespace
 			var err error
-			ns, known, err = c.w.Namespace(c.ctx, c.ns)
+			ns, known, err = policy.Get(c.ctx, c.w, policy.Namespaces, "", c.ns)
 			if err != nil {
 				c.fail(fmt.Errorf("look up namespace %s: %w", c.ns, err))
 				return
@@ -278,7 +278,7 @@ func (c *gatewayRefChecker) fixFor(gw istio.GatewayRef) string {
 
 // gateways returns the Istio Gateways called name, recording a lookup error.
 func (c *gatewayRefChecker) gateways(name string) ([]policy.IstioGateway, error) {
-	found, err := c.w.IstioGateways(c.ctx, name)
+	found, err := policy.ListByName(c.ctx, c.w, policy.IstioGateways, name)
 	if err != nil {
 		c.fail(fmt.Errorf("look up Istio Gateways named %q: %w", name, err))
 	}
@@ -318,7 +318,7 @@ func (c *gatewayRefChecker) sharedWithUs(gw policy.IstioGateway) bool {
 	}
 	var labels map[string]string
 	if allowed.NeedsLabels(c.ns) {
-		ns, ok, err := c.w.Namespace(c.ctx, c.ns)
+		ns, ok, err := policy.Get(c.ctx, c.w, policy.Namespaces, "", c.ns)
 		if err != nil {
 			c.fail(fmt.Errorf("look up namespace %s: %w", c.ns, err))
 		}

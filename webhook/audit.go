@@ -11,6 +11,7 @@ import (
 
 	"github.com/meshgate/meshgate/internal/audit"
 	"github.com/meshgate/meshgate/internal/policy"
+	"github.com/meshgate/meshgate/internal/world/cached"
 )
 
 // AuditLeaseName is the Lease the replicas elect the auditor with.
@@ -18,7 +19,7 @@ const AuditLeaseName = "meshgate-audit"
 
 // addAuditor adds the continuous audit to mgr when o.Audit.Interval is set:
 // it reviews in the server's World once it has synced.
-func addAuditor(mgr manager.Manager, o Options, w *CacheWorld) error {
+func addAuditor(mgr manager.Manager, o Options, w *cached.World) error {
 	if o.Audit.Interval <= 0 {
 		return nil
 	}

@@ -12,7 +12,7 @@
 //     messages, and returns the validation rules' warn findings as warnings.
 //
 // So every finding surfaces exactly once. The World the rules consult comes
-// from a controller-runtime cache (CacheWorld) that holds only what the rules
+// from a controller-runtime cache (package internal/world/cached) that holds only what the rules
 // need and follows CRDs being installed or removed without a restart. Server
 // wires the handlers, the cache, TLS, health and readiness, and metrics together.
 package webhook

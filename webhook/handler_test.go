@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/meshgate/meshgate/internal/policy"
+	"github.com/meshgate/meshgate/internal/ruletest"
 	"github.com/meshgate/meshgate/internal/world"
 )
 
@@ -68,7 +69,7 @@ spec:
 )
 
 func defaultWorld(t testing.TB) policy.World {
-	return memoryWorld(t, objects(t, nsSidecar, nsAmbient, nsEdge)...)
+	return ruletest.SyncedWorldOf(t, objects(t, nsSidecar, nsAmbient, nsEdge)...)
 }
 
 func TestHandlerGuardsAllowUntouched(t *testing.T) {

@@ -21,7 +21,6 @@ import (
 
 	"github.com/meshgate/meshgate/internal/engine"
 	"github.com/meshgate/meshgate/internal/policy"
-	"github.com/meshgate/meshgate/internal/world"
 )
 
 // reviewOf builds the AdmissionReview the API server would send for obj.
@@ -110,17 +109,4 @@ func objects(t testing.TB, docs ...string) []*unstructured.Unstructured {
 		out = append(out, &unstructured.Unstructured{Object: m})
 	}
 	return out
-}
-
-func memoryWorld(t testing.TB, objs ...*unstructured.Unstructured) *world.Memory {
-	t.Helper()
-	w := world.NewMemory("default")
-	for _, o := range objs {
-		_, err := w.Add(o)
-		require.NoError(t, err)
-	}
-	for _, k := range []policy.WorldKind{policy.KindNamespace, policy.KindService, policy.KindTLSContext, policy.KindIstioGateway, policy.KindGateway, policy.KindPeerAuthentication} {
-		w.MarkKnown(k)
-	}
-	return w
 }

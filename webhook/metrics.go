@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meshgate/meshgate/internal/policy"
+	"github.com/meshgate/meshgate/internal/world/cached"
 )
 
 // Metrics are meshgate's own Prometheus metrics; controller-runtime's webhook
@@ -38,7 +39,7 @@ type Metrics struct {
 	// BodyBytes is the bytes request bodies hold (Limits.MaxBodyBytesInFlight).
 	BodyBytes prometheus.Gauge
 	// LiveReadsThrottled counts the live reads refused over their limits
-	// (LiveReadLimits); their reviews fail.
+	// (cached.LiveReadLimits); their reviews fail.
 	LiveReadsThrottled prometheus.Counter
 }
 
@@ -183,9 +184,11 @@ func (m *Metrics) changed(kind string, cs []policy.Change) {
 	}
 }
 
-// setKind records whether kind is available, and, for a kind served by a CRD,
-// the rules that read it and run without it while it is not.
-func (m *Metrics) setKind(kind policy.WorldKind, available bool) {
+var _ cached.Metrics = (*Metrics)(nil)
+
+// SetKindAvailable records whether kind is available, and, for a kind served
+// by a CRD, the rules that read it and run without it while it is not.
+func (m *Metrics) SetKindAvailable(kind policy.WorldKind, available bool) {
 	if m == nil {
 		return
 	}
@@ -202,7 +205,8 @@ func (m *Metrics) setKind(kind policy.WorldKind, available bool) {
 	}
 }
 
-func (m *Metrics) liveRead(kind string) {
+// LiveRead counts a World read of kind from the API server.
+func (m *Metrics) LiveRead(kind string) {
 	if m == nil {
 		return
 	}
@@ -230,7 +234,8 @@ func (m *Metrics) addBodyBytes(n int64) {
 	m.BodyBytes.Add(float64(n))
 }
 
-func (m *Metrics) liveReadThrottled() {
+// LiveReadThrottled counts a World read from the API server not made.
+func (m *Metrics) LiveReadThrottled() {
 	if m == nil {
 		return
 	}

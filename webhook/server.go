@@ -19,6 +19,7 @@ import (
 
 	"github.com/meshgate/meshgate/internal/audit"
 	"github.com/meshgate/meshgate/internal/policy"
+	"github.com/meshgate/meshgate/internal/world/cached"
 )
 
 // Options configure the admission server.
@@ -41,7 +42,7 @@ type Options struct {
 	Limits *Limits
 	// LiveReads bound the World's reads from the API server on cache misses
 	// (nil: DefaultLiveReadLimits).
-	LiveReads *LiveReadLimits
+	LiveReads *cached.LiveReadLimits
 	// EnableHTTP2 serves HTTP/2 as well as HTTP/1.1 (off by default: HTTP/2
 	// rapid-reset and stream-cancellation issues).
 	EnableHTTP2 bool
@@ -79,16 +80,13 @@ type Options struct {
 	// each connection after its next answer, once asked to stop (0: stop at
 	// once).
 	DrainDelay time.Duration
-	// CacheWholeObjects caches whole objects instead of what the World reads
-	// of them (see CacheOptions): only to measure what slimming saves.
-	CacheWholeObjects bool
 }
 
 // Server is meshgate's admission server: a controller-runtime manager with
 // the webhook server, the World's cache, metrics, health and readiness.
 type Server struct {
 	mgr        manager.Manager
-	world      *CacheWorld
+	world      *cached.World
 	metrics    *Metrics
 	drain      *drain
 	drainDelay time.Duration
@@ -155,7 +153,7 @@ func NewServer(cfg *rest.Config, o Options) (*Server, error) {
 	if o.Limits != nil {
 		limits = *o.Limits
 	}
-	liveLimits := DefaultLiveReadLimits()
+	liveLimits := cached.DefaultLiveReadLimits()
 	if o.LiveReads != nil {
 		liveLimits = *o.LiveReads
 	}
@@ -178,7 +176,7 @@ func NewServer(cfg *rest.Config, o Options) (*Server, error) {
 	}
 	mgr, err := manager.New(cfg, manager.Options{
 		Logger:                 o.Logger,
-		Cache:                  CacheOptions(o.CacheWholeObjects),
+		Cache:                  cached.CacheOptions(),
 		Metrics:                mo,
 		HealthProbeBindAddress: o.HealthProbeBindAddress,
 		WebhookServer:          hooks,
@@ -193,9 +191,9 @@ func NewServer(cfg *rest.Config, o Options) (*Server, error) {
 	}
 	// The manager runs its webhook server only once asked for it.
 	_ = mgr.GetWebhookServer()
-	w := NewCacheWorld(mgr.GetCache(), mgr.GetRESTMapper(), CacheWorldOptions{
+	w := cached.New(mgr.GetCache(), mgr.GetRESTMapper(), cached.Options{
 		Metrics: metrics, Log: o.Logger.WithName("world"), Resync: o.CRDResync,
-		Live: BoundLiveReads(mgr.GetAPIReader(), liveLimits, metrics),
+		Live: cached.BoundLiveReads(mgr.GetAPIReader(), liveLimits, metrics),
 	})
 	if err := mgr.Add(w); err != nil {
 		return nil, fmt.Errorf("add the World: %w", err)
@@ -251,7 +249,7 @@ func (s *Server) Start(ctx context.Context) error {
 }
 
 // World returns the server's cache-backed World.
-func (s *Server) World() *CacheWorld { return s.world }
+func (s *Server) World() *cached.World { return s.world }
 
 // Metrics returns the server's metrics.
 func (s *Server) Metrics() *Metrics { return s.metrics }

@@ -19,13 +19,14 @@ import (
 
 	"github.com/meshgate/meshgate/internal/audit"
 	"github.com/meshgate/meshgate/internal/policy"
+	"github.com/meshgate/meshgate/internal/world/cached"
 	"github.com/meshgate/meshgate/webhook"
 )
 
 // newServeCommand runs the admission server (see docs/server.md).
 func newServeCommand() *cobra.Command {
 	o := webhook.Options{}
-	limits, live := webhook.DefaultLimits(), webhook.DefaultLiveReadLimits()
+	limits, live := webhook.DefaultLimits(), cached.DefaultLiveReadLimits()
 	o.Limits, o.LiveReads = &limits, &live
 	var configPath string
 	zapOpts := zap.Options{}
@@ -102,8 +103,6 @@ Prometheus metrics on the metrics address. See docs/server.md.`,
 	f.IntVar(&o.Audit.Workers, "audit-workers", 2, "reviews and report writes the audit runs at once")
 	f.Float64Var(&o.Audit.WritesPerSecond, "audit-writes-per-second", 20, "pace of the audit's report writes (only changed reports are written)")
 	f.DurationVar(&o.CRDResync, "crd-resync", 30*time.Second, "how often CRDs are re-checked besides watch events")
-	f.BoolVar(&o.CacheWholeObjects, "cache-whole-objects", false, "cache whole objects, not only what the rules read (to measure the difference)")
-	_ = f.MarkHidden("cache-whole-objects")
 	gofs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	config.RegisterFlags(gofs)
 	zapOpts.BindFlags(gofs)

@@ -5,14 +5,9 @@
 // It fills the API server step by step (-sizes: N Services in N/10
 // namespaces each), and before the largest step also 5,000 Mappings, 1,000
 // VirtualServices and 500 Gateway API Gateways (-extras). At each step it
-// starts `meshgate serve` (the binary given with -meshgate) once per -modes
-// entry and -gomemlimit value (e.g. ",230MiB": none, then 90% of the chart's
-// default 256Mi limit), as a process of its own:
-//
-//	slim   the cache holds what the rules read (the default server)
-//	whole  the cache holds whole objects (--cache-whole-objects: before)
-//
-// and reports for each: the time until /readyz passes, the CPU it took, the
+// starts `meshgate serve` (the binary given with -meshgate) once per
+// -gomemlimit value (e.g. ",230MiB": none, then 90% of the chart's default
+// 256Mi limit), as a process of its own, and reports for each: the time until /readyz passes, the CPU it took, the
 // resident set (RSS) and its peak, the Go heap (live after the last GC, and
 // in use) once ready, the latency of reviews sent while the World syncs, then
 // -reviews Mapping reviews at -concurrency (reviews/s, p50/p99) and the RSS
@@ -69,7 +64,6 @@ import (
 type options struct {
 	meshgate    string
 	sizes       []int
-	modes       []string
 	extras      bool
 	clusterIPs  bool
 	reviews     int
@@ -81,10 +75,9 @@ type options struct {
 
 func main() {
 	var o options
-	var sizes, modes, gomemlimits string
+	var sizes, gomemlimits string
 	flag.StringVar(&o.meshgate, "meshgate", "", "the meshgate binary to measure (required)")
 	flag.StringVar(&sizes, "sizes", "10000,20000", "Services at each step, ascending (N Services in N/10 namespaces)")
-	flag.StringVar(&modes, "modes", "whole,slim", "caches to measure at each step: slim (default server), whole (--cache-whole-objects)")
 	flag.BoolVar(&o.extras, "extras", true, "before the largest step, also create 5,000 Mappings, 1,000 VirtualServices and 500 Gateways")
 	flag.BoolVar(&o.clusterIPs, "cluster-ips", false, "give nine Services in ten a cluster IP (else all are headless): the API server's IP allocator costs time linear in the Services on each create, slow past about 20,000; meshgate's cache does not keep the IP")
 	flag.IntVar(&o.reviews, "reviews", 5000, "Mapping reviews sent once the server is ready")
@@ -101,14 +94,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench-scale:", err)
 		os.Exit(2)
 	}
-	o.modes = strings.Split(modes, ",")
 	o.gomemlimits = strings.Split(gomemlimits, ",")
-	for _, m := range o.modes {
-		if m != "slim" && m != "whole" {
-			fmt.Fprintf(os.Stderr, "bench-scale: unknown mode %q (slim or whole)\n", m)
-			os.Exit(2)
-		}
-	}
 	ctrllog.SetLogger(zap.New(zap.WriteTo(io.Discard)))
 	// Ctrl-C or SIGTERM stops the run, and with it the control plane.
 	sig, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -198,16 +184,14 @@ func run(ctx context.Context, o options) error {
 			}
 			fmt.Printf("created 5,000 Mappings, 1,000 VirtualServices, 500 Gateways (%.1fs)\n", time.Since(start).Seconds())
 		}
-		for _, mode := range o.modes {
-			for _, limit := range o.gomemlimits {
-				r, err := measure(ctx, o, mode, strings.TrimSpace(limit), n, i == len(o.sizes)-1 && o.extras, kubeconfig, certDir, pool, work)
-				if err != nil {
-					return fmt.Errorf("%d Services, %s: %w", n, r.label(), err)
-				}
-				r.createRate = rate
-				results = append(results, r)
-				r.print()
+		for _, limit := range o.gomemlimits {
+			r, err := measure(ctx, o, strings.TrimSpace(limit), n, i == len(o.sizes)-1 && o.extras, kubeconfig, certDir, pool, work)
+			if err != nil {
+				return fmt.Errorf("%d Services, %s: %w", n, r.label(), err)
 			}
+			r.createRate = rate
+			results = append(results, r)
+			r.print()
 		}
 	}
 	printSummary(results, o)
@@ -216,7 +200,6 @@ func run(ctx context.Context, o options) error {
 
 // result is one server's measurement.
 type result struct {
-	mode       string
 	gomemlimit string // the server's GOMEMLIMIT, empty for none
 	services   int
 	extras     bool
@@ -245,12 +228,12 @@ type result struct {
 	liveReads map[string]uint64
 }
 
-// label names the server measured: its cache mode, and its GOMEMLIMIT if set.
+// label names the server measured: its GOMEMLIMIT, if set.
 func (r result) label() string {
 	if r.gomemlimit == "" {
-		return r.mode
+		return "serve"
 	}
-	return r.mode + " GOMEMLIMIT=" + r.gomemlimit
+	return "serve GOMEMLIMIT=" + r.gomemlimit
 }
 
 func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
@@ -269,7 +252,7 @@ func (r result) print() {
 
 func printSummary(rs []result, o options) {
 	fmt.Println()
-	fmt.Printf("| mode | Services | namespaces | created/s | ready | CPU to ready | RSS ready | peak RSS | heap live | reviews during sync p50 / p99 | reviews p50 / p99 | RSS after %d reviews |\n", o.reviews)
+	fmt.Printf("| server | Services | namespaces | created/s | ready | CPU to ready | RSS ready | peak RSS | heap live | reviews during sync p50 / p99 | reviews p50 / p99 | RSS after %d reviews |\n", o.reviews)
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rs {
 		svc := strconv.Itoa(r.services)
@@ -320,8 +303,8 @@ func pct(d []time.Duration, p int) string {
 }
 
 // measure starts one server against the filled API server and measures it.
-func measure(ctx context.Context, o options, mode, gomemlimit string, services int, extras bool, kubeconfig, certDir string, pool *x509.CertPool, work string) (result, error) {
-	r := result{mode: mode, gomemlimit: gomemlimit, services: services, extras: extras, duringStatus: map[int]int{}}
+func measure(ctx context.Context, o options, gomemlimit string, services int, extras bool, kubeconfig, certDir string, pool *x509.CertPool, work string) (result, error) {
+	r := result{gomemlimit: gomemlimit, services: services, extras: extras, duringStatus: map[int]int{}}
 	ports, err := freePorts(3)
 	if err != nil {
 		return r, err
@@ -332,10 +315,7 @@ func measure(ctx context.Context, o options, mode, gomemlimit string, services i
 	args := []string{"serve", "--kubeconfig", kubeconfig, "--cert-dir", certDir, "--host", "127.0.0.1",
 		"--port", strconv.Itoa(ports[0]), "--health-probe-bind-address", health, "--metrics-bind-address", metrics,
 		"--metrics-secure=false", "--namespace", "meshgate", "--service-account", "meshgate", "--drain-delay", "0s"}
-	if mode == "whole" {
-		args = append(args, "--cache-whole-objects")
-	}
-	logPath := filepath.Join(work, fmt.Sprintf("meshgate-%s-%s-%d.log", mode, gomemlimit, services))
+	logPath := filepath.Join(work, fmt.Sprintf("meshgate-%s-%d.log", gomemlimit, services))
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return r, err

@@ -12,12 +12,13 @@ import (
 
 	"github.com/meshgate/meshgate/internal/engine"
 	"github.com/meshgate/meshgate/internal/policy"
+	"github.com/meshgate/meshgate/internal/ruletest"
 )
 
 func reportOf(t *testing.T, ref string, format string, now time.Time) *unstructured.Unstructured {
 	t.Helper()
 	objs := scenario(t)
-	got := byRef(Review(context.Background(), engine.New(nil), memoryWorld(t, objs), objs, 1))
+	got := byRef(Review(context.Background(), engine.New(nil), ruletest.SyncedWorldOf(t, objs...), objs, 1))
 	r, ok := got[ref]
 	require.True(t, ok, ref)
 	u, err := BuildReport(r, format, now)

@@ -16,7 +16,7 @@ import (
 	"github.com/meshgate/meshgate/internal/engine"
 	"github.com/meshgate/meshgate/internal/manifest"
 	"github.com/meshgate/meshgate/internal/policy"
-	"github.com/meshgate/meshgate/internal/world"
+	"github.com/meshgate/meshgate/internal/ruletest"
 )
 
 // scenario reads testdata/scenario.yaml as the cluster holds it: UIDs set,
@@ -46,19 +46,6 @@ func scenario(t *testing.T) []*unstructured.Unstructured {
 	return out
 }
 
-func memoryWorld(t *testing.T, objs []*unstructured.Unstructured) *world.Memory {
-	t.Helper()
-	w := world.NewMemory("default")
-	for _, u := range objs {
-		_, err := w.Add(u)
-		require.NoError(t, err)
-	}
-	for _, k := range policy.WorldKinds() {
-		w.MarkKnown(k.Kind)
-	}
-	return w
-}
-
 func byRef(rs []Resource) map[string]Resource {
 	out := map[string]Resource{}
 	for _, r := range rs {
@@ -69,7 +56,7 @@ func byRef(rs []Resource) map[string]Resource {
 
 func TestReviewScenario(t *testing.T) {
 	objs := scenario(t)
-	rs := Review(context.Background(), engine.New(nil), memoryWorld(t, objs), objs, 2)
+	rs := Review(context.Background(), engine.New(nil), ruletest.SyncedWorldOf(t, objs...), objs, 2)
 	got := byRef(rs)
 
 	assert.NotContains(t, got, "ReplicaSet emissary/emissary-ingress-5d8f7", "a Deployment's ReplicaSet is reported on the Deployment")
@@ -105,7 +92,7 @@ func TestReviewScenario(t *testing.T) {
 
 func TestReviewTemplateAlreadyRight(t *testing.T) {
 	objs := scenario(t)
-	w := memoryWorld(t, objs)
+	w := ruletest.SyncedWorldOf(t, objs...)
 	eng := engine.New(nil)
 	// Make the Deployment's template what meshgate makes of it: restarting fixes the pods.
 	for _, u := range objs {
@@ -135,7 +122,7 @@ suppressions:
   kind: Deployment
 `))
 	require.NoError(t, err)
-	got := byRef(Review(context.Background(), engine.New(cfg), memoryWorld(t, objs), objs, 1))
+	got := byRef(Review(context.Background(), engine.New(cfg), ruletest.SyncedWorldOf(t, objs...), objs, 1))
 	f := findingOf(got["Service apps/reviews"], policy.ServicePortName)
 	assert.Equal(t, policy.Suppressed, f.Mode)
 	assert.Contains(t, f.Message, "(suppressed: legacy client, fixed in Q3)")
@@ -174,7 +161,7 @@ metadata: {name: reports, namespace: team-reports, uid: vs-2}
 spec: {hosts: ["*"], gateways: [kubeflow/kubeflow-gateway], http: [{route: [{destination: {host: reports}}]}]}
 `))
 	require.NoError(t, err)
-	got := byRef(Review(context.Background(), engine.New(nil), memoryWorld(t, objs), objs, 1))
+	got := byRef(Review(context.Background(), engine.New(nil), ruletest.SyncedWorldOf(t, objs...), objs, 1))
 	dex := got["VirtualService auth/dex"]
 	require.NoError(t, dex.Err)
 	assert.Empty(t, dex.Findings, "shared with auth")

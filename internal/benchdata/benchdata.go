@@ -68,9 +68,7 @@ func World() (*world.Memory, error) {
 			return nil, fmt.Errorf("benchdata: world: %w", err)
 		}
 	}
-	for _, k := range policy.WorldKinds() {
-		w.MarkKnown(k.Kind)
-	}
+	w.MarkAllKnown()
 	return w, nil
 }
 

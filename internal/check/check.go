@@ -599,9 +599,6 @@ func docError(d *manifest.Document) InputError {
 	return InputError{File: d.Source, Line: d.Err.Line, Message: fmt.Sprintf("document %d: %v", d.Index, d.Err.Err)}
 }
 
-// worldKindNames are the kinds a World holds, as they appear in a manifest.
-var worldKindNames = [][]byte{[]byte("Namespace"), []byte("Service"), []byte("TLSContext"), []byte("Gateway"), []byte("PeerAuthentication"), []byte("Module"), []byte("Resolver")}
-
 // mayHoldWorldObject reports whether a document may hold an object the World
 // needs. It errs on the side of yes: a document is known not to hold one only
 // when none of the World's kind names occurs in its bytes at all, and it has no
@@ -610,8 +607,8 @@ func mayHoldWorldObject(raw []byte) bool {
 	if bytes.IndexByte(raw, '\\') >= 0 {
 		return true
 	}
-	for _, k := range worldKindNames {
-		if bytes.Contains(raw, k) {
+	for _, k := range policy.WorldKinds() { // the declared kinds
+		if bytes.Contains(raw, []byte(k.APIKind)) {
 			return true
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meshgate/meshgate/internal/manifest"
+	"github.com/meshgate/meshgate/internal/policy"
 )
 
 const cli = "testdata/cli"
@@ -365,6 +366,10 @@ func TestMayHoldWorldObject(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.Equal(t, tt.want, mayHoldWorldObject([]byte(tt.doc)))
 		})
+	}
+	for _, k := range policy.WorldKinds() {
+		doc := "apiVersion: " + k.GroupKind().WithVersion("v1").GroupVersion().String() + "\nkind: " + k.APIKind + "\n"
+		assert.True(t, mayHoldWorldObject([]byte(doc)), "every declared World kind is read before the World is built: %s", k.GroupKind())
 	}
 }
 

@@ -105,16 +105,16 @@ func TestInputsOverrideClusterObjects(t *testing.T) {
 	w := bw.w
 	require.Empty(t, errs)
 	ctx := context.Background()
-	shop, ok, err := w.Namespace(ctx, "shop")
+	shop, ok, err := policy.Get(ctx, w, policy.Namespaces, "", "shop")
 	require.NoError(t, err)
 	require.True(t, ok)
 	assert.Equal(t, map[string]string{"istio-injection": "enabled", "istio.io/dataplane-mode": "ambient"}, shop.Labels,
 		"the manifest's namespace is merged over the cluster's, as applying it would: its labels win, the cluster's others stay")
 	require.Len(t, bw.overlays, 1, "the change to the cluster's namespace is recorded")
 	assert.Equal(t, "Namespace shop", bw.overlays[0].id.String())
-	other, _, _ := w.Namespace(ctx, "other")
+	other, _, _ := policy.Get(ctx, w, policy.Namespaces, "", "other")
 	assert.Equal(t, "cluster", other.Labels["from"])
-	assert.Len(t, ruletestMust(w.TLSContexts(ctx, "istio-upstream")), 1, "the same object from both sources is in the World once")
+	assert.Len(t, ruletestMust(policy.ListByName(ctx, w, policy.TLSContexts, "istio-upstream")), 1, "the same object from both sources is in the World once")
 	assert.True(t, w.Has(policy.KindPeerAuthentication), "kinds the cluster listed are known")
 	assert.False(t, w.Has(policy.KindIstioGateway))
 }

@@ -358,8 +358,11 @@ func TestTypeAndParseErrorsPointAtTheField(t *testing.T) {
 // cluster's may.
 type unreadableNamespaces struct{ policy.World }
 
-func (unreadableNamespaces) Namespace(context.Context, string) (policy.Namespace, bool, error) {
-	return policy.Namespace{}, false, errors.New("namespaces is forbidden")
+func (w unreadableNamespaces) Find(ctx context.Context, kind policy.WorldKind, q policy.Query) (any, error) {
+	if kind == policy.KindNamespace {
+		return nil, errors.New("namespaces is forbidden")
+	}
+	return w.World.Find(ctx, kind, q)
 }
 
 func TestWorldLookupErrorIsAnInputError(t *testing.T) {

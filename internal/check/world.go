@@ -447,84 +447,27 @@ func (a *askedWorld) noneOf(kind policy.WorldKind, found bool, err error) {
 	}
 }
 
-// Namespace implements policy.World.
-func (a *askedWorld) Namespace(ctx context.Context, name string) (policy.Namespace, bool, error) {
-	ns, ok, err := a.World.Namespace(ctx, name)
-	if err == nil && !ok {
-		a.ask(question{kind: policy.KindNamespace, name: name})
+// Find implements policy.World.
+func (a *askedWorld) Find(ctx context.Context, kind policy.WorldKind, q policy.Query) (any, error) {
+	out, err := a.World.Find(ctx, kind, q)
+	found := out != nil && reflect.ValueOf(out).Len() > 0
+	if kind == policy.KindNamespace {
+		if err == nil && !found {
+			a.ask(question{kind: kind, name: q.Name})
+		}
+	} else {
+		a.noneOf(kind, found, err)
 	}
 	if a.dups != nil {
-		a.served(func(id identity) bool { return id.kind == policy.KindNamespace && id.name == name })
-	}
-	return ns, ok, err
-}
-
-// Service implements policy.World.
-func (a *askedWorld) Service(ctx context.Context, namespace, name string) (*corev1.Service, bool, error) {
-	svc, ok, err := a.World.Service(ctx, namespace, name)
-	a.noneOf(policy.KindService, ok, err)
-	if a.dups != nil {
-		a.served(func(id identity) bool { return id == identity{policy.KindService, namespace, name} })
-	}
-	return svc, ok, err
-}
-
-// TLSContexts implements policy.World.
-func (a *askedWorld) TLSContexts(ctx context.Context, name string) ([]policy.TLSContext, error) {
-	out, err := a.World.TLSContexts(ctx, name)
-	a.noneOf(policy.KindTLSContext, len(out) > 0, err)
-	if a.dups != nil {
-		a.served(func(id identity) bool { return id.kind == policy.KindTLSContext && id.name == name })
-	}
-	return out, err
-}
-
-// IstioGateways implements policy.World.
-func (a *askedWorld) IstioGateways(ctx context.Context, name string) ([]policy.IstioGateway, error) {
-	out, err := a.World.IstioGateways(ctx, name)
-	a.noneOf(policy.KindIstioGateway, len(out) > 0, err)
-	if a.dups != nil {
-		a.served(func(id identity) bool { return id.kind == policy.KindIstioGateway && id.name == name })
-	}
-	return out, err
-}
-
-// Gateway implements policy.World.
-func (a *askedWorld) Gateway(ctx context.Context, namespace, name string) (policy.Gateway, bool, error) {
-	gw, ok, err := a.World.Gateway(ctx, namespace, name)
-	a.noneOf(policy.KindGateway, ok, err)
-	if a.dups != nil {
-		a.served(func(id identity) bool { return id == identity{policy.KindGateway, namespace, name} })
-	}
-	return gw, ok, err
-}
-
-// PeerAuthentications implements policy.World.
-func (a *askedWorld) PeerAuthentications(ctx context.Context, namespace string) ([]policy.PeerAuthentication, error) {
-	out, err := a.World.PeerAuthentications(ctx, namespace)
-	a.noneOf(policy.KindPeerAuthentication, len(out) > 0, err)
-	if a.dups != nil {
-		a.served(func(id identity) bool { return id.kind == policy.KindPeerAuthentication && id.namespace == namespace })
-	}
-	return out, err
-}
-
-// Modules implements policy.World.
-func (a *askedWorld) Modules(ctx context.Context, name string) ([]policy.Module, error) {
-	out, err := a.World.Modules(ctx, name)
-	a.noneOf(policy.KindModule, len(out) > 0, err)
-	if a.dups != nil {
-		a.served(func(id identity) bool { return id.kind == policy.KindModule && id.name == name })
-	}
-	return out, err
-}
-
-// Resolvers implements policy.World.
-func (a *askedWorld) Resolvers(ctx context.Context, name string) ([]policy.Resolver, error) {
-	out, err := a.World.Resolvers(ctx, name)
-	a.noneOf(policy.KindResolver, len(out) > 0, err)
-	if a.dups != nil {
-		a.served(func(id identity) bool { return id.kind == policy.KindResolver && id.name == name })
+		a.served(func(id identity) bool {
+			switch q.By {
+			case policy.ByName:
+				return id.kind == kind && id.name == q.Name
+			case policy.InNamespace:
+				return id.kind == kind && id.namespace == q.Namespace
+			}
+			return id.kind == kind && id.name == q.Name && (kind == policy.KindNamespace || id.namespace == q.Namespace)
+		})
 	}
 	return out, err
 }
@@ -544,17 +487,6 @@ func (a *askedWorld) notes(obj *manifest.Object, ref policy.ObjectRef) []Note {
 			ref, id, loc(last.Source, last.Line), strings.Join(others, ", "))})
 	}
 	return out
-}
-
-// worldKindNames say what the World holds none of.
-var worldKindWords = map[policy.WorldKind]string{
-	policy.KindService:            "Services",
-	policy.KindTLSContext:         "Emissary TLSContexts",
-	policy.KindIstioGateway:       "Istio Gateways (networking.istio.io)",
-	policy.KindGateway:            "Gateway API Gateways (gateway.networking.k8s.io)",
-	policy.KindPeerAuthentication: "PeerAuthentications",
-	policy.KindModule:             "Emissary Modules",
-	policy.KindResolver:           "Emissary resolvers",
 }
 
 // howToTell says how to give meshgate what its World lacks.
@@ -603,11 +535,19 @@ func unknownNotes(res *Result) []Note {
 				q.name, count, strings.Join(a.kinds, ", "), verb, strings.Join(a.rules, ", "), howToTell("the Namespace object"))
 		} else {
 			msg = fmt.Sprintf("not checked: the World holds no %s, so %s (%s) that refer to one %s reviewed without it: %s could not check those references. %s",
-				worldKindWords[q.kind], count, strings.Join(a.kinds, ", "), verb, strings.Join(a.rules, ", "), howToTell("them"))
+				kindWords(q.kind), count, strings.Join(a.kinds, ", "), verb, strings.Join(a.rules, ", "), howToTell("them"))
 		}
 		out = append(out, Note{Kind: NoteWorld, Message: msg})
 	}
 	return out
+}
+
+// kindWords name the objects of a World kind.
+func kindWords(kind policy.WorldKind) string {
+	if d, ok := policy.LookupDeclared(kind); ok {
+		return d.Decl().Words
+	}
+	return string(kind)
 }
 
 // objectsWord counts objects, and gives the verb that agrees: "1 object", "was".

@@ -169,7 +169,7 @@ func HostNetworkBlocksSidecar(ctx context.Context, pod *corev1.Pod, ns string, w
 
 func namespaceOf(ctx context.Context, ns string, w policy.World) (policy.Namespace, error) {
 	if w != nil {
-		n, ok, err := w.Namespace(ctx, ns)
+		n, ok, err := policy.Get(ctx, w, policy.Namespaces, "", ns)
 		if err != nil {
 			return policy.Namespace{}, fmt.Errorf("look up namespace %q: %w", ns, err)
 		}

@@ -61,15 +61,18 @@ func TestEdgeContainer(t *testing.T) {
 	assert.Equal(t, -1, EdgeContainer(nil), "a nil pod has no edge container")
 }
 
-// fakeWorld answers Namespace from a map; nothing else is needed here.
+// fakeWorld answers namespace lookups from a map; nothing else is needed here.
 type fakeWorld struct {
 	policy.World
 	ns map[string]map[string]string
 }
 
-func (w fakeWorld) Namespace(_ context.Context, name string) (policy.Namespace, bool, error) {
-	l, ok := w.ns[name]
-	return policy.Namespace{Name: name, Labels: l}, ok, nil
+func (w fakeWorld) Find(_ context.Context, kind policy.WorldKind, q policy.Query) (any, error) {
+	l, ok := w.ns[q.Name]
+	if kind != policy.KindNamespace || !ok {
+		return nil, nil
+	}
+	return []policy.Namespace{{Name: q.Name, Labels: l}}, nil
 }
 
 func TestModeOf(t *testing.T) {

@@ -62,7 +62,7 @@ func ResolveMapping(ctx context.Context, w policy.World, mp Mapping, ns string) 
 	r := Resolution{Resolver: mp.Resolver, Namespace: ns}
 	var mod *policy.Module
 	if w != nil {
-		mods, err := w.Modules(ctx, AmbassadorModule)
+		mods, err := policy.ListByName(ctx, w, policy.Modules, AmbassadorModule)
 		if err != nil {
 			return r, fmt.Errorf("look up Module %q: %w", AmbassadorModule, err)
 		}
@@ -86,7 +86,7 @@ func ResolveMapping(ctx context.Context, w policy.World, mp Mapping, ns string) 
 	var found []policy.Resolver
 	if w != nil {
 		var err error
-		if found, err = w.Resolvers(ctx, r.Resolver); err != nil {
+		if found, err = policy.ListByName(ctx, w, policy.Resolvers, r.Resolver); err != nil {
 			return r, fmt.Errorf("look up resolver %q: %w", r.Resolver, err)
 		}
 	}
@@ -146,7 +146,7 @@ func TLSContextMissing(ctx context.Context, w policy.World, name string) (missin
 	if w == nil || !w.Has(policy.KindTLSContext) {
 		return false, false, nil
 	}
-	found, err := w.TLSContexts(ctx, name)
+	found, err := policy.ListByName(ctx, w, policy.TLSContexts, name)
 	if err != nil {
 		return false, false, fmt.Errorf("look up TLSContext %q: %w", name, err)
 	}

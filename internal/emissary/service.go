@@ -33,14 +33,14 @@ func Resolve(ctx context.Context, u Upstream, w policy.World, rootNamespace stri
 	if w == nil || u.Kind != HostService {
 		return r, nil
 	}
-	svc, ok, err := w.Service(ctx, u.Namespace, u.Name)
+	svc, ok, err := policy.Get(ctx, w, policy.Services, u.Namespace, u.Name)
 	if err != nil {
 		return r, fmt.Errorf("look up Service %s/%s: %w", u.Namespace, u.Name, err)
 	}
 	if ok && svc != nil {
 		r.Service = svc
 	}
-	r.Namespace, r.NamespaceKnown, err = w.Namespace(ctx, u.Namespace)
+	r.Namespace, r.NamespaceKnown, err = policy.Get(ctx, w, policy.Namespaces, "", u.Namespace)
 	if err != nil {
 		return r, fmt.Errorf("look up namespace %q: %w", u.Namespace, err)
 	}

@@ -78,7 +78,7 @@ func EffectiveMTLS(ctx context.Context, w policy.World, rootNamespace, namespace
 	if w == nil {
 		return MTLS{Mode: Permissive, Level: "default"}, nil
 	}
-	pas, err := w.PeerAuthentications(ctx, namespace)
+	pas, err := policy.ListInNamespace(ctx, w, policy.PeerAuthentications, namespace)
 	if err != nil {
 		return MTLS{}, fmt.Errorf("list PeerAuthentications in %q: %w", namespace, err)
 	}
@@ -102,7 +102,7 @@ func EffectiveMTLS(ctx context.Context, w policy.World, rootNamespace, namespace
 		}
 	}
 	if namespace != rootNamespace && rootNamespace != "" {
-		root, err := w.PeerAuthentications(ctx, rootNamespace)
+		root, err := policy.ListInNamespace(ctx, w, policy.PeerAuthentications, rootNamespace)
 		if err != nil {
 			return MTLS{}, fmt.Errorf("list PeerAuthentications in %q: %w", rootNamespace, err)
 		}

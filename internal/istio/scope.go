@@ -102,7 +102,7 @@ func InScope(ctx context.Context, svc *corev1.Service, namespace string, w polic
 	if w == nil {
 		return false, nil
 	}
-	ns, ok, err := w.Namespace(ctx, namespace)
+	ns, ok, err := policy.Get(ctx, w, policy.Namespaces, "", namespace)
 	if err != nil {
 		return false, fmt.Errorf("look up namespace %q: %w", namespace, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
@@ -144,21 +145,35 @@ func TestWorldKindsReadFollowTheRules(t *testing.T) {
 	assert.False(t, ok)
 }
 
-func TestRegisterWorldKind(t *testing.T) {
+func TestDeclare(t *testing.T) {
+	thing := func(kind WorldKind, crd string, lookups Lookup, decode func(metav1.Object) (ObjectMeta, error)) Decl[ObjectMeta] {
+		return Decl[ObjectMeta]{KindDecl: KindDecl{Name: kind, Lookups: lookups, Words: "things",
+			APIKinds: []APIKind{{Group: "x.io", Kind: "Thing", Resource: "things", CRD: crd}}}, Decode: decode}
+	}
+	decode := func(o metav1.Object) (ObjectMeta, error) { return metaOf(o), nil }
 	assert.Panics(t, func() {
-		RegisterWorldKind(WorldKindInfo{Kind: "x.io/Gateway", Group: GroupGatewayAPI, APIKind: "Gateway", Resource: "gateways", CRD: "gateways." + GroupGatewayAPI})
+		Declare(Decl[ObjectMeta]{KindDecl: KindDecl{Name: "x.io/Gateway", Lookups: ByKey, Words: "gateways",
+			APIKinds: []APIKind{{Group: GroupGatewayAPI, Kind: "Gateway", Resource: "gateways", CRD: "gateways." + GroupGatewayAPI}}}, Decode: decode})
 	}, "an API kind declared twice")
 	resolvers, ok := LookupWorldKind(KindResolver)
 	assert.True(t, ok)
 	assert.Len(t, resolvers, 3, "Emissary's three resolver kinds make one World kind")
+	assert.Panics(t, func() { Declare(thing("x.io/Thing", "thing.x.io", ByKey, decode)) }, "a CRD name that is not <resource>.<group>")
+	assert.Panics(t, func() { Declare(thing("x.io/Thing", "things.x.io", 0, decode)) }, "no lookup")
+	assert.Panics(t, func() { Declare(thing("x.io/Thing", "things.x.io", ByKey, nil)) }, "no decoder")
 	assert.Panics(t, func() {
-		RegisterWorldKind(WorldKindInfo{Kind: "x.io/Thing", Group: "x.io", APIKind: "Thing", Resource: "things", CRD: "thing.x.io"})
-	}, "a CRD name that is not <resource>.<group>")
-	RegisterWorldKind(WorldKindInfo{Kind: "x.io/Thing", Group: "x.io", APIKind: "Thing", Resource: "things", CRD: "things.x.io"})
+		d := thing("x.io/Thing", "things.x.io", ByKey, decode)
+		d.Words = ""
+		Declare(d)
+	}, "no words for the notes")
+	assert.Panics(t, func() { Declare(thing(KindService, "things.x.io", ByKey, decode)) }, "a World kind declared twice")
+	Declare(thing("x.io/Thing", "things.x.io", ByKey, decode))
 	ks, ok := LookupWorldKind("x.io/Thing")
 	assert.True(t, ok)
 	assert.Len(t, ks, 1)
-	UnregisterWorldKind("x.io/Thing")
+	Undeclare("x.io/Thing")
 	_, ok = LookupWorldKind("x.io/Thing")
+	assert.False(t, ok)
+	_, ok = LookupDeclared("x.io/Thing")
 	assert.False(t, ok)
 }

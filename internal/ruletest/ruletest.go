@@ -181,3 +181,13 @@ func WorldOf(tb testing.TB, objs ...*unstructured.Unstructured) *world.Memory {
 	}
 	return w
 }
+
+// SyncedWorldOf returns WorldOf(objs) holding every declared World kind
+// completely, as the admission server's cache does once synced: what it does
+// not hold is absent, not unknown.
+func SyncedWorldOf(tb testing.TB, objs ...*unstructured.Unstructured) *world.Memory {
+	tb.Helper()
+	w := WorldOf(tb, objs...)
+	w.MarkAllKnown()
+	return w
+}

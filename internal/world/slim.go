@@ -9,7 +9,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/meshgate/meshgate/internal/policy"
 )
@@ -23,13 +22,13 @@ import (
 //     protocol and appProtocol (what the Mapping rules read of an upstream
 //     Service), in less than half the memory of a typed Service;
 //   - *metav1.PartialObjectMetadata (the metadata-only kinds): name,
-//     namespace, resourceVersion and deletionTimestamp, plus the labels of a
-//     Namespace (NamespaceFrom) and the sharing annotation of an Istio
-//     Gateway (IstioGatewayFrom);
-//   - *unstructured.Unstructured of a Gateway API Gateway, PeerAuthentication
-//     or Module: apiVersion, kind, name, namespace, resourceVersion and the
-//     spec fields GatewayFrom, PeerAuthenticationFrom and ModuleFrom read;
-//     any other kind loses its managedFields and last-applied annotation only.
+//     namespace, resourceVersion and deletionTimestamp, plus the labels and
+//     annotations its World kind keeps (policy.Keep: a Namespace's labels,
+//     an Istio Gateway's sharing annotation);
+//   - *unstructured.Unstructured of a World kind: apiVersion, kind, name,
+//     namespace, resourceVersion and the spec fields its World kind keeps
+//     (policy.Keep.Spec); any other kind loses its managedFields and
+//     last-applied annotation only.
 //
 // Anything else is returned unchanged. Slim is idempotent (an informer may
 // pass an object through it twice) and never modifies obj.
@@ -40,8 +39,8 @@ func Slim(obj any) any {
 	case *metav1.PartialObjectMetadata:
 		return slimMetadata(o)
 	case *unstructured.Unstructured:
-		if keep, ok := slimSpecs[o.GroupVersionKind().GroupKind()]; ok {
-			return slimUnstructured(o, keep)
+		if k, ok := policy.WorldKindOf(o.GroupVersionKind().GroupKind()); ok {
+			return slimUnstructured(o, k.Decl.Decl().Keep.Spec)
 		}
 		return stripBookkeeping(o)
 	}
@@ -153,7 +152,7 @@ func intern(s string) string {
 }
 
 // slimMetadata keeps the identity, the deletion timestamp (the CRD watch reads
-// it), a Namespace's labels and an Istio Gateway's sharing annotation.
+// it) and the labels and annotations the object's World kind keeps.
 func slimMetadata(in *metav1.PartialObjectMetadata) *metav1.PartialObjectMetadata {
 	out := &metav1.PartialObjectMetadata{
 		TypeMeta: in.TypeMeta,
@@ -162,55 +161,34 @@ func slimMetadata(in *metav1.PartialObjectMetadata) *metav1.PartialObjectMetadat
 			DeletionTimestamp: in.DeletionTimestamp,
 		},
 	}
-	// The cache sets the kind of every metadata object; one without a kind
-	// keeps its labels, in case it is a Namespace.
-	if gk := in.GroupVersionKind().GroupKind(); gk == namespaceGK || gk.Empty() {
+	gk := in.GroupVersionKind().GroupKind()
+	if gk.Empty() {
+		// The cache sets the kind of every metadata object; one without a
+		// kind keeps its labels, in case it is a Namespace.
+		out.Labels = in.Labels
+		return out
+	}
+	k, ok := policy.WorldKindOf(gk)
+	if !ok {
+		return out
+	}
+	keep := k.Decl.Decl().Keep
+	if keep.Labels {
 		out.Labels = in.Labels
 	}
-	if v, ok := in.Annotations[policy.AnnotationAllowedNamespaces]; ok && in.GroupVersionKind().GroupKind() == istioGatewayGK {
-		out.Annotations = map[string]string{policy.AnnotationAllowedNamespaces: v}
+	for _, a := range keep.Annotations {
+		if v, ok := in.Annotations[a]; ok {
+			if out.Annotations == nil {
+				out.Annotations = map[string]string{}
+			}
+			out.Annotations[a] = v
+		}
 	}
 	return out
 }
 
-var (
-	namespaceGK    = schema.GroupKind{Kind: "Namespace"}
-	istioGatewayGK = schema.GroupKind{Group: GroupIstioNet, Kind: "Gateway"}
-)
-
-// slimSpecs are, per group/kind held as unstructured, the fields under spec
-// the World reads.
-var slimSpecs = map[schema.GroupKind][]specPath{
-	{Group: GroupGatewayAPI, Kind: "Gateway"}: {
-		{path: []string{"gatewayClassName"}},
-		// GatewayFrom: each listener's name, port, protocol, tls.mode (and
-		// whether tls is set) and allowedRoutes.
-		{path: []string{"listeners"}, only: []specPath{
-			{path: []string{"name"}}, {path: []string{"port"}}, {path: []string{"protocol"}},
-			{path: []string{"tls"}, only: []specPath{{path: []string{"mode"}}}},
-			{path: []string{"allowedRoutes"}},
-		}},
-	},
-	{Group: GroupIstioSec, Kind: "PeerAuthentication"}: {
-		{path: []string{"selector", "matchLabels"}},
-		{path: []string{"mtls", "mode"}},
-	},
-	{Group: GroupEmissary, Kind: "Module"}: {
-		{path: []string{"config", "use_ambassador_namespace_for_service_resolution"}},
-		{path: []string{"config", "resolver"}},
-	},
-}
-
-// specPath is a field to keep. With only set, an object keeps only those of
-// its fields, and a list keeps only those fields of each of its objects
-// (anything else is kept as it is).
-type specPath struct {
-	path []string
-	only []specPath
-}
-
 // slimUnstructured keeps apiVersion, kind, the identity and the spec paths.
-func slimUnstructured(in *unstructured.Unstructured, keep []specPath) *unstructured.Unstructured {
+func slimUnstructured(in *unstructured.Unstructured, keep []policy.SpecPath) *unstructured.Unstructured {
 	meta := map[string]any{}
 	for _, f := range []string{"name", "namespace", "resourceVersion"} {
 		if v, ok := nested(in.Object, "metadata", f); ok {
@@ -225,24 +203,24 @@ func slimUnstructured(in *unstructured.Unstructured, keep []specPath) *unstructu
 }
 
 // keepPaths copies the fields of keep from m into a new map.
-func keepPaths(m map[string]any, keep []specPath) map[string]any {
+func keepPaths(m map[string]any, keep []policy.SpecPath) map[string]any {
 	out := map[string]any{}
 	for _, k := range keep {
-		v, ok := nested(m, k.path...)
+		v, ok := nested(m, k.Path...)
 		if !ok {
 			continue
 		}
-		if k.only != nil {
-			v = keepOnly(v, k.only)
+		if k.Only != nil {
+			v = keepOnly(v, k.Only)
 		}
-		setNested(out, v, k.path...)
+		setNested(out, v, k.Path...)
 	}
 	return out
 }
 
 // keepOnly keeps only the fields of keep of an object, or of each object of a
 // list.
-func keepOnly(v any, keep []specPath) any {
+func keepOnly(v any, keep []policy.SpecPath) any {
 	switch v := v.(type) {
 	case map[string]any:
 		return keepPaths(v, keep)

@@ -58,34 +58,50 @@ func TestSlimWorldGivesTheSameVerdicts(t *testing.T) {
 			if ns == "" {
 				ns = "default"
 			}
-			for _, w := range []string{name, ns} {
-				assert.Equal(t, answer(full.Namespace(ctx, w)), answer(slim.Namespace(ctx, w)), "Namespace %s", w)
-				assert.Equal(t, answer(full.TLSContexts(ctx, w)), answer(slim.TLSContexts(ctx, w)), "TLSContexts %s", w)
-				assert.Equal(t, answer(full.IstioGateways(ctx, w)), answer(slim.IstioGateways(ctx, w)), "IstioGateways %s", w)
-				assert.Equal(t, answer(full.Modules(ctx, w)), answer(slim.Modules(ctx, w)), "Modules %s", w)
-				assert.Equal(t, answer(full.Resolvers(ctx, w)), answer(slim.Resolvers(ctx, w)), "Resolvers %s", w)
-				assert.Equal(t, answer(full.PeerAuthentications(ctx, w)), answer(slim.PeerAuthentications(ctx, w)), "PeerAuthentications %s", w)
+			for _, d := range policy.DeclaredKinds() {
+				k := d.Decl()
+				for _, q := range queries(k, ns, name) {
+					fv, ferr := full.Find(ctx, k.Name, q)
+					sv, serr := slim.Find(ctx, k.Name, q)
+					require.Equal(t, ferr, serr)
+					assert.Equal(t, answer(fv), answer(sv), "%s %s %s/%s", k.Name, q.By, q.Namespace, q.Name)
+				}
+				assert.Equal(t, full.Has(k.Name), slim.Has(k.Name), "Has(%s)", k.Name)
 			}
-			assert.Equal(t, answer(full.Gateway(ctx, ns, name)), answer(slim.Gateway(ctx, ns, name)), "Gateway %s/%s", ns, name)
-			fs, fok, ferr := full.Service(ctx, ns, name)
-			ss, sok, serr := slim.Service(ctx, ns, name)
-			require.Equal(t, fok, sok, "Service %s/%s", ns, name)
-			require.Equal(t, ferr, serr)
-			if fok {
-				assert.Equal(t, fs.Spec.Type, ss.Spec.Type)
-				assert.Equal(t, fs.Spec.Selector, ss.Spec.Selector)
-				assert.Equal(t, servicePorts(fs.Spec.Ports), servicePorts(ss.Spec.Ports))
-			}
-		}
-		for _, k := range []policy.WorldKind{policy.KindNamespace, policy.KindService, policy.KindTLSContext, policy.KindIstioGateway,
-			policy.KindGateway, policy.KindPeerAuthentication, policy.KindModule, policy.KindResolver} {
-			assert.Equal(t, full.Has(k), slim.Has(k), "Has(%s)", k)
 		}
 	})
 }
 
-// answer renders a World lookup's results as one comparable JSON string.
-func answer(v ...any) string {
+// queries are the lookups kind declares, about the names ns and name.
+func queries(k *policy.KindDecl, ns, name string) []policy.Query {
+	var out []policy.Query
+	for _, w := range []string{name, ns} {
+		if k.Lookups&policy.ByName != 0 {
+			out = append(out, policy.Query{By: policy.ByName, Name: w})
+		}
+		if k.Lookups&policy.InNamespace != 0 {
+			out = append(out, policy.Query{By: policy.InNamespace, Namespace: w})
+		}
+		if k.Lookups&policy.ByKey != 0 && k.ClusterScoped {
+			out = append(out, policy.Query{By: policy.ByKey, Name: w})
+		}
+	}
+	if k.Lookups&policy.ByKey != 0 && !k.ClusterScoped {
+		out = append(out, policy.Query{By: policy.ByKey, Namespace: ns, Name: name})
+	}
+	return out
+}
+
+// answer renders a World lookup's results as one comparable JSON string: of
+// a Service, what the rules read of it (its type, selector and ports).
+func answer(v any) string {
+	if svcs, ok := v.([]*corev1.Service); ok {
+		var out []any
+		for _, s := range svcs {
+			out = append(out, []any{s.Namespace, s.Name, s.Spec.Type, s.Spec.Selector, servicePorts(s.Spec.Ports)})
+		}
+		v = out
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		panic(err)
@@ -111,25 +127,20 @@ func slimmed(t *testing.T, o *unstructured.Unstructured) *unstructured.Unstructu
 	if !ok {
 		return o
 	}
-	infos, _ := policy.LookupWorldKind(kind)
-	metadataOnly := false
-	for _, k := range infos {
-		if k.GroupKind() == o.GroupVersionKind().GroupKind() {
-			metadataOnly = k.MetadataOnly
-		}
-	}
+	d, _ := policy.LookupDeclared(kind)
+	decl := d.Decl()
 	var cached any
 	switch {
-	case metadataOnly:
+	case decl.MetadataOnly:
 		m := &metav1.PartialObjectMetadata{}
 		data, err := json.Marshal(o.Object)
 		require.NoError(t, err)
 		require.NoError(t, json.Unmarshal(data, m))
 		cached = m
-	case kind == policy.KindService:
-		svc, err := world.ServiceFrom(o)
-		require.NoError(t, err)
-		cached = svc
+	case decl.New != nil: // the typed object the cache watches
+		typed := decl.New()
+		require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, typed))
+		cached = typed
 	default:
 		cached = o.DeepCopy()
 	}

@@ -92,23 +92,23 @@ func TestMemory(t *testing.T) {
 	assert.Equal(t, len(objs)-1, added, "everything but the ConfigMap is a World kind")
 
 	ctx := context.Background()
-	ns, ok, _ := w.Namespace(ctx, "apps")
+	ns, ok, _ := policy.Get(ctx, w, policy.Namespaces, "", "apps")
 	require.True(t, ok)
 	assert.Equal(t, "enabled", ns.Labels["istio-injection"])
-	_, ok, _ = w.Namespace(ctx, "nope")
+	_, ok, _ = policy.Get(ctx, w, policy.Namespaces, "", "nope")
 	assert.False(t, ok)
 
-	svc, ok, _ := w.Service(ctx, "default", "quote")
+	svc, ok, _ := policy.Get(ctx, w, policy.Services, "default", "quote")
 	require.True(t, ok, "a Service without a namespace lands in the default namespace")
 	assert.Equal(t, int32(80), svc.Spec.Ports[0].Port)
 
-	tls, _ := w.TLSContexts(ctx, "istio-upstream")
+	tls, _ := policy.ListByName(ctx, w, policy.TLSContexts, "istio-upstream")
 	require.Len(t, tls, 2, "TLSContext names are cluster-global: both namespaces are returned")
 	assert.Equal(t, policy.TLSContext{ObjectMeta: policy.ObjectMeta{Namespace: "emissary", Name: "istio-upstream"}}, tls[0])
 
-	assert.Equal(t, []policy.IstioGateway{{ObjectMeta: policy.ObjectMeta{Namespace: "istio-ingress", Name: "gw"}}}, must(w.IstioGateways(ctx, "gw")))
+	assert.Equal(t, []policy.IstioGateway{{ObjectMeta: policy.ObjectMeta{Namespace: "istio-ingress", Name: "gw"}}}, must(policy.ListByName(ctx, w, policy.IstioGateways, "gw")))
 
-	gw, ok, _ := w.Gateway(ctx, "infra", "shared")
+	gw, ok, _ := policy.Get(ctx, w, policy.Gateways, "infra", "shared")
 	require.True(t, ok)
 	assert.Equal(t, "istio", gw.ClassName)
 	assert.Equal(t, []policy.Listener{
@@ -121,16 +121,16 @@ func TestMemory(t *testing.T) {
 	}, gw.Listeners)
 
 	assert.Equal(t, []policy.PeerAuthentication{{ObjectMeta: policy.ObjectMeta{Namespace: "apps", Name: "default"}, Selector: map[string]string{"app": "quote"}, Mode: "STRICT"}},
-		must(w.PeerAuthentications(ctx, "apps")))
+		must(policy.ListInNamespace(ctx, w, policy.PeerAuthentications, "apps")))
 	assert.Equal(t, []policy.Module{{ObjectMeta: policy.ObjectMeta{Namespace: "emissary", Name: "ambassador"}, UseAmbassadorNamespaceForServiceResolution: true, Resolver: "endpoint"}},
-		must(w.Modules(ctx, "ambassador")))
-	consul := must(w.Resolvers(ctx, "consul-dc1"))
+		must(policy.ListByName(ctx, w, policy.Modules, "ambassador")))
+	consul := must(policy.ListByName(ctx, w, policy.Resolvers, "consul-dc1"))
 	require.Len(t, consul, 1)
 	assert.False(t, consul[0].ResolvesToService(), "a Consul resolver does not resolve to a Kubernetes Service")
-	endpoint := must(w.Resolvers(ctx, "endpoint"))
+	endpoint := must(policy.ListByName(ctx, w, policy.Resolvers, "endpoint"))
 	require.Len(t, endpoint, 1)
 	assert.True(t, endpoint[0].ResolvesToService())
-	assert.Empty(t, must(w.Resolvers(ctx, "nope")))
+	assert.Empty(t, must(policy.ListByName(ctx, w, policy.Resolvers, "nope")))
 	assert.True(t, w.Has(policy.KindModule))
 	assert.True(t, w.Has(policy.KindResolver))
 
@@ -183,5 +183,5 @@ metadata: {name: kubeflow-gateway}
 		{ObjectMeta: policy.ObjectMeta{Namespace: "kubeflow", Name: "kubeflow-gateway"}, AllowedNamespaces: "auth, oauth2-proxy", Shared: true},
 		{ObjectMeta: policy.ObjectMeta{Namespace: "staging", Name: "kubeflow-gateway"}, Shared: true},
 		{ObjectMeta: policy.ObjectMeta{Namespace: "default", Name: "kubeflow-gateway"}},
-	}, must(w.IstioGateways(context.Background(), "kubeflow-gateway")), "the annotation as written, and whether it is there at all")
+	}, must(policy.ListByName(context.Background(), w, policy.IstioGateways, "kubeflow-gateway")), "the annotation as written, and whether it is there at all")
 }

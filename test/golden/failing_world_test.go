@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshgate/meshgate/internal/engine"
 	"github.com/meshgate/meshgate/internal/policy"
@@ -19,35 +18,7 @@ var errInjected = errors.New("injected: the API server is unavailable")
 // fails every lookup, as a World whose cache and API server reads fail does.
 type failingWorld struct{ inner policy.World }
 
-func (f failingWorld) Namespace(context.Context, string) (policy.Namespace, bool, error) {
-	return policy.Namespace{}, false, errInjected
-}
-
-func (f failingWorld) Service(context.Context, string, string) (*corev1.Service, bool, error) {
-	return nil, false, errInjected
-}
-
-func (f failingWorld) TLSContexts(context.Context, string) ([]policy.TLSContext, error) {
-	return nil, errInjected
-}
-
-func (f failingWorld) IstioGateways(context.Context, string) ([]policy.IstioGateway, error) {
-	return nil, errInjected
-}
-
-func (f failingWorld) Gateway(context.Context, string, string) (policy.Gateway, bool, error) {
-	return policy.Gateway{}, false, errInjected
-}
-
-func (f failingWorld) PeerAuthentications(context.Context, string) ([]policy.PeerAuthentication, error) {
-	return nil, errInjected
-}
-
-func (f failingWorld) Modules(context.Context, string) ([]policy.Module, error) {
-	return nil, errInjected
-}
-
-func (f failingWorld) Resolvers(context.Context, string) ([]policy.Resolver, error) {
+func (f failingWorld) Find(context.Context, policy.WorldKind, policy.Query) (any, error) {
 	return nil, errInjected
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -28,6 +29,7 @@ import (
 	"github.com/meshgate/meshgate/internal/engine"
 	"github.com/meshgate/meshgate/internal/policy"
 	"github.com/meshgate/meshgate/internal/world"
+	"github.com/meshgate/meshgate/internal/world/cached"
 	"github.com/meshgate/meshgate/webhook"
 )
 
@@ -46,9 +48,14 @@ var widgetGK = schema.GroupKind{Group: fakeGroup, Kind: "Widget"}
 func registerFakeRule(t *testing.T) *atomic.Int32 {
 	t.Helper()
 	calls := &atomic.Int32{}
-	policy.RegisterWorldKind(policy.WorldKindInfo{
-		Kind: gadgetKind, Group: fakeGroup, APIKind: "Gadget", Resource: "gadgets",
-		CRD: "gadgets." + fakeGroup, MetadataOnly: true,
+	policy.Declare(policy.Decl[policy.ObjectMeta]{
+		KindDecl: policy.KindDecl{
+			Name: gadgetKind, APIKinds: []policy.APIKind{{Group: fakeGroup, Kind: "Gadget", Resource: "gadgets", CRD: "gadgets." + fakeGroup}},
+			Lookups: policy.ByKey, Words: "gadgets", MetadataOnly: true,
+		},
+		Decode: func(o metav1.Object) (policy.ObjectMeta, error) {
+			return policy.ObjectMeta{Namespace: o.GetNamespace(), Name: o.GetName()}, nil
+		},
 	})
 	policy.Register(policy.Rule{
 		ID:       fakeRule,
@@ -79,7 +86,7 @@ func registerFakeRule(t *testing.T) *atomic.Int32 {
 	})
 	t.Cleanup(func() {
 		policy.Unregister(fakeRule)
-		policy.UnregisterWorldKind(gadgetKind)
+		policy.Undeclare(gadgetKind)
 	})
 	return calls
 }
@@ -149,7 +156,7 @@ func TestAFakeRuleIsSeenEverywhere(t *testing.T) {
 			kinds = append(kinds, k.Kind)
 		}
 		assert.Contains(t, kinds, gadgetKind, "the server caches what a rule reads")
-		informers := webhook.NewCacheWorld(nil, nil, webhook.CacheWorldOptions{}).Informers()
+		informers := cached.New(nil, nil, cached.Options{}).Informers()
 		assert.Contains(t, informers, schema.GroupKind{Group: fakeGroup, Kind: "Gadget"}, "the World's informers")
 		assert.Equal(t, []string{fakeRule}, policy.RulesReading(gadgetKind))
 		var granted []string

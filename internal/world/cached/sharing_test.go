@@ -1,4 +1,4 @@
-package webhook
+package cached
 
 import (
 	"context"
@@ -29,11 +29,11 @@ func (c metadataListCache) List(_ context.Context, list client.ObjectList, _ ...
 	return nil
 }
 
-// TestCacheWorldIstioGatewaysKeepTheirSharing: the Istio Gateways the cache
+// TestIstioGatewaysKeepTheirSharing: the Istio Gateways the cache
 // holds (metadata only) reach the rules with the owner's
 // meshgate.io/allowed-namespaces annotation, and nothing else of their
 // metadata.
-func TestCacheWorldIstioGatewaysKeepTheirSharing(t *testing.T) {
+func TestIstioGatewaysKeepTheirSharing(t *testing.T) {
 	gvk := schema.GroupVersionKind{Group: policy.GroupIstioNet, Version: "v1", Kind: "Gateway"}
 	stored := func(ns string, annotations map[string]string) metav1.PartialObjectMetadata {
 		m := &metav1.PartialObjectMetadata{
@@ -46,9 +46,9 @@ func TestCacheWorldIstioGatewaysKeepTheirSharing(t *testing.T) {
 		stored("kubeflow", map[string]string{policy.AnnotationAllowedNamespaces: "auth, oauth2-proxy", "other": "x"}),
 		stored("staging", map[string]string{"other": "x"}),
 	}}
-	w := NewCacheWorld(c, nil, CacheWorldOptions{})
-	w.setActive(kindSpec{kind: policy.KindIstioGateway, gk: gvk.GroupKind(), metadataOnly: true, byName: true}, gvk, true)
-	got, err := w.IstioGateways(context.Background(), "kubeflow-gateway")
+	w := New(c, nil, Options{})
+	activate(w, kindSpec{kind: policy.KindIstioGateway, gk: gvk.GroupKind(), decl: policy.IstioGateways}, gvk)
+	got, err := policy.ListByName(context.Background(), w, policy.IstioGateways, "kubeflow-gateway")
 	require.NoError(t, err)
 	assert.Equal(t, []policy.IstioGateway{
 		{ObjectMeta: policy.ObjectMeta{Namespace: "kubeflow", Name: "kubeflow-gateway"}, AllowedNamespaces: "auth, oauth2-proxy", Shared: true},

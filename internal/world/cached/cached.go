@@ -1,4 +1,8 @@
-package webhook
+// Package cached is the admission server's policy.World: the declared World
+// kinds (policy.Declare) read from a controller-runtime cache that holds only
+// what the rules need of them (world.Slim), following the CRDs that serve
+// them, and reading the API server on a cache miss, within bounds.
+package cached
 
 import (
 	"context"
@@ -11,7 +15,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"golang.org/x/time/rate"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,22 +29,21 @@ import (
 	"github.com/meshgate/meshgate/internal/world"
 )
 
-// kindSpec says how the cache holds one World kind.
+// kindSpec says how the cache holds one API kind of a World kind.
 type kindSpec struct {
 	kind policy.WorldKind
 	gk   schema.GroupKind
 	// version is the version a built-in kind is read at.
 	version string
 	// crd is the CRD that serves the kind; "" for built-in kinds.
-	crd string
-	// metadataOnly: the rules need names and labels only.
-	metadataOnly bool
-	// byName: the World looks these up by name across namespaces.
-	byName bool
+	crd  string
+	decl policy.Declared
 	// rules are the rules that consult this kind and run without it when it is
 	// missing.
 	rules []string
 }
+
+func (k kindSpec) metadataOnly() bool { return k.decl.Decl().MetadataOnly }
 
 // specsOf returns how the cache holds each World kind the registered rules
 // read (policy.WorldKindsRead): the World holds nothing else.
@@ -49,17 +51,14 @@ func specsOf(kinds []policy.WorldKindInfo) []kindSpec {
 	out := make([]kindSpec, 0, len(kinds))
 	for _, k := range kinds {
 		out = append(out, kindSpec{
-			kind: k.Kind, gk: k.GroupKind(), version: k.Version, crd: k.CRD,
-			metadataOnly: k.MetadataOnly, byName: k.ByName, rules: policy.RulesReading(k.Kind),
+			kind: k.Kind, gk: k.GroupKind(), version: k.Version, crd: k.CRD, decl: k.Decl,
+			rules: policy.RulesReading(k.Kind),
 		})
 	}
 	return out
 }
 
-var (
-	namespaceGVK = corev1.SchemeGroupVersion.WithKind("Namespace")
-	crdGVK       = schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"}
-)
+var crdGVK = schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"}
 
 // nameField is the cache index of objects by name across namespaces.
 const nameField = "meshgate.metadata.name"
@@ -70,46 +69,35 @@ const nameField = "meshgate.metadata.name"
 // metadata-only kinds their identity, and a Namespace its labels), reads
 // without deep copies (the World hands out read-only values), and reads of a
 // kind without an informer failing instead of starting one.
-//
-// wholeObjects keeps whole objects instead, without only managedFields and
-// the last-applied-configuration annotation: what meshgate cached before it
-// slimmed objects, kept to measure the difference (`make bench-scale`).
-func CacheOptions(wholeObjects bool) cache.Options {
+func CacheOptions() cache.Options {
 	noCopy := true
-	transform := func(in any) (any, error) { return world.Slim(in), nil }
-	if wholeObjects {
-		transform = stripBookkeeping
-	}
 	return cache.Options{
-		DefaultTransform:             transform,
+		DefaultTransform:             func(in any) (any, error) { return world.Slim(in), nil },
 		DefaultUnsafeDisableDeepCopy: &noCopy,
 		ReaderFailOnMissingInformer:  true,
 	}
 }
 
-// stripBookkeeping drops managedFields and the last-applied-configuration
-// annotation, in place.
-func stripBookkeeping(in any) (any, error) {
-	out, err := cache.TransformStripManagedFields()(in)
-	if err != nil {
-		return out, err
-	}
-	if o, ok := out.(metav1.Object); ok {
-		if a := o.GetAnnotations(); a != nil {
-			if _, found := a[corev1.LastAppliedConfigAnnotation]; found {
-				delete(a, corev1.LastAppliedConfigAnnotation)
-				o.SetAnnotations(a)
-			}
-		}
-	}
-	return out, nil
+// Metrics records what the World does (the server's metrics implement it).
+type Metrics interface {
+	// SetKindAvailable records whether the World holds kind.
+	SetKindAvailable(kind policy.WorldKind, available bool)
+	// LiveRead counts a read of kind from the API server.
+	LiveRead(kind string)
+	// LiveReadThrottled counts a live read not made (over its bounds).
+	LiveReadThrottled()
 }
 
-// CacheWorld is the policy.World of the admission server, read from a
-// controller-runtime cache that holds only what the rules need: namespaces
-// (metadata only), Services, Emissary TLSContexts, Istio Gateways (metadata
-// only, with their sharing annotation), Gateway API Gateways and
-// PeerAuthentications.
+type noMetrics struct{}
+
+func (noMetrics) SetKindAvailable(policy.WorldKind, bool) {}
+func (noMetrics) LiveRead(string)                         {}
+func (noMetrics) LiveReadThrottled()                      {}
+
+// World is the policy.World of the admission server, read from a
+// controller-runtime cache that holds only what the rules need of the World
+// kinds they read (policy.WorldKindsRead), as each kind's declaration says:
+// metadata only, a typed summary (Services) or the spec fields it keeps.
 //
 // CRD-backed kinds are followed through a metadata-only watch of the
 // CustomResourceDefinitions: a kind whose CRD is missing is not in the World
@@ -117,11 +105,11 @@ func stripBookkeeping(in any) (any, error) {
 // meshgate_rule_degraded metric say so) and is picked up, without a restart,
 // when its CRD is installed; a CRD that is deleted drops its kind again.
 //
-// CacheWorld is a manager.Runnable: add it to the manager that owns the cache.
-type CacheWorld struct {
+// World is a manager.Runnable: add it to the manager that owns the cache.
+type World struct {
 	cache   cache.Cache
 	mapper  meta.RESTMapper
-	metrics *Metrics
+	metrics Metrics
 	log     logr.Logger
 	resync  time.Duration
 	retry   time.Duration
@@ -137,23 +125,24 @@ type CacheWorld struct {
 	mu     sync.RWMutex
 	active map[schema.GroupKind]schema.GroupVersionKind
 	told   map[schema.GroupKind]bool
-	// services is the Service informer's store, once it runs.
-	services toolscache.Indexer
+	// stores are the informers' stores of the typed kinds (Services), which
+	// the cache's reader cannot hand out as what it holds (summaries).
+	stores map[schema.GroupKind]toolscache.Indexer
 
 	synced  atomic.Bool
 	trigger chan struct{}
 }
 
-var _ policy.World = (*CacheWorld)(nil)
+var _ policy.World = (*World)(nil)
 
-// CacheWorldOptions configure a CacheWorld.
-type CacheWorldOptions struct {
+// Options configure a World.
+type Options struct {
 	// Live reads from the API server what the cache misses (an object applied
 	// a moment ago that the informer has not delivered yet): controller-runtime's
 	// API reader. Nil means the cache only.
 	Live client.Reader
-	// Metrics records which kinds are available (nil: none).
-	Metrics *Metrics
+	// Metrics records which kinds are available and the live reads (nil: none).
+	Metrics Metrics
 	// Log receives a line whenever a kind appears or disappears.
 	Log logr.Logger
 	// Resync is how often the CRDs are re-checked without an event (default 30s).
@@ -163,19 +152,23 @@ type CacheWorldOptions struct {
 	Retry time.Duration
 }
 
-// NewCacheWorld returns a World over c; mapper resolves the CRD kinds' versions.
-func NewCacheWorld(c cache.Cache, mapper meta.RESTMapper, o CacheWorldOptions) *CacheWorld {
+// New returns a World over c; mapper resolves the CRD kinds' versions.
+func New(c cache.Cache, mapper meta.RESTMapper, o Options) *World {
+	if o.Metrics == nil {
+		o.Metrics = noMetrics{}
+	}
 	if o.Resync <= 0 {
 		o.Resync = 30 * time.Second
 	}
 	if o.Retry <= 0 {
 		o.Retry = time.Second
 	}
-	return &CacheWorld{
+	return &World{
 		cache: c, mapper: mapper, metrics: o.Metrics, log: o.Log, resync: o.Resync, retry: o.Retry, live: o.Live,
 		specs:   specsOf(policy.WorldKindsRead()),
 		active:  map[schema.GroupKind]schema.GroupVersionKind{},
 		told:    map[schema.GroupKind]bool{},
+		stores:  map[schema.GroupKind]toolscache.Indexer{},
 		trigger: make(chan struct{}, 1),
 		absent:  absentMemo{ttl: absentTTL, gen: map[schema.GroupVersionKind]uint64{}, seen: map[string]absentEntry{}},
 	}
@@ -183,7 +176,7 @@ func NewCacheWorld(c cache.Cache, mapper meta.RESTMapper, o CacheWorldOptions) *
 
 // Start starts the informers, waits for them to sync, then follows the CRDs
 // until ctx is done. It implements manager.Runnable.
-func (w *CacheWorld) Start(ctx context.Context) error {
+func (w *World) Start(ctx context.Context) error {
 	for _, k := range w.specs {
 		if k.crd != "" {
 			continue
@@ -229,7 +222,7 @@ func (w *CacheWorld) Start(ctx context.Context) error {
 // Informers returns the kinds the World caches, built-in and CRD-backed (the
 // informer of a CRD kind runs while its CRD is installed): what the
 // registered rules read.
-func (w *CacheWorld) Informers() []schema.GroupKind {
+func (w *World) Informers() []schema.GroupKind {
 	out := make([]schema.GroupKind, 0, len(w.specs))
 	for _, k := range w.specs {
 		out = append(out, k.gk)
@@ -239,21 +232,21 @@ func (w *CacheWorld) Informers() []schema.GroupKind {
 
 // NeedLeaderElection implements manager.LeaderElectionRunnable: every replica
 // needs its World.
-func (w *CacheWorld) NeedLeaderElection() bool { return false }
+func (w *World) NeedLeaderElection() bool { return false }
 
 // Synced reports whether the initial sync is done.
-func (w *CacheWorld) Synced() bool { return w.synced.Load() }
+func (w *World) Synced() bool { return w.synced.Load() }
 
 // ReadyCheck is a readiness check (healthz.Checker) that passes once the World
 // has synced.
-func (w *CacheWorld) ReadyCheck(*http.Request) error {
+func (w *World) ReadyCheck(*http.Request) error {
 	if !w.Synced() {
 		return fmt.Errorf("the World cache has not synced yet")
 	}
 	return nil
 }
 
-func (w *CacheWorld) poke() {
+func (w *World) poke() {
 	select {
 	case w.trigger <- struct{}{}:
 	default:
@@ -263,7 +256,7 @@ func (w *CacheWorld) poke() {
 // reconcile starts the informers of CRD kinds whose CRD appeared and removes
 // those whose CRD is gone. It reports whether a CRD exists that is not served
 // yet (so it should run again soon).
-func (w *CacheWorld) reconcile(ctx context.Context) (pending bool) {
+func (w *World) reconcile(ctx context.Context) (pending bool) {
 	for _, k := range w.specs {
 		if k.crd == "" {
 			continue
@@ -301,7 +294,7 @@ func (w *CacheWorld) reconcile(ctx context.Context) (pending bool) {
 			w.told[k.gk] = true
 			w.mu.Unlock()
 			if first {
-				w.metrics.setKind(k.kind, w.Has(k.kind))
+				w.metrics.SetKindAvailable(k.kind, w.Has(k.kind))
 				w.log.Info("CRD not installed: these rules run without this kind until it is", "kind", k.kind, "crd", k.crd, "rules", k.rules)
 			}
 		}
@@ -309,21 +302,22 @@ func (w *CacheWorld) reconcile(ctx context.Context) (pending bool) {
 	return pending
 }
 
-func (w *CacheWorld) startInformer(ctx context.Context, k kindSpec, gvk schema.GroupVersionKind) error {
+func (w *World) startInformer(ctx context.Context, k kindSpec, gvk schema.GroupVersionKind) error {
 	obj := w.prototype(k, gvk)
 	inf, err := w.cache.GetInformer(ctx, obj)
 	if err != nil {
 		return fmt.Errorf("start the %s informer: %w", k.kind, err)
 	}
-	if k.kind == policy.KindService {
-		// The cache holds world.ServiceSummary values, which its reader
-		// cannot hand out as Services: the World reads the informer's store.
+	if k.decl.Decl().New != nil {
+		// The cache holds what world.Slim makes of a typed kind (a Service's
+		// summary), which its reader cannot hand out: the World reads the
+		// informer's store.
 		ix, ok := inf.(interface{ GetIndexer() toolscache.Indexer })
 		if !ok {
-			return fmt.Errorf("the Service informer (%T) has no store to read", inf)
+			return fmt.Errorf("the %s informer (%T) has no store to read", k.kind, inf)
 		}
 		w.mu.Lock()
-		w.services = ix.GetIndexer()
+		w.stores[k.gk] = ix.GetIndexer()
 		w.mu.Unlock()
 	}
 	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
@@ -333,7 +327,7 @@ func (w *CacheWorld) startInformer(ctx context.Context, k kindSpec, gvk schema.G
 	}); err != nil {
 		return fmt.Errorf("follow the %s informer: %w", k.kind, err)
 	}
-	if k.byName {
+	if k.decl.Decl().Lookups&policy.ByName != 0 {
 		if err := w.cache.IndexField(ctx, obj, nameField, func(o client.Object) []string {
 			return []string{o.GetName()}
 		}); err != nil {
@@ -344,7 +338,7 @@ func (w *CacheWorld) startInformer(ctx context.Context, k kindSpec, gvk schema.G
 	return nil
 }
 
-func (w *CacheWorld) setActive(k kindSpec, gvk schema.GroupVersionKind, on bool) {
+func (w *World) setActive(k kindSpec, gvk schema.GroupVersionKind, on bool) {
 	w.mu.Lock()
 	if on {
 		w.active[k.gk] = gvk
@@ -353,10 +347,10 @@ func (w *CacheWorld) setActive(k kindSpec, gvk schema.GroupVersionKind, on bool)
 	}
 	w.told[k.gk] = true
 	w.mu.Unlock()
-	w.metrics.setKind(k.kind, w.Has(k.kind))
+	w.metrics.SetKindAvailable(k.kind, w.Has(k.kind))
 }
 
-func (w *CacheWorld) activeGVK(gk schema.GroupKind) (schema.GroupVersionKind, bool) {
+func (w *World) activeGVK(gk schema.GroupKind) (schema.GroupVersionKind, bool) {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	gvk, ok := w.active[gk]
@@ -364,7 +358,7 @@ func (w *CacheWorld) activeGVK(gk schema.GroupKind) (schema.GroupVersionKind, bo
 }
 
 // activeSpecs returns the specs of kind whose informers run, with their versions.
-func (w *CacheWorld) activeSpecs(kind policy.WorldKind) ([]kindSpec, []schema.GroupVersionKind) {
+func (w *World) activeSpecs(kind policy.WorldKind) ([]kindSpec, []schema.GroupVersionKind) {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	var specs []kindSpec
@@ -378,7 +372,7 @@ func (w *CacheWorld) activeSpecs(kind policy.WorldKind) ([]kindSpec, []schema.Gr
 	return specs, gvks
 }
 
-func (w *CacheWorld) kinds() []string {
+func (w *World) kinds() []string {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	var out []string
@@ -391,12 +385,12 @@ func (w *CacheWorld) kinds() []string {
 }
 
 // prototype is the object the cache keys kind's informer by.
-func (w *CacheWorld) prototype(k kindSpec, gvk schema.GroupVersionKind) client.Object {
-	switch {
-	case k.metadataOnly:
+func (w *World) prototype(k kindSpec, gvk schema.GroupVersionKind) client.Object {
+	switch d := k.decl.Decl(); {
+	case d.MetadataOnly:
 		return metadataObject(gvk)
-	case k.kind == policy.KindService:
-		return &corev1.Service{}
+	case d.New != nil:
+		return d.New().(client.Object)
 	default:
 		u := &unstructured.Unstructured{}
 		u.SetGroupVersionKind(gvk)
@@ -420,7 +414,7 @@ func listGVK(gvk schema.GroupVersionKind) schema.GroupVersionKind {
 // review counts even when the informer has not delivered it yet. found is false
 // only when the API server (or, without a live reader, the cache) says the
 // object does not exist; any other failure is an error, never an absence.
-func (w *CacheWorld) get(ctx context.Context, key client.ObjectKey, obj client.Object) (found bool, err error) {
+func (w *World) get(ctx context.Context, key client.ObjectKey, obj client.Object) (found bool, err error) {
 	cerr := w.cache.Get(ctx, key, obj)
 	if cerr == nil {
 		return true, nil
@@ -431,7 +425,7 @@ func (w *CacheWorld) get(ctx context.Context, key client.ObjectKey, obj client.O
 		}
 		return false, cerr
 	}
-	w.metrics.liveRead(obj.GetObjectKind().GroupVersionKind().Kind)
+	w.metrics.LiveRead(obj.GetObjectKind().GroupVersionKind().Kind)
 	lerr := w.live.Get(ctx, key, obj)
 	switch {
 	case lerr == nil:
@@ -451,7 +445,7 @@ func (w *CacheWorld) get(ctx context.Context, key client.ObjectKey, obj client.O
 // selection is answered empty from memory, without asking the API server
 // again, until the informer delivers any change of that kind or absentTTL
 // passes.
-func (w *CacheWorld) list(ctx context.Context, list client.ObjectList, key string, cacheOpts, liveOpts []client.ListOption) error {
+func (w *World) list(ctx context.Context, list client.ObjectList, key string, cacheOpts, liveOpts []client.ListOption) error {
 	cerr := w.cache.List(ctx, list, cacheOpts...)
 	if cerr == nil && meta.LenList(list) > 0 {
 		return nil
@@ -465,7 +459,7 @@ func (w *CacheWorld) list(ctx context.Context, list client.ObjectList, key strin
 		return nil
 	}
 	gen := w.absent.generation(gvk)
-	w.metrics.liveRead(gvk.Kind)
+	w.metrics.LiveRead(gvk.Kind)
 	if err := w.live.List(ctx, list, liveOpts...); err != nil {
 		return err
 	}
@@ -501,9 +495,12 @@ func DefaultLiveReadLimits() LiveReadLimits {
 
 // BoundLiveReads returns r limited by l; each read over a limit fails with
 // an error that says which (m counts them).
-func BoundLiveReads(r client.Reader, l LiveReadLimits, m *Metrics) client.Reader {
+func BoundLiveReads(r client.Reader, l LiveReadLimits, m Metrics) client.Reader {
 	if r == nil {
 		return nil
+	}
+	if m == nil {
+		m = noMetrics{}
 	}
 	b := &boundedReader{r: r, l: l, metrics: m}
 	if l.QPS > 0 {
@@ -523,7 +520,7 @@ type boundedReader struct {
 	l       LiveReadLimits
 	rate    *rate.Limiter
 	slots   chan struct{}
-	metrics *Metrics
+	metrics Metrics
 }
 
 // acquire waits (at most MaxWait) for a slot and a token.
@@ -536,14 +533,14 @@ func (b *boundedReader) acquire(ctx context.Context) (release func(), err error)
 		case b.slots <- struct{}{}:
 			release = func() { <-b.slots }
 		case <-ctx.Done():
-			b.metrics.liveReadThrottled()
+			b.metrics.LiveReadThrottled()
 			return nil, fmt.Errorf("live read not made: %d live reads from the API server are in flight already: %w", b.l.MaxInFlight, ctx.Err())
 		}
 	}
 	if b.rate != nil {
 		if err := b.rate.Wait(ctx); err != nil {
 			release()
-			b.metrics.liveReadThrottled()
+			b.metrics.LiveReadThrottled()
 			return nil, fmt.Errorf("live read not made: over %g live reads a second from the API server: %w", b.l.QPS, err)
 		}
 	}
@@ -627,184 +624,115 @@ func byName(name string) (cacheOpts, liveOpts []client.ListOption) {
 		[]client.ListOption{client.MatchingFieldsSelector{Selector: fields.OneTermEqualSelector("metadata.name", name)}}
 }
 
-// Namespace implements policy.World.
-func (w *CacheWorld) Namespace(ctx context.Context, name string) (policy.Namespace, bool, error) {
-	if _, ok := w.activeGVK(namespaceGVK.GroupKind()); !ok || name == "" {
-		return policy.Namespace{}, false, nil
-	}
-	m := metadataObject(namespaceGVK)
-	found, err := w.get(ctx, client.ObjectKey{Name: name}, m)
-	if err != nil || !found {
-		return policy.Namespace{}, false, wrapLookup(err, "namespace %s", name)
-	}
-	return world.NamespaceFrom(name, m.GetLabels()), true, nil
-}
-
-// Service implements policy.World.
-func (w *CacheWorld) Service(ctx context.Context, namespace, name string) (*corev1.Service, bool, error) {
-	if _, ok := w.activeGVK(schema.GroupKind{Kind: "Service"}); !ok || name == "" {
-		return nil, false, nil
-	}
-	key := client.ObjectKey{Namespace: namespace, Name: name}
-	svc, found, err := w.cachedService(key)
-	switch {
-	case err != nil:
-		return nil, false, wrapLookup(err, "Service %s/%s", namespace, name)
-	case found:
-		return svc, true, nil
-	}
-	svc = &corev1.Service{}
-	if found, err = w.get(ctx, key, svc); err != nil || !found {
-		return nil, false, wrapLookup(err, "Service %s/%s", namespace, name)
-	}
-	return svc, true, nil
-}
-
-// cachedService reads key from the Service informer's store: a
-// world.ServiceSummary (or, with whole objects cached, a Service).
-func (w *CacheWorld) cachedService(key client.ObjectKey) (*corev1.Service, bool, error) {
-	w.mu.RLock()
-	store := w.services
-	w.mu.RUnlock()
-	if store == nil {
-		return nil, false, nil
-	}
-	obj, found, err := store.GetByKey(toolscache.NewObjectName(key.Namespace, key.Name).String())
-	if err != nil || !found {
-		return nil, false, err
-	}
-	switch o := obj.(type) {
-	case *world.ServiceSummary:
-		return o.Service(), true, nil
-	case *corev1.Service:
-		return o, true, nil
-	}
-	return nil, false, fmt.Errorf("the Service cache holds a %T", obj)
-}
-
-// TLSContexts implements policy.World.
-func (w *CacheWorld) TLSContexts(ctx context.Context, name string) ([]policy.TLSContext, error) {
-	var out []policy.TLSContext
-	err := w.eachByName(ctx, policy.KindTLSContext, name, func(u *unstructured.Unstructured) {
-		out = append(out, world.TLSContextFrom(u))
-	})
-	return out, wrapLookup(err, "TLSContexts named %s", name)
-}
-
-// IstioGateways implements policy.World.
-func (w *CacheWorld) IstioGateways(ctx context.Context, name string) ([]policy.IstioGateway, error) {
-	var out []policy.IstioGateway
-	err := w.eachByName(ctx, policy.KindIstioGateway, name, func(u *unstructured.Unstructured) {
-		out = append(out, world.IstioGatewayFrom(u))
-	})
-	return out, wrapLookup(err, "Istio Gateways named %s", name)
-}
-
-// Modules implements policy.World.
-func (w *CacheWorld) Modules(ctx context.Context, name string) ([]policy.Module, error) {
-	var out []policy.Module
-	err := w.eachByName(ctx, policy.KindModule, name, func(u *unstructured.Unstructured) {
-		out = append(out, world.ModuleFrom(u))
-	})
-	return out, wrapLookup(err, "Modules named %s", name)
-}
-
-// Resolvers implements policy.World.
-func (w *CacheWorld) Resolvers(ctx context.Context, name string) ([]policy.Resolver, error) {
-	var out []policy.Resolver
-	err := w.eachByName(ctx, policy.KindResolver, name, func(u *unstructured.Unstructured) {
-		out = append(out, world.ResolverFrom(u))
-	})
-	return out, wrapLookup(err, "resolvers named %s", name)
-}
-
-// eachByName calls fn with every object of kind called name, in any namespace,
-// from each group/kind that serves kind. Metadata-only kinds are handed over
-// with the identity and annotations the cache holds (world.Slim).
-func (w *CacheWorld) eachByName(ctx context.Context, kind policy.WorldKind, name string, fn func(*unstructured.Unstructured)) error {
-	if name == "" {
-		return nil
-	}
-	specs, gvks := w.activeSpecs(kind)
-	cacheOpts, liveOpts := byName(name)
-	for i, k := range specs {
-		gvk := gvks[i]
-		if k.metadataOnly {
-			list := &metav1.PartialObjectMetadataList{}
-			list.SetGroupVersionKind(listGVK(gvk))
-			if err := w.list(ctx, list, "name="+name, cacheOpts, liveOpts); err != nil {
-				return err
-			}
-			for j := range list.Items {
-				u := &unstructured.Unstructured{}
-				u.SetGroupVersionKind(gvk)
-				u.SetNamespace(list.Items[j].Namespace)
-				u.SetName(list.Items[j].Name)
-				u.SetAnnotations(list.Items[j].Annotations)
-				fn(u)
-			}
-			continue
-		}
-		list := &unstructured.UnstructuredList{}
-		list.SetGroupVersionKind(listGVK(gvk))
-		if err := w.list(ctx, list, "name="+name, cacheOpts, liveOpts); err != nil {
-			return err
-		}
-		for j := range list.Items {
-			fn(&list.Items[j])
-		}
-	}
-	return nil
-}
-
-// Gateway implements policy.World.
-func (w *CacheWorld) Gateway(ctx context.Context, namespace, name string) (policy.Gateway, bool, error) {
-	gvk, ok := w.activeGVK(schema.GroupKind{Group: world.GroupGatewayAPI, Kind: "Gateway"})
-	if !ok || name == "" {
-		return policy.Gateway{}, false, nil
-	}
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(gvk)
-	found, err := w.get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, u)
-	if err != nil || !found {
-		return policy.Gateway{}, false, wrapLookup(err, "Gateway %s/%s", namespace, name)
-	}
-	return world.GatewayFrom(u), true, nil
-}
-
-// PeerAuthentications implements policy.World.
-func (w *CacheWorld) PeerAuthentications(ctx context.Context, namespace string) ([]policy.PeerAuthentication, error) {
-	gvk, ok := w.activeGVK(schema.GroupKind{Group: world.GroupIstioSec, Kind: "PeerAuthentication"})
-	if !ok {
+// Find implements policy.World: from the cache, and on a miss from the API
+// server (see get and list).
+func (w *World) Find(ctx context.Context, kind policy.WorldKind, q policy.Query) (any, error) {
+	if q.By != policy.InNamespace && q.Name == "" {
 		return nil, nil
 	}
-	list := &unstructured.UnstructuredList{}
-	list.SetGroupVersionKind(listGVK(gvk))
-	inNS := []client.ListOption{client.InNamespace(namespace)}
-	if err := w.list(ctx, list, "namespace="+namespace, inNS, inNS); err != nil {
-		return nil, wrapLookup(err, "PeerAuthentications in %s", namespace)
-	}
-	out := make([]policy.PeerAuthentication, 0, len(list.Items))
-	for i := range list.Items {
-		out = append(out, world.PeerAuthenticationFrom(&list.Items[i]))
+	specs, gvks := w.activeSpecs(kind)
+	var out any
+	for i, k := range specs {
+		var err error
+		switch q.By {
+		case policy.ByKey:
+			out, err = w.getKey(ctx, k, gvks[i], client.ObjectKey{Namespace: q.Namespace, Name: q.Name}, out)
+		case policy.ByName:
+			cacheOpts, liveOpts := byName(q.Name)
+			out, err = w.listInto(ctx, k, gvks[i], "name="+q.Name, cacheOpts, liveOpts, out)
+		case policy.InNamespace:
+			inNS := []client.ListOption{client.InNamespace(q.Namespace)}
+			out, err = w.listInto(ctx, k, gvks[i], "namespace="+q.Namespace, inNS, inNS, out)
+		default:
+			err = fmt.Errorf("unknown lookup %s", q.By)
+		}
+		if err != nil {
+			return nil, describe(err, kind, q)
+		}
 	}
 	return out, nil
 }
 
+// getKey appends the object key of kind k to out, if there is one.
+func (w *World) getKey(ctx context.Context, k kindSpec, gvk schema.GroupVersionKind, key client.ObjectKey, out any) (any, error) {
+	w.mu.RLock()
+	store := w.stores[k.gk]
+	w.mu.RUnlock()
+	if store != nil {
+		obj, found, err := store.GetByKey(toolscache.NewObjectName(key.Namespace, key.Name).String())
+		if err != nil {
+			return out, err
+		}
+		if found {
+			o, ok := obj.(metav1.Object)
+			if !ok {
+				return out, fmt.Errorf("the %s cache holds a %T", k.kind, obj)
+			}
+			list, err := k.decl.Append(out, o)
+			if err != nil {
+				return out, fmt.Errorf("the %s cache holds a %T: %w", k.kind, obj, err)
+			}
+			return list, nil
+		}
+	}
+	obj := w.prototype(k, gvk)
+	found, err := w.get(ctx, key, obj)
+	if err != nil || !found {
+		return out, err
+	}
+	return k.decl.Append(out, obj)
+}
+
+// listInto appends the objects of kind k that the list options select to out.
+func (w *World) listInto(ctx context.Context, k kindSpec, gvk schema.GroupVersionKind, key string, cacheOpts, liveOpts []client.ListOption, out any) (any, error) {
+	var err error
+	if k.metadataOnly() {
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(listGVK(gvk))
+		if err := w.list(ctx, list, key, cacheOpts, liveOpts); err != nil {
+			return out, err
+		}
+		for j := range list.Items {
+			list.Items[j].SetGroupVersionKind(gvk) // a list's items may come without it
+			if out, err = k.decl.Append(out, &list.Items[j]); err != nil {
+				return out, err
+			}
+		}
+		return out, nil
+	}
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(listGVK(gvk))
+	if err := w.list(ctx, list, key, cacheOpts, liveOpts); err != nil {
+		return out, err
+	}
+	for j := range list.Items {
+		if out, err = k.decl.Append(out, &list.Items[j]); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// describe says what could not be read.
+func describe(err error, kind policy.WorldKind, q policy.Query) error {
+	switch q.By {
+	case policy.ByName:
+		return fmt.Errorf("read %s named %s: %w", kind, q.Name, err)
+	case policy.InNamespace:
+		return fmt.Errorf("read %s in %s: %w", kind, q.Namespace, err)
+	}
+	if q.Namespace == "" {
+		return fmt.Errorf("read %s %s: %w", kind, q.Name, err)
+	}
+	return fmt.Errorf("read %s %s/%s: %w", kind, q.Namespace, q.Name, err)
+}
+
 // Has implements policy.World.
-func (w *CacheWorld) Has(kind policy.WorldKind) bool {
+func (w *World) Has(kind policy.WorldKind) bool {
 	specs, _ := w.activeSpecs(kind)
 	return len(specs) > 0
 }
 
 // Complete implements policy.World: the cache holds every object of each kind
 // it serves.
-func (w *CacheWorld) Complete(kind policy.WorldKind) bool { return w.Has(kind) }
-
-// wrapLookup says what could not be read; nil stays nil.
-func wrapLookup(err error, format string, args ...any) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("read %s: %w", fmt.Sprintf(format, args...), err)
-}
+func (w *World) Complete(kind policy.WorldKind) bool { return w.Has(kind) }
