@@ -1,4 +1,4 @@
-package check
+package manifest
 
 import (
 	"bytes"
@@ -22,9 +22,15 @@ import (
 // The operations are applied one at a time, re-reading the document after each,
 // so that each one sees the result of the previous ones.
 
-// spliceOps applies ops (paths prefixed with prefix) to the YAML or JSON
-// document src.
-func spliceOps(src []byte, ops []jsonpatch.Operation, prefix string, isJSON bool) ([]byte, error) {
+// Splice applies ops, each path prefixed with prefix (a JSON pointer such as
+// "/items/2" to edit a List's third item; "" for the document itself), to the single YAML or JSON document src (isJSON:
+// src is JSON, and what is added is written as JSON), and returns the edited
+// bytes. Only the text of the nodes the operations touch changes: comments,
+// key order, quoting, indentation and line ends stay as they were. An
+// operation it cannot place in the text (a path through an alias, an insert
+// into a flow sequence, a removal inside a flow collection) is an error: the
+// caller then encodes the object instead.
+func Splice(src []byte, ops []jsonpatch.Operation, prefix string, isJSON bool) ([]byte, error) {
 	for _, op := range ops {
 		out, err := spliceOp(src, op.Operation, prefix+op.Path, op.Value, isJSON)
 		if err != nil {
