@@ -55,7 +55,7 @@ func (e *Engine) reviewTemplate(ctx context.Context, in Input, p *plan, t policy
 	if err := res.apply(in, rep); err != nil {
 		return nil, err
 	}
-	if len(muts) > 0 {
+	if len(muts) > 0 && !in.PatchOnly {
 		if res.Mutated, err = withTemplate(in.Object, tplPath, pod); err != nil {
 			return nil, err
 		}
