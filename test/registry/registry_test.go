@@ -50,7 +50,7 @@ func registerFakeRule(t *testing.T) *atomic.Int32 {
 		Kind: gadgetKind, Group: fakeGroup, APIKind: "Gadget", Resource: "gadgets",
 		CRD: "gadgets." + fakeGroup, MetadataOnly: true,
 	})
-	policy.Register(policy.Rule{
+	restore := policy.RegisterScoped(policy.Rule{
 		ID:       fakeRule,
 		Summary:  "widgets are blue",
 		Mutation: true,
@@ -78,7 +78,7 @@ func registerFakeRule(t *testing.T) *atomic.Int32 {
 		}},
 	})
 	t.Cleanup(func() {
-		policy.Unregister(fakeRule)
+		restore()
 		policy.UnregisterWorldKind(gadgetKind)
 	})
 	return calls
