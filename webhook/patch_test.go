@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 
@@ -9,6 +10,9 @@ import (
 	"gomodules.xyz/jsonpatch/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/meshgate/meshgate/internal/benchdata"
+	"github.com/meshgate/meshgate/internal/engine"
 )
 
 func TestEncodePatchMatchesJSONMarshal(t *testing.T) {
@@ -47,4 +51,32 @@ func TestEncodePatchMatchesJSONMarshal(t *testing.T) {
 func TestEncodePatchReportsAValueThatDoesNotEncode(t *testing.T) {
 	_, err := encodePatch([]jsonpatch.Operation{jsonpatch.NewOperation("add", "/x", func() {})})
 	require.ErrorContains(t, err, "add /x")
+}
+
+// BenchmarkEncodePatch compares encodePatch with json.Marshal of the same
+// operations: the engine's patch of the benchmarks' Emissary pod.
+func BenchmarkEncodePatch(b *testing.B) {
+	w, err := benchdata.World()
+	require.NoError(b, err)
+	pod, err := benchdata.Object(benchdata.EmissaryPod)
+	require.NoError(b, err)
+	res, err := engine.New(nil).Review(context.Background(), engine.Input{Object: pod, PatchOnly: true}, w)
+	require.NoError(b, err)
+	require.NotEmpty(b, res.Patch)
+	for _, v := range []struct {
+		name   string
+		encode func([]jsonpatch.Operation) ([]byte, error)
+	}{
+		{"encodePatch", encodePatch},
+		{"json.Marshal", func(ops []jsonpatch.Operation) ([]byte, error) { return json.Marshal(ops) }},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := v.encode(res.Patch); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
