@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -272,10 +273,8 @@ func (h *Handler) mutated(kind string, res *engine.Result) admission.Response {
 	h.opts.Metrics.changed(kind, res.Changes)
 	resp := admission.Allowed("")
 	if res.Changed() {
-		// The engine's operations are the patch, encoded here once (rather
-		// than as Patches, which admission.Webhook would encode through each
-		// operation's MarshalJSON and compact again).
-		patch, err := encodePatch(res.Patch)
+		// The engine's operations are the patch.
+		patch, err := json.Marshal(res.Patch)
 		if err != nil {
 			return admission.Errored(http.StatusInternalServerError, fmt.Errorf("meshgate cannot encode its patch of this %s: %w", kind, err))
 		}
