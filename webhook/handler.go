@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -106,9 +107,7 @@ func NewHandler(dir Direction, o HandlerOptions) (*Handler, error) {
 func validationOnly(cfg *policy.Config) *policy.Config {
 	c := *cfg
 	c.Rules = make(map[string]policy.Mode, len(cfg.Rules))
-	for id, m := range cfg.Rules {
-		c.Rules[id] = m
-	}
+	maps.Copy(c.Rules, cfg.Rules)
 	for _, r := range policy.Rules() {
 		if r.Mutation {
 			c.Rules[r.ID] = policy.Off
