@@ -182,9 +182,7 @@ func TestSpliceGoldenCorpus(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
 			o := Options{Files: []string{filepath.Join(c.Dir, "input.yaml")}, KeepObjects: true}
-			if w := filepath.Join(c.Dir, "world.yaml"); exists(w) {
-				o.WorldFiles = []string{w}
-			}
+			o.WorldFiles = c.WorldFiles
 			if cfg := filepath.Join(c.Dir, "config.yaml"); exists(cfg) {
 				o.ConfigFile = cfg
 			}
