@@ -183,11 +183,10 @@ func validScopeForTest(s *policy.AdmissionScope) (err error) {
 		if r := recover(); r != nil {
 			err = r.(error)
 		}
-		policy.Unregister("scope-test")
 	}()
-	policy.Register(policy.Rule{
+	policy.RegisterScoped(policy.Rule{
 		ID: "scope-test", Summary: "scope test", Default: policy.Warn,
 		Reviews: []policy.Review{{Kinds: []policy.Kind{policy.ServiceKind}, Check: policy.ServiceFunc(nil), Admission: s}},
-	})
+	})()
 	return nil
 }

@@ -2,8 +2,10 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -105,9 +107,7 @@ func NewHandler(dir Direction, o HandlerOptions) (*Handler, error) {
 func validationOnly(cfg *policy.Config) *policy.Config {
 	c := *cfg
 	c.Rules = make(map[string]policy.Mode, len(cfg.Rules))
-	for id, m := range cfg.Rules {
-		c.Rules[id] = m
-	}
+	maps.Copy(c.Rules, cfg.Rules)
 	for _, r := range policy.Rules() {
 		if r.Mutation {
 			c.Rules[r.ID] = policy.Off
@@ -272,10 +272,8 @@ func (h *Handler) mutated(kind string, res *engine.Result) admission.Response {
 	h.opts.Metrics.changed(kind, res.Changes)
 	resp := admission.Allowed("")
 	if res.Changed() {
-		// The engine's operations are the patch, encoded here once (rather
-		// than as Patches, which admission.Webhook would encode through each
-		// operation's MarshalJSON and compact again).
-		patch, err := encodePatch(res.Patch)
+		// The engine's operations are the patch.
+		patch, err := json.Marshal(res.Patch)
 		if err != nil {
 			return admission.Errored(http.StatusInternalServerError, fmt.Errorf("meshgate cannot encode its patch of this %s: %w", kind, err))
 		}

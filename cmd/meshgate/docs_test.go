@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -11,12 +10,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshgate/meshgate/internal/check"
+	"github.com/meshgate/meshgate/internal/check/schematest"
 )
 
 // The examples of docs/ci.md, run so they cannot rot. Each example is the fenced
@@ -143,18 +142,7 @@ func TestDocsGitLab(t *testing.T) {
 // validateGitLab checks a Code Quality report against GitLab's format.
 func validateGitLab(t *testing.T, data []byte) []check.GitLabIssue {
 	t.Helper()
-	f, err := os.Open(filepath.Join(fixtures(t), "gitlab", "codequality.schema.json"))
-	require.NoError(t, err)
-	defer f.Close()
-	schemaDoc, err := jsonschema.UnmarshalJSON(f)
-	require.NoError(t, err)
-	c := jsonschema.NewCompiler()
-	require.NoError(t, c.AddResource("file:///codequality.schema.json", schemaDoc))
-	s, err := c.Compile("file:///codequality.schema.json")
-	require.NoError(t, err)
-	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
-	require.NoError(t, err)
-	require.NoError(t, s.Validate(inst))
+	schematest.ValidateGitLab(t, data)
 	var issues []check.GitLabIssue
 	require.NoError(t, json.Unmarshal(data, &issues))
 	return issues

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
@@ -200,12 +201,8 @@ func untimed(u *unstructured.Unstructured) []any {
 			out[i] = r
 			continue
 		}
-		c := make(map[string]any, len(m))
-		for k, v := range m {
-			if k != "timestamp" {
-				c[k] = v
-			}
-		}
+		c := maps.Clone(m)
+		delete(c, "timestamp")
 		out[i] = c
 	}
 	return out

@@ -15,8 +15,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 
+	"golang.org/x/sync/errgroup"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -125,9 +125,15 @@ func Review(ctx context.Context, eng *engine.Engine, w policy.World, objs []*uns
 		}
 	}
 	out := make([]Resource, len(subjects))
-	parallel(len(subjects), workers, func(i int) {
-		out[i] = reviewResource(ctx, eng, w, subjects[i], podsOf[subjects[i].GetUID()])
-	})
+	var g errgroup.Group
+	g.SetLimit(max(1, workers))
+	for i, u := range subjects {
+		g.Go(func() error {
+			out[i] = reviewResource(ctx, eng, w, u, podsOf[u.GetUID()])
+			return nil
+		})
+	}
+	_ = g.Wait() // the reviews return no error
 	return out
 }
 
@@ -304,25 +310,4 @@ func workloadAdvice(ref policy.ObjectRef, affected, pods int, templateChanged bo
 		return fmt.Sprintf("%d of %d running pods lack it; the %s's template is right as meshgate completes it at admission: restart it with meshgate's webhook registered (%s)", affected, pods, ref.Kind, restart)
 	}
 	return fmt.Sprintf("%d of %d running pods lack it; the %s's template is already right: restart it (%s)", affected, pods, ref.Kind, restart)
-}
-
-// parallel calls fn(0..n-1) on up to workers goroutines.
-func parallel(n, workers int, fn func(i int)) {
-	if workers <= 0 {
-		workers = 1
-	}
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range min(workers, n) {
-		wg.Go(func() {
-			for i := range next {
-				fn(i)
-			}
-		})
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
 }

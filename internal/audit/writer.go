@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -94,9 +95,9 @@ func (w *Writer) Sync(ctx context.Context, want []*unstructured.Unstructured, au
 	var (
 		mu   sync.Mutex
 		errs []error
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, max(1, w.Workers))
+		g    errgroup.Group
 	)
+	g.SetLimit(max(1, w.Workers))
 	for _, o := range ops {
 		if w.Limiter != nil {
 			if err := w.Limiter.Wait(ctx); err != nil {
@@ -106,15 +107,13 @@ func (w *Writer) Sync(ctx context.Context, want []*unstructured.Unstructured, au
 				break
 			}
 		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
+		g.Go(func() error {
 			err := w.apply(ctx, o.kind, o.u)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				errs = append(errs, err)
-				return
+				return nil
 			}
 			switch o.kind {
 			case "create":
@@ -124,9 +123,10 @@ func (w *Writer) Sync(ctx context.Context, want []*unstructured.Unstructured, au
 			case "delete":
 				out.Deleted++
 			}
+			return nil
 		})
 	}
-	wg.Wait()
+	_ = g.Wait() // the errors are collected above: one failed write does not stop the others
 	return out, errors.Join(errs...)
 }
 

@@ -9,21 +9,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-)
 
-// gitLabSchema is GitLab's Code Quality report format, written from GitLab's
-// documentation.
-const gitLabSchema = "testdata/gitlab/codequality.schema.json"
+	"github.com/meshgate/meshgate/internal/check/schematest"
+)
 
 // validateGitLab checks out against the schema and decodes it.
 func validateGitLab(t *testing.T, out []byte) []GitLabIssue {
 	t.Helper()
-	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(out))
-	require.NoError(t, err, "one JSON document:\n%s", out)
-	require.NoError(t, compileSchema(t, gitLabSchema).Validate(inst), "the report must validate against GitLab's format")
+	schematest.ValidateGitLab(t, out)
 	var issues []GitLabIssue
 	dec := json.NewDecoder(bytes.NewReader(out))
 	dec.DisallowUnknownFields()
@@ -34,9 +29,7 @@ func validateGitLab(t *testing.T, out []byte) []GitLabIssue {
 
 func TestGitLabSchemaRejects(t *testing.T) {
 	ok := `{"description":"d","check_name":"c","fingerprint":"f","severity":"major","location":{"path":"a.yaml","lines":{"begin":1}}}`
-	inst, err := jsonschema.UnmarshalJSON(strings.NewReader("[" + ok + "]"))
-	require.NoError(t, err)
-	require.NoError(t, compileSchema(t, gitLabSchema).Validate(inst), "the documented example shape passes")
+	require.NoError(t, schematest.Validate(t, schematest.GitLab, []byte("["+ok+"]")), "the documented example shape passes")
 	for name, bad := range map[string]string{
 		"not an array":        ok,
 		"unknown severity":    strings.Replace(ok, `"major"`, `"error"`, 1),
@@ -51,9 +44,7 @@ func TestGitLabSchemaRejects(t *testing.T) {
 		if name == "not an array" {
 			doc = bad
 		}
-		inst, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
-		require.NoError(t, err)
-		assert.Error(t, compileSchema(t, gitLabSchema).Validate(inst), name)
+		assert.Error(t, schematest.Validate(t, schematest.GitLab, []byte(doc)), name)
 	}
 }
 

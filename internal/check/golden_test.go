@@ -13,7 +13,7 @@ import (
 )
 
 // TestGoldenParity runs the CLI's code path (files read and positioned by
-// manifest, World built from the inputs plus world.yaml as --world, config.yaml as
+// manifest, World built from the inputs plus the case's World files as --world, config.yaml as
 // --config, parallel review) over the whole golden corpus: every case must give
 // exactly the changes, findings and mutated objects of its want.yaml, as the
 // engine and the webhook paths do.
@@ -21,9 +21,7 @@ func TestGoldenParity(t *testing.T) {
 	golden.ForEach(t, func(t *testing.T, c golden.Case, want []golden.Verdict) {
 
 		o := Options{Files: []string{filepath.Join(c.Dir, "input.yaml")}, KeepObjects: true, Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}}
-		if world := filepath.Join(c.Dir, "world.yaml"); exists(world) {
-			o.WorldFiles = []string{world}
-		}
+		o.WorldFiles = c.WorldFiles
 		if cfg := filepath.Join(c.Dir, "config.yaml"); exists(cfg) {
 			o.ConfigFile = cfg
 		}

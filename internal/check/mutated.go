@@ -67,7 +67,7 @@ func writeDiffs(w io.Writer, res *Result) error {
 // o.WriteMutated/<File.Rel>, or as one multi-document stream on standard output
 // for "-". Files nothing changed are written byte for byte; in the others only
 // the changed documents differ, and in those only meshgate's changes (see
-// spliceOps).
+// manifest.Splice).
 func writeMutated(res *Result, o *Options) error {
 	byObj := map[*manifest.Object]*Reviewed{}
 	for _, r := range res.Objects {
@@ -181,7 +181,7 @@ func spliceDoc(d *manifest.Document, byObj map[*manifest.Object]*Reviewed) ([]by
 	}
 	switch {
 	case len(d.Objects) == 1 && d.Objects[0].Item < 0:
-		return spliceOps(d.Raw, ops(d.Objects[0]), "", d.JSON)
+		return manifest.Splice(d.Raw, ops(d.Objects[0]), "", d.JSON)
 	case d.List:
 		if out, ok := spliceListItems(d, ops); ok {
 			return out, nil
@@ -189,7 +189,7 @@ func spliceDoc(d *manifest.Document, byObj map[*manifest.Object]*Reviewed) ([]by
 		out := d.Raw
 		for _, obj := range d.Objects {
 			var err error
-			if out, err = spliceOps(out, ops(obj), "/items/"+strconv.Itoa(obj.Item), d.JSON); err != nil {
+			if out, err = manifest.Splice(out, ops(obj), "/items/"+strconv.Itoa(obj.Item), d.JSON); err != nil {
 				return nil, err
 			}
 		}
@@ -205,7 +205,7 @@ func spliceDoc(d *manifest.Document, byObj map[*manifest.Object]*Reviewed) ([]by
 		for i, obj := range d.Objects {
 			r := ranges[i]
 			buf.Write(d.Raw[prev:r[0]])
-			part, err := spliceOps(d.Raw[r[0]:r[1]], ops(obj), "", true)
+			part, err := manifest.Splice(d.Raw[r[0]:r[1]], ops(obj), "", true)
 			if err != nil {
 				return nil, err
 			}
@@ -282,7 +282,7 @@ func spliceListItems(d *manifest.Document, ops func(*manifest.Object) []jsonpatc
 		part := d.Raw[starts[i]:starts[i+1]]
 		if p := ops(obj); len(p) > 0 {
 			var err error
-			if part, err = spliceOps(part, p, "/0", false); err != nil {
+			if part, err = manifest.Splice(part, p, "/0", false); err != nil {
 				return nil, false
 			}
 		}

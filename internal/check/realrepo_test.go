@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/meshgate/meshgate/internal/check/schematest"
 	"github.com/meshgate/meshgate/internal/policy"
 )
 
@@ -275,7 +276,7 @@ func TestUnknownWorldIsSaidInEveryFormat(t *testing.T) {
 			return cmds[0].Message
 		}},
 		{FormatSARIF, func(t *testing.T, out string) string {
-			validateSARIF(t, []byte(out))
+			schematest.ValidateSARIF(t, []byte(out))
 			var doc struct {
 				Runs []struct {
 					Invocations []struct {

@@ -1,53 +1,16 @@
 package check
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/meshgate/meshgate/internal/check/schematest"
 )
-
-// sarifSchemas are the official SARIF 2.1.0 schemas (see testdata/sarif/README.md
-// for where each came from).
-var sarifSchemas = []string{"testdata/sarif/sarif-schema-2.1.0.json", "testdata/sarif/sarif-2.1.0-rtm.5.json"}
-
-var compiledSchemas sync.Map // path -> *jsonschema.Schema
-
-func compileSchema(t *testing.T, path string) *jsonschema.Schema {
-	t.Helper()
-	if s, ok := compiledSchemas.Load(path); ok {
-		return s.(*jsonschema.Schema)
-	}
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	doc, err := jsonschema.UnmarshalJSON(f)
-	require.NoError(t, err)
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	url := "file:///" + filepath.Base(path)
-	require.NoError(t, c.AddResource(url, doc))
-	s, err := c.Compile(url)
-	require.NoError(t, err)
-	compiledSchemas.Store(path, s)
-	return s
-}
-
-func validateSARIF(t *testing.T, out []byte) {
-	t.Helper()
-	for _, path := range sarifSchemas {
-		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(out))
-		require.NoError(t, err)
-		assert.NoError(t, compileSchema(t, path).Validate(inst), "SARIF output must validate against %s", path)
-	}
-}
 
 // sarifLog is the part of a SARIF log GitHub code scanning needs.
 type sarifLog struct {
@@ -137,7 +100,7 @@ func TestSARIF(t *testing.T) {
 			tt.opts.WorkDir = wd
 			r := runCheck(t, tt.opts)
 			require.NoError(t, r.err)
-			validateSARIF(t, []byte(r.stdout))
+			schematest.ValidateSARIF(t, []byte(r.stdout))
 
 			var log sarifLog
 			require.NoError(t, json.Unmarshal([]byte(r.stdout), &log))
@@ -181,9 +144,7 @@ func mustOpen(t *testing.T, path string) *os.File {
 
 // TestSchemaRejectsInvalidSARIF proves the validation can fail.
 func TestSchemaRejectsInvalidSARIF(t *testing.T) {
-	for _, path := range sarifSchemas {
-		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader([]byte(`{"version":"2.1.0","runs":[{"tool":{"driver":{}},"results":[{"level":"fatal","message":{"text":"x"}}]}]}`)))
-		require.NoError(t, err)
-		assert.Error(t, compileSchema(t, path).Validate(inst), path)
+	for _, path := range schematest.SARIF {
+		assert.Error(t, schematest.Validate(t, path, []byte(`{"version":"2.1.0","runs":[{"tool":{"driver":{}},"results":[{"level":"fatal","message":{"text":"x"}}]}]}`)), path)
 	}
 }

@@ -15,26 +15,17 @@ import (
 )
 
 // reviewError is the input error for an object the engine could not review.
-// When the object does not convert to its Go type (a `port: "80"`), it names
-// the field and points at its line, instead of the converter's bare
-// "unrecognized type: int32" at the object's first line.
+// When the object does not convert to its Go type (an engine.TypeError: a
+// `port: "80"`), it names the field and points at its line, instead of the
+// converter's bare "unrecognized type: int32" at the object's first line.
 func reviewError(obj *manifest.Object, err error) *InputError {
-	msg := err.Error()
-	if engine.IsWorldError(err) {
-		// The World could not answer: no verdict, and nothing wrong with the object.
-		return &InputError{File: obj.Source, Line: obj.Line, Message: msg}
-	}
-	if path, problem := typeMismatch(obj); path != "" {
-		prefix := msg
-		var te *engine.TypeError
-		if errors.As(err, &te) {
-			prefix = te.Object.String()
-		} else if i := strings.Index(msg, ": "); i >= 0 {
-			prefix = msg[:i]
+	var te *engine.TypeError
+	if errors.As(err, &te) {
+		if path, problem := typeMismatch(obj); path != "" {
+			return &InputError{File: obj.Source, Line: obj.LineOf(path), Message: fmt.Sprintf("%s: %s: %s", te.Object, path, problem)}
 		}
-		return &InputError{File: obj.Source, Line: obj.LineOf(path), Message: fmt.Sprintf("%s: %s: %s", prefix, path, problem)}
 	}
-	return &InputError{File: obj.Source, Line: obj.Line, Message: msg}
+	return &InputError{File: obj.Source, Line: obj.Line, Message: err.Error()}
 }
 
 // typeMismatch finds the first field of obj whose value does not fit the field's

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -133,12 +134,8 @@ func ParseUserVolumeMounts(value string) (UserVolumeMounts, string, error) {
 			if _, dup := out[name]; dup {
 				return nil, "", fmt.Errorf("mounts volume %q twice", name)
 			}
-			rest := make(map[string]any, len(m)-1)
-			for k, f := range m {
-				if k != "name" {
-					rest[k] = f
-				}
-			}
+			rest := maps.Clone(m)
+			delete(rest, "name")
 			out[name] = rest
 		}
 		return out, FormList, nil

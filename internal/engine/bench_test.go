@@ -66,6 +66,22 @@ spec:
     image: docker.io/emissaryingress/emissary:3.10.0
     ports: [{name: http, containerPort: 8080}, {name: https, containerPort: 8443}, {name: admin, containerPort: 8877}]
     env: [{name: AMBASSADOR_NAMESPACE, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}]`,
+	"emissary-deployment": `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: emissary-ingress, namespace: emissary}
+spec:
+  selector: {matchLabels: {product: aes}}
+  template:
+    metadata:
+      labels: {product: aes, profile: main, app.kubernetes.io/name: emissary-ingress}
+    spec:
+      serviceAccountName: emissary-ingress
+      containers:
+      - name: emissary-ingress
+        image: docker.io/emissaryingress/emissary:3.10.0
+        ports: [{name: http, containerPort: 8080}, {name: https, containerPort: 8443}, {name: admin, containerPort: 8877}]
+        env: [{name: AMBASSADOR_NAMESPACE, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}]`,
 	"service": `
 apiVersion: v1
 kind: Service
@@ -90,7 +106,9 @@ metadata: {name: quote, namespace: apps}
 spec: {parentRefs: [{name: shared, namespace: istio-ingress}]}`,
 }
 
-// BenchmarkReview measures one review per kind, over the same World.
+// BenchmarkReview measures one review per kind, over the same World: the
+// whole result, and (patch-only) what the admission server and the audit ask
+// for.
 func BenchmarkReview(b *testing.B) {
 	w := world.NewMemory("default")
 	objs, err := manifest.Decode("world", strings.NewReader(benchWorld))
@@ -100,17 +118,23 @@ func BenchmarkReview(b *testing.B) {
 		require.NoError(b, err)
 	}
 	e := New(nil)
-	for _, name := range []string{"plain-pod", "emissary-pod", "service", "mapping", "virtualservice", "httproute"} {
+	for _, name := range []string{"plain-pod", "emissary-pod", "emissary-deployment", "service", "mapping", "virtualservice", "httproute"} {
 		docs, err := manifest.Decode(name, strings.NewReader(benchObjects[name]))
 		require.NoError(b, err)
-		in := docs[0]
-		b.Run(name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := e.Review(context.Background(), Input{Object: in}, w); err != nil {
-					b.Fatal(err)
-				}
+		for _, patchOnly := range []bool{false, true} {
+			in := Input{Object: docs[0], PatchOnly: patchOnly}
+			sub := name
+			if patchOnly {
+				sub += "/patch-only"
 			}
-		})
+			b.Run(sub, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := e.Review(context.Background(), in, w); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }

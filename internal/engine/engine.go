@@ -53,7 +53,9 @@ type Input struct {
 	OldJSON   []byte
 	// PatchOnly skips building Result.Object (the input with the patch applied),
 	// for callers that only send the patch on, like the admission server: it is
-	// the costliest step of a mutating review. Result.Object is then the input.
+	// the costliest step of a mutating review. Result.Object is then the input,
+	// and Result.Mutated is nil for a workload's pod template (building it
+	// costs a conversion and a copy of the workload).
 	PatchOnly bool
 }
 
@@ -71,7 +73,8 @@ type Result struct {
 	Patch []jsonpatch.Operation
 	// Mutated is the object as the mutators left it (a *corev1.Pod,
 	// *corev1.Service or *unstructured.Unstructured; nil when no mutation rule
-	// applied). It exists so tests can prove that Patch makes the same object.
+	// applied, and for a workload with Input.PatchOnly). It exists so tests can
+	// prove that Patch makes the same object.
 	Mutated runtime.Object
 }
 

@@ -31,18 +31,24 @@ func (e *WorldError) Error() string {
 
 func (e *WorldError) Unwrap() error { return e.Err }
 
-// TypeError is a review that failed because the object does not convert to
-// the Go type its kind's rules take (a `port: "80"`).
+// TypeError is a review that failed because the object (or its pod template)
+// does not convert to the Go type its kind's rules take (a `port: "80"`).
 type TypeError struct {
 	// Object is the object under review.
 	Object policy.ObjectRef
-	// Type is the name of the Go type (Pod, Service).
+	// Field is the path of the part that does not convert (spec.template for
+	// a workload's pod template), "" for the whole object.
+	Field string
+	// Type names what it should be (Pod, Service, pod template).
 	Type string
 	// Err is the converter's error.
 	Err error
 }
 
 func (e *TypeError) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%s: %s is not a valid %s: %v", e.Object, e.Field, e.Type, e.Err)
+	}
 	return fmt.Sprintf("%s: not a valid %s: %v", e.Object, e.Type, e.Err)
 }
 

@@ -33,7 +33,7 @@ func (e *Engine) reviewTemplate(ctx context.Context, in Input, p *plan, t policy
 	}
 	pod := &corev1.Pod{}
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(tpl, pod); err != nil {
-		return nil, fmt.Errorf("%s: %s is not a valid pod template: %w", t.Object, strings.Join(tplPath, "."), err)
+		return nil, &TypeError{Object: t.Object, Field: strings.Join(tplPath, "."), Type: "pod template", Err: err}
 	}
 	t.Template = true
 	rep := t.NewReport()
@@ -55,7 +55,7 @@ func (e *Engine) reviewTemplate(ctx context.Context, in Input, p *plan, t policy
 	if err := res.apply(in, rep); err != nil {
 		return nil, err
 	}
-	if len(muts) > 0 {
+	if len(muts) > 0 && !in.PatchOnly {
 		if res.Mutated, err = withTemplate(in.Object, tplPath, pod); err != nil {
 			return nil, err
 		}

@@ -12,6 +12,10 @@
 // (no `apiVersion` or no `kind`: a values file, a Chart.yaml, a JSON fixture)
 // is skipped with the reason; one that claims to be an object (both keys) and
 // cannot be read is an error for that document only: the others are still read.
+//
+// Splice writes JSON-patch operations into a document's own bytes, for
+// mutated manifests that differ from their input only where meshgate changed
+// them.
 package manifest
 
 import (

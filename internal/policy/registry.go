@@ -4,10 +4,12 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -160,41 +162,71 @@ func routeKind(kind string) Kind {
 	return Kind{Group: GroupGatewayAPI, Kind: kind, Resource: strings.ToLower(kind) + "s", Versions: []string{"*"}, Operations: []Operation{Create, Update}}
 }
 
-var (
-	registryMu sync.RWMutex
-	registry   = map[string]Rule{}
-)
+// registry holds the registered rules. It is replaced, never changed in
+// place, so reads take no lock: the rules register in init, before anything
+// reads it, and tests with rules of their own swap it (RegisterScoped).
+var registry atomic.Pointer[map[string]Rule]
+
+// scoped makes the tests that register rules of their own (RegisterScoped)
+// run one at a time.
+var scoped sync.Mutex
+
+func init() { registry.Store(&map[string]Rule{}) }
 
 var ruleID = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
 
-// Register adds r to the registry. It panics when r is not well formed (an
-// id that is not lower-case kebab, one already registered, no summary, an
-// invalid default mode, no reviews, a review without kinds or function, a World
-// kind that is not declared, or a kind that another rule reviews in a
-// different form): a rule's file registers its rule in init, so a mistake stops
-// every test at once.
+// Register adds r to the registry; call it from init (tests use
+// RegisterScoped). It panics when r is not well formed (an id that is not
+// lower-case kebab, one already registered, no summary, an invalid default
+// mode, no reviews, a review without kinds or function, a World kind that is
+// not declared, or a kind that another rule reviews in a different form): a
+// rule's file registers its rule in init, so a mistake stops every test at
+// once.
 func Register(r Rule) {
+	registry.Store(withRule(*registry.Load(), r))
+}
+
+// RegisterScoped registers rules, as Register does, until the returned
+// function is called: for a test with rules of its own. Tests that call it
+// run one at a time (the next waits for the previous one's restore). It
+// panics as Register does, leaving the registry as it was.
+func RegisterScoped(rules ...Rule) (restore func()) {
+	scoped.Lock()
+	saved := registry.Load()
+	defer func() {
+		if p := recover(); p != nil {
+			scoped.Unlock()
+			panic(p)
+		}
+	}()
+	m := saved
+	for _, r := range rules {
+		m = withRule(*m, r)
+	}
+	registry.Store(m)
+	return func() {
+		registry.Store(saved)
+		scoped.Unlock()
+	}
+}
+
+// withRule returns a copy of rules with r added, or panics when r is not
+// well formed (see Register).
+func withRule(rules map[string]Rule, r Rule) *map[string]Rule {
 	if err := validRule(r); err != nil {
 		panic(err)
 	}
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if _, dup := registry[r.ID]; dup {
+	if _, dup := rules[r.ID]; dup {
 		panic(fmt.Sprintf("policy.Register: rule %q registered twice", r.ID))
 	}
-	for _, other := range registry {
+	for _, other := range rules {
 		if err := compatible(r, other); err != nil {
 			panic(err)
 		}
 	}
-	registry[r.ID] = r
-}
-
-// Unregister removes rule id (for tests that register a rule of their own).
-func Unregister(id string) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	delete(registry, id)
+	out := maps.Clone(rules)
+	out[r.ID] = r
+	return &out
 }
 
 func validRule(r Rule) error {
@@ -266,12 +298,11 @@ func compatible(a, b Rule) error {
 // Rules returns every registered rule, mutations first, each group by id. The
 // engine runs them in this order.
 func Rules() []Rule {
-	registryMu.RLock()
-	out := make([]Rule, 0, len(registry))
-	for _, r := range registry {
+	rules := *registry.Load()
+	out := make([]Rule, 0, len(rules))
+	for _, r := range rules {
 		out = append(out, r)
 	}
-	registryMu.RUnlock()
 	slices.SortFunc(out, func(a, b Rule) int {
 		if a.Mutation != b.Mutation {
 			if a.Mutation {
@@ -286,9 +317,7 @@ func Rules() []Rule {
 
 // LookupRule returns the registered rule id.
 func LookupRule(id string) (Rule, bool) {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	r, ok := registry[id]
+	r, ok := (*registry.Load())[id]
 	return r, ok
 }
 

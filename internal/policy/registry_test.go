@@ -16,15 +16,8 @@ import (
 // external tests link meshgate's rules).
 func emptyRegistry(t *testing.T) {
 	t.Helper()
-	registryMu.Lock()
-	saved := registry
-	registry = map[string]Rule{}
-	registryMu.Unlock()
-	t.Cleanup(func() {
-		registryMu.Lock()
-		registry = saved
-		registryMu.Unlock()
-	})
+	t.Cleanup(RegisterScoped())
+	registry.Store(&map[string]Rule{})
 }
 
 func objectCheck(context.Context, *unstructured.Unstructured, Target, World, *Config) (Report, error) {
@@ -41,11 +34,11 @@ func rule(id string, mutation bool, kinds []Kind, check Check) Rule {
 	return Rule{ID: id, Summary: "s", Mutation: mutation, Default: Warn, Reviews: []Review{{Kinds: kinds, Check: check}}}
 }
 
+// register registers rs in the test's registry (see emptyRegistry).
 func register(t *testing.T, rs ...Rule) {
 	t.Helper()
 	for _, r := range rs {
 		Register(r)
-		t.Cleanup(func() { Unregister(r.ID) })
 	}
 }
 
@@ -78,7 +71,6 @@ func TestRegisterRejectsMalformedRules(t *testing.T) {
 				assert.Contains(t, panicText(r), tt.want)
 			}()
 			Register(tt.rule)
-			Unregister(tt.rule.ID)
 		})
 	}
 }

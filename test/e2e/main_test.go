@@ -10,9 +10,7 @@ package e2e
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -20,9 +18,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/meshgate/meshgate/internal/testenv"
 	"github.com/meshgate/meshgate/test/e2e/cluster"
 	"github.com/meshgate/meshgate/webhook"
 )
@@ -37,49 +34,22 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	if f := flag.Lookup("test.list"); f != nil && f.Value.String() != "" {
-		os.Exit(m.Run()) // listing tests needs no control plane
-	}
-	if testing.Short() {
-		fmt.Println("e2e: skipped in -short mode (they need a control plane)")
-		os.Exit(0)
-	}
-	if _, err := cluster.Assets(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: FAIL:", err)
-		os.Exit(1)
-	}
-	// E2E_LOG=1 shows meshgate's and envtest's logs.
-	if os.Getenv("E2E_LOG") != "" {
-		ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
-	} else {
-		ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
-	}
-	start := time.Now()
-	var err error
-	// The Gateway API CRDs are installed later, by
-	// TestGatewayAPICRDInstalledAfterStart, to prove meshgate picks them up.
-	k, err = cluster.Start(cluster.Options{
-		CRDDirs: []string{cluster.CRDDir("istio"), cluster.CRDDir("cert-manager"), cluster.EmissaryCRDDir()},
-		Meshgate: webhook.Options{
-			Namespace: ownNamespace, ServiceAccount: ownServiceAccount, CRDResync: 2 * time.Second,
+	testenv.Main(m, testenv.MainOptions{
+		Name: "e2e",
+		// The Gateway API CRDs are installed later, by
+		// TestGatewayAPICRDInstalledAfterStart, to prove meshgate picks them up.
+		Cluster: cluster.Options{
+			CRDDirs: []string{cluster.CRDDir("istio"), cluster.CRDDir("cert-manager"), cluster.EmissaryCRDDir()},
+			Meshgate: webhook.Options{
+				Namespace: ownNamespace, ServiceAccount: ownServiceAccount, CRDResync: 2 * time.Second,
+			},
 		},
+		Setup: func(c *cluster.Cluster) error {
+			k = c
+			return setup()
+		},
+		LogEnv: "E2E_LOG", Level: zapcore.ErrorLevel,
 	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: FAIL: start the control plane and meshgate:", err)
-		os.Exit(1)
-	}
-	if err := setup(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: FAIL: setup:", err)
-		_ = k.Stop()
-		os.Exit(1)
-	}
-	fmt.Printf("e2e: control plane and meshgate ready in %s\n", time.Since(start).Round(time.Millisecond))
-	code := m.Run()
-	if err := k.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: stop:", err)
-	}
-	os.Exit(code)
 }
 
 // world is what the rules consult, created before the tests.

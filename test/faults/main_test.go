@@ -12,18 +12,15 @@ package faults
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/zap/zapcore"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/meshgate/meshgate/internal/testenv"
 	"github.com/meshgate/meshgate/test/e2e/cluster"
 	"github.com/meshgate/meshgate/webhook"
 )
@@ -42,47 +39,22 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	if f := flag.Lookup("test.list"); (f != nil && f.Value.String() != "") || testing.Short() {
-		if testing.Short() {
-			fmt.Println("faults: control-plane tests skipped in -short mode")
-		}
-		os.Exit(m.Run())
-	}
-	if _, err := cluster.Assets(); err != nil {
-		fmt.Fprintln(os.Stderr, "faults: FAIL:", err)
-		os.Exit(1)
-	}
-	// FAULTS_LOG=1 shows meshgate's and envtest's logs.
-	if os.Getenv("FAULTS_LOG") != "" {
-		ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
-	} else {
-		// The bad input makes controller-runtime log errors on purpose.
-		ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.DPanicLevel)))
-	}
-	start := time.Now()
-	var err error
-	k, err = cluster.Start(cluster.Options{
-		CRDDirs: []string{cluster.CRDDir("istio"), cluster.EmissaryCRDDir()},
-		Meshgate: webhook.Options{
-			Namespace: ownNamespace, ServiceAccount: ownServiceAccount, CRDResync: 2 * time.Second,
+	testenv.Main(m, testenv.MainOptions{
+		Name: "faults",
+		Cluster: cluster.Options{
+			CRDDirs: []string{cluster.CRDDir("istio"), cluster.EmissaryCRDDir()},
+			Meshgate: webhook.Options{
+				Namespace: ownNamespace, ServiceAccount: ownServiceAccount, CRDResync: 2 * time.Second,
+			},
 		},
+		Setup: func(c *cluster.Cluster) error {
+			k = c
+			return setup()
+		},
+		// The bad input makes controller-runtime log errors on purpose.
+		LogEnv: "FAULTS_LOG", Level: zapcore.DPanicLevel,
+		RunShort: true,
 	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "faults: FAIL: start the control plane and meshgate:", err)
-		os.Exit(1)
-	}
-	if err := setup(); err != nil {
-		fmt.Fprintln(os.Stderr, "faults: FAIL: setup:", err)
-		_ = k.Stop()
-		os.Exit(1)
-	}
-	fmt.Printf("faults: control plane and meshgate ready in %s\n", time.Since(start).Round(time.Millisecond))
-	code := m.Run()
-	if err := k.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "faults: stop:", err)
-	}
-	os.Exit(code)
 }
 
 // needCluster skips t in -short mode.

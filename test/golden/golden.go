@@ -5,7 +5,10 @@
 // A case is a directory under testdata/ holding
 //
 //	input.yaml   the objects reviewed, one review each
-//	world.yaml   optional: more objects for the World (the inputs are in it too)
+//	case.yaml    optional: `world: <name>`, a World the case shares with
+//	             others, worlds/<name>.yaml
+//	world.yaml   optional: more objects for the World, the case's own (the
+//	             inputs are in it too)
 //	config.yaml  optional: meshgate configuration (defaults otherwise)
 //	want.yaml    the expected verdicts: generated, never edited by hand
 //
@@ -42,8 +45,18 @@ type Case struct {
 	Name   string
 	Dir    string
 	Inputs []*unstructured.Unstructured
-	World  []*unstructured.Unstructured
-	Config *policy.Config
+	// World holds the objects of WorldFiles.
+	World []*unstructured.Unstructured
+	// WorldFiles are the files the World is read from besides the inputs:
+	// the shared world the case names, then its own world.yaml.
+	WorldFiles []string
+	Config     *policy.Config
+}
+
+// caseFile is a case's case.yaml.
+type caseFile struct {
+	// World names a shared World: worlds/<name>.yaml.
+	World string `json:"world"`
 }
 
 // Verdict is the expected outcome of reviewing one input object.
@@ -77,6 +90,12 @@ func CorpusDir() string {
 	return filepath.Join(filepath.Dir(file), "testdata")
 }
 
+// worldsDir holds the Worlds cases share (worlds/ beside this file).
+func worldsDir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "worlds")
+}
+
 // Load reads every case under dir, sorted by name.
 func Load(dir string) ([]Case, error) {
 	entries, err := os.ReadDir(dir)
@@ -108,13 +127,44 @@ func LoadCase(dir string) (Case, error) {
 	if len(c.Inputs) == 0 {
 		return c, fmt.Errorf("%s: input.yaml holds no object", dir)
 	}
-	if c.World, err = readObjects(filepath.Join(dir, "world.yaml"), false); err != nil {
+	if c.WorldFiles, err = worldFiles(dir); err != nil {
 		return c, err
+	}
+	for _, f := range c.WorldFiles {
+		objs, err := readObjects(f, true)
+		if err != nil {
+			return c, err
+		}
+		c.World = append(c.World, objs...)
 	}
 	if c.Config, err = policy.LoadConfig(optional(filepath.Join(dir, "config.yaml"))); err != nil {
 		return c, err
 	}
 	return c, nil
+}
+
+// worldFiles are the World files of the case in dir: the shared World its
+// case.yaml names, then its world.yaml.
+func worldFiles(dir string) ([]string, error) {
+	var out []string
+	data, err := os.ReadFile(filepath.Join(dir, "case.yaml"))
+	switch {
+	case err == nil:
+		var cf caseFile
+		if err := yaml.UnmarshalStrict(data, &cf); err != nil {
+			return nil, fmt.Errorf("%s: case.yaml: %w", dir, err)
+		}
+		if cf.World == "" {
+			return nil, fmt.Errorf("%s: case.yaml names no world", dir)
+		}
+		out = append(out, filepath.Join(worldsDir(), cf.World+".yaml"))
+	case !os.IsNotExist(err):
+		return nil, fmt.Errorf("golden: %w", err)
+	}
+	if own := optional(filepath.Join(dir, "world.yaml")); own != "" {
+		out = append(out, own)
+	}
+	return out, nil
 }
 
 func optional(path string) string {
@@ -136,7 +186,8 @@ func readObjects(path string, required bool) ([]*unstructured.Unstructured, erro
 	return manifest.Decode(path, f)
 }
 
-// BuildWorld returns the case's World: world.yaml plus the inputs.
+// BuildWorld returns the case's World: its World files' objects plus the
+// inputs.
 func (c Case) BuildWorld() (*world.Memory, error) {
 	w := world.NewMemory("default")
 	for _, o := range append(append([]*unstructured.Unstructured{}, c.World...), c.Inputs...) {

@@ -14,12 +14,11 @@
 package intree
 
 import (
-	"flag"
-	"fmt"
-	"os"
 	"testing"
-	"time"
 
+	"go.uber.org/zap/zapcore"
+
+	"github.com/meshgate/meshgate/internal/testenv"
 	"github.com/meshgate/meshgate/test/e2e/cluster"
 )
 
@@ -27,30 +26,14 @@ import (
 var k *cluster.Cluster
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	if f := flag.Lookup("test.list"); f != nil && f.Value.String() != "" {
-		os.Exit(m.Run())
-	}
-	if testing.Short() {
-		fmt.Println("intree: skipped in -short mode (the tests need a control plane)")
-		os.Exit(0)
-	}
-	if _, err := cluster.Assets(); err != nil {
-		fmt.Fprintln(os.Stderr, "intree: FAIL:", err)
-		os.Exit(1)
-	}
-	start := time.Now()
-	var err error
-	// The CRDs of the kinds the in-tree policies review.
-	k, err = cluster.Start(cluster.Options{CRDDirs: []string{cluster.CRDDir("istio"), cluster.EmissaryCRDDir()}, NoMeshgate: true})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "intree: FAIL: start the control plane:", err)
-		os.Exit(1)
-	}
-	fmt.Printf("intree: control plane ready in %s\n", time.Since(start).Round(time.Millisecond))
-	code := m.Run()
-	if err := k.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "intree: stop:", err)
-	}
-	os.Exit(code)
+	testenv.Main(m, testenv.MainOptions{
+		Name: "intree",
+		// The CRDs of the kinds the in-tree policies review.
+		Cluster: cluster.Options{CRDDirs: []string{cluster.CRDDir("istio"), cluster.EmissaryCRDDir()}, NoMeshgate: true},
+		Setup: func(c *cluster.Cluster) error {
+			k = c
+			return nil
+		},
+		Level: zapcore.ErrorLevel,
+	})
 }

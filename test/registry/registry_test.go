@@ -57,7 +57,7 @@ func registerFakeRule(t *testing.T) *atomic.Int32 {
 			return policy.ObjectMeta{Namespace: o.GetNamespace(), Name: o.GetName()}, nil
 		},
 	})
-	policy.Register(policy.Rule{
+	restore := policy.RegisterScoped(policy.Rule{
 		ID:       fakeRule,
 		Summary:  "widgets are blue",
 		Mutation: true,
@@ -85,7 +85,7 @@ func registerFakeRule(t *testing.T) *atomic.Int32 {
 		}},
 	})
 	t.Cleanup(func() {
-		policy.Unregister(fakeRule)
+		restore()
 		policy.Undeclare(gadgetKind)
 	})
 	return calls

@@ -7,7 +7,6 @@ package audit
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,10 +16,9 @@ import (
 	"go.uber.org/zap/zapcore"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/meshgate/meshgate/internal/audit"
+	"github.com/meshgate/meshgate/internal/testenv"
 	"github.com/meshgate/meshgate/test/e2e/cluster"
 	"github.com/meshgate/meshgate/webhook"
 )
@@ -33,51 +31,27 @@ var k *cluster.Cluster
 const leaseNamespace = "kube-system"
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	if f := flag.Lookup("test.list"); f != nil && f.Value.String() != "" {
-		os.Exit(m.Run())
-	}
-	if testing.Short() {
-		fmt.Println("e2e/audit: skipped in -short mode (they need a control plane)")
-		os.Exit(0)
-	}
-	if _, err := cluster.Assets(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e/audit: FAIL:", err)
-		os.Exit(1)
-	}
-	level := zapcore.ErrorLevel
-	if os.Getenv("E2E_LOG") != "" {
-		level = zapcore.DebugLevel
-	}
-	ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(level)))
 	// The measurement runs its own audits: the server's would compete.
 	interval := time.Second
 	if os.Getenv(scaleEnv) != "" {
 		interval = time.Hour
 	}
-	var err error
-	k, err = cluster.Start(cluster.Options{
-		CRDDirs:      append(cluster.DefaultCRDDirs(), cluster.CRDDir("openreports")),
-		Unregistered: true,
-		Meshgate: webhook.Options{
-			Namespace: leaseNamespace, CRDResync: 2 * time.Second,
-			Audit: audit.Options{Interval: interval, Workers: 2, WritesPerSecond: 200},
+	testenv.Main(m, testenv.MainOptions{
+		Name: "e2e/audit",
+		Cluster: cluster.Options{
+			CRDDirs:      append(cluster.DefaultCRDDirs(), cluster.CRDDir("openreports")),
+			Unregistered: true,
+			Meshgate: webhook.Options{
+				Namespace: leaseNamespace, CRDResync: 2 * time.Second,
+				Audit: audit.Options{Interval: interval, Workers: 2, WritesPerSecond: 200},
+			},
 		},
+		Setup: func(c *cluster.Cluster) error {
+			k = c
+			return createScenario()
+		},
+		LogEnv: "E2E_LOG", Level: zapcore.ErrorLevel,
 	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e/audit: FAIL: start the control plane:", err)
-		os.Exit(1)
-	}
-	if err := createScenario(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e/audit: FAIL: scenario:", err)
-		_ = k.Stop()
-		os.Exit(1)
-	}
-	code := m.Run()
-	if err := k.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e/audit: stop:", err)
-	}
-	os.Exit(code)
 }
 
 // createScenario creates internal/audit/testdata/scenario.yaml as a cluster
