@@ -75,6 +75,20 @@ func (c *Config) Setting(name string) string {
 	return ""
 }
 
+// Settings returns the settings an AdmissionScope may switch on, each with
+// the values it can take (Validate refuses others). A setting's name is its
+// path in the configuration document, keys joined with "." (the chart reads
+// it from its config value so).
+func Settings() map[string][]string {
+	out := map[string][]string{}
+	for name, values := range settingValues {
+		if name != "" {
+			out[name] = slices.Clone(values)
+		}
+	}
+	return out
+}
+
 // settingValues are the values each setting can take (Validate refuses others).
 var settingValues = map[string][]string{
 	"":                       {""},

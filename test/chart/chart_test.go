@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"helm.sh/helm/v3/pkg/release"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -354,6 +355,9 @@ func TestWebhooksMatchTheServersConfigurations(t *testing.T) {
 		opts   webhook.RegistrationOptions
 		// config is the values' config block, read by the server.
 		config string
+		// inTree is inTree.webhook with the in-tree policies rendered ("":
+		// not rendered); handOff narrows the configurations (webhook.HandOff).
+		inTree string
 	}{
 		{name: "defaults", ns: releaseNS, opts: webhook.RegistrationOptions{}},
 		{name: "no cert-manager", ns: releaseNS, values: noCertManager, opts: webhook.RegistrationOptions{}},
@@ -380,6 +384,12 @@ func TestWebhooksMatchTheServersConfigurations(t *testing.T) {
 			config: `{edgeProxy: {selectors: null, namespaces: [edge]}, servicePorts: {scope: mesh}}`,
 			opts:   webhook.RegistrationOptions{},
 		},
+		{name: "in-tree policies take over", ns: releaseNS, inTree: "handOff"},
+		{
+			name: "in-tree policies take over, Service ports checked everywhere, legacy secret mode", ns: "platform", inTree: "handOff",
+			config: `{edgeProxy: {certMode: secret, selectors: [{gateway: edge}]}, servicePorts: {scope: all}}`,
+		},
+		{name: "in-tree policies as well, the webhooks keep every kind", ns: releaseNS, inTree: "fallback", config: `{servicePorts: {scope: all}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -388,6 +398,13 @@ func TestWebhooksMatchTheServersConfigurations(t *testing.T) {
 				vals += "\nconfig: " + tt.config
 			}
 			objs, err := renderErr(t, releaseName, tt.ns, vals)
+			if tt.inTree != "" {
+				var rel *release.Release
+				rel, err = installServed(t, tt.ns, vals+"\ninTree: {enabled: true, webhook: "+tt.inTree+"}")
+				if err == nil {
+					objs = decodeManifests(t, rel.Manifest)
+				}
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -413,6 +430,9 @@ func TestWebhooksMatchTheServersConfigurations(t *testing.T) {
 				}
 			}
 			wantMut, wantVal := webhook.Configurations(o)
+			if tt.inTree == "handOff" {
+				webhook.HandOff(wantMut, wantVal)
+			}
 			if !apiequality.Semantic.DeepEqual(mut.Webhooks, wantMut.Webhooks) {
 				t.Errorf("mutating webhooks differ from webhook.Configurations:\n%s", diff.Diff(wantMut.Webhooks, mut.Webhooks))
 			}
