@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
@@ -51,6 +52,10 @@ type inTreeDoc struct {
 	Suppressions string `json:"suppressions"`
 	// Rules are the rules with an in-tree form, in registry order.
 	Rules []inTreeRule `json:"rules"`
+	// NotMeshgate is the match condition every policy starts with when it
+	// leaves out meshgate's own requests (native.Options.ServiceAccountUser):
+	// its expression is a format of the user's CEL string literal.
+	NotMeshgate admissionregistrationv1.MatchCondition `json:"notMeshgate"`
 }
 
 // inTreeRule is one rule's policies and bindings.
@@ -87,6 +92,9 @@ func InTree() ([]byte, error) {
 		doc.Defaults[v.Setting] = at(def, v.Setting)
 	}
 	if err := checkConfigVariables(doc.Defaults); err != nil {
+		return nil, err
+	}
+	if doc.NotMeshgate, err = notMeshgate(); err != nil {
 		return nil, err
 	}
 	modes := []policy.Mode{policy.Enforce, policy.Warn, policy.Off}
@@ -130,6 +138,28 @@ func InTree() ([]byte, error) {
 	header := "# Generated from meshgate's rule registry by `make generate` (hack/generate).\n" +
 		"# Do not edit: change a rule's in-tree form in mutators/ or validators/ instead.\n"
 	return append([]byte(header), b...), nil
+}
+
+// notMeshgate returns the match condition native.Generate puts first to
+// leave out meshgate's own requests, with %s for the user's name.
+func notMeshgate() (admissionregistrationv1.MatchCondition, error) {
+	const user = "system:serviceaccount:chart:meshgate"
+	set, err := native.Generate(policy.DefaultConfig(), native.Options{ServiceAccountUser: user})
+	if err != nil {
+		return admissionregistrationv1.MatchCondition{}, fmt.Errorf("generate the in-tree policies: %w", err)
+	}
+	for _, rs := range set.Rules {
+		for _, p := range rs.Validating {
+			c := p.Spec.MatchConditions[0]
+			quoted := native.String(user)
+			if !strings.Contains(c.Expression, quoted) {
+				return c, fmt.Errorf("%s: the first match condition does not name meshgate's user: %s", p.Name, c.Expression)
+			}
+			c.Expression = strings.Replace(strings.ReplaceAll(c.Expression, "%", "%%"), quoted, "%s", 1)
+			return c, nil
+		}
+	}
+	return admissionregistrationv1.MatchCondition{}, fmt.Errorf("no in-tree policy")
 }
 
 // ruleObjects returns rule's policies and bindings for cfg, without their
