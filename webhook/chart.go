@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshgate/meshgate/internal/audit"
 	"github.com/meshgate/meshgate/internal/policy"
 )
 
@@ -52,6 +53,10 @@ type chartRules struct {
 	ClusterRole []rbacv1.PolicyRule `json:"clusterRole"`
 	// AuditClusterRole is what the audit reads besides the World.
 	AuditClusterRole []rbacv1.PolicyRule `json:"auditClusterRole"`
+	// AuditReports are, by report format, the writes on its reports.
+	AuditReports map[string]rbacv1.PolicyRule `json:"auditReports"`
+	// AuditLease is the Lease the replicas elect the auditor with.
+	AuditLease string `json:"auditLease"`
 }
 
 // chartWebhook is one webhook as Configurations builds it, without what the
@@ -87,7 +92,8 @@ type chartEdgeProxy struct {
 // every webhook each configuration can hold, as Configurations builds it,
 // with the settings and values it is held for and its rules after HandOff;
 // the defaults of those settings; the pieces of the edge-proxy condition;
-// ClusterRoleRules and AuditClusterRoleRules. The chart adds what its values
+// ClusterRoleRules, AuditClusterRoleRules, the audit's writes on the reports
+// of each format and its Lease. The chart adds what its values
 // give: client config, excluded namespaces, object selector, outage
 // settings, the edge-proxy selectors. `make generate` writes it to the chart.
 func Chart() ([]byte, error) {
@@ -128,6 +134,18 @@ func Chart() ([]byte, error) {
 	}
 	doc.ClusterRole = ClusterRoleRules()
 	doc.AuditClusterRole = AuditClusterRoleRules()
+	doc.AuditReports = map[string]rbacv1.PolicyRule{}
+	for _, format := range audit.Formats {
+		k, err := audit.KindsOf(format)
+		if err != nil {
+			return nil, fmt.Errorf("report format %s: %w", format, err)
+		}
+		doc.AuditReports[format] = rbacv1.PolicyRule{
+			APIGroups: []string{k.Namespaced.Group}, Resources: []string{k.Namespaced.Resource, k.Cluster.Resource},
+			Verbs: []string{"list", "create", "update", "delete"},
+		}
+	}
+	doc.AuditLease = AuditLeaseName
 	out, err := yaml.Marshal(doc)
 	if err != nil {
 		return nil, fmt.Errorf("encode the chart's rules: %w", err)
