@@ -4,8 +4,11 @@ import (
 	"cmp"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
@@ -27,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/meshgate/meshgate/internal/audit"
 	"github.com/meshgate/meshgate/internal/policy"
 	"github.com/meshgate/meshgate/webhook"
 )
@@ -902,4 +906,30 @@ func TestAuditRBACIsExactlyWhatTheAuditNeeds(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestValuesSchemaReportFormatsAreTheAudits: audit.format takes exactly
+// the report formats meshgate writes.
+func TestValuesSchemaReportFormatsAreTheAudits(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(chartDir(), "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Properties struct {
+			Audit struct {
+				Properties struct {
+					Format struct {
+						Enum []string `json:"enum"`
+					} `json:"format"`
+				} `json:"properties"`
+			} `json:"audit"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(b, &schema); err != nil {
+		t.Fatal(err)
+	}
+	if got := schema.Properties.Audit.Properties.Format.Enum; !slices.Equal(got, audit.Formats) {
+		t.Errorf("values.schema.json audit.format enum %v, want audit.Formats %v", got, audit.Formats)
+	}
 }
