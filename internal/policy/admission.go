@@ -25,8 +25,7 @@ import (
 // covers a union of namespace classes has one webhook per class.
 type AdmissionScope struct {
 	// ID names the scope: the webhooks are named after it
-	// ("<id>[-<name>].mutate.meshgate.io"), and the chart's generated rules
-	// refer to it.
+	// ("<id>[-<name>].mutate.meshgate.io").
 	ID string
 	// Setting is the configuration setting whose value picks the variant (see
 	// Config.Setting); "" when the scope has one variant, keyed "".
