@@ -148,18 +148,20 @@ func notMeshgate() (admissionregistrationv1.MatchCondition, error) {
 	if err != nil {
 		return admissionregistrationv1.MatchCondition{}, fmt.Errorf("generate the in-tree policies: %w", err)
 	}
+	var policies []admissionregistrationv1.ValidatingAdmissionPolicy
 	for _, rs := range set.Rules {
-		for _, p := range rs.Validating {
-			c := p.Spec.MatchConditions[0]
-			quoted := native.String(user)
-			if !strings.Contains(c.Expression, quoted) {
-				return c, fmt.Errorf("%s: the first match condition does not name meshgate's user: %s", p.Name, c.Expression)
-			}
-			c.Expression = strings.Replace(strings.ReplaceAll(c.Expression, "%", "%%"), quoted, "%s", 1)
-			return c, nil
-		}
+		policies = append(policies, rs.Validating...)
 	}
-	return admissionregistrationv1.MatchCondition{}, fmt.Errorf("no in-tree policy")
+	if len(policies) == 0 {
+		return admissionregistrationv1.MatchCondition{}, fmt.Errorf("no in-tree ValidatingAdmissionPolicy")
+	}
+	c := policies[0].Spec.MatchConditions[0]
+	quoted := native.String(user)
+	if !strings.Contains(c.Expression, quoted) {
+		return c, fmt.Errorf("%s: the first match condition does not name meshgate's user: %s", policies[0].Name, c.Expression)
+	}
+	c.Expression = strings.Replace(strings.ReplaceAll(c.Expression, "%", "%%"), quoted, "%s", 1)
+	return c, nil
 }
 
 // ruleObjects returns rule's policies and bindings for cfg, without their
