@@ -45,8 +45,8 @@ unit: ## the tests that need no control plane
 	for m in $(TEST_MODULES); do (cd $$m && $(GO) test -short ./...) || exit 1; done
 
 lint: $(GOLANGCI_LINT) ## golangci-lint (.golangci.yml: gofmt, go vet, staticcheck, ...) on every module
-	$(GOLANGCI_LINT) run ./...
-	for m in $(TEST_MODULES); do (cd $$m && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...) || exit 1; done
+	$(GOLANGCI_LINT) run --allow-serial-runners ./...
+	for m in $(TEST_MODULES); do (cd $$m && $(GOLANGCI_LINT) run --allow-serial-runners --config $(CURDIR)/.golangci.yml ./...) || exit 1; done
 
 $(GOLANGCI_LINT):
 	GOBIN=$(dir $(GOLANGCI_LINT)) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
@@ -98,10 +98,10 @@ BENCH_APISERVER_FLAGS ?=
 bench-apiserver: control-plane crds ## creates through a real kube-apiserver (envtest, 127.0.0.1): 1,000 each of ordinary pods, Emissary pods, Services, Mappings with meshgate vs no webhook vs a no-op webhook registered the same way; p50/p99/p99.9 and meshgate's received requests
 	$(GO) run ./hack/bench-apiserver $(BENCH_APISERVER_FLAGS)
 
-.PHONY: bench-native
-BENCH_NATIVE_CREATES ?= 1000
-bench-native: control-plane ## Service and edge-proxy pod create latency and API server CPU: no admission vs meshgate's webhook vs its in-tree policies (bounded, local control plane)
-	$(GO) run ./hack/nativebench -creates $(BENCH_NATIVE_CREATES) -max-seconds 600
+.PHONY: bench-intree
+BENCH_INTREE_CREATES ?= 1000
+bench-intree: control-plane ## Service and edge-proxy pod create latency and API server CPU: no admission vs meshgate's webhook vs its in-tree policies (bounded, local control plane)
+	$(GO) run ./hack/intreebench -creates $(BENCH_INTREE_CREATES) -max-seconds 600
 
 include hack/cluster.mk
 

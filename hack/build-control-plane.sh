@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Builds the real control-plane binaries envtest needs (kube-apiserver, kubectl,
-# etcd) from the Go module proxy into bin/k8s/ at the repository root.
+# Builds the real Kubernetes programs meshgate's tests and demo run, from the Go
+# module proxy, into bin/k8s/ at the repository root:
 #
-#   kube-apiserver, kubectl  k8s.io/kubernetes (hack/tools/go.mod)
-#   etcd                     go.etcd.io/etcd/server/v3 via etcdmain.Main
-#                            (hack/tools/etcd/go.mod)
+#   kube     one multi-call binary (hack/tools/kube: k8s.io/kubernetes with its
+#            staging modules replaced), called through the symlinks
+#            kube-apiserver, kube-controller-manager, kubectl (envtest, make demo)
+#            and kube-scheduler, kubelet, kube-proxy (make cluster)
+#   etcd     go.etcd.io/etcd/server/v3 via etcdmain.Main (hack/tools/etcd)
 #
-# Release binaries cannot be downloaded here, so they are compiled: a cold build
-# takes about 8 minutes on 2 cores; a warm run (binaries present and
-# bin/k8s/.stamp matching the pinned versions) takes well under a second.
+# Release binaries cannot be downloaded here, so they are compiled, once per
+# machine: make cluster reuses these. A cold build takes about 10 minutes on
+# 2 cores; a warm run (binaries present and bin/k8s/.stamp matching the pinned
+# versions) takes well under a second.
 #
 # Usage: hack/build-control-plane.sh [--force]
 #   Progress goes to stderr; the directory to use as KUBEBUILDER_ASSETS is the
@@ -23,7 +26,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="${ROOT}/hack/tools"
 OUT="${ROOT}/bin/k8s"
-BINARIES=(kube-apiserver kubectl etcd)
+BINARIES=(kube etcd)
+# The names the multi-call binary answers to (hack/tools/kube/main.go).
+KUBE_LINKS=(kube-apiserver kube-controller-manager kubectl kube-scheduler kubelet kube-proxy)
 
 log() { printf '[build-control-plane] %s\n' "$*" >&2; }
 
@@ -48,14 +53,14 @@ modver() {
   (cd "$1" && go list -mod=readonly -m -f '{{.Version}}' "$2")
 }
 
-K8S_VERSION="$(modver "${TOOLS}" k8s.io/kubernetes)"
+K8S_VERSION="$(modver "${TOOLS}/kube" k8s.io/kubernetes)"
 ETCD_VERSION="$(modver "${TOOLS}/etcd" go.etcd.io/etcd/server/v3)"
 GO_VERSION="$(go env GOVERSION)"
 
 # The stamp records everything that determines the binaries: pinned versions,
 # the Go toolchain, and the exact module files / etcd main package / this script.
 inputs_hash() {
-  cat "${TOOLS}/go.mod" "${TOOLS}/go.sum" \
+  cat "${TOOLS}/kube/go.mod" "${TOOLS}/kube/go.sum" "${TOOLS}/kube/main.go" \
       "${TOOLS}/etcd/go.mod" "${TOOLS}/etcd/go.sum" "${TOOLS}/etcd/main.go" \
       "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1
 }
@@ -63,7 +68,7 @@ STAMP="kubernetes=${K8S_VERSION} etcd=${ETCD_VERSION} go=${GO_VERSION} goos=$(go
 
 up_to_date() {
   local b
-  for b in "${BINARIES[@]}"; do
+  for b in "${BINARIES[@]}" "${KUBE_LINKS[@]}"; do
     [[ -x "${OUT}/${b}" ]] || return 1
   done
   [[ -f "${OUT}/.stamp" ]] && [[ "$(cat "${OUT}/.stamp")" == "${STAMP}" ]]
@@ -101,7 +106,7 @@ fi
 # `kube-apiserver --version` and `kubectl version` report the real release.
 # buildDate is the release's commit time (from the module proxy), which keeps
 # the build reproducible.
-K8S_BUILD_DATE="$(cd "${TOOLS}" && go list -mod=readonly -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)"
+K8S_BUILD_DATE="$(cd "${TOOLS}/kube" && go list -mod=readonly -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)"
 if [[ ! "${K8S_VERSION}" =~ ^v([0-9]+)\.([0-9]+)\. ]]; then
   log "cannot parse kubernetes version ${K8S_VERSION}"
   exit 1
@@ -126,15 +131,16 @@ trap 'rm -rf "${STAGE}"' EXIT
 rm -f "${OUT}/.stamp"
 
 start=${SECONDS}
-log "building kube-apiserver and kubectl ${K8S_VERSION} with ${GO_VERSION} (cold: ~8 min on 2 cores)"
-(cd "${TOOLS}" && go build -mod=readonly -ldflags "${ldflags[*]}" -o "${STAGE}/" \
-  k8s.io/kubernetes/cmd/kube-apiserver \
-  k8s.io/kubernetes/cmd/kubectl)
+log "building kube (kube-apiserver, kube-controller-manager, kubectl, kube-scheduler, kubelet, kube-proxy) ${K8S_VERSION} with ${GO_VERSION} (cold: ~10 min on 2 cores)"
+(cd "${TOOLS}/kube" && go build -mod=readonly -ldflags "${ldflags[*]}" -o "${STAGE}/kube" .)
 log "building etcd ${ETCD_VERSION}"
 (cd "${TOOLS}/etcd" && go build -mod=readonly -ldflags "-s -w" -o "${STAGE}/etcd" .)
 
 for b in "${BINARIES[@]}"; do
   mv -f "${STAGE}/${b}" "${OUT}/${b}"
+done
+for l in "${KUBE_LINKS[@]}"; do
+  ln -sfn kube "${OUT}/${l}"
 done
 log "kube-apiserver: $("${OUT}/kube-apiserver" --version 2>&1)"
 log "etcd: $("${OUT}/etcd" --version 2>&1 | head -n1)"

@@ -4,6 +4,7 @@
 #   make cluster        builds (cached) and starts a single-node cluster in a network namespace (root)
 #   make cluster-down   stops it and cleans up
 #   make test-cluster   cluster + meshgate's chart installed with helm + the cluster tests, then down
+#                       (the image for the node's architecture only; CI runs it after make test)
 #   make cluster-demo   cluster + chart + examples/, shown with kubectl
 
 CLUSTER_BIN   := $(BIN)/cluster
@@ -30,7 +31,7 @@ cluster-down: ## stop the cluster and clean up (pids, mounts, network namespace)
 	CLUSTER_STATE=$(CLUSTER_STATE) hack/cluster/down.sh
 
 test-cluster: ## cluster + helm install + the cluster tests (test/cluster), torn down afterwards
-	CLUSTER_STATE=$(CLUSTER_STATE) IMAGE_TAR=$(IMAGE_TAR) IMAGE_VERSION=$(IMAGE_VERSION) CLUSTER_TEST_TIMEOUT=$(CLUSTER_TEST_TIMEOUT) hack/cluster/test.sh
+	CLUSTER_STATE=$(CLUSTER_STATE) IMAGE_VERSION=$(IMAGE_VERSION) CLUSTER_TEST_TIMEOUT=$(CLUSTER_TEST_TIMEOUT) hack/cluster/test.sh
 
 cluster-demo: ## cluster + chart + examples/ applied with kubectl; torn down afterwards (DEMO_KEEP=1 keeps it)
-	CLUSTER_STATE=$(CLUSTER_STATE) IMAGE_TAR=$(IMAGE_TAR) IMAGE_VERSION=$(IMAGE_VERSION) hack/cluster/test.sh demo
+	CLUSTER_STATE=$(CLUSTER_STATE) IMAGE_VERSION=$(IMAGE_VERSION) hack/cluster/test.sh demo

@@ -5,5 +5,7 @@
 // change once, as the field path it changes, next to its in-place edit: the
 // Report's change helpers (Add, Replace, Append, SetKey) derive the operation's
 // JSON pointer from that path. Mutators are deterministic and idempotent: a
-// second run over their output changes nothing.
+// second run over their output changes nothing. A rule with an in-tree form
+// (policy.InTree: what the API server applies itself) keeps it beside the
+// rule, in <rule>_intree.go, and registers it with the rule.
 package mutators

@@ -5,15 +5,14 @@ import (
 	"fmt"
 	"strconv"
 
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/meshgate/meshgate/internal/emissary"
 	"github.com/meshgate/meshgate/internal/istio"
-	"github.com/meshgate/meshgate/internal/native"
 	"github.com/meshgate/meshgate/internal/policy"
 )
 
@@ -27,72 +26,8 @@ func init() {
 		Reviews: []policy.Review{{
 			Kinds: []policy.Kind{policy.ServiceKind}, Check: policy.ServiceFunc(ServicePortProtocol), Admission: istio.ServiceAdmission,
 		}},
-		InTree: &policy.InTree{
-			Build:    servicePortProtocolPolicy,
-			Complete: true,
-			Coverage: []policy.Coverage{
-				{Part: "name unnamed ports (after appProtocol, Emissary's ports, 80, 443, Istio's TCP ports), unique names", Covered: true, How: "MAP ApplyConfiguration (merge by port and protocol)"},
-				{Part: "appProtocol on named ports Istio cannot read; selector-less Services keep their names", Covered: true, How: "MAP ApplyConfiguration"},
-				{Part: "mesh scope, skipped namespaces, Istio-managed Services, servicePorts.scope", Covered: true, How: "MAP: namespaceSelector, matchConditions, variables"},
-				{Part: "the reason of each change (audit annotation)", Covered: false, How: "a MAP records no reason; `meshgate check` shows it"},
-			},
-		},
+		InTree: servicePortProtocolInTree,
 	})
-}
-
-// servicePortProtocolPolicy is the rule's in-tree form: a
-// MutatingAdmissionPolicy whose ApplyConfiguration merges, by each port's key
-// (port and protocol), a name into the unnamed ports and an appProtocol into
-// the named ones Istio cannot read, exactly where ServicePortProtocol would:
-// it never renames a port nor overwrites an appProtocol.
-func servicePortProtocolPolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
-	match, conditions, scope := native.ServiceScope(cfg)
-	target := "((!has(p.targetPort) || p.targetPort == 0) ? p.port : p.targetPort)"
-	// targetProto: what a named targetPort says (istio.ByPortName), "" for none.
-	targetProto := "(has(p.targetPort) && type(p.targetPort) == string) ? " + native.NameProtocol("string(p.targetPort)", "") + " : ''"
-	tp := "variables.targetProto[i]"
-	infer := fmt.Sprintf("((variables.edge && (%s == %s || %s == %d || %s == %d)) ? 'http' : %s in ['udp', 'http_proxy'] ? '' : %s != '' ? %s : "+
-		"p.port == 80 ? 'http' : p.port == 443 ? 'https' : p.port in %s ? 'tcp' : '')",
-		target, native.String(edgeAdminPortName), target, edgeAdminPort, target, edgeSnapshotPort, tp, tp, tp, native.Ints([]int32{25, 53, 3306, 27017}))
-	tcp := "p.?protocol.orValue('TCP') == 'TCP'"
-	unnamed := "p.?name.orValue('') == ''"
-	base := fmt.Sprintf("(%s && %s && !variables.selectorless) ? (has(p.appProtocol) ? (variables.proto[i] != 'http_proxy' ? variables.proto[i] : '') : variables.infer[i]) : ''", tcp, unnamed)
-	b, withPort := "variables.base[i]", "variables.base[i] + '-' + string(p.port)"
-	// uniquePortName: base, base-<port>, or the first free base-<port>-<n>
-	// (the range always holds one).
-	name := fmt.Sprintf("%s == '' ? '' : (!(%s in variables.used) && !variables.base.exists(j, v, j < i && v == %s)) ? %s : !(%s in variables.used) ? %s : "+
-		"lists.range(size(variables.used) + size(variables.ports)).map(n, %s + '-' + string(n + 2)).filter(c, !(c in variables.used))[0]",
-		b, b, b, b, withPort, withPort, withPort)
-	newAP := fmt.Sprintf("(%s && !(%s && !variables.selectorless) && !has(p.appProtocol) && variables.proto[i] == '') ? variables.infer[i] : ''", tcp, unnamed)
-	item := "Object.spec.ports{port: p.port, protocol: p.?protocol.orValue('TCP'), %s: %s}"
-	apply := fmt.Sprintf("variables.inScope && (variables.newName.exists(n, n != '') || variables.newAP.exists(a, a != '')) ? "+
-		"Object{spec: Object.spec{ports: variables.ports.transformList(i, p, variables.newName[i] != '' || variables.newAP[i] != '', variables.newName[i] != '' ? %s : %s)}} : Object{}",
-		fmt.Sprintf(item, "name", "variables.newName[i]"), fmt.Sprintf(item, "appProtocol", "variables.newAP[i]"))
-
-	mp := admissionregistrationv1.MutatingAdmissionPolicy{Spec: admissionregistrationv1.MutatingAdmissionPolicySpec{
-		MatchConstraints: match,
-		MatchConditions:  conditions,
-		Variables: append(append(scope, native.ConfigVariable(native.VarEdgeSelectors, cfg.EdgeProxy.Selectors)), native.Variables(
-			"ports", "object.spec.?ports.orValue([])",
-			"selectorless", "size(object.spec.?selector.orValue({})) == 0",
-			"edge", fmt.Sprintf("%s == %s || %s == %s || (!variables.selectorless && %s.exists(s, size(s) > 0 && s.all(k, k in object.spec.selector && object.spec.selector[k] == s[k])))",
-				native.Label("variables.objLabels", labelProduct), native.String(productAES),
-				native.Label("variables.objLabels", labelService), native.String(serviceAmbassAdmin),
-				"variables."+native.VarEdgeSelectors),
-			"proto", "variables.ports.map(p, "+native.PortProtocol("p")+")",
-			"targetProto", "variables.ports.map(p, "+targetProto+")",
-			"infer", "variables.ports.transformList(i, p, "+infer+")",
-			"used", "variables.ports.filter(p, p.?name.orValue('') != '').map(p, p.name)",
-			"base", "variables.ports.transformList(i, p, "+base+")",
-			"newName", "variables.ports.transformList(i, p, "+name+")",
-			"newAP", "variables.ports.transformList(i, p, "+newAP+")",
-		)...),
-		Mutations: []admissionregistrationv1.Mutation{{
-			PatchType:          admissionregistrationv1.PatchTypeApplyConfiguration,
-			ApplyConfiguration: &admissionregistrationv1.ApplyConfiguration{Expression: apply},
-		}},
-	}}
-	return policy.InTreePolicies{Mutating: []admissionregistrationv1.MutatingAdmissionPolicy{mp}}, nil
 }
 
 // ServicePortProtocol implements rule service-port-protocol
@@ -152,27 +87,13 @@ func ServicePortProtocol(ctx context.Context, svc *corev1.Service, t policy.Targ
 	return rep, nil
 }
 
-// Labels Emissary's and Ambassador's Helm charts put on the Services of the
-// edge proxy: product=aes on the main and the admin Service, and service=
-// ambassador-admin, the label the chart's ServiceMonitor selects (also on the
-// admin Service of Ambassador 1.x's plain YAML).
-const (
-	labelProduct       = "product"
-	productAES         = "aes"
-	labelService       = "service"
-	serviceAmbassAdmin = "ambassador-admin"
-	edgeAdminPortName  = "admin" // the container port the chart's admin Service targets
-	edgeAdminPort      = 8877    // Emissary's diagnostics, /metrics and readiness (HTTP)
-	edgeSnapshotPort   = 8005    // Emissary's external snapshot server (HTTP)
-)
-
 // edgeProxyService reports whether svc is one of the edge proxy's own Services:
 // it carries the charts' labels (product=aes or service=ambassador-admin), or
 // its selector only selects edge-proxy pods (it contains every label of one of
 // edgeProxy.selectors, e.g. service=ambassador of Ambassador 1.x's YAML).
 func edgeProxyService(svc *corev1.Service, cfg *policy.Config) bool {
 	own := labels.Set(svc.Labels)
-	if own.Get(labelProduct) == productAES || own.Get(labelService) == serviceAmbassAdmin {
+	if own.Get(emissary.LabelProduct) == emissary.ProductAES || own.Get(emissary.LabelService) == emissary.ServiceAmbassadorAdmin {
 		return true
 	}
 	if len(svc.Spec.Selector) == 0 {
@@ -201,10 +122,10 @@ func inferProtocol(p corev1.ServicePort, edge bool) (istio.Instance, string, boo
 			target = intstr.FromInt32(p.Port)
 		}
 		switch {
-		case target.Type == intstr.String && target.StrVal == edgeAdminPortName,
-			target.Type == intstr.Int && target.IntVal == edgeAdminPort:
+		case target.Type == intstr.String && target.StrVal == emissary.AdminPortName,
+			target.Type == intstr.Int && target.IntVal == emissary.AdminPort:
 			return istio.HTTP, "it targets Emissary's admin port (diagnostics, /metrics and readiness over HTTP)", true
-		case target.Type == intstr.Int && target.IntVal == edgeSnapshotPort:
+		case target.Type == intstr.Int && target.IntVal == emissary.SnapshotPort:
 			return istio.HTTP, "it targets Emissary's snapshot port (served over HTTP)", true
 		}
 	}

@@ -7,13 +7,12 @@ import (
 	"slices"
 	"strings"
 
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/meshgate/meshgate/internal/emissary"
+	"github.com/meshgate/meshgate/internal/intree"
 	"github.com/meshgate/meshgate/internal/istio"
-	"github.com/meshgate/meshgate/internal/native"
 	"github.com/meshgate/meshgate/internal/policy"
 )
 
@@ -28,15 +27,7 @@ func init() {
 			{Kinds: []policy.Kind{policy.MappingKind}, Check: policy.ObjectFunc(MappingTLSContext)},
 			{Kinds: []policy.Kind{policy.TLSContextKind}, Check: policy.ObjectFunc(TLSContextWiring)},
 		},
-		InTree: &policy.InTree{
-			Build: tlsContextWiringPolicy,
-			Coverage: []policy.Coverage{
-				{Part: "the Istio TLSContext: namespace, secret, legacy files, alpn_protocols", Covered: true, How: "VAP (CEL); the webhook leaves those findings to it"},
-				{Part: "UPDATE: what the old object had too is a warning (updates.allowExistingFindings)", Covered: true, How: "VAP oldObject; a second policy, bound Warn, names it"},
-				{Part: "a TLSContext with a \" or \\ or a non-ASCII character in those fields, or a file path with . or .. segments", Covered: false, How: "not matched: the webhook reports it"},
-				{Part: "Mappings: the TLSContext exists, the upstream's data plane, mTLS and port", Covered: false, How: "webhook only: it reads other objects (Service, TLSContext, PeerAuthentication, Module, Resolver)"},
-			},
-		},
+		InTree: mappingTLSContextInTree,
 	})
 }
 
@@ -64,13 +55,13 @@ var legacyFiles = []struct {
 }
 
 var (
-	plainText   = regexp.MustCompile(native.PlainText)
-	uncleanPath = regexp.MustCompile(native.UncleanPath)
+	plainText   = regexp.MustCompile(intree.PlainText)
+	uncleanPath = regexp.MustCompile(intree.UncleanPath)
 )
 
 // tlsContextPlain reports whether the TLSContext's secret, alpn_protocols
 // and certificate files are strings the in-tree policy reads as
-// TLSContextWiring does: plain text (native.PlainText, so that %q quotes
+// TLSContextWiring does: plain text (intree.PlainText, so that %q quotes
 // them as CEL can), and file paths that path.Clean only trims.
 func tlsContextPlain(obj map[string]any) bool {
 	spec, _ := obj["spec"].(map[string]any)
@@ -86,95 +77,6 @@ func tlsContextPlain(obj map[string]any) bool {
 	}
 	return true
 }
-
-// tlsContextWiringPolicy is the in-tree form of TLSContextWiring: a
-// ValidatingAdmissionPolicy with the same findings, in the same order, with
-// the same messages, on the TLSContexts tlsContextPlain accepts (its
-// matchCondition).
-func tlsContextWiringPolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
-	q := native.String
-	str := func(key string) string {
-		return fmt.Sprintf("((has(object.spec) && has(object.spec.%s) && type(object.spec.%s) == string) ? object.spec.%s : '')", key, key, key)
-	}
-	var plain []string
-	for _, key := range []string{"secret", "alpn_protocols", "cert_chain_file", "private_key_file", "cacert_chain_file"} {
-		cond := fmt.Sprintf("%s.matches(%s)", str(key), q(native.PlainText))
-		if strings.HasSuffix(key, "_file") {
-			cond += fmt.Sprintf(" && !%s.matches(%s)", str(key), q(native.UncleanPath))
-		}
-		// A value that is not a string is not plain (the schema has them
-		// all as strings).
-		plain = append(plain, fmt.Sprintf("(!has(object.spec) || !has(object.spec.%s) || type(object.spec.%s) == string) && %s", key, key, cond))
-	}
-	name, ns, secret := "variables.name", "request.namespace", "variables.secret"
-	want := "variables." + varIstioSecret
-	edgeNS := "variables." + varEdgeNamespaces + ".join(' or ')"
-	line := func(fld, msg string) string {
-		return fmt.Sprintf("%s + 'TLSContext ' + request.namespace + '/' + variables.name + ': ' + %s + ': ' + %s",
-			q("["+policy.MappingTLSContext+"] "), fld, msg)
-	}
-	when := func(cond, fld, msg string) string { return fmt.Sprintf("(%s ? [%s] : [])", cond, line(fld, msg)) }
-	var files []string
-	for _, f := range legacyFiles {
-		v := "variables." + f.key
-		dir := q(emissary.LegacyCertDir)
-		if f.required {
-			files = append(files, when(v+" == ''", q("spec."+f.key),
-				native.Format(msgTLSFileMissing, name, q(f.key), dir, q(f.key), dir, q(f.example))))
-		}
-		inDir := fmt.Sprintf("%s.matches(%s)", v, q("^"+regexp.QuoteMeta(emissary.LegacyCertDir)+"[^/]"))
-		files = append(files, when(v+" != '' && !"+inDir, q("spec."+f.key),
-			native.Format(msgTLSFileElsewhere, q(f.key), name, v, dir, q(f.key), dir, q(f.example))))
-	}
-	secretFinding := fmt.Sprintf("variables.secretOK ? [] : (variables.%s && %s == '') ? (%s) : (%s == '' && variables.usesFiles) ? [%s] : %s == '' ? [%s] : [%s]",
-		native.VarCertModeSecret, secret, strings.Join(files, " + "),
-		secret, line("'spec.secret'", native.Format(msgTLSFiles, name, want)),
-		secret, line("'spec.secret'", native.Format(msgTLSNoSecret, name, want)),
-		line("'spec.secret'", native.Format(msgTLSOtherSecret, name, secret, want, want)))
-	got := "(size(variables.alpn) == 0 ? 'is not set' : 'is \"' + variables.alpn.join(',') + '\"')"
-
-	vap := admissionregistrationv1.ValidatingAdmissionPolicy{Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-		MatchConstraints: native.MatchKinds([]policy.Kind{policy.TLSContextKind}, nil),
-		MatchConditions:  []admissionregistrationv1.MatchCondition{{Name: "plain-values", Expression: strings.Join(plain, " && ")}},
-		// On UPDATE, only what the update adds (native.LinesUpdate).
-		Variables: native.LinesUpdate(cfg, append([]admissionregistrationv1.Variable{
-			native.ConfigVariable(varIstioTLSContext, cfg.Mappings.TLSContext),
-			native.ConfigVariable(varIstioSecret, cfg.Mappings.IstioSecret),
-			native.ConfigVariable(varEdgeNamespaces, cfg.EdgeProxy.Namespaces),
-			native.ConfigVariable(native.VarCertModeSecret, cfg.EdgeProxy.CertMode == policy.CertModeSecret),
-		}, native.Variables(
-			"name", "object.metadata.?name.orValue('')",
-			"secret", str("secret"),
-			"cert_chain_file", str("cert_chain_file"),
-			"private_key_file", str("private_key_file"),
-			"cacert_chain_file", str("cacert_chain_file"),
-			"usesFiles", "variables.cert_chain_file != '' || variables.private_key_file != '' || variables.cacert_chain_file != ''",
-			"alpn", str("alpn_protocols")+".split(',').map(p, p.trim()).filter(p, p != '')",
-			// istioSecretRef: the Secret itself, or <secret>.<namespace>
-			// (Emissary's secret_namespacing; the last dot splits).
-			"secretOK", fmt.Sprintf("%s != '' && (%s == %s || (%s.contains('.') && %s.substring(0, %s.lastIndexOf('.')) == %s && %s.substring(%s.lastIndexOf('.') + 1) == %s))",
-				secret, secret, want, secret, secret, secret, want, secret, secret, ns),
-			"problems", fmt.Sprintf("variables.name == '' || variables.name != variables.%s ? [] : %s + (%s) + %s",
-				varIstioTLSContext,
-				when(fmt.Sprintf("!(%s in variables.%s)", ns, varEdgeNamespaces), "'metadata.namespace'",
-					native.Format(msgTLSNamespace, name, ns, want, edgeNS, edgeNS)),
-				secretFinding,
-				when("!('"+emissary.ALPNIstio+"' in variables.alpn)", "'spec.alpn_protocols'", native.Format(msgTLSALPN, name, got))),
-		)...)),
-		Validations: []admissionregistrationv1.Validation{{
-			Expression:        "size(variables.problems) == 0",
-			MessageExpression: native.Findings("variables.problems"),
-		}},
-	}}
-	return policy.InTreePolicies{Validating: []admissionregistrationv1.ValidatingAdmissionPolicy{vap}}, nil
-}
-
-// The variables of the policy that carry meshgate's configuration.
-const (
-	varIstioTLSContext = "cfgIstioTLSContext"
-	varIstioSecret     = "cfgIstioSecret"
-	varEdgeNamespaces  = "cfgEdgeNamespaces"
-)
 
 // MappingTLSContext implements the Mapping half of rule mapping-tls-context
 // (docs/rules.md#mapping-tls-context), after mutation. How the Istio TLSContext

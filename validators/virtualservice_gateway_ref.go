@@ -7,13 +7,12 @@ import (
 	"slices"
 	"strings"
 
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/meshgate/meshgate/internal/intree"
 	"github.com/meshgate/meshgate/internal/istio"
-	"github.com/meshgate/meshgate/internal/native"
 	"github.com/meshgate/meshgate/internal/policy"
 )
 
@@ -24,16 +23,7 @@ func init() {
 		Default: policy.Enforce,
 		Reads:   []policy.WorldKind{policy.KindIstioGateway, policy.KindGateway, policy.KindNamespace},
 		Reviews: []policy.Review{{Kinds: []policy.Kind{policy.VirtualServiceKind}, Check: policy.ObjectFunc(VirtualServiceGatewayRef)}},
-		InTree: &policy.InTree{
-			Build: virtualServiceGatewayRefPolicy,
-			Coverage: []policy.Coverage{
-				{Part: "a malformed reference whose gateway name is not a DNS label", Covered: true, How: "VAP (CEL); the webhook leaves that finding to it"},
-				{Part: `such a reference with a " or \ or a non-ASCII character`, Covered: false, How: "not matched: the webhook reports it"},
-				{Part: "other malformed references (the fix names the Gateways meshgate knows)", Covered: false, How: "webhook only: it reads other objects (networking.istio.io/Gateway)"},
-				{Part: "a reference into another namespace (allowed by config, or shared by the Gateway's owner)", Covered: false, How: "webhook only: it reads the Gateway's meshgate.io/allowed-namespaces annotation"},
-				{Part: "a short name that matches no Gateway here but one elsewhere; unknown Gateways; Gateway API Gateways", Covered: false, How: "webhook only: it reads other objects (networking.istio.io and gateway.networking.k8s.io Gateways)"},
-			},
-		},
+		InTree:  virtualServiceGatewayRefInTree,
 	})
 }
 
@@ -52,68 +42,7 @@ const (
 // plainRef matches the references that Go's %q quotes as they are
 // (printable ASCII without a double quote or a backslash): the in-tree form
 // reports only those, since CEL cannot quote the others as the rule does.
-var plainRef = regexp.MustCompile(`^[ !#-\[\]-~]*$`)
-
-// virtualServiceGatewayRefPolicy is the in-tree form of the part of the rule
-// that reads nothing but the VirtualService: a ValidatingAdmissionPolicy that
-// reports every malformed reference (istio.ResolveGatewayRef, in CEL) whose
-// gateway name is not a DNS label, with the rule's message. The rule marks
-// that finding as the policy's (Report.FindInTree), so a webhook whose
-// policies are installed does not report it twice. A reference into another
-// namespace is the webhook's: only it can read whether the Gateway's owner
-// shares it.
-func virtualServiceGatewayRefPolicy(cfg *policy.Config) (policy.InTreePolicies, error) {
-	// Each reference r is [reference, field, namespace, name] (resolved
-	// as istio.ResolveGatewayRef does).
-	x, ns, name := "r[0]", "r[2]", "r[3]"
-	qualified := x + ".contains('/')"
-	rest := x + ".substring(" + x + ".indexOf('.') + 1)"
-	resolveNS := fmt.Sprintf("(%s ? %s.substring(0, %s.indexOf('/')) : !%s.contains('.') ? request.namespace : %s.contains('.') ? %s.substring(0, %s.indexOf('.')) : %s)",
-		qualified, x, x, x, rest, rest, rest, rest)
-	resolveName := fmt.Sprintf("(%s ? %s.substring(%s.indexOf('/') + 1) : !%s.contains('.') ? %s : %s.substring(0, %s.indexOf('.')))",
-		qualified, x, x, x, x, x, x)
-	// labelErrs is strings.Join(validation.IsDNS1123Label(s), "; ") in CEL.
-	labelErrs := func(s string) string {
-		long := validation.IsDNS1123Label(strings.Repeat("a", validation.DNS1123LabelMaxLength+1))[0]
-		dots := validation.IsDNS1123Label("a.b")[0]
-		pattern := validation.IsDNS1123Label("A")[0]
-		return fmt.Sprintf("((size(%s) > %d ? [%s] : []) + (%s.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') ? [] : %s.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$') ? [%s] : [%s])).join('; ')",
-			s, validation.DNS1123LabelMaxLength, native.String(long), s, s, native.String(dots), native.String(pattern))
-	}
-	// why is ResolveGatewayRef's error, in its order.
-	why := fmt.Sprintf("(%s == '' ? %s : %s && (%s == '.' || %s == '*') ? %s : %s == '' || %s == '' ? %s : !%s ? %s : %s)",
-		x, native.String(istio.ErrEmptyRef),
-		qualified, ns, ns, native.Format(istio.ErrNotANamespace, ns),
-		ns, name, native.String(istio.ErrMissingPart),
-		native.ValidDNSLabel(ns), native.Format(istio.ErrInvalidNamespace, ns, labelErrs(ns)),
-		native.Format(istio.ErrInvalidName, name, labelErrs(name)))
-	msg := native.Format(msgInvalid, x, why, native.Format(fixAnyName, "request.namespace"))
-	inTree := fmt.Sprintf("%s != %s && %s.matches(%s) && !%s", x, native.String(istio.MeshGateway), x, native.String(plainRef.String()), native.ValidDNSLabel(name))
-	// refs: [reference, field] for spec.gateways and the gateways of every
-	// match of spec.http, spec.tls and spec.tcp, in the rule's order.
-	refs := []string{"lists.range(size(object.spec.?gateways.orValue([]))).map(i, [string(object.spec.gateways[i]), 'spec.gateways[' + string(i) + ']'])"}
-	for _, section := range []string{"http", "tls", "tcp"} {
-		rs := "object.spec.?" + section + ".orValue([])"
-		refs = append(refs, fmt.Sprintf("lists.range(size(%s)).map(i, lists.range(size(%s[i].?match.orValue([]))).map(j, "+
-			"lists.range(size(%s[i].match[j].?gateways.orValue([]))).map(k, [string(%s[i].match[j].gateways[k]), 'spec.%s[' + string(i) + '].match[' + string(j) + '].gateways[' + string(k) + ']']))).flatten().flatten()",
-			rs, rs, rs, rs, section))
-	}
-	line := fmt.Sprintf("%s + 'VirtualService ' + request.namespace + '/' + (object.metadata.?name.orValue('') != '' ? object.metadata.name : '<unnamed>') + ': ' + r[1] + ': ' + %s",
-		native.String("["+policy.VirtualServiceGatewayRef+"] "), msg)
-	vap := admissionregistrationv1.ValidatingAdmissionPolicy{Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-		MatchConstraints: native.MatchKinds([]policy.Kind{policy.VirtualServiceKind}, nil),
-		// On UPDATE, only what the update adds (native.LinesUpdate).
-		Variables: native.LinesUpdate(cfg, native.Variables(
-			"refs", fmt.Sprintf("(%s).map(r, [r[0], r[1], %s, %s])", strings.Join(refs, " + "), resolveNS, resolveName),
-			"problems", fmt.Sprintf("variables.refs.filter(r, %s).map(r, %s)", inTree, line),
-		)),
-		Validations: []admissionregistrationv1.Validation{{
-			Expression:        "size(variables.problems) == 0",
-			MessageExpression: native.Findings("variables.problems"),
-		}},
-	}}
-	return policy.InTreePolicies{Validating: []admissionregistrationv1.ValidatingAdmissionPolicy{vap}}, nil
-}
+var plainRef = regexp.MustCompile(intree.PlainText)
 
 // VirtualServiceGatewayRef implements rule virtualservice-gateway-ref on a
 // networking.istio.io VirtualService of any version. Every reference in

@@ -374,7 +374,7 @@ func TestMetricsKnowEveryRuleFromTheStart(t *testing.T) {
 	assert.False(t, findings[policy.EdgeProxyWiring+" warn Deployment"], "workload templates never reach the server")
 }
 
-func TestNativePoliciesEnabledLeavesCoveredRulesToTheAPIServer(t *testing.T) {
+func TestInTreePoliciesEnabledLeavesCoveredRulesToTheAPIServer(t *testing.T) {
 	svc := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "v1", "kind": "Service",
 		"metadata": map[string]any{"name": "catalog", "namespace": "shop"},

@@ -9,7 +9,7 @@ import (
 )
 
 // HandOff narrows meshgate's webhook configurations for a cluster where the
-// in-tree policies (`meshgate policies`) are installed: the resources of the
+// in-tree policies (`meshgate in-tree`) are installed: the resources of the
 // kinds they cover completely (policy.HandedOffKinds) are no longer sent to
 // meshgate, and a webhook left without rules is dropped. It post-processes
 // whatever Configurations builds, whatever the number of webhooks in them.

@@ -37,7 +37,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCommand(), newCheckCommand(), newServeCommand(), newPoliciesCommand())
+	root.AddCommand(newVersionCommand(), newCheckCommand(), newServeCommand(), newInTreeCommand(), newPoliciesCommand())
 	return root
 }
 

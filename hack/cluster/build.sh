@@ -4,9 +4,10 @@
 # toolchain and its inputs (like hack/build-control-plane.sh):
 #
 #   kube (+ symlinks kube-apiserver, kube-controller-manager, kube-scheduler,
-#         kubelet, kube-proxy, kubectl)  k8s.io/kubernetes, one multi-call
-#                                        binary (hack/cluster/kube)
-#   etcd                                 etcdmain.Main (hack/tools/etcd)
+#         kubelet, kube-proxy, kubectl), etcd
+#                                        the local control plane's own binaries
+#                                        (hack/build-control-plane.sh, bin/k8s),
+#                                        linked: a machine builds Kubernetes once
 #   containerd, containerd-shim-runc-v2, ctr   containerd 2.x (hack/cluster/containerd)
 #   runc                                 opencontainers/runc, cgo + libseccomp (hack/cluster/runc)
 #   helm                                 helm.sh/helm/v4 (hack/cluster/helm)
@@ -83,31 +84,23 @@ part() {
   log "${name}: built in $((SECONDS - start))s"
 }
 
-build_kube() {
-  local v="$1" date major minor ldflags=(-s -w) pkg
-  date="$(cd "${HC}/kube" && go list -mod=readonly -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)"
-  [[ "${v}" =~ ^v([0-9]+)\.([0-9]+)\. ]] || { log "cannot parse ${v}"; return 1; }
-  major="${BASH_REMATCH[1]}" minor="${BASH_REMATCH[2]}"
-  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ldflags+=("-X ${pkg}.gitVersion=${v}" "-X ${pkg}.gitMajor=${major}" "-X ${pkg}.gitMinor=${minor}"
-              "-X ${pkg}.gitTreeState=clean" "-X ${pkg}.buildDate=${date}")
-  done
-  (cd "${HC}/kube" && CGO_ENABLED=0 go build -mod=readonly -ldflags "${ldflags[*]}" -o "${STAGE}/kube" .)
-}
-
 for p in "${PARTS[@]}"; do
   case "${p}" in
-    kube)
-      v="$(modver "${HC}/kube" k8s.io/kubernetes)"
-      part kube "kubernetes=${v} go=${GO_VERSION} arch=${GOARCH} inputs=$(hash_files "${HC}/kube/go.mod" "${HC}/kube/go.sum" "${HC}/kube/main.go")" \
-        kube -- build_kube "${v}"
-      for s in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
-        ln -sfn kube "${OUT}/${s}"
-      done ;;
-    etcd)
-      v="$(modver "${ROOT}/hack/tools/etcd" go.etcd.io/etcd/server/v3)"
-      part etcd "etcd=${v} go=${GO_VERSION} arch=${GOARCH} inputs=$(hash_files "${ROOT}/hack/tools/etcd/go.mod" "${ROOT}/hack/tools/etcd/go.sum" "${ROOT}/hack/tools/etcd/main.go")" \
-        etcd -- bash -c 'cd "$1" && CGO_ENABLED=0 go build -mod=readonly -ldflags "-s -w" -o "$2/etcd" .' _ "${ROOT}/hack/tools/etcd" "@STAGE@" ;;
+    kube|etcd)
+      # The local control plane's binaries (built, or found up to date, once
+      # for both parts), linked so a machine builds Kubernetes once.
+      if [[ -z "${K8S_DIR:-}" ]]; then
+        t=${SECONDS}
+        K8S_DIR="$("${ROOT}/hack/build-control-plane.sh" $([[ "${FORCE}" == 1 ]] && echo --force))"
+        log "kube, etcd: bin/k8s ready in $((SECONDS - t))s"
+      fi
+      if [[ "${p}" == kube ]]; then
+        for s in kube kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
+          ln -sfn "${K8S_DIR}/${s}" "${OUT}/${s}"
+        done
+      else
+        ln -sfn "${K8S_DIR}/etcd" "${OUT}/etcd"
+      fi ;;
     containerd)
       v="$(modver "${HC}/containerd" github.com/containerd/containerd/v2)"
       part containerd "containerd=${v} go=${GO_VERSION} arch=${GOARCH} inputs=$(hash_files "${HC}/containerd/go.mod" "${HC}/containerd/go.sum")" \

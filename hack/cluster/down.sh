@@ -48,19 +48,27 @@ stop kube-apiserver
 stop containerd
 stop etcd
 
-# Shims containerd started (they outlive it): found by their executable, our
-# bin/cluster/containerd-shim-runc-v2, and stopped by pid; then any process
-# still running a binary from bin/cluster (a pod's container init is runc's
-# child, killed with its shim's tasks above).
-for p in /proc/[0-9]*; do
-  exe="$(readlink "${p}/exe" 2>/dev/null)" || continue
-  case "${exe}" in
-    "${BIN}"/*)
-      pid="${p#/proc/}"
-      log "stopping leftover ${exe##*/} (${pid})"
-      kill -KILL "${pid}" 2>/dev/null ;;
-  esac
-done
+# Whatever is left: the shims containerd started (they outlive it) and any
+# process of the cluster still running, found by pid as processes whose
+# executable is under bin/cluster or that live in the cluster's network
+# namespace (every daemon and pod does; a process elsewhere running the same
+# binaries, such as a test's envtest API server, is left alone).
+NETNS_INODE=""
+[[ -e "/run/netns/${NETNS}" ]] && NETNS_INODE="$(stat -L -c %i "/run/netns/${NETNS}" 2>/dev/null)"
+leftovers() {
+  local p exe
+  for p in /proc/[0-9]*; do
+    [[ "${p#/proc/}" == "$$" ]] && continue
+    exe="$(readlink "${p}/exe" 2>/dev/null)" || continue
+    if [[ "${exe}" == "${BIN}"/* ]] || { [[ -n "${NETNS_INODE}" ]] && [[ "$(stat -L -c %i "${p}/ns/net" 2>/dev/null)" == "${NETNS_INODE}" ]]; }; then
+      printf '%s %s\n' "${p#/proc/}" "${exe##*/}"
+    fi
+  done
+}
+while read -r pid exe; do
+  log "stopping leftover ${exe} (${pid})"
+  kill -KILL "${pid}" 2>/dev/null
+done < <(leftovers)
 sleep 0.3
 
 # Mounts under the state directory (kubelet volumes, overlay snapshots, pod
@@ -83,4 +91,23 @@ if ip netns list 2>/dev/null | grep -qw "${NETNS}"; then
   ip netns delete "${NETNS}" && log "deleted network namespace ${NETNS}"
 fi
 rm -f "${STATE}/netns"
-log "cluster down"
+
+# Verify: nothing the cluster started is left (processes, mounts, cgroups, the
+# network namespace); a leftover fails the run.
+sleep 0.2
+problems=()
+mapfile -t procs < <(leftovers)
+[[ ${#procs[@]} -eq 0 ]] || problems+=("processes: ${procs[*]}")
+if [[ -d "${STATE}" ]]; then
+  mapfile -t mounts < <(awk -v s="${STATE}/" 'index($2, s) == 1 {print $2}' /proc/self/mounts)
+  [[ ${#mounts[@]} -eq 0 ]] || problems+=("mounts: ${mounts[*]}")
+fi
+if ip netns list 2>/dev/null | grep -qw "${NETNS}"; then problems+=("network namespace ${NETNS}"); fi
+for d in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
+  [[ -d "${d}" ]] && [[ -n "$(find "${d}" -mindepth 1 -type d 2>/dev/null | head -n1)" ]] && problems+=("cgroups under ${d}")
+done
+if [[ ${#problems[@]} -gt 0 ]]; then
+  log "cleanup INCOMPLETE: ${problems[*]}"
+  exit 1
+fi
+log "cluster down; cleanup verified: no process, mount, pod cgroup or network namespace left"

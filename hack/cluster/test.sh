@@ -14,15 +14,32 @@ BIN="${ROOT}/bin/cluster"
 MODE="${1:-test}"
 export CLUSTER_STATE="${CLUSTER_STATE:-${ROOT}/bin/cluster-state}"
 IMAGE_VERSION="${IMAGE_VERSION:-$(sed -n 's/^appVersion:[[:space:]]*"\{0,1\}\([^"]*\)"\{0,1\}/\1/p' "${ROOT}/charts/meshgate/Chart.yaml")}"
-IMAGE_TAR="${IMAGE_TAR:-${ROOT}/dist/meshgate-${IMAGE_VERSION}.oci.tar}"
+# The node runs one architecture: the image is built for it only, beside the
+# node's binaries (make image builds both architectures into dist/ for releases).
+PLATFORM="linux/$(go env GOARCH)"
+IMAGE_TAR="${IMAGE_TAR:-${BIN}/meshgate-${IMAGE_VERSION}-${PLATFORM/\//-}.oci.tar}"
 log() { printf '[cluster-%s] %s\n' "${MODE}" "$*" >&2; }
 step() { local name="$1" t=${SECONDS}; shift; "$@"; log "${name}: $((SECONDS - t))s"; }
 
 step "build (hack/cluster/build.sh)" "${ROOT}/hack/cluster/build.sh" >/dev/null
-step "image (hack/image/build.sh)" env OUT="${IMAGE_TAR}" VERSION="${IMAGE_VERSION}" "${ROOT}/hack/image/build.sh" >/dev/null
+step "image for ${PLATFORM} (hack/image/build.sh)" env OUT="${IMAGE_TAR}" VERSION="${IMAGE_VERSION}" PLATFORMS="${PLATFORM}" "${ROOT}/hack/image/build.sh" >/dev/null
 
-down() { step "down" "${ROOT}/hack/cluster/down.sh"; }
-if [[ "${MODE}" != demo || "${DEMO_KEEP:-0}" != 1 ]]; then trap down EXIT; fi
+# Torn down also when a step fails or the run is interrupted; down.sh verifies
+# that nothing is left and fails the run if something is.
+down() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if ! step "down" "${ROOT}/hack/cluster/down.sh"; then
+    log "cleanup failed"
+    rc=1
+  fi
+  log "total: ${SECONDS}s, exit ${rc}"
+  exit "${rc}"
+}
+if [[ "${MODE}" != demo || "${DEMO_KEEP:-0}" != 1 ]]; then
+  trap down EXIT
+  trap 'log "interrupted"; exit 130' INT TERM
+fi
 t=${SECONDS}
 KUBECONFIG="$(CLUSTER_IMAGES="${IMAGE_TAR}" "${ROOT}/hack/cluster/up.sh")"
 export KUBECONFIG

@@ -30,6 +30,13 @@ func TestDemoOneShot(t *testing.T) {
 	assert.Contains(t, s, "changed by meshgate:")
 	assert.Contains(t, s, "+++ as stored")
 	assert.Contains(t, s, "+    - name: AMBASSADOR_ISTIO_SECRET_DIR", "the Emissary pod's wiring is shown as a diff")
+	assert.Regexp(t, `ReplicaSet emissary/emissary-ingress-[a-z0-9]+ created 2 pod\(s\) for Deployment emissary/emissary-ingress`, s,
+		"the Emissary pods come from the Deployment's ReplicaSet")
+	assert.Contains(t, s, "requested by system:serviceaccount:kube-system:replicaset-controller, changed by meshgate:",
+		"the controller's own identity creates them, and meshgate wires them")
+	assert.Contains(t, s, "stay Pending")
+	assert.NotContains(t, s, "+  name: emissary-ingress-", "the name the API server gives after admission is not meshgate's change")
+	assert.NotContains(t, s, "no pod within")
 	assert.Contains(t, s, "✗ REJECTED")
 	assert.Contains(t, s, `validate.meshgate.io" denied the request: [`)
 	assert.NotContains(t, s, "could not create")

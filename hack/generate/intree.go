@@ -12,13 +12,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
-	"github.com/meshgate/meshgate/internal/native"
+	"github.com/meshgate/meshgate/internal/intree"
 	"github.com/meshgate/meshgate/internal/policy"
 )
 
 // configVariable says how the chart writes a policy variable whose
 // expression is a literal from meshgate's configuration
-// (native.ConfigVariable): the JSON of the setting at Setting (its path in
+// (intree.ConfigVariable): the JSON of the setting at Setting (its path in
 // the configuration document, keys joined with "."), or, with Equals,
 // whether the setting is Equals. A setting that is absent, null or "" takes
 // its default, as meshgate's configuration does.
@@ -29,12 +29,12 @@ type configVariable struct {
 
 // configVariables are the configuration variables of the rules' in-tree
 // forms (named cfg...). InTree refuses a policy with a literal cfg variable
-// missing here, and checks each entry against native.Generate.
+// missing here, and checks each entry against intree.Generate.
 var configVariables = map[string]configVariable{
-	native.VarScopeAll:       {Setting: "servicePorts.scope", Equals: policy.ScopeAll},
-	native.VarEdgeSelectors:  {Setting: "edgeProxy.selectors"},
-	native.VarCertModeSecret: {Setting: "edgeProxy.certMode", Equals: policy.CertModeSecret},
-	native.VarAllowExisting:  {Setting: "updates.allowExistingFindings"},
+	intree.VarScopeAll:       {Setting: "servicePorts.scope", Equals: policy.ScopeAll},
+	intree.VarEdgeSelectors:  {Setting: "edgeProxy.selectors"},
+	intree.VarCertModeSecret: {Setting: "edgeProxy.certMode", Equals: policy.CertModeSecret},
+	intree.VarAllowExisting:  {Setting: "updates.allowExistingFindings"},
 	"cfgIstioTLSContext":     {Setting: "mappings.tlsContext"},
 	"cfgIstioSecret":         {Setting: "mappings.istioSecret"},
 	"cfgEdgeNamespaces":      {Setting: "edgeProxy.namespaces"},
@@ -47,13 +47,13 @@ type inTreeDoc struct {
 	// ConfigVariables are how the chart writes each configuration variable.
 	ConfigVariables map[string]configVariable `json:"configVariables"`
 	// Suppressions is the variable holding the rule's suppressions
-	// (native.SuppressionData), which the chart writes from
+	// (intree.SuppressionData), which the chart writes from
 	// config.suppressions.
 	Suppressions string `json:"suppressions"`
 	// Rules are the rules with an in-tree form, in registry order.
 	Rules []inTreeRule `json:"rules"`
 	// NotMeshgate is the match condition every policy starts with when it
-	// leaves out meshgate's own requests (native.Options.ServiceAccountUser):
+	// leaves out meshgate's own requests (intree.Options.ServiceAccountUser):
 	// its expression is a format of the user's CEL string literal.
 	NotMeshgate admissionregistrationv1.MatchCondition `json:"notMeshgate"`
 }
@@ -66,7 +66,7 @@ type inTreeRule struct {
 	Objects []inTreeObject `json:"objects"`
 }
 
-// inTreeObject is one policy or binding as native.Generate writes it for the
+// inTreeObject is one policy or binding as intree.Generate writes it for the
 // default configuration, without what the chart adds (the release's label,
 // the excluded namespaces, meshgate's own service account).
 type inTreeObject struct {
@@ -81,9 +81,9 @@ type inTreeObject struct {
 
 // InTree returns generated/in-tree.yaml: every rule's policies and bindings
 // for the default configuration, with the spec fields each mode sets and
-// the modes an object is rendered in, all from native.Generate.
+// the modes an object is rendered in, all from intree.Generate.
 func InTree() ([]byte, error) {
-	doc := inTreeDoc{Defaults: map[string]any{}, ConfigVariables: configVariables, Suppressions: native.VarSuppressions}
+	doc := inTreeDoc{Defaults: map[string]any{}, ConfigVariables: configVariables, Suppressions: intree.VarSuppressions}
 	def, err := toMap(policy.DefaultConfig())
 	if err != nil {
 		return nil, err
@@ -140,11 +140,11 @@ func InTree() ([]byte, error) {
 	return append([]byte(header), b...), nil
 }
 
-// notMeshgate returns the match condition native.Generate puts first to
+// notMeshgate returns the match condition intree.Generate puts first to
 // leave out meshgate's own requests, with %s for the user's name.
 func notMeshgate() (admissionregistrationv1.MatchCondition, error) {
 	const user = "system:serviceaccount:chart:meshgate"
-	set, err := native.Generate(policy.DefaultConfig(), native.Options{ServiceAccountUser: user})
+	set, err := intree.Generate(policy.DefaultConfig(), intree.Options{ServiceAccountUser: user})
 	if err != nil {
 		return admissionregistrationv1.MatchCondition{}, fmt.Errorf("generate the in-tree policies: %w", err)
 	}
@@ -156,7 +156,7 @@ func notMeshgate() (admissionregistrationv1.MatchCondition, error) {
 		return admissionregistrationv1.MatchCondition{}, fmt.Errorf("no in-tree ValidatingAdmissionPolicy")
 	}
 	c := policies[0].Spec.MatchConditions[0]
-	quoted := native.String(user)
+	quoted := intree.String(user)
 	if !strings.Contains(c.Expression, quoted) {
 		return c, fmt.Errorf("%s: the first match condition does not name meshgate's user: %s", policies[0].Name, c.Expression)
 	}
@@ -168,7 +168,7 @@ func notMeshgate() (admissionregistrationv1.MatchCondition, error) {
 // configuration hash, and checks that each variable that is a literal is a
 // configuration variable the chart knows.
 func ruleObjects(cfg *policy.Config, rule string) ([]inTreeObject, error) {
-	set, err := native.Generate(cfg, native.Options{})
+	set, err := intree.Generate(cfg, intree.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("generate the in-tree policies: %w", err)
 	}
@@ -193,7 +193,7 @@ func ruleObjects(cfg *policy.Config, rule string) ([]inTreeObject, error) {
 			for _, v := range vars {
 				v := v.(map[string]any)
 				name, expr := v["name"].(string), v["expression"].(string)
-				if _, known := configVariables[name]; !known && name != native.VarSuppressions && strings.HasPrefix(name, "cfg") && json.Valid([]byte(expr)) {
+				if _, known := configVariables[name]; !known && name != intree.VarSuppressions && strings.HasPrefix(name, "cfg") && json.Valid([]byte(expr)) {
 					return nil, fmt.Errorf("%s %s: variable %s is a literal from the configuration (%s): add it to configVariables in hack/generate", obj.Kind, obj.Name, name, expr)
 				}
 			}
@@ -219,7 +219,7 @@ func specPatch(base, spec map[string]any) (map[string]any, error) {
 	return patch, nil
 }
 
-// checkConfigVariables holds configVariables to native.Generate: for the
+// checkConfigVariables holds configVariables to intree.Generate: for the
 // default configuration and, per variable, a configuration that sets its
 // setting (to Equals, to another value, to an empty list), every policy's
 // variable must be what the chart writes for that configuration.
@@ -240,7 +240,7 @@ func checkConfigVariables(defaults map[string]any) error {
 		if err != nil {
 			return fmt.Errorf("configuration %s: %w", b, err)
 		}
-		set, err := native.Generate(cfg, native.Options{})
+		set, err := intree.Generate(cfg, intree.Options{})
 		if err != nil {
 			return fmt.Errorf("generate for %s: %w", b, err)
 		}

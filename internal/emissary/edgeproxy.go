@@ -44,13 +44,31 @@ const (
 	EnvoyBaseID = "1"
 	// EnvNamespace is set by the Emissary chart and YAML on the edge container.
 	EnvNamespace = "AMBASSADOR_NAMESPACE"
-	// AdminPort is Emissary's admin (diagnostics, health) port.
+	// AdminPort is Emissary's admin port: diagnostics, /metrics and
+	// readiness, over HTTP.
 	AdminPort = 8877
 	// EnvOutputCerts makes istio-proxy write its certificates into a directory.
 	EnvOutputCerts = "OUTPUT_CERTS"
 	// ProxyMetadataKey is the proxy.istio.io/config key whose entries become
 	// environment variables of istio-proxy.
 	ProxyMetadataKey = "proxyMetadata"
+)
+
+// The edge proxy's own Services: the labels Emissary's and Ambassador's Helm
+// charts put on them (product=aes on the main and the admin Service, and
+// service=ambassador-admin, the label the chart's ServiceMonitor selects, also
+// on the admin Service of Ambassador 1.x's plain YAML), and the ports they
+// reach besides AdminPort.
+const (
+	LabelProduct           = "product"
+	ProductAES             = "aes"
+	LabelService           = "service"
+	ServiceAmbassadorAdmin = "ambassador-admin"
+	// AdminPortName is the container port the chart's admin Service targets
+	// (AdminPort).
+	AdminPortName = "admin"
+	// SnapshotPort is Emissary's external snapshot server (HTTP).
+	SnapshotPort = 8005
 )
 
 // The legacy wiring of the Ambassador 1.x guide (Istio <= 1.4).
@@ -415,7 +433,7 @@ var meshOptIn = admissionregistrationv1.MatchCondition{
 	Expression: policy.CELAnnotationIsNot(policy.AnnotationCertMode, policy.CertModeAuto) +
 		" || " + policy.CELHasAnnotation(istio.AnnotationSidecarStatus) +
 		" || " + policy.CELHasLabel(istio.LabelIstioRev) +
-		" || " + policy.CELLabelIs(istio.SidecarInject, "true"),
+		" || " + policy.CELLabelIs(istio.SidecarInject, istio.InjectOn),
 }
 
 // EdgeProxyAdmission is the admission scope of the edge-proxy pod rules

@@ -127,7 +127,7 @@ type options struct {
 // SkipInTree leaves out the rules whose in-tree form is complete
 // (policy.InTree.Complete), and the findings of the other rules that their
 // in-tree forms report (policy.Finding.InTree): the API server applies them
-// itself through the admission policies `meshgate policies` generates, so an
+// itself through the admission policies `meshgate in-tree` generates, so an
 // admission server must not apply them a second time. `meshgate check` runs
 // every rule.
 func SkipInTree() Option { return func(o *options) { o.skipInTree = true } }

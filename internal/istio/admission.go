@@ -18,7 +18,7 @@ var (
 	// NamespacesInjection: istio-injection=enabled (sidecar, Istio's
 	// namespace.sidecar-injector webhook).
 	NamespacesInjection = []metav1.LabelSelectorRequirement{
-		{Key: LabelIstioInjection, Operator: metav1.LabelSelectorOpIn, Values: []string{"enabled"}},
+		{Key: LabelIstioInjection, Operator: metav1.LabelSelectorOpIn, Values: []string{injectionEnabled}},
 	}
 	// NamespacesRevision: istio.io/rev and no istio-injection (sidecar, the
 	// rev.namespace webhook).
@@ -29,7 +29,7 @@ var (
 	// NamespacesInjectionOff: istio-injection set to anything but enabled.
 	NamespacesInjectionOff = []metav1.LabelSelectorRequirement{
 		{Key: LabelIstioInjection, Operator: metav1.LabelSelectorOpExists},
-		{Key: LabelIstioInjection, Operator: metav1.LabelSelectorOpNotIn, Values: []string{"enabled"}},
+		{Key: LabelIstioInjection, Operator: metav1.LabelSelectorOpNotIn, Values: []string{injectionEnabled}},
 	}
 	// NamespacesNoInjectionLabel: neither istio-injection nor istio.io/rev.
 	NamespacesNoInjectionLabel = []metav1.LabelSelectorRequirement{

@@ -25,6 +25,19 @@ const (
 	AnnotationProxyConfig   = "proxy.istio.io/config"
 )
 
+// Values of the labels above that Istio's webhooks select on.
+const (
+	// injectionEnabled is the istio-injection value that injects.
+	injectionEnabled = "enabled"
+	// InjectOn and injectOff are the sidecar.istio.io/inject values the
+	// injector's object selectors and injectRequired compare with.
+	InjectOn  = "true"
+	injectOff = "false"
+	// dataplaneNone is the istio.io/dataplane-mode value that keeps a pod
+	// out of ambient.
+	dataplaneNone = "none"
+)
+
 // DataPlane is how the mesh reaches a namespace's (or pod's) traffic. The
 // decision follows Istio 1.30.3's injector webhooks, injectRequired and ambient
 // enablement selectors.
@@ -87,22 +100,22 @@ var injectorWebhooks = []injectorWebhook{
 	{
 		name:      "rev.namespace.sidecar-injector.istio.io",
 		namespace: selector(requirement(LabelIstioRev, selection.Exists), requirement(LabelIstioInjection, selection.DoesNotExist)),
-		object:    selector(requirement(SidecarInject, selection.NotIn, "false")),
+		object:    selector(requirement(SidecarInject, selection.NotIn, injectOff)),
 	},
 	{
 		name:      "rev.object.sidecar-injector.istio.io",
 		namespace: selector(requirement(LabelIstioRev, selection.DoesNotExist), requirement(LabelIstioInjection, selection.DoesNotExist)),
-		object:    selector(requirement(SidecarInject, selection.NotIn, "false"), requirement(LabelIstioRev, selection.Exists)),
+		object:    selector(requirement(SidecarInject, selection.NotIn, injectOff), requirement(LabelIstioRev, selection.Exists)),
 	},
 	{
 		name:      "namespace.sidecar-injector.istio.io",
-		namespace: selector(requirement(LabelIstioInjection, selection.In, "enabled")),
-		object:    selector(requirement(SidecarInject, selection.NotIn, "false")),
+		namespace: selector(requirement(LabelIstioInjection, selection.In, injectionEnabled)),
+		object:    selector(requirement(SidecarInject, selection.NotIn, injectOff)),
 	},
 	{
 		name:      "object.sidecar-injector.istio.io",
 		namespace: selector(requirement(LabelIstioInjection, selection.DoesNotExist), requirement(LabelIstioRev, selection.DoesNotExist)),
-		object:    selector(requirement(SidecarInject, selection.In, "true"), requirement(LabelIstioRev, selection.DoesNotExist)),
+		object:    selector(requirement(SidecarInject, selection.In, InjectOn), requirement(LabelIstioRev, selection.DoesNotExist)),
 	},
 }
 
@@ -133,7 +146,7 @@ func injectRequired(namespace string, pod PodMeta) bool {
 	if lbl, ok := pod.Labels[SidecarInject]; ok {
 		v = lbl
 	}
-	return v != "false"
+	return v != injectOff
 }
 
 // SidecarInjected reports whether Istio injects a sidecar into pod, created in
@@ -153,12 +166,12 @@ func SidecarInjected(ns policy.Namespace, pod PodMeta) bool {
 // not labelled istio.io/dataplane-mode=none in a namespace labelled ambient.
 var ambientEnablement = []struct{ pod, namespace labels.Selector }{
 	{
-		pod:       selector(requirement(LabelDataplaneMode, selection.Equals, "ambient")),
+		pod:       selector(requirement(LabelDataplaneMode, selection.Equals, string(Ambient))),
 		namespace: labels.Everything(),
 	},
 	{
-		pod:       selector(requirement(LabelDataplaneMode, selection.NotIn, "none")),
-		namespace: selector(requirement(LabelDataplaneMode, selection.Equals, "ambient")),
+		pod:       selector(requirement(LabelDataplaneMode, selection.NotIn, dataplaneNone)),
+		namespace: selector(requirement(LabelDataplaneMode, selection.Equals, string(Ambient))),
 	},
 }
 

@@ -38,8 +38,17 @@ func (r GatewayRef) String() string {
 	if r.Mesh {
 		return MeshGateway
 	}
-	return r.Namespace + "/" + r.Name
+	return r.Namespace + refNamespaceSep + r.Name
 }
+
+// How a reference is written: "<ns>/<name>", or the legacy dotted form.
+const (
+	refNamespaceSep = "/"
+	refLegacySep    = "."
+)
+
+// notNamespaces are what a qualified reference may not name as its namespace.
+var notNamespaces = []string{".", "*"}
 
 // ResolveGatewayRef resolves a gateway reference written in a VirtualService in
 // namespace vsNamespace, as istiod's resolveGatewayName does
@@ -61,20 +70,20 @@ func ResolveGatewayRef(ref, vsNamespace string) (GatewayRef, error) {
 		return GatewayRef{Mesh: true, Form: RefMesh}, nil
 	}
 	var out GatewayRef
-	switch ns, name, qualified := strings.Cut(ref, "/"); {
+	switch ns, name, qualified := strings.Cut(ref, refNamespaceSep); {
 	case qualified:
 		out = GatewayRef{Namespace: ns, Name: name, Form: RefQualified}
-	case !strings.Contains(ref, "."):
+	case !strings.Contains(ref, refLegacySep):
 		out = GatewayRef{Namespace: vsNamespace, Name: ref, Form: RefShort}
 	default:
-		name, rest, _ := strings.Cut(ref, ".")
-		ns, _, _ := strings.Cut(rest, ".")
+		name, rest, _ := strings.Cut(ref, refLegacySep)
+		ns, _, _ := strings.Cut(rest, refLegacySep)
 		out = GatewayRef{Namespace: ns, Name: name, Form: RefLegacy}
 	}
 	switch {
 	case ref == "":
 		return out, errors.New(ErrEmptyRef)
-	case out.Form == RefQualified && (out.Namespace == "." || out.Namespace == "*"):
+	case out.Form == RefQualified && slices.Contains(notNamespaces, out.Namespace):
 		return out, fmt.Errorf(ErrNotANamespace, out.Namespace)
 	case out.Namespace == "" || out.Name == "":
 		return out, errors.New(ErrMissingPart)

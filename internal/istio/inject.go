@@ -1,6 +1,7 @@
 package istio
 
 import (
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -12,20 +13,16 @@ import (
 // namespace decides"); Istio >= 1.27 blocks only on "false" and lets the namespace
 // decide on any other value but "true". Only "false" blocks in every version.
 func InjectBlocks(value string) bool {
-	switch strings.ToLower(value) {
-	case "y", "yes", "true", "on", "":
-		return false
-	}
-	return true
+	v := strings.ToLower(value)
+	return v != "" && !slices.Contains(injectYes, v)
 }
+
+// injectYes are the values (lower case) Istio reads as "inject".
+var injectYes = []string{"y", "yes", "true", "on"}
 
 // InjectTruthy reports whether Istio reads value as "inject".
 func InjectTruthy(value string) bool {
-	switch strings.ToLower(value) {
-	case "y", "yes", "true", "on":
-		return true
-	}
-	return false
+	return slices.Contains(injectYes, strings.ToLower(value))
 }
 
 // InjectionBlocked reports whether Istio's injector would skip pod because of its

@@ -25,7 +25,7 @@ func RewriteIptablesArgs(args []string) (out []string, changed bool) {
 	var rest []string // from "--", the end of flags, on
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		if a == "--" {
+		if a == endOfFlags {
 			rest = args[i:]
 			break
 		}
@@ -70,6 +70,12 @@ func RewriteIptablesArgs(args []string) (out []string, changed bool) {
 	return out, true
 }
 
+// How pflag reads arguments: "--" ends the flags, and starts a long flag.
+const (
+	endOfFlags = "--"
+	longFlag   = "--"
+)
+
 // How a flag and its value are written.
 const (
 	separate      = iota // "-b" "value"
@@ -86,7 +92,7 @@ func matchFlag(a string) (int, int) {
 			return f, separate
 		case strings.HasPrefix(a, long+"="):
 			return f, inlineLong
-		case !strings.HasPrefix(a, "--") && strings.HasPrefix(a, short):
+		case !strings.HasPrefix(a, longFlag) && strings.HasPrefix(a, short):
 			return f, attachedShort
 		}
 	}

@@ -1,6 +1,8 @@
 // Package istio holds what meshgate knows of Istio: how it reads a Service
 // port (this file), which pods its injector injects and which are ambient, the
-// effective mTLS mode, gateway-name resolution and the injector's flags.
+// effective mTLS mode, gateway-name resolution and the injector's flags. The
+// CEL forms of those functions, for the in-tree policies, are in *_intree.go
+// beside them, built from the same values: each fact is written once.
 //
 // Istio reads a Service port this way. Istio picks the
 // protocol of a port (and so whether it gets an HTTP, gRPC, TLS or plain TCP
@@ -13,6 +15,7 @@
 package istio
 
 import (
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -50,39 +53,48 @@ const (
 	AppProtocolWSS = "kubernetes.io/wss"
 )
 
+// kubernetesAppProtocols are the protocols Istio reads from Kubernetes'
+// standard appProtocol values, matched exactly.
+var kubernetesAppProtocols = []struct {
+	value    string
+	protocol Instance
+}{{AppProtocolH2C, HTTP2}, {AppProtocolWS, HTTP}, {AppProtocolWSS, HTTPS}}
+
 // PortNamePrefixes are the port name prefixes Istio recognises, in the order a
 // message should list them. http_proxy is left out: an underscore is not valid in
 // a port name (a DNS-1123 label), so it only works as appProtocol.
-var PortNamePrefixes = []string{"http", "http2", "https", "grpc", "grpc-web", "tcp", "tls", "udp", "mongo", "redis", "mysql"}
+var PortNamePrefixes = lowerNames(HTTP, HTTP2, HTTPS, GRPC, GRPCWeb, TCP, TLS, UDP, Mongo, Redis, MySQL)
+
+func lowerNames(ps ...Instance) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = lowerName(p)
+	}
+	return out
+}
+
+// protocols are the protocols Istio knows, in the order of its protocol
+// package.
+var protocols = []Instance{TCP, UDP, GRPC, GRPCWeb, HTTP, HTTPProxy, HTTP2, HTTPS, TLS, Mongo, Redis, MySQL}
+
+// byName are protocols by their lower-case names.
+var byName = func() map[string]Instance {
+	m := make(map[string]Instance, len(protocols))
+	for _, p := range protocols {
+		m[lowerName(p)] = p
+	}
+	return m
+}()
+
+// lowerName is p's name in lower case ("grpc-web", "http_proxy"), as Parse
+// reads it.
+func lowerName(p Instance) string { return strings.ToLower(string(p)) }
 
 // Parse reads a protocol name the way Istio's protocol.Parse does: exact names,
 // ignoring case. Anything else is Unsupported.
 func Parse(s string) Instance {
-	switch strings.ToLower(s) {
-	case "tcp":
-		return TCP
-	case "udp":
-		return UDP
-	case "grpc":
-		return GRPC
-	case "grpc-web":
-		return GRPCWeb
-	case "http":
-		return HTTP
-	case "http_proxy":
-		return HTTPProxy
-	case "http2":
-		return HTTP2
-	case "https":
-		return HTTPS
-	case "tls":
-		return TLS
-	case "mongo":
-		return Mongo
-	case "redis":
-		return Redis
-	case "mysql":
-		return MySQL
+	if p, ok := byName[strings.ToLower(s)]; ok {
+		return p
 	}
 	return Unsupported
 }
@@ -111,17 +123,15 @@ type Reading struct {
 	Source Source
 }
 
-// wellKnownTCP are the ports Istio never sniffs: a port on one of them whose name
-// gives no protocol is TCP (istio pkg/config/kube/conversion.go wellKnownPorts).
-func wellKnownTCP(port int32) bool {
-	switch port {
-	case 25, 53, 3306, 27017: // SMTP, DNS, MySQL, MongoDB
-		return true
-	}
-	return false
-}
+// wellKnownTCPPorts are the ports Istio never sniffs: a port on one of them
+// whose name gives no protocol is TCP (istio pkg/config/kube/conversion.go
+// wellKnownPorts): SMTP, DNS, MySQL, MongoDB.
+var wellKnownTCPPorts = []int32{25, 53, 3306, 27017}
 
-const grpcWebPrefix = "grpc-web"
+func wellKnownTCP(port int32) bool { return slices.Contains(wellKnownTCPPorts, port) }
+
+// grpcWebPrefix starts every name Istio reads as gRPC-Web.
+var grpcWebPrefix = lowerName(GRPCWeb)
 
 // Convert is istiod's ConvertProtocol: the protocol of a port with this number,
 // name, L4 protocol and appProtocol (nil when unset), and which part decided it.
@@ -144,13 +154,10 @@ func Convert(port int32, name string, l4 corev1.Protocol, appProtocol *string) R
 	if appProtocol != nil {
 		name = *appProtocol
 		src = FromAppProtocol
-		switch name {
-		case AppProtocolH2C:
-			return Reading{Protocol: HTTP2, Source: src}
-		case AppProtocolWS:
-			return Reading{Protocol: HTTP, Source: src}
-		case AppProtocolWSS:
-			return Reading{Protocol: HTTPS, Source: src}
+		for _, k := range kubernetesAppProtocols {
+			if name == k.value {
+				return Reading{Protocol: k.protocol, Source: src}
+			}
 		}
 	}
 	if len(name) >= len(grpcWebPrefix) && strings.EqualFold(name[:len(grpcWebPrefix)], grpcWebPrefix) {
@@ -178,13 +185,19 @@ func ForServicePort(p corev1.ServicePort) (Instance, bool) {
 	return r.Protocol, r.Protocol.Known()
 }
 
+// certainPorts are the ports ByPortNumber reads besides wellKnownTCPPorts.
+var certainPorts = []struct {
+	port     int32
+	protocol Instance
+}{{80, HTTP}, {443, HTTPS}}
+
 // PortName returns the port name that makes Istio read protocol p: the protocol's
 // name in lower case. HTTP_PROXY (whose name has an underscore, not allowed in a
 // port name) and Unsupported have none.
 func PortName(p Instance) (string, bool) {
 	switch p {
 	case TCP, UDP, GRPC, HTTP, HTTP2, HTTPS, TLS, Mongo, Redis, MySQL:
-		return strings.ToLower(string(p)), true
+		return lowerName(p), true
 	case GRPCWeb:
 		return grpcWebPrefix, true
 	}
@@ -215,11 +228,10 @@ func ByPortName(name string) (Instance, bool) {
 // 50051 for gRPC, 6379 for Redis, 5432 ... Naming one wrongly would make Istio
 // apply the wrong filter chain where sniffing would have worked.
 func ByPortNumber(port int32) (Instance, bool) {
-	switch port {
-	case 80:
-		return HTTP, true
-	case 443:
-		return HTTPS, true
+	for _, c := range certainPorts {
+		if c.port == port {
+			return c.protocol, true
+		}
 	}
 	if wellKnownTCP(port) {
 		return TCP, true

@@ -7,7 +7,7 @@ import (
 // InTree is a rule's in-tree form: the ValidatingAdmissionPolicies and
 // MutatingAdmissionPolicies (admissionregistration.k8s.io/v1) that let the API
 // server apply the rule, or the part of it that needs nothing but the object
-// and its namespace, without calling meshgate. `meshgate policies`, the chart
+// and its namespace, without calling meshgate. `meshgate in-tree`, the chart
 // and the parity tests derive everything from it.
 type InTree struct {
 	// Build returns the rule's policies for cfg, without bindings (the caller
@@ -20,7 +20,7 @@ type InTree struct {
 	// left to do on the objects the policies already handled.
 	Complete bool
 	// Coverage says, part by part, what the in-tree form covers and what it
-	// leaves to the webhook (`meshgate policies --explain`, the docs).
+	// leaves to the webhook (`meshgate in-tree --explain`, the docs).
 	Coverage []Coverage
 }
 

@@ -38,10 +38,10 @@ type Rule struct {
 	// that reviews it.
 	Reviews []Review
 	// InTree, when set, is the rule's in-tree form: admission policies the API
-	// server evaluates itself (`meshgate policies`).
+	// server evaluates itself (`meshgate in-tree`).
 	InTree *InTree
 	// NoInTree, for a rule without an in-tree form that reads nothing but the
-	// object and its namespace, says why it has none (`meshgate policies
+	// object and its namespace, says why it has none (`meshgate in-tree
 	// --explain`).
 	NoInTree string
 }

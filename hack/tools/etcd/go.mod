@@ -1,5 +1,5 @@
 // Module github.com/meshgate/meshgate/hack/tools/etcd builds the etcd server
-// used by envtest. It is separate from ../go.mod because k8s.io/kubernetes
+// used by envtest. It is separate from ../kube/go.mod because k8s.io/kubernetes
 // v1.37.1 requires go.etcd.io/etcd/server/v3 v3.7.0, which would override the
 // pinned v3.6.x here (and etcd's newer grpc/otel would change the kubernetes
 // build). Built by hack/build-control-plane.sh.

@@ -12,9 +12,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -91,6 +94,12 @@ type Options struct {
 	// HandOff registers the webhooks as the chart does with the in-tree
 	// policies installed (webhook.HandOff): without the kinds they cover.
 	HandOff bool
+	// ControllerManager runs kube-controller-manager beside the API server
+	// (the Deployment, ReplicaSet and ServiceAccount controllers, each with its
+	// own service-account credentials as on a real cluster), so a
+	// Deployment's pods are created by its ReplicaSet. No node runs: the pods
+	// stay Pending.
+	ControllerManager bool
 }
 
 // DefaultCRDDirs are every CRD set meshgate's rules read.
@@ -118,6 +127,10 @@ type Cluster struct {
 
 	cancel context.CancelFunc
 	done   chan error
+	// controllerManager is the running kube-controller-manager (nil unless
+	// Options.ControllerManager).
+	controllerManager     *exec.Cmd
+	controllerManagerDone chan error
 	// apiCertDir holds the API server's serving certificates and client CA;
 	// it is the harness's (not envtest's random one) so that RestartAPIServer
 	// keeps them.
@@ -233,7 +246,84 @@ func Start(o Options) (_ *Cluster, err error) {
 		return nil, fmt.Errorf("register the validating webhook: %w", err)
 	}
 	log.Info("meshgate registered", "url", c.WebhookURL)
+	if o.ControllerManager {
+		if err := c.startControllerManager(assets); err != nil {
+			return nil, err
+		}
+		log.Info("kube-controller-manager started")
+	}
 	return c, nil
+}
+
+// ControllerManagerControllers are the controllers Options.ControllerManager
+// runs: enough for a Deployment to get its pods, in a namespace that has its
+// default ServiceAccount.
+var ControllerManagerControllers = []string{"deployment-controller", "replicaset-controller", "serviceaccount-controller"}
+
+// startControllerManager starts kube-controller-manager (the multi-call
+// binary beside kube-apiserver) as user system:kube-controller-manager, whose
+// bootstrap RBAC lets it mint each controller's service-account credentials.
+func (c *Cluster) startControllerManager(assets string) error {
+	user, err := c.Env.ControlPlane.AddUser(envtest.User{Name: "system:kube-controller-manager"}, nil)
+	if err != nil {
+		return fmt.Errorf("kube-controller-manager user: %w", err)
+	}
+	data, err := user.KubeConfig()
+	if err != nil {
+		return fmt.Errorf("kube-controller-manager kubeconfig: %w", err)
+	}
+	kubeconfig := filepath.Join(filepath.Dir(c.Kubeconfig), "controller-manager.kubeconfig")
+	if err := os.WriteFile(kubeconfig, data, 0o600); err != nil {
+		return fmt.Errorf("kube-controller-manager kubeconfig: %w", err)
+	}
+	cmd := exec.Command(filepath.Join(assets, "kube-controller-manager"),
+		"--kubeconfig="+kubeconfig,
+		"--controllers="+strings.Join(ControllerManagerControllers, ","),
+		"--use-service-account-credentials",
+		"--leader-elect=false",
+		"--secure-port=0", // no serving endpoint: nothing here scrapes or probes it
+	)
+	if os.Getenv("CLUSTER_APISERVER_LOG") != "" {
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start kube-controller-manager: %w", err)
+	}
+	c.controllerManager, c.controllerManagerDone = cmd, make(chan error, 1)
+	go func() { c.controllerManagerDone <- cmd.Wait() }()
+	return nil
+}
+
+// stopControllerManager stops kube-controller-manager: SIGTERM, then SIGKILL
+// after 10 seconds.
+func (c *Cluster) stopControllerManager() error {
+	if c.controllerManager == nil {
+		return nil
+	}
+	defer func() { c.controllerManager = nil }()
+	_ = c.controllerManager.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-c.controllerManagerDone:
+		return stopped(err)
+	case <-time.After(10 * time.Second):
+	}
+	_ = c.controllerManager.Process.Kill()
+	select {
+	case err := <-c.controllerManagerDone:
+		return stopped(err)
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("kube-controller-manager (pid %d) did not stop", c.controllerManager.Process.Pid)
+	}
+}
+
+// stopped is the outcome of waiting for a process that was told to stop: an
+// exit status or the signal is the expected end, anything else an error.
+func stopped(err error) error {
+	var exit *exec.ExitError
+	if err == nil || errors.As(err, &exit) {
+		return nil
+	}
+	return fmt.Errorf("kube-controller-manager: %w", err)
 }
 
 // waitReady polls /readyz until meshgate is ready.
@@ -326,6 +416,7 @@ func (c *Cluster) StartAPIServer() error {
 // Stop stops meshgate and the control plane.
 func (c *Cluster) Stop() error {
 	var errs []error
+	errs = append(errs, c.stopControllerManager())
 	if c.cancel != nil {
 		c.cancel()
 		select {

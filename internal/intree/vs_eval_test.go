@@ -1,4 +1,4 @@
-package native_test
+package intree_test
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
 	"k8s.io/apiserver/pkg/authentication/user"
 
-	"github.com/meshgate/meshgate/internal/native"
+	"github.com/meshgate/meshgate/internal/intree"
 	"github.com/meshgate/meshgate/internal/policy"
 	"github.com/meshgate/meshgate/internal/world"
 	"github.com/meshgate/meshgate/validators"
@@ -29,7 +29,7 @@ import (
 // the findings the rule marks as the policy's (Finding.InTree), and admit
 // everything else (the webhook's part, which reads Gateways).
 func TestVirtualServiceGatewayRefPolicyAgreesWithTheRule(t *testing.T) {
-	set, err := native.Generate(policy.DefaultConfig(), native.Options{})
+	set, err := intree.Generate(policy.DefaultConfig(), intree.Options{})
 	require.NoError(t, err)
 	p := ruleSet(t, set, policy.VirtualServiceGatewayRef).Validating[0]
 	v := validator(t, &p)

@@ -1,4 +1,4 @@
-package native_test
+package intree_test
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/utils/ptr"
 
-	"github.com/meshgate/meshgate/internal/native"
+	"github.com/meshgate/meshgate/internal/intree"
 	"github.com/meshgate/meshgate/internal/policy"
 )
 
@@ -70,7 +70,7 @@ func service(names ...string) *corev1.Service {
 // reports everything and the twin nothing.
 func TestServicePortNamePolicyOnUpdate(t *testing.T) {
 	policies := func(doc string) (main, twin admissionregistrationv1.ValidatingAdmissionPolicy) {
-		set, err := native.Generate(mustConfig(t, doc), native.Options{})
+		set, err := intree.Generate(mustConfig(t, doc), intree.Options{})
 		require.NoError(t, err)
 		rs := ruleSet(t, set, policy.ServicePortName)
 		require.Len(t, rs.Validating, 2)
@@ -124,7 +124,7 @@ func assertFields(t *testing.T, want, got []string, existing bool) {
 // port bad, long names, an UPDATE), say so instead of checking a Service
 // with more ports, and cost next to nothing on 20,000 ports.
 func TestServicePortNamePolicyCostIsBounded(t *testing.T) {
-	set, err := native.Generate(policy.DefaultConfig(), native.Options{})
+	set, err := intree.Generate(policy.DefaultConfig(), intree.Options{})
 	require.NoError(t, err)
 	rs := ruleSet(t, set, policy.ServicePortName)
 	long := func(n int) *corev1.Service {
@@ -176,7 +176,7 @@ func judgeObject(t *testing.T, p *admissionregistrationv1.ValidatingAdmissionPol
 	return out
 }
 
-// TestMappingTLSContextPolicyOnUpdate: native.LinesUpdate gives
+// TestMappingTLSContextPolicyOnUpdate: intree.LinesUpdate gives
 // mapping-tls-context's policy the same UPDATE behaviour: what the old
 // TLSContext had is left to the twin, with policy.ExistingNote.
 func TestMappingTLSContextPolicyOnUpdate(t *testing.T) {
@@ -208,7 +208,7 @@ func TestMappingTLSContextPolicyOnUpdate(t *testing.T) {
 }
 
 // TestVirtualServiceGatewayRefPolicyOnUpdate: the same for
-// virtualservice-gateway-ref's policy (native.LinesUpdate).
+// virtualservice-gateway-ref's policy (intree.LinesUpdate).
 func TestVirtualServiceGatewayRefPolicyOnUpdate(t *testing.T) {
 	vs := func(gateways ...any) *unstructured.Unstructured {
 		return &unstructured.Unstructured{Object: map[string]any{
@@ -244,7 +244,7 @@ func TestVirtualServiceGatewayRefPolicyOnUpdate(t *testing.T) {
 // exactly wantTwin, with the note that the old object had them.
 func judgeUpdate(t *testing.T, cfg *policy.Config, rule string, obj, old *unstructured.Unstructured, ns, resource string, wantMain, wantTwin []string) {
 	t.Helper()
-	set, err := native.Generate(cfg, native.Options{})
+	set, err := intree.Generate(cfg, intree.Options{})
 	require.NoError(t, err)
 	rs := ruleSet(t, set, rule)
 	require.Len(t, rs.Validating, 2)

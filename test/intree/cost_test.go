@@ -1,4 +1,4 @@
-package native
+package intree
 
 import (
 	"fmt"
@@ -24,7 +24,7 @@ import (
 	"k8s.io/apiserver/pkg/cel/openapi/resolver"
 	"k8s.io/client-go/discovery"
 
-	"github.com/meshgate/meshgate/internal/native"
+	"github.com/meshgate/meshgate/internal/intree"
 	"github.com/meshgate/meshgate/internal/policy"
 )
 
@@ -54,7 +54,7 @@ func (boundedStrings) EstimateCallCost(string, string, *checker.AstNode, []check
 	return nil
 }
 
-// suppressedVariable is the variable native.Generate adds to every
+// suppressedVariable is the variable intree.Generate adds to every
 // validating policy: a suppression matches the object.
 const suppressedVariable = "meshgateSuppressed"
 
@@ -131,7 +131,7 @@ func TestServicePolicyCostIsBounded(t *testing.T) {
 		"suppressions": "{suppressions: [{rule: service-port-name, namespace: 'legacy-*', selector: {matchExpressions: [{key: tier, operator: In, values: [a]}]}}]}"} {
 		cfg, err := policy.ParseConfig([]byte(doc))
 		require.NoError(t, err)
-		set, err := native.Generate(cfg, native.Options{ServiceAccountUser: "system:serviceaccount:meshgate-system:meshgate"})
+		set, err := intree.Generate(cfg, intree.Options{ServiceAccountUser: "system:serviceaccount:meshgate-system:meshgate"})
 		require.NoError(t, err)
 		for _, rs := range set.Rules {
 			for _, p := range rs.Validating {

@@ -1,4 +1,4 @@
-// Package native proves the in-tree admission policies (`meshgate policies`)
+// Package intree proves the in-tree admission policies (`meshgate in-tree`)
 // on the real API server: for every golden case whose rules have a complete
 // in-tree form, the generated ValidatingAdmissionPolicies and
 // MutatingAdmissionPolicies, applied to a kube-apiserver with the case's
@@ -11,7 +11,7 @@
 // TestWebhookWithTheInTreePolicies starts its own, with meshgate, to prove
 // the two together.
 // Without the control plane's binaries the tests fail; -short skips them.
-package native
+package intree
 
 import (
 	"flag"
@@ -32,11 +32,11 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	}
 	if testing.Short() {
-		fmt.Println("native: skipped in -short mode (the tests need a control plane)")
+		fmt.Println("intree: skipped in -short mode (the tests need a control plane)")
 		os.Exit(0)
 	}
 	if _, err := cluster.Assets(); err != nil {
-		fmt.Fprintln(os.Stderr, "native: FAIL:", err)
+		fmt.Fprintln(os.Stderr, "intree: FAIL:", err)
 		os.Exit(1)
 	}
 	start := time.Now()
@@ -44,13 +44,13 @@ func TestMain(m *testing.M) {
 	// The CRDs of the kinds the in-tree policies review.
 	k, err = cluster.Start(cluster.Options{CRDDirs: []string{cluster.CRDDir("istio"), cluster.EmissaryCRDDir()}, NoMeshgate: true})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "native: FAIL: start the control plane:", err)
+		fmt.Fprintln(os.Stderr, "intree: FAIL: start the control plane:", err)
 		os.Exit(1)
 	}
-	fmt.Printf("native: control plane ready in %s\n", time.Since(start).Round(time.Millisecond))
+	fmt.Printf("intree: control plane ready in %s\n", time.Since(start).Round(time.Millisecond))
 	code := m.Run()
 	if err := k.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "native: stop:", err)
+		fmt.Fprintln(os.Stderr, "intree: stop:", err)
 	}
 	os.Exit(code)
 }

@@ -1,4 +1,4 @@
-package native
+package intree
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/meshgate/meshgate/internal/native"
+	"github.com/meshgate/meshgate/internal/intree"
 	"github.com/meshgate/meshgate/internal/policy"
 	"github.com/meshgate/meshgate/test/e2e/cluster"
 	"github.com/meshgate/meshgate/test/golden"
@@ -49,12 +49,12 @@ func TestWebhookWithTheInTreePolicies(t *testing.T) {
 	} {
 		require.NoError(t, client.IgnoreAlreadyExists(c.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}})))
 	}
-	set, err := native.Generate(cfg, native.Options{
+	set, err := intree.Generate(cfg, intree.Options{
 		ExcludeNamespaces:  []string{ownNamespace},
 		ServiceAccountUser: "system:serviceaccount:" + ownNamespace + ":" + ownServiceAccount,
 	})
 	require.NoError(t, err)
-	applyTo(ctx, t, c.Client, []*native.Set{set})
+	applyTo(ctx, t, c.Client, []*intree.Set{set})
 
 	wc, warnings, err := c.WarningClient()
 	require.NoError(t, err)

@@ -1,4 +1,4 @@
-package native_test
+package intree_test
 
 import (
 	"context"
@@ -24,7 +24,7 @@ import (
 	"k8s.io/apiserver/pkg/cel/environment"
 	"k8s.io/utils/ptr"
 
-	"github.com/meshgate/meshgate/internal/native"
+	"github.com/meshgate/meshgate/internal/intree"
 	"github.com/meshgate/meshgate/internal/policy"
 	"github.com/meshgate/meshgate/internal/world"
 	"github.com/meshgate/meshgate/test/golden"
@@ -158,7 +158,7 @@ func TestServicePortNamePolicyAgreesWithTheRule(t *testing.T) {
 	denials := 0
 	for _, s := range samples {
 		t.Run(s.name, func(t *testing.T) {
-			set, err := native.Generate(s.cfg, native.Options{})
+			set, err := intree.Generate(s.cfg, intree.Options{})
 			require.NoError(t, err)
 			p := ruleSet(t, set, policy.ServicePortName).Validating[0]
 			ns := s.ns.DeepCopy()
@@ -218,7 +218,7 @@ func TestSuppressedObjectsPassThePolicies(t *testing.T) {
 - {rule: service-port-protocol, namespace: shop}
 `))
 	require.NoError(t, err)
-	set, err := native.Generate(cfg, native.Options{})
+	set, err := intree.Generate(cfg, intree.Options{})
 	require.NoError(t, err)
 	p := ruleSet(t, set, policy.ServicePortName).Validating[0]
 	v := validator(t, &p)
@@ -261,7 +261,7 @@ func TestSuppressedObjectsPassThePolicies(t *testing.T) {
 func TestSuppressionPatternsCELCannotReadAreRefused(t *testing.T) {
 	cfg, err := policy.ParseConfig([]byte(`suppressions: [{rule: service-port-protocol, namespace: a}, {rule: service-port-name, name: 'db-\*'}]`))
 	require.NoError(t, err)
-	_, err = native.Generate(cfg, native.Options{})
+	_, err = intree.Generate(cfg, intree.Options{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "suppressions[1]")
 	assert.Contains(t, err.Error(), "service-port-name")

@@ -5,22 +5,35 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/meshgate/meshgate/internal/native"
+	"github.com/meshgate/meshgate/internal/intree"
 	"github.com/meshgate/meshgate/internal/policy"
 	"github.com/meshgate/meshgate/webhook"
 )
 
-// newPoliciesCommand writes the rules' in-tree admission policies (see
-// docs/native-policies.md).
+// newInTreeCommand writes the rules' in-tree policies (see docs/in-tree.md).
+func newInTreeCommand() *cobra.Command {
+	return inTreeCommand("in-tree")
+}
+
+// newPoliciesCommand is `meshgate policies`, the name `meshgate in-tree` had
+// in 0.1.0: hidden, and deprecated in its favour.
 func newPoliciesCommand() *cobra.Command {
+	cmd := inTreeCommand("policies")
+	cmd.Deprecated = "use `meshgate in-tree`"
+	cmd.Hidden = true
+	return cmd
+}
+
+// inTreeCommand is the command that writes the in-tree policies, named name.
+func inTreeCommand(name string) *cobra.Command {
 	var (
 		configPath, out, namespace, serviceAccount string
 		static, explain                            bool
-		o                                          native.Options
+		o                                          intree.Options
 	)
 	cmd := &cobra.Command{
-		Use:   "policies [--config FILE] [-o DIR|-] [--static] [--explain]",
-		Short: "Write the in-tree admission policies (ValidatingAdmissionPolicy, MutatingAdmissionPolicy) for a configuration",
+		Use:   name + " [--config FILE] [-o DIR|-] [--static] [--explain]",
+		Short: "Write the in-tree policies (ValidatingAdmissionPolicy, MutatingAdmissionPolicy) for a configuration",
 		Long: `Write, for the configuration given (the file meshgate serve and meshgate check
 read), the ValidatingAdmissionPolicies and MutatingAdmissionPolicies
 (admissionregistration.k8s.io/v1) with their bindings that let the API server
@@ -31,15 +44,15 @@ action Deny, in mode warn with Warn; a rule that is off gets no binding.
 -o - (the default) writes one YAML stream to standard output; -o DIR writes
 one file per rule, <rule-id>.yaml. --static names the objects *.static.k8s.io,
 for the API server's static manifests directory. --explain prints, instead,
-which part of which rule the policies cover. See docs/native-policies.md.`,
-		Example: `  meshgate policies --config meshgate.yaml | kubectl apply -f -
-  meshgate policies --config meshgate.yaml --namespace meshgate-system -o policies/
-  meshgate policies --static -o /etc/kubernetes/admission/
-  meshgate policies --explain`,
+which part of which rule the policies cover. See docs/in-tree.md.`,
+		Example: `  meshgate in-tree --config meshgate.yaml | kubectl apply -f -
+  meshgate in-tree --config meshgate.yaml --namespace meshgate-system -o in-tree/
+  meshgate in-tree --static -o /etc/kubernetes/admission/
+  meshgate in-tree --explain`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if explain {
-				return native.Explain(cmd.OutOrStdout())
+				return intree.Explain(cmd.OutOrStdout())
 			}
 			cfg, err := policy.LoadConfig(configPath)
 			if err != nil {
@@ -50,15 +63,15 @@ which part of which rule the policies cover. See docs/native-policies.md.`,
 				o.ExcludeNamespaces = append(o.ExcludeNamespaces, namespace)
 			}
 			o.ServiceAccountUser = webhook.ServiceAccountUser(namespace, serviceAccount)
-			set, err := native.Generate(cfg, o)
+			set, err := intree.Generate(cfg, o)
 			if err != nil {
 				return err
 			}
 			if out == "-" || out == "" {
-				return native.WriteYAML(cmd.OutOrStdout(), set.Objects())
+				return intree.WriteYAML(cmd.OutOrStdout(), set.Objects())
 			}
-			if err := native.WriteDir(out, set); err != nil {
-				return fmt.Errorf("policies: %w", err)
+			if err := intree.WriteDir(out, set); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
 			}
 			return nil
 		},

@@ -1,11 +1,11 @@
-// Command nativebench measures, in one run on one local control plane
+// Command intreebench measures, in one run on one local control plane
 // (kube-apiserver and etcd from test/e2e/cluster, meshgate in-process on
 // 127.0.0.1), the latency of creating a Service that meshgate's Service
 // rules review, three ways:
 //
 //	none     no admission for Services: the floor
 //	webhook  meshgate's mutating and validating webhooks
-//	native   meshgate's in-tree policies (`meshgate policies`): a
+//	in-tree  meshgate's in-tree policies (`meshgate in-tree`): a
 //	         MutatingAdmissionPolicy and a ValidatingAdmissionPolicy
 //	both     the webhooks and the policies: for pods what a cluster with
 //	         the policies runs (pods stay with the webhook), for Services
@@ -13,7 +13,7 @@
 //
 // and the same for an edge-proxy pod that edge-proxy-istio-certs wires
 // (there the in-tree form is a MutatingAdmissionPolicy alone; in a cluster
-// the webhook keeps reviewing pods too, see docs/native-policies.md).
+// the webhook keeps reviewing pods too, see docs/in-tree.md).
 //
 // Each phase creates -creates objects of each kind (-kinds) one after
 // another in its own mesh namespace, after -warmup creates: headless
@@ -46,7 +46,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/meshgate/meshgate/internal/native"
+	"github.com/meshgate/meshgate/internal/intree"
 	"github.com/meshgate/meshgate/internal/policy"
 	"github.com/meshgate/meshgate/test/e2e/cluster"
 	"github.com/meshgate/meshgate/webhook"
@@ -65,13 +65,13 @@ func main() {
 	for _, k := range strings.Split(*kinds, ",") {
 		w, ok := workloads[strings.TrimSpace(k)]
 		if !ok {
-			fmt.Fprintf(os.Stderr, "nativebench: -kinds: unknown kind %q (service, pod, plain-pod)\n", k)
+			fmt.Fprintf(os.Stderr, "intreebench: -kinds: unknown kind %q (service, pod, plain-pod)\n", k)
 			os.Exit(2)
 		}
 		ws = append(ws, w)
 	}
 	if err := run(ctx, ws, *creates, *warmup); err != nil {
-		fmt.Fprintln(os.Stderr, "nativebench:", err)
+		fmt.Fprintln(os.Stderr, "intreebench:", err)
 		os.Exit(1)
 	}
 }
@@ -90,7 +90,7 @@ func run(ctx context.Context, ws []workload, creates, warmup int) error {
 	}
 	defer func() {
 		if err := k.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "nativebench: stop:", err)
+			fmt.Fprintln(os.Stderr, "intreebench: stop:", err)
 		}
 	}()
 	api, err := apiServerPID()
@@ -98,7 +98,7 @@ func run(ctx context.Context, ws []workload, creates, warmup int) error {
 		return err
 	}
 	c := k.Client
-	phases := []string{"webhook", "none", "native", "both"}
+	phases := []string{"webhook", "none", "in-tree", "both"}
 	for _, name := range phases {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench-" + name, Labels: map[string]string{"istio-injection": "enabled"}}}
 		if err := c.Create(ctx, ns); err != nil {
@@ -106,12 +106,12 @@ func run(ctx context.Context, ws []workload, creates, warmup int) error {
 		}
 	}
 	// meshgate's webhooks see bench-webhook and bench-both only, its
-	// policies bench-native and bench-both only: the phases share the API
+	// policies bench-in-tree and bench-both only: the phases share the API
 	// server and take turns.
 	if err := onlyNamespaces(ctx, c, "bench-webhook", "bench-both"); err != nil {
 		return err
 	}
-	set, err := native.Generate(policy.DefaultConfig(), native.Options{ExcludeNamespaces: []string{"bench-none", "bench-webhook"}})
+	set, err := intree.Generate(policy.DefaultConfig(), intree.Options{ExcludeNamespaces: []string{"bench-none", "bench-webhook"}})
 	if err != nil {
 		return err
 	}
@@ -121,7 +121,7 @@ func run(ctx context.Context, ws []workload, creates, warmup int) error {
 		}
 	}
 	for _, w := range ws {
-		for _, ns := range []string{"bench-webhook", "bench-native", "bench-both"} {
+		for _, ns := range []string{"bench-webhook", "bench-in-tree", "bench-both"} {
 			if err := waitDone(ctx, c, w, ns); err != nil {
 				return fmt.Errorf("%s: meshgate never %s a %s: %w", ns, w.done, w.what, err)
 			}

@@ -1,4 +1,4 @@
-package native
+package intree
 
 import (
 	"context"
@@ -24,7 +24,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshgate/meshgate/internal/engine"
-	"github.com/meshgate/meshgate/internal/native"
+	"github.com/meshgate/meshgate/internal/intree"
 	"github.com/meshgate/meshgate/internal/policy"
 	"github.com/meshgate/meshgate/test/golden"
 	"github.com/meshgate/meshgate/webhook"
@@ -193,9 +193,9 @@ func createNamespaces(ctx context.Context, t *testing.T, all map[string]map[stri
 // groupPolicies generates the policies for cfg and ties them to group:
 // renamed <rule>.<group>.meshgate.io, with bindings that select the group's
 // objects only.
-func groupPolicies(t *testing.T, cfg *policy.Config, group string) *native.Set {
+func groupPolicies(t *testing.T, cfg *policy.Config, group string) *intree.Set {
 	t.Helper()
-	set, err := native.Generate(cfg, native.Options{})
+	set, err := intree.Generate(cfg, intree.Options{})
 	require.NoError(t, err)
 	rename := func(n string) string { return strings.TrimSuffix(n, ".meshgate.io") + "." + group + ".meshgate.io" }
 	selector := func(rules []admissionregistrationv1.NamedRuleWithOperations) *admissionregistrationv1.MatchResources {
@@ -238,13 +238,13 @@ func groupPolicies(t *testing.T, cfg *policy.Config, group string) *native.Set {
 // apply creates every group's objects, policies before bindings, validating
 // before mutating, then the probes, and waits until the API server applies
 // the probes: its policy informers then hold everything created before them.
-func apply(ctx context.Context, t *testing.T, sets []*native.Set) {
+func apply(ctx context.Context, t *testing.T, sets []*intree.Set) {
 	t.Helper()
 	applyTo(ctx, t, k.Client, sets)
 }
 
 // applyTo is apply on the API server c talks to.
-func applyTo(ctx context.Context, t *testing.T, c client.Client, sets []*native.Set) {
+func applyTo(ctx context.Context, t *testing.T, c client.Client, sets []*intree.Set) {
 	t.Helper()
 	var vaps, vapbs, mps, mapbs []client.Object
 	for _, s := range sets {
@@ -499,10 +499,10 @@ func TestInTreeParity(t *testing.T) {
 	require.NotEmpty(t, cases)
 
 	groups := map[string]string{}
-	var sets []*native.Set
+	var sets []*intree.Set
 	groupOf := map[string]string{}
 	for _, c := range cases {
-		hash, err := native.ConfigHash(c.Config)
+		hash, err := intree.ConfigHash(c.Config)
 		require.NoError(t, err)
 		g, ok := groups[hash]
 		if !ok {

@@ -2,7 +2,7 @@
 // make cluster runs: kube-apiserver, kube-controller-manager, kube-scheduler,
 // kubelet, kube-proxy and kubectl. One binary instead of six saves about 70%
 // of the disk and most of the link time. The server is chosen by the name the binary
-// is called with (a symlink such as bin/cluster/kubelet -> kube) or by the
+// is called with (a symlink such as bin/k8s/kubelet -> kube) or by the
 // first argument (kube kubelet --config ...).
 package main
 

@@ -1,4 +1,4 @@
-package native_test
+package intree_test
 
 import (
 	"errors"
@@ -16,7 +16,7 @@ import (
 	"k8s.io/apiserver/pkg/admission/plugin/webhook/matchconditions"
 	"k8s.io/apiserver/pkg/cel/environment"
 
-	"github.com/meshgate/meshgate/internal/native"
+	"github.com/meshgate/meshgate/internal/intree"
 	"github.com/meshgate/meshgate/internal/policy"
 	_ "github.com/meshgate/meshgate/mutators"
 	_ "github.com/meshgate/meshgate/validators"
@@ -129,7 +129,7 @@ func TestPoliciesCompileInTheAPIServersCELEnvironment(t *testing.T) {
 	env := environment.MustBaseEnvSet(compatibility)
 	for name, cfg := range configs(t) {
 		t.Run(name, func(t *testing.T) {
-			set, err := native.Generate(cfg, native.Options{ExcludeNamespaces: []string{"meshgate-system"}, ServiceAccountUser: "system:serviceaccount:meshgate-system:meshgate"})
+			set, err := intree.Generate(cfg, intree.Options{ExcludeNamespaces: []string{"meshgate-system"}, ServiceAccountUser: "system:serviceaccount:meshgate-system:meshgate"})
 			require.NoError(t, err)
 			require.NotEmpty(t, set.Rules)
 			for _, rs := range set.Rules {
@@ -149,7 +149,7 @@ func TestPoliciesCompileInTheAPIServersCELEnvironment(t *testing.T) {
 // fails at runtime and, with failurePolicy Fail, denies everything matched.
 func TestNoNamespaceObjectInMatchConditions(t *testing.T) {
 	for name, cfg := range configs(t) {
-		set, err := native.Generate(cfg, native.Options{})
+		set, err := intree.Generate(cfg, intree.Options{})
 		require.NoError(t, err)
 		for _, rs := range set.Rules {
 			for _, p := range rs.Validating {
@@ -169,7 +169,7 @@ func TestNoNamespaceObjectInMatchConditions(t *testing.T) {
 func TestGeneratedObjectsAreNamedLabelledAndBoundByMode(t *testing.T) {
 	cfg, err := policy.ParseConfig([]byte("rules: {service-port-name: warn}"))
 	require.NoError(t, err)
-	hash, err := native.ConfigHash(cfg)
+	hash, err := intree.ConfigHash(cfg)
 	require.NoError(t, err)
 	tests := []struct {
 		name   string
@@ -183,19 +183,19 @@ func TestGeneratedObjectsAreNamedLabelledAndBoundByMode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			set, err := native.Generate(tt.cfg, native.Options{})
+			set, err := intree.Generate(tt.cfg, intree.Options{})
 			require.NoError(t, err)
 			rs := ruleSet(t, set, policy.ServicePortName)
 			// The policy and its twin, which warns about what an UPDATE
-			// keeps (native.VarFields).
+			// keeps (intree.VarFields).
 			require.Len(t, rs.Validating, 2)
 			p := rs.Validating[0]
 			assert.Equal(t, "service-port-name-existing.meshgate.io", rs.Validating[1].Name)
-			assert.True(t, native.IsExistingTwin(rs.Validating[1].Name))
-			assert.False(t, native.IsExistingTwin(p.Name))
+			assert.True(t, intree.IsExistingTwin(rs.Validating[1].Name))
+			assert.False(t, intree.IsExistingTwin(p.Name))
 			assert.Equal(t, "service-port-name.meshgate.io", p.Name)
-			assert.Equal(t, "meshgate", p.Labels[native.LabelManagedBy])
-			assert.Equal(t, policy.ServicePortName, p.Labels[native.LabelRule])
+			assert.Equal(t, "meshgate", p.Labels[intree.LabelManagedBy])
+			assert.Equal(t, policy.ServicePortName, p.Labels[intree.LabelRule])
 			if !tt.bound {
 				assert.Empty(t, rs.ValidatingBindings)
 				return
@@ -210,11 +210,11 @@ func TestGeneratedObjectsAreNamedLabelledAndBoundByMode(t *testing.T) {
 			assert.Equal(t, []admissionregistrationv1.ValidationAction{admissionregistrationv1.Warn}, twin.Spec.ValidationActions, "the twin only warns")
 		})
 	}
-	set, err := native.Generate(cfg, native.Options{Static: true})
+	set, err := intree.Generate(cfg, intree.Options{Static: true})
 	require.NoError(t, err)
 	p := ruleSet(t, set, policy.ServicePortName).Validating[0]
 	assert.True(t, strings.HasSuffix(p.Name, ".static.k8s.io"), p.Name)
-	assert.Equal(t, hash, p.Annotations[native.AnnotationConfigHash])
+	assert.Equal(t, hash, p.Annotations[intree.AnnotationConfigHash])
 }
 
 func mustConfig(t *testing.T, doc string) *policy.Config {
@@ -224,7 +224,7 @@ func mustConfig(t *testing.T, doc string) *policy.Config {
 	return c
 }
 
-func ruleSet(t *testing.T, s *native.Set, id string) native.RuleSet {
+func ruleSet(t *testing.T, s *intree.Set, id string) intree.RuleSet {
 	t.Helper()
 	for _, rs := range s.Rules {
 		if rs.Rule == id {
@@ -232,5 +232,5 @@ func ruleSet(t *testing.T, s *native.Set, id string) native.RuleSet {
 		}
 	}
 	t.Fatalf("no policies for rule %s", id)
-	return native.RuleSet{}
+	return intree.RuleSet{}
 }

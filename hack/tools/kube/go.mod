@@ -1,8 +1,10 @@
-// Module github.com/meshgate/meshgate/hack/cluster/kube builds one multi-call
-// binary holding the Kubernetes node and control-plane servers (kube-apiserver,
-// kube-controller-manager, kube-scheduler, kubelet, kube-proxy) for make cluster.
-// Same pins as hack/tools (k8s.io/kubernetes with its staging modules replaced).
-module github.com/meshgate/meshgate/hack/cluster/kube
+// Module github.com/meshgate/meshgate/hack/tools/kube builds one multi-call
+// binary holding every Kubernetes program meshgate's tests run: kube-apiserver,
+// kube-controller-manager and kubectl for the local control plane (envtest,
+// make demo), plus kube-scheduler, kubelet and kube-proxy for make cluster.
+// Built once per machine by hack/build-control-plane.sh; a separate module so
+// the product's go.mod stays clean.
+module github.com/meshgate/meshgate/hack/tools/kube
 
 go 1.26.0
 

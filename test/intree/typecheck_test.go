@@ -1,4 +1,4 @@
-package native
+package intree
 
 import (
 	"testing"
@@ -12,7 +12,7 @@ import (
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/restmapper"
 
-	"github.com/meshgate/meshgate/internal/native"
+	"github.com/meshgate/meshgate/internal/intree"
 	"github.com/meshgate/meshgate/internal/policy"
 )
 
@@ -42,7 +42,7 @@ func TestValidatingPoliciesTypeCheckAgainstTheServedSchemas(t *testing.T) {
 	// warning, on a core kind and on a CRD alike.
 	for _, kind := range []policy.Kind{policy.ServiceKind, policy.VirtualServiceKind, policy.TLSContextKind} {
 		bogus := &admissionregistrationv1.ValidatingAdmissionPolicy{Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-			MatchConstraints: native.MatchKinds([]policy.Kind{kind}, nil),
+			MatchConstraints: intree.MatchKinds([]policy.Kind{kind}, nil),
 			Validations:      []admissionregistrationv1.Validation{{Expression: "object.spec.noSuchField == 'x'"}},
 		}}
 		assert.NotEmpty(t, tc.Check(bogus), "%s: the checker must see the schema", kind.Kind)
@@ -51,7 +51,7 @@ func TestValidatingPoliciesTypeCheckAgainstTheServedSchemas(t *testing.T) {
 	for name, doc := range configs {
 		cfg, err := policy.ParseConfig([]byte(doc))
 		require.NoError(t, err, name)
-		set, err := native.Generate(cfg, native.Options{ExcludeNamespaces: []string{"meshgate-system"}, ServiceAccountUser: "system:serviceaccount:meshgate-system:meshgate"})
+		set, err := intree.Generate(cfg, intree.Options{ExcludeNamespaces: []string{"meshgate-system"}, ServiceAccountUser: "system:serviceaccount:meshgate-system:meshgate"})
 		require.NoError(t, err, name)
 		for _, rs := range set.Rules {
 			for i := range rs.Validating {
