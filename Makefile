@@ -62,9 +62,8 @@ $(CYCLONEDX_GOMOD):
 golden: ## regenerate the golden corpus's want.yaml files
 	UPDATE_GOLDEN=1 $(GO) test -count=1 -run 'Golden' ./test/golden/
 
-generate: ## rewrite what is derived from the rule registry into the chart (charts/meshgate/generated/)
-	UPDATE_GOLDEN=1 $(GO) test -count=1 -run 'TestChartRulesAreCurrent' ./webhook/
-	UPDATE_GOLDEN=1 $(GO) test -count=1 -run 'TestChartInTreePoliciesAreCurrent' ./internal/intree/
+generate: ## rewrite what the chart derives from the Go code (charts/meshgate/generated/; hack/generate)
+	$(GO) run ./hack/generate -chart charts/meshgate
 
 bench: ## benchmarks of every rule, the engine, the admission handlers and the CLI
 	$(GO) test -run '^$$' -bench . -benchmem ./mutators/ ./validators/ ./internal/engine/ ./webhook/ ./internal/manifest/ ./internal/check/

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -65,64 +66,69 @@ func Configurations(o RegistrationOptions) (*admissionregistrationv1.MutatingWeb
 	if cfg == nil {
 		cfg = policy.DefaultConfig()
 	}
-	excluded := metav1.LabelSelectorRequirement{
+	excluded := []metav1.LabelSelectorRequirement{{
 		Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn,
 		Values: append([]string{"kube-system", "kube-node-lease"}, o.ExcludeNamespaces...),
-	}
-	objSel := o.ObjectSelector
-	if objSel == nil {
-		objSel = &metav1.LabelSelector{}
-	}
-	sideEffects := admissionregistrationv1.SideEffectClassNone
-	equivalent := admissionregistrationv1.Equivalent
-	failurePolicy := func(w Webhook) *admissionregistrationv1.FailurePolicyType {
-		return ptr.To(cmp.Or(o.FailurePolicy, w.FailurePolicy))
-	}
-	timeout := func(w Webhook) *int32 { return ptr.To(cmp.Or(o.TimeoutSeconds, w.TimeoutSeconds)) }
-	nsSel := func(w Webhook) *metav1.LabelSelector {
-		return &metav1.LabelSelector{MatchExpressions: append([]metav1.LabelSelectorRequirement{*excluded.DeepCopy()}, w.Namespaces...)}
-	}
-
+	}}
 	mutating := &admissionregistrationv1.MutatingWebhookConfiguration{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "MutatingWebhookConfiguration"},
 		ObjectMeta: metav1.ObjectMeta{Name: o.Name},
 	}
 	for _, w := range Webhooks(cfg, true) {
-		mutating.Webhooks = append(mutating.Webhooks, admissionregistrationv1.MutatingWebhook{
-			Name:                    w.Name,
-			ClientConfig:            o.ClientConfig(MutatePath),
-			Rules:                   w.Rules,
-			FailurePolicy:           failurePolicy(w),
-			MatchPolicy:             &equivalent,
-			NamespaceSelector:       nsSel(w),
-			ObjectSelector:          objSel.DeepCopy(),
-			SideEffects:             &sideEffects,
-			TimeoutSeconds:          timeout(w),
-			AdmissionReviewVersions: []string{"v1"},
-			ReinvocationPolicy:      ptr.To(admissionregistrationv1.IfNeededReinvocationPolicy),
-			MatchConditions:         w.MatchConditions,
-		})
+		mutating.Webhooks = append(mutating.Webhooks, admissionWebhook(w, o, MutatePath, excluded))
 	}
 	validating := &admissionregistrationv1.ValidatingWebhookConfiguration{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingWebhookConfiguration"},
 		ObjectMeta: metav1.ObjectMeta{Name: o.Name},
 	}
 	for _, w := range Webhooks(cfg, false) {
-		validating.Webhooks = append(validating.Webhooks, admissionregistrationv1.ValidatingWebhook{
-			Name:                    w.Name,
-			ClientConfig:            o.ClientConfig(ValidatePath),
-			Rules:                   w.Rules,
-			FailurePolicy:           failurePolicy(w),
-			MatchPolicy:             &equivalent,
-			NamespaceSelector:       nsSel(w),
-			ObjectSelector:          objSel.DeepCopy(),
-			SideEffects:             &sideEffects,
-			TimeoutSeconds:          timeout(w),
-			AdmissionReviewVersions: []string{"v1"},
-			MatchConditions:         w.MatchConditions,
-		})
+		validating.Webhooks = append(validating.Webhooks, validatingWebhook(admissionWebhook(w, o, ValidatePath, excluded)))
 	}
 	return mutating, validating
+}
+
+// admissionWebhook is w as a webhook of a configuration (a MutatingWebhook;
+// validatingWebhook turns it into a ValidatingWebhook): its namespace
+// selector requires excluded, then w's own namespace requirements; the
+// client config, object selector and outage settings come from o.
+func admissionWebhook(w Webhook, o RegistrationOptions, path string, excluded []metav1.LabelSelectorRequirement) admissionregistrationv1.MutatingWebhook {
+	objSel := o.ObjectSelector
+	if objSel == nil {
+		objSel = &metav1.LabelSelector{}
+	}
+	var client admissionregistrationv1.WebhookClientConfig
+	if o.ClientConfig != nil {
+		client = o.ClientConfig(path)
+	}
+	var nsSel []metav1.LabelSelectorRequirement
+	for _, r := range append(slices.Clone(excluded), w.Namespaces...) {
+		nsSel = append(nsSel, *r.DeepCopy())
+	}
+	return admissionregistrationv1.MutatingWebhook{
+		Name:                    w.Name,
+		ClientConfig:            client,
+		Rules:                   cloneRules(w.Rules),
+		FailurePolicy:           ptr.To(cmp.Or(o.FailurePolicy, w.FailurePolicy)),
+		MatchPolicy:             ptr.To(admissionregistrationv1.Equivalent),
+		NamespaceSelector:       &metav1.LabelSelector{MatchExpressions: nsSel},
+		ObjectSelector:          objSel.DeepCopy(),
+		SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+		TimeoutSeconds:          ptr.To(cmp.Or(o.TimeoutSeconds, w.TimeoutSeconds)),
+		AdmissionReviewVersions: []string{"v1"},
+		ReinvocationPolicy:      ptr.To(admissionregistrationv1.IfNeededReinvocationPolicy),
+		MatchConditions:         slices.Clone(w.MatchConditions),
+	}
+}
+
+// validatingWebhook is m as a ValidatingWebhook: the same fields but the
+// reinvocation policy, which only mutating webhooks have.
+func validatingWebhook(m admissionregistrationv1.MutatingWebhook) admissionregistrationv1.ValidatingWebhook {
+	return admissionregistrationv1.ValidatingWebhook{
+		Name: m.Name, ClientConfig: m.ClientConfig, Rules: m.Rules, FailurePolicy: m.FailurePolicy,
+		MatchPolicy: m.MatchPolicy, NamespaceSelector: m.NamespaceSelector, ObjectSelector: m.ObjectSelector,
+		SideEffects: m.SideEffects, TimeoutSeconds: m.TimeoutSeconds, AdmissionReviewVersions: m.AdmissionReviewVersions,
+		MatchConditions: m.MatchConditions,
+	}
 }
 
 // Webhook is one webhook of a configuration, as Webhooks derives it.
@@ -251,30 +257,58 @@ func scopeGroups(mutating bool) []*scopeGroup {
 // configuration for cfg: first the one for the kinds without a narrower
 // admission scope, if any, then each scope's webhooks by scope id.
 func Webhooks(cfg *policy.Config, mutating bool) []Webhook {
+	var out []Webhook
+	for _, v := range variants(mutating) {
+		if cfg.Setting(v.setting) != v.value {
+			continue
+		}
+		w := v.webhook
+		w.MatchConditions = v.hook.MatchConditions(cfg)
+		out = append(out, w)
+	}
+	return out
+}
+
+// variant is a webhook the mutating (or validating) configuration holds
+// when its admission scope's setting has value (setting "": always).
+type variant struct {
+	setting, value string
+	// hook is the scope's webhook (zero for the kinds without a scope).
+	hook policy.AdmissionWebhook
+	// webhook is the webhook without the match conditions that depend on
+	// the configuration (hook.MatchConditions adds them).
+	webhook Webhook
+}
+
+// variants returns every webhook the mutating (or validating) configuration
+// can hold, whatever the configuration: in the order Webhooks returns them,
+// each scope's setting values in sorted order.
+func variants(mutating bool) []variant {
 	base := ValidatingWebhookName
 	if mutating {
 		base = MutatingWebhookName
 	}
-	var out []Webhook
+	var out []variant
 	for _, g := range scopeGroups(mutating) {
 		fail, timeout := OutageDefaults(g.rules, mutating)
 		if g.scope == nil {
-			out = append(out, Webhook{Name: base, Rules: g.rules, FailurePolicy: fail, TimeoutSeconds: timeout})
+			out = append(out, variant{webhook: Webhook{Name: base, Rules: g.rules, FailurePolicy: fail, TimeoutSeconds: timeout}})
 			continue
 		}
-		for _, h := range g.scope.Webhooks(cfg) {
-			name := g.scope.ID
-			if h.Name != "" {
-				name += "-" + h.Name
+		for _, value := range slices.Sorted(maps.Keys(g.scope.Variants)) {
+			for _, h := range g.scope.Variants[value] {
+				name := g.scope.ID
+				if h.Name != "" {
+					name += "-" + h.Name
+				}
+				out = append(out, variant{setting: g.scope.Setting, value: value, hook: h, webhook: Webhook{
+					Name:           name + "." + base,
+					Rules:          cloneRules(g.rules),
+					Namespaces:     slices.Clone(h.Namespaces),
+					FailurePolicy:  fail,
+					TimeoutSeconds: timeout,
+				}})
 			}
-			out = append(out, Webhook{
-				Name:            name + "." + base,
-				Rules:           cloneRules(g.rules),
-				Namespaces:      slices.Clone(h.Namespaces),
-				MatchConditions: h.MatchConditions(cfg),
-				FailurePolicy:   fail,
-				TimeoutSeconds:  timeout,
-			})
 		}
 	}
 	return out

@@ -9,7 +9,7 @@
 //	         MutatingAdmissionPolicy and a ValidatingAdmissionPolicy
 //	both     the webhooks and the policies: for pods what a cluster with
 //	         the policies runs (pods stay with the webhook), for Services
-//	         the chart's nativePolicies.webhook=fallback
+//	         the chart's inTree.webhook=fallback
 //
 // and the same for an edge-proxy pod that edge-proxy-istio-certs wires
 // (there the in-tree form is a MutatingAdmissionPolicy alone; in a cluster

@@ -25,8 +25,7 @@ import (
 // covers a union of namespace classes has one webhook per class.
 type AdmissionScope struct {
 	// ID names the scope: the webhooks are named after it
-	// ("<id>[-<name>].mutate.meshgate.io"), and the chart's generated rules
-	// refer to it.
+	// ("<id>[-<name>].mutate.meshgate.io").
 	ID string
 	// Setting is the configuration setting whose value picks the variant (see
 	// Config.Setting); "" when the scope has one variant, keyed "".
@@ -73,6 +72,20 @@ func (c *Config) Setting(name string) string {
 		return c.ServicePorts.Scope
 	}
 	return ""
+}
+
+// Settings returns the settings an AdmissionScope may switch on, each with
+// the values it can take (Validate refuses others). A setting's name is its
+// path in the configuration document, keys joined with "." (the chart reads
+// it from its config value so).
+func Settings() map[string][]string {
+	out := map[string][]string{}
+	for name, values := range settingValues {
+		if name != "" {
+			out[name] = slices.Clone(values)
+		}
+	}
+	return out
 }
 
 // settingValues are the values each setting can take (Validate refuses others).

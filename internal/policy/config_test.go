@@ -1,8 +1,10 @@
 package policy_test
 
 import (
+	"encoding/json"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -105,4 +107,27 @@ func TestLoadConfigNamesTheFile(t *testing.T) {
 
 	_, err = policy.LoadConfig(t.TempDir() + "/missing.yaml")
 	assert.ErrorContains(t, err, "read config")
+}
+
+// TestSettingsAreConfigPaths: a setting's name is its path in the
+// configuration document (the chart reads the setting there), and each of its
+// values, written at that path, is what Config.Setting returns.
+func TestSettingsAreConfigPaths(t *testing.T) {
+	require.NotEmpty(t, policy.Settings())
+	for name, values := range policy.Settings() {
+		for _, v := range values {
+			t.Run(name+"="+v, func(t *testing.T) {
+				doc := any(v)
+				keys := strings.Split(name, ".")
+				for i := len(keys) - 1; i >= 0; i-- {
+					doc = map[string]any{keys[i]: doc}
+				}
+				b, err := json.Marshal(doc)
+				require.NoError(t, err)
+				cfg, err := policy.ParseConfig(b)
+				require.NoError(t, err)
+				assert.Equal(t, v, cfg.Setting(name))
+			})
+		}
+	}
 }

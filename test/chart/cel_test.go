@@ -169,7 +169,7 @@ func TestHostileSelectorValuesCannotChangeTheCEL(t *testing.T) {
 func TestHostileValuesInTheInTreePolicies(t *testing.T) {
 	shapes := func(vals string) map[string]string {
 		out := map[string]string{}
-		for _, o := range renderServed(t, "nativePolicies: {enabled: true}\n"+vals) {
+		for _, o := range renderServed(t, "inTree: {enabled: true}\n"+vals) {
 			spec, _ := o.Object["spec"].(map[string]any)
 			for _, field := range []string{"variables", "matchConditions", "validations"} {
 				list, _ := spec[field].([]any)

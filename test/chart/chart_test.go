@@ -4,14 +4,18 @@ import (
 	"cmp"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 
+	"helm.sh/helm/v3/pkg/release"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -26,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/meshgate/meshgate/internal/audit"
 	"github.com/meshgate/meshgate/internal/policy"
 	"github.com/meshgate/meshgate/webhook"
 )
@@ -354,6 +359,9 @@ func TestWebhooksMatchTheServersConfigurations(t *testing.T) {
 		opts   webhook.RegistrationOptions
 		// config is the values' config block, read by the server.
 		config string
+		// inTree is inTree.webhook with the in-tree policies rendered ("":
+		// not rendered); handOff narrows the configurations (webhook.HandOff).
+		inTree string
 	}{
 		{name: "defaults", ns: releaseNS, opts: webhook.RegistrationOptions{}},
 		{name: "no cert-manager", ns: releaseNS, values: noCertManager, opts: webhook.RegistrationOptions{}},
@@ -380,6 +388,12 @@ func TestWebhooksMatchTheServersConfigurations(t *testing.T) {
 			config: `{edgeProxy: {selectors: null, namespaces: [edge]}, servicePorts: {scope: mesh}}`,
 			opts:   webhook.RegistrationOptions{},
 		},
+		{name: "in-tree policies take over", ns: releaseNS, inTree: "handOff"},
+		{
+			name: "in-tree policies take over, Service ports checked everywhere, legacy secret mode", ns: "platform", inTree: "handOff",
+			config: `{edgeProxy: {certMode: secret, selectors: [{gateway: edge}]}, servicePorts: {scope: all}}`,
+		},
+		{name: "in-tree policies as well, the webhooks keep every kind", ns: releaseNS, inTree: "fallback", config: `{servicePorts: {scope: all}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -388,6 +402,13 @@ func TestWebhooksMatchTheServersConfigurations(t *testing.T) {
 				vals += "\nconfig: " + tt.config
 			}
 			objs, err := renderErr(t, releaseName, tt.ns, vals)
+			if tt.inTree != "" {
+				var rel *release.Release
+				rel, err = installServed(t, tt.ns, vals+"\ninTree: {enabled: true, webhook: "+tt.inTree+"}")
+				if err == nil {
+					objs = decodeManifests(t, rel.Manifest)
+				}
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -413,6 +434,9 @@ func TestWebhooksMatchTheServersConfigurations(t *testing.T) {
 				}
 			}
 			wantMut, wantVal := webhook.Configurations(o)
+			if tt.inTree == "handOff" {
+				webhook.HandOff(wantMut, wantVal)
+			}
 			if !apiequality.Semantic.DeepEqual(mut.Webhooks, wantMut.Webhooks) {
 				t.Errorf("mutating webhooks differ from webhook.Configurations:\n%s", diff.Diff(wantMut.Webhooks, mut.Webhooks))
 			}
@@ -882,4 +906,30 @@ func TestAuditRBACIsExactlyWhatTheAuditNeeds(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestValuesSchemaReportFormatsAreTheAudits: audit.format takes exactly
+// the report formats meshgate writes.
+func TestValuesSchemaReportFormatsAreTheAudits(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(chartDir(), "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Properties struct {
+			Audit struct {
+				Properties struct {
+					Format struct {
+						Enum []string `json:"enum"`
+					} `json:"format"`
+				} `json:"properties"`
+			} `json:"audit"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(b, &schema); err != nil {
+		t.Fatal(err)
+	}
+	if got := schema.Properties.Audit.Properties.Format.Enum; !slices.Equal(got, audit.Formats) {
+		t.Errorf("values.schema.json audit.format enum %v, want audit.Formats %v", got, audit.Formats)
+	}
 }

@@ -7,9 +7,11 @@ import (
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/release"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/diff"
@@ -21,7 +23,7 @@ import (
 )
 
 // TestNativePoliciesMatchMeshgatePolicies renders the chart with
-// nativePolicies.enabled and compares every policy and binding with what
+// inTree.enabled and compares every policy and binding with what
 // `meshgate policies` generates for the same configuration and namespaces.
 func TestNativePoliciesMatchMeshgatePolicies(t *testing.T) {
 	tests := []struct {
@@ -37,11 +39,13 @@ func TestNativePoliciesMatchMeshgatePolicies(t *testing.T) {
 		{name: "suppressions", config: "{suppressions: [{rule: service-port-name, namespace: 'legacy-*', selector: {matchLabels: {team: a, app: b}, matchExpressions: [{key: tier, operator: NotIn, values: [x]}, {key: c, operator: Exists}]}}, {rule: service-port-name, kind: Service, name: 'db-?'}, {rule: virtualservice-gateway-ref, name: kiali}, {rule: service-port-protocol, namespace: x}]}"},
 		{name: "existing findings deny on UPDATE", config: "{updates: {allowExistingFindings: false}}"},
 		{name: "existing findings deny on UPDATE, rule warns", config: "{updates: {allowExistingFindings: false}, rules: {service-port-name: warn}}"},
+		{name: "no edge-proxy selectors, no edge namespaces", config: "{edgeProxy: {selectors: [], namespaces: []}, mappings: {tlsContext: '', istioSecret: null}}"},
+		{name: "modes written unquoted", config: "{rules: {service-port-name: off, mapping-tls-context: warn}, updates: {allowExistingFindings: true}}"},
 		{name: "gateway references allowed into istio-system, warn", config: "{gatewayRefs: {allowedNamespaces: [istio-system, infra]}, rules: {virtualservice-gateway-ref: warn}}"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			vals := "nativePolicies: {enabled: true}\nwebhook: {excludeNamespaces: [istio-system]}\n"
+			vals := "inTree: {enabled: true}\nwebhook: {excludeNamespaces: [istio-system]}\n"
 			if tt.config != "" {
 				vals += "config: " + tt.config + "\n"
 			}
@@ -75,8 +79,13 @@ func TestNativePoliciesMatchMeshgatePolicies(t *testing.T) {
 					t.Errorf("the chart renders %s, meshgate policies does not", key)
 					continue
 				}
-				if u.GetLabels()[native.LabelRule] == "" || u.GetAnnotations()[native.AnnotationConfigHash] == "" {
-					t.Errorf("%s: no rule label or config hash", key)
+				if labels := u.GetLabels(); labels[native.LabelRule] != w.(metav1.Object).GetLabels()[native.LabelRule] || labels[native.LabelManagedBy] != native.ManagedBy {
+					t.Errorf("%s: labels %v, want those of meshgate policies", key, labels)
+				}
+				// The release records the values it was rendered for: the
+				// chart's policies carry no configuration hash of their own.
+				if h, ok := u.GetAnnotations()[native.AnnotationConfigHash]; ok {
+					t.Errorf("%s: config hash %s", key, h)
 				}
 				if d := specDiff(t, u.Object["spec"], w); d != "" {
 					t.Errorf("%s differs from meshgate policies:\n%s", key, d)
@@ -87,21 +96,7 @@ func TestNativePoliciesMatchMeshgatePolicies(t *testing.T) {
 			}
 		})
 	}
-	for mode, want := range map[string]bool{"handOff": true, "fallback": false} {
-		var cm corev1.ConfigMap
-		one(t, renderServed(t, "nativePolicies: {enabled: true, webhook: "+mode+"}"), "ConfigMap", &cm)
-		cfg, err := policy.ParseConfig([]byte(cm.Data["config.yaml"]))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cfg.NativePolicies.Enabled != want {
-			t.Errorf("webhook: %s: meshgate's config has nativePolicies.enabled %v, want %v", mode, cfg.NativePolicies.Enabled, want)
-		}
-	}
-	if objs := renderServed(t, ""); len(ofKind(objs, "ValidatingAdmissionPolicy")) != 0 {
-		t.Error("nativePolicies.enabled is false by default")
-	}
-	if objs := render(t, "nativePolicies: {enabled: true}"); len(ofKind(objs, "ValidatingAdmissionPolicy")) != 0 {
+	if objs := render(t, "inTree: {enabled: true}"); len(ofKind(objs, "ValidatingAdmissionPolicy")) != 0 {
 		t.Error("the policies must not be rendered for a cluster that does not serve their kinds")
 	}
 }
@@ -122,30 +117,87 @@ func renderServed(t *testing.T, vals string) []*unstructured.Unstructured {
 // renderServedErr is renderServed returning the error.
 func renderServedErr(t *testing.T, vals string) ([]*unstructured.Unstructured, error) {
 	t.Helper()
-	install := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
-	install.DryRun, install.ClientOnly, install.Replace = true, true, true
-	install.ReleaseName, install.Namespace = releaseName, releaseNS
-	install.KubeVersion = kubeVersion
-	install.APIVersions = chartutil.VersionSet{
-		"admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy",
-		"admissionregistration.k8s.io/v1/MutatingAdmissionPolicy",
-	}
-	rel, err := install.Run(loadChart(t), values(t, vals))
+	rel, err := installServed(t, releaseNS, vals)
 	if err != nil {
 		return nil, err
 	}
 	return decodeManifests(t, rel.Manifest), nil
 }
 
+// installServed is a client-only dry-run install into ns for a cluster
+// that serves both policy kinds.
+func installServed(t *testing.T, ns, vals string) (*release.Release, error) {
+	t.Helper()
+	install := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
+	install.DryRun, install.ClientOnly, install.Replace = true, true, true
+	install.ReleaseName, install.Namespace = releaseName, ns
+	install.KubeVersion = kubeVersion
+	install.APIVersions = chartutil.VersionSet{
+		"admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy",
+		"admissionregistration.k8s.io/v1/MutatingAdmissionPolicy",
+	}
+	return install.Run(loadChart(t), values(t, vals))
+}
+
+// TestInTreeValuesOldAndNewNames: inTree.* and its 0.1.0 name
+// nativePolicies.* (deprecated: NOTES.txt says so) both work; a key given
+// under nativePolicies wins.
+func TestInTreeValuesOldAndNewNames(t *testing.T) {
+	tests := []struct {
+		name         string
+		values       string
+		wantPolicies bool
+		wantHandOff  bool
+		wantNote     bool
+	}{
+		{name: "defaults: off", values: ""},
+		{name: "inTree.enabled", values: "inTree: {enabled: true}", wantPolicies: true, wantHandOff: true},
+		{name: "inTree fallback", values: "inTree: {enabled: true, webhook: fallback}", wantPolicies: true},
+		{name: "nativePolicies.enabled (0.1.0)", values: "nativePolicies: {enabled: true}", wantPolicies: true, wantHandOff: true, wantNote: true},
+		{name: "nativePolicies fallback (0.1.0)", values: "nativePolicies: {enabled: true, webhook: fallback}", wantPolicies: true, wantNote: true},
+		{name: "an old key wins over the new one", values: "inTree: {enabled: true}\nnativePolicies: {webhook: fallback}", wantPolicies: true, wantNote: true},
+		{name: "old names, off", values: "nativePolicies: {enabled: false}", wantNote: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rel, err := installServed(t, releaseNS, tt.values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs := decodeManifests(t, rel.Manifest)
+			if got := len(ofKind(objs, "ValidatingAdmissionPolicy")) > 0; got != tt.wantPolicies {
+				t.Errorf("policies rendered: %v, want %v", got, tt.wantPolicies)
+			}
+			var cm corev1.ConfigMap
+			one(t, objs, "ConfigMap", &cm)
+			cfg, err := policy.ParseConfig([]byte(cm.Data["config.yaml"]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.NativePolicies.Enabled != tt.wantHandOff {
+				t.Errorf("meshgate's config has nativePolicies.enabled %v, want %v (hand off)", cfg.NativePolicies.Enabled, tt.wantHandOff)
+			}
+			if got := strings.Contains(rel.Info.Notes, "DEPRECATED: the values nativePolicies.*"); got != tt.wantNote {
+				t.Errorf("deprecation note: %v, want %v:\n%s", got, tt.wantNote, rel.Info.Notes)
+			}
+		})
+	}
+	for _, vals := range []string{"nativePolicies: {enable: true}", "nativePolicies: {webhook: off}", "inTree: {webhook: off}"} {
+		if _, err := installServed(t, releaseNS, vals); err == nil {
+			t.Errorf("values %q accepted: the schema must refuse them", vals)
+		}
+	}
+}
+
 // TestNativePoliciesRefuseSuppressionsTheyCannotMirror: as `meshgate
 // policies`, the chart does not render policies that would deny what a
 // suppression with a \ escape silences.
 func TestNativePoliciesRefuseSuppressionsTheyCannotMirror(t *testing.T) {
-	_, err := renderServedErr(t, "nativePolicies: {enabled: true}\nconfig: {suppressions: [{rule: service-port-name, name: 'db-\\*'}]}\n")
+	_, err := renderServedErr(t, "inTree: {enabled: true}\nconfig: {suppressions: [{rule: service-port-name, name: 'db-\\*'}]}\n")
 	if err == nil || !strings.Contains(err.Error(), "cannot be mirrored in the in-tree policies") {
 		t.Fatalf("render: %v, want the suppression refused", err)
 	}
-	if _, err := renderServedErr(t, "nativePolicies: {enabled: false}\nconfig: {suppressions: [{rule: service-port-name, name: 'db-\\*'}]}\n"); err != nil {
+	if _, err := renderServedErr(t, "inTree: {enabled: false}\nconfig: {suppressions: [{rule: service-port-name, name: 'db-\\*'}]}\n"); err != nil {
 		t.Errorf("without the policies the suppression is fine: %v", err)
 	}
 }
@@ -197,48 +249,4 @@ func specOf(o runtime.Object) any {
 		return p.Spec
 	}
 	return nil
-}
-
-// TestNativeHandOffNarrowsTheWebhooks: with the policies rendered and
-// nativePolicies.webhook handOff, the webhooks are webhook.HandOff of the
-// server's configurations; with fallback they are the configurations.
-func TestNativeHandOffNarrowsTheWebhooks(t *testing.T) {
-	for _, tt := range []struct {
-		mode    string
-		handOff bool
-	}{{"handOff", true}, {"fallback", false}} {
-		t.Run(tt.mode, func(t *testing.T) {
-			objs := renderServed(t, "nativePolicies: {enabled: true, webhook: "+tt.mode+"}")
-			var mut admissionregistrationv1.MutatingWebhookConfiguration
-			var val admissionregistrationv1.ValidatingWebhookConfiguration
-			one(t, objs, "MutatingWebhookConfiguration", &mut)
-			one(t, objs, "ValidatingWebhookConfiguration", &val)
-			wantMut, wantVal := webhook.Configurations(webhook.RegistrationOptions{ClientConfig: webhook.URLClientConfig("https://unused", nil)})
-			if tt.handOff {
-				webhook.HandOff(wantMut, wantVal)
-			}
-			if !apiequality.Semantic.DeepEqual(rulesOfM(mut.Webhooks), rulesOfM(wantMut.Webhooks)) {
-				t.Errorf("mutating rules:\n%s", diff.Diff(rulesOfM(wantMut.Webhooks), rulesOfM(mut.Webhooks)))
-			}
-			if !apiequality.Semantic.DeepEqual(rulesOfV(val.Webhooks), rulesOfV(wantVal.Webhooks)) {
-				t.Errorf("validating rules:\n%s", diff.Diff(rulesOfV(wantVal.Webhooks), rulesOfV(val.Webhooks)))
-			}
-		})
-	}
-}
-
-func rulesOfM(ws []admissionregistrationv1.MutatingWebhook) [][]admissionregistrationv1.RuleWithOperations {
-	var out [][]admissionregistrationv1.RuleWithOperations
-	for _, w := range ws {
-		out = append(out, w.Rules)
-	}
-	return out
-}
-
-func rulesOfV(ws []admissionregistrationv1.ValidatingWebhook) [][]admissionregistrationv1.RuleWithOperations {
-	var out [][]admissionregistrationv1.RuleWithOperations
-	for _, w := range ws {
-		out = append(out, w.Rules)
-	}
-	return out
 }

@@ -180,83 +180,52 @@ The Secrets and both webhook configurations read the same value.
 {{- end }}
 
 {{/*
-meshgate.webhooks renders the webhooks of one group of generated/rules.yaml
-(its kinds and admission scope) as list items, as webhook.Webhooks does: one
-webhook named after the configuration (mutate.meshgate.io) for the group
-without a scope, else one per webhook of the scope's variant for the config's
-setting, named "<scope>[-<name>].<base>", with the scope's namespace
-requirements after the excluded namespaces and its match conditions.
+meshgate.setting renders, as JSON, a setting of meshgate's configuration
+(list . name default): the value at the name's path in .Values.config (keys
+joined with "."), else, when absent, null or "", its default, as meshgate
+reads its configuration.
 */}}
-{{- define "meshgate.webhooks" -}}
-{{- $root := .root }}
-{{- $generated := .generated }}
-{{- $group := .group }}
-{{- $hooks := list dict }}
-{{- if $group.scope }}
-{{- $scope := index $generated.scopes $group.scope }}
-{{- $value := "" }}
-{{- if $scope.setting }}
-{{- $value = index (include "meshgate.admissionSettings" (list $root $generated) | fromYaml) $scope.setting }}
-{{- end }}
-{{- $hooks = index $scope.variants $value }}
-{{- end }}
-{{- range $hooks }}
-{{- $name := $.base }}
-{{- if $group.scope }}
-{{- $name = printf "%s.%s" $group.scope $.base }}
-{{- if .name }}
-{{- $name = printf "%s-%s.%s" $group.scope .name $.base }}
-{{- end }}
-{{- end }}
-- name: {{ $name }}
-  {{- include "meshgate.clientConfig" (list $root $.path) | nindent 2 }}
-  rules:
-    {{- toYaml $group.rules | nindent 4 }}
-  {{- /* The direction's value, else the chart-wide one, else the webhook's own (webhook.OutageDefaults). */}}
-  failurePolicy: {{ $.failurePolicy | default $root.Values.webhook.failurePolicy | default $group.failurePolicy }}
-  matchPolicy: Equivalent
-  namespaceSelector:
-    matchExpressions:
-      - key: kubernetes.io/metadata.name
-        operator: NotIn
-        values:
-          {{- include "meshgate.excludedNamespaces" $root | nindent 10 }}
-      {{- with .namespaces }}
-      {{- toYaml . | nindent 6 }}
-      {{- end }}
-  objectSelector:
-    {{- toYaml $root.Values.webhook.objectSelector | nindent 4 }}
-  {{- $conditions := list }}
-  {{- if .edgeProxy }}
-  {{- $conditions = append $conditions (dict "name" $generated.edgeProxyCondition.name "expression" (include "meshgate.edgeProxyCondition" (list $root $generated))) }}
-  {{- end }}
-  {{- $conditions = concat $conditions (.conditions | default list) }}
-  {{- with $conditions }}
-  matchConditions:
-    {{- toYaml . | nindent 4 }}
-  {{- end }}
-  sideEffects: None
-  timeoutSeconds: {{ $root.Values.webhook.timeoutSeconds | default $group.timeoutSeconds }}
-  admissionReviewVersions: ["v1"]
-  {{- if eq $.path "/mutate" }}
-  # Run again if a later webhook (Istio's injector) changed the object.
-  reinvocationPolicy: IfNeeded
-  {{- end }}
-{{- end }}
+{{- define "meshgate.setting" -}}
+{{- $v := (index . 0).Values.config }}
+{{- range splitList "." (index . 1) }}{{ $v = index ($v | default dict) . }}{{ end }}
+{{- if or (kindIs "invalid" $v) (eq (toString $v) "") }}{{ $v = index . 2 }}{{ end }}
+{{- toJson $v }}
 {{- end }}
 
 {{/*
-The values of the settings the admission scopes switch on, from the config
-block (the server's configuration), else meshgate's defaults.
+meshgate.webhooks renders the webhooks of one configuration from
+generated/rules.yaml (webhook.Chart: every webhook the configuration can
+hold, as webhook.Configurations builds it) as a YAML list: those whose
+settings (.when) have the config's values, with their rules after HandOff when
+the in-tree policies take over, and what the values give: client config,
+outage settings, excluded namespaces, object selector, edge-proxy condition.
 */}}
-{{- define "meshgate.admissionSettings" -}}
-{{- $root := index . 0 }}
-{{- $defaults := (index . 1).defaults }}
-{{- $config := $root.Values.config | default dict }}
-{{- $edge := $config.edgeProxy | default dict }}
-{{- $ports := $config.servicePorts | default dict }}
-edgeProxy.certMode: {{ $edge.certMode | default $defaults.edgeProxy.certMode | quote }}
-servicePorts.scope: {{ $ports.scope | default $defaults.servicePorts.scope | quote }}
+{{- define "meshgate.webhooks" -}}
+{{- $root := .root }}
+{{- $gen := .generated }}
+{{- $handOff := include "meshgate.handOff" $root }}
+{{- $out := list }}
+{{- range .webhooks }}
+{{- $held := true }}
+{{- range $name, $value := .when }}
+{{- if ne (include "meshgate.setting" (list $root $name (index $gen.settings $name))) (toJson $value) }}{{ $held = false }}{{ end }}
+{{- end }}
+{{- if and $held (or (not $handOff) .handOffRules) }}
+{{- $w := deepCopy .webhook }}
+{{- if $handOff }}{{ $_ := set $w "rules" .handOffRules }}{{ end }}
+{{- $_ := set $w "clientConfig" (include "meshgate.clientConfig" (list $root $.path) | fromYaml) }}
+{{- $_ := set $w "failurePolicy" ($.failurePolicy | default $root.Values.webhook.failurePolicy | default $w.failurePolicy) }}
+{{- $_ := set $w "timeoutSeconds" ($root.Values.webhook.timeoutSeconds | default $w.timeoutSeconds) }}
+{{- $excluded := dict "key" "kubernetes.io/metadata.name" "operator" "NotIn" "values" (include "meshgate.excludedNamespaces" $root | fromYamlArray) }}
+{{- $_ := set $w "namespaceSelector" (dict "matchExpressions" (prepend (.namespaces | default list) $excluded)) }}
+{{- $_ := set $w "objectSelector" $root.Values.webhook.objectSelector }}
+{{- if .edgeProxy }}
+{{- $_ := set $w "matchConditions" (prepend ($w.matchConditions | default list) (dict "name" $gen.edgeProxyCondition.name "expression" (include "meshgate.edgeProxyCondition" (list $root $gen)))) }}
+{{- end }}
+{{- $out = append $out $w }}
+{{- end }}
+{{- end }}
+{{- toYaml $out }}
 {{- end }}
 
 {{/*
@@ -266,15 +235,9 @@ default selectors when the config does not set them).
 */}}
 {{- define "meshgate.edgeProxyCondition" -}}
 {{- $root := index . 0 }}
-{{- $generated := index . 1 }}
-{{- $cel := $generated.edgeProxyCondition }}
-{{- $edge := ($root.Values.config | default dict).edgeProxy | default dict }}
-{{- $selectors := $generated.defaults.edgeProxy.selectors }}
-{{- if not (kindIs "invalid" $edge.selectors) }}
-{{- $selectors = $edge.selectors }}
-{{- end }}
+{{- $cel := (index . 1).edgeProxyCondition }}
 {{- $parts := list $cel.annotation }}
-{{- range $selectors }}
+{{- range include "meshgate.setting" (list $root "edgeProxy.selectors" $cel.selectors) | fromJsonArray }}
 {{- $terms := list }}
 {{- range $key, $value := . }}
 {{- /* Quoted (toJson, a CEL string literal): no value can change the expression. */}}
@@ -288,15 +251,14 @@ default selectors when the config does not set them).
 {{- define "meshgate.clientConfig" -}}
 {{- $root := index . 0 }}
 {{- $path := index . 1 }}
-clientConfig:
-  service:
-    name: {{ include "meshgate.serviceName" $root }}
-    namespace: {{ $root.Release.Namespace }}
-    path: {{ $path }}
-    port: 443
-  {{- if not $root.Values.certManager.enabled }}
-  caBundle: {{ include "meshgate.caBundle" $root }}
-  {{- end }}
+service:
+  name: {{ include "meshgate.serviceName" $root }}
+  namespace: {{ $root.Release.Namespace }}
+  path: {{ $path }}
+  port: 443
+{{- if not $root.Values.certManager.enabled }}
+caBundle: {{ include "meshgate.caBundle" $root }}
+{{- end }}
 {{- end }}
 
 {{- define "meshgate.webhookAnnotations" -}}
