@@ -96,7 +96,7 @@ func NewHandler(dir Direction, o HandlerOptions) (*Handler, error) {
 	// they cover completely, and reports the findings the partial forms
 	// cover; meshgate does not repeat them.
 	var eo []engine.Option
-	if o.Config.NativePolicies.Enabled {
+	if o.Config.InTree.Enabled {
 		eo = append(eo, engine.SkipInTree())
 	}
 	return &Handler{dir: dir, full: engine.New(o.Config, eo...), validate: engine.New(validationOnly(o.Config), eo...), opts: o}, nil

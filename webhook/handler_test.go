@@ -399,7 +399,7 @@ func TestInTreePoliciesEnabledLeavesCoveredRulesToTheAPIServer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := policy.DefaultConfig()
-			cfg.NativePolicies.Enabled = tt.enabled
+			cfg.InTree.Enabled = tt.enabled
 			_, resp := post(t, newHook(t, Validating, HandlerOptions{Config: cfg, World: w}), reviewOf(t, svc, admissionv1.Create, "shop"))
 			assert.Equal(t, tt.allowed, resp.Allowed, resp.Result)
 		})

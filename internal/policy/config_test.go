@@ -32,6 +32,26 @@ func TestParseConfig(t *testing.T) {
 			},
 		},
 		{
+			name: "inTree.enabled says the in-tree policies are installed",
+			yaml: "inTree: {enabled: true}\n",
+			check: func(t *testing.T, c *policy.Config) {
+				assert.True(t, c.InTree.Enabled)
+			},
+		},
+		{
+			name: "nativePolicies, inTree's name in 0.1.0, is still read",
+			yaml: "nativePolicies: {enabled: true}\n",
+			check: func(t *testing.T, c *policy.Config) {
+				assert.True(t, c.InTree.Enabled)
+				assert.Nil(t, c.NativePolicies, "moved to inTree")
+			},
+		},
+		{
+			name:    "inTree and its old name together are refused",
+			yaml:    "inTree: {enabled: false}\nnativePolicies: {enabled: true}\n",
+			wantErr: "nativePolicies is inTree's old name: set inTree only",
+		},
+		{
 			name: "a rule mode overrides only that rule",
 			yaml: "rules:\n  service-port-name: warn\n",
 			check: func(t *testing.T, c *policy.Config) {

@@ -174,8 +174,8 @@ func TestInTreeValuesOldAndNewNames(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if cfg.NativePolicies.Enabled != tt.wantHandOff {
-				t.Errorf("meshgate's config has nativePolicies.enabled %v, want %v (hand off)", cfg.NativePolicies.Enabled, tt.wantHandOff)
+			if cfg.InTree.Enabled != tt.wantHandOff {
+				t.Errorf("meshgate's config has inTree.enabled %v, want %v (hand off)", cfg.InTree.Enabled, tt.wantHandOff)
 			}
 			if got := strings.Contains(rel.Info.Notes, "DEPRECATED: the values nativePolicies.*"); got != tt.wantNote {
 				t.Errorf("deprecation note: %v, want %v:\n%s", got, tt.wantNote, rel.Info.Notes)

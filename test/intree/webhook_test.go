@@ -22,8 +22,8 @@ import (
 )
 
 // TestWebhookWithTheInTreePolicies installs what the chart installs with
-// nativePolicies.enabled: the in-tree policies, meshgate with
-// nativePolicies.enabled in its configuration, and its webhooks without the
+// inTree.enabled: the in-tree policies, meshgate with
+// inTree.enabled in its configuration, and its webhooks without the
 // kinds the policies cover completely. Then every object gets one verdict:
 // a Service is judged by the API server alone, a VirtualService's finding
 // that the policy reports is not repeated by the webhook, and an edge-proxy
@@ -31,7 +31,7 @@ import (
 // it.
 func TestWebhookWithTheInTreePolicies(t *testing.T) {
 	ctx := context.Background()
-	cfg, err := policy.ParseConfig([]byte("nativePolicies: {enabled: true}\nrules: {virtualservice-gateway-ref: warn}\n"))
+	cfg, err := policy.ParseConfig([]byte("inTree: {enabled: true}\nrules: {virtualservice-gateway-ref: warn}\n"))
 	require.NoError(t, err)
 	const ownNamespace, ownServiceAccount = "meshgate-system", "meshgate"
 	c, err := cluster.Start(cluster.Options{
