@@ -62,8 +62,8 @@ $(CYCLONEDX_GOMOD):
 golden: ## regenerate the golden corpus's want.yaml files
 	UPDATE_GOLDEN=1 $(GO) test -count=1 -run 'Golden' ./test/golden/
 
-generate: ## rewrite what the chart derives from the Go code (charts/meshgate/generated/; hack/generate)
-	$(GO) run ./hack/generate -chart charts/meshgate
+generate: ## rewrite what is derived from the Go code: charts/meshgate/generated/ and docs/in-tree.md's coverage table (hack/generate)
+	$(GO) run ./hack/generate -chart charts/meshgate -docs docs
 
 bench: ## benchmarks of every rule, the engine, the admission handlers and the CLI
 	$(GO) test -run '^$$' -bench . -benchmem ./mutators/ ./validators/ ./internal/engine/ ./webhook/ ./internal/manifest/ ./internal/check/

@@ -15,8 +15,8 @@ import (
 	"github.com/meshgate/meshgate/internal/intree"
 )
 
-// TestDocsCoverageTableIsExplain keeps docs/in-tree.md's coverage table equal
-// to `meshgate in-tree --explain`.
+// TestDocsCoverageTableIsExplain keeps docs/in-tree.md's coverage table
+// (written by make generate) equal to `meshgate in-tree --explain`.
 func TestDocsCoverageTableIsExplain(t *testing.T) {
 	var out bytes.Buffer
 	cmd := newRootCommand()
@@ -27,7 +27,7 @@ func TestDocsCoverageTableIsExplain(t *testing.T) {
 	require.NoError(t, err)
 	m := regexp.MustCompile("(?s)<!-- explain -->\\s*```text\\n(.*?)```").FindSubmatch(doc)
 	require.NotNil(t, m, "docs/in-tree.md must hold the explain table after <!-- explain -->")
-	assert.Equal(t, out.String(), string(m[1]), "run `meshgate in-tree --explain` and paste its output into docs/in-tree.md")
+	assert.Equal(t, out.String(), string(m[1]), "docs/in-tree.md's coverage table is stale: run `make generate`")
 }
 
 func TestInTreeWritesOneFilePerRuleOrAStream(t *testing.T) {

@@ -47,3 +47,16 @@ func TestWriteReplacesTheGeneratedDirectory(t *testing.T) {
 	}
 	assert.NoFileExists(t, stale)
 }
+
+// TestWriteExplainRewritesTheCoverageTable: make generate keeps
+// docs/in-tree.md's table current, leaving the rest of the page alone.
+func TestWriteExplainRewritesTheCoverageTable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "in-tree.md")
+	require.NoError(t, os.WriteFile(path, []byte("# page\n\n<!-- explain -->\n```text\nstale\n```\n\nafter\n"), 0o644))
+	require.NoError(t, writeExplain(path))
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Contains(t, string(got), "# page\n\n<!-- explain -->\n```text\nRULE ")
+	assert.NotContains(t, string(got), "stale")
+	assert.Contains(t, string(got), "```\n\nafter\n")
+}

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/meshgate/meshgate/internal/engine"
+	"github.com/meshgate/meshgate/internal/policy"
 )
 
 // TestEngineGolden runs the engine over the whole corpus: verdicts must match
@@ -55,4 +57,29 @@ func normalize(t *testing.T, obj runtime.Object) string {
 	b, err := json.Marshal(obj)
 	require.NoError(t, err)
 	return string(b)
+}
+
+// TestEveryRuleHasAGoldenCase: a registered rule acts (a finding or a change)
+// in at least one case of the corpus, so every front door that runs the corpus
+// tests it; a new rule is its file, its golden case and its docs section.
+func TestEveryRuleHasAGoldenCase(t *testing.T) {
+	cases, err := Load(CorpusDir())
+	require.NoError(t, err)
+	acted := map[string]bool{}
+	for _, c := range cases {
+		want, err := c.Want()
+		require.NoError(t, err, c.Dir)
+		for _, v := range want {
+			for _, ch := range v.Changes {
+				acted[ch.Rule] = true
+			}
+			for _, f := range v.Findings {
+				acted[f.Rule] = true
+			}
+		}
+	}
+	require.NotEmpty(t, policy.Rules(), "the rules register themselves when the engine is linked in")
+	for _, r := range policy.Rules() {
+		assert.True(t, acted[r.ID], "rule %s acts in no case of %s: add one (make golden writes its want.yaml)", r.ID, CorpusDir())
+	}
 }
