@@ -1,6 +1,6 @@
 // Package testenv is the TestMain of the test packages that share one local
 // control plane (test/e2e/cluster): test/e2e, test/e2e/audit, test/faults and
-// test/native.
+// test/intree.
 package testenv
 
 import (
