@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apiserver/pkg/admission"
 	plugincel "k8s.io/apiserver/pkg/admission/plugin/cel"
@@ -69,20 +70,52 @@ func evaluate(t *testing.T, p *admissionregistrationv1.ValidatingAdmissionPolicy
 			return nil
 		}
 	}
-	gvk := corev1.SchemeGroupVersion.WithKind("Service")
-	gvr := corev1.SchemeGroupVersion.WithResource("services")
-	attr := admission.NewAttributesRecord(svc, nil, gvk, ns.Name, svc.Name, gvr, "", admission.Create, &metav1.CreateOptions{}, false, &user.DefaultInfo{Name: "someone"})
-	va := &admission.VersionedAttributes{Attributes: attr, VersionedKind: gvk}
-	va.VersionedObject.Set(svc)
-	res := v.Validate(context.Background(), gvr, va, nil, ns, celconfig.RuntimeCELCostBudget, nil)
-	var out []string
+	denials, evalErr, failed := decide(v, admissionReview{obj: svc, gvk: corev1.SchemeGroupVersion.WithKind("Service"), resource: "services", ns: ns})
+	require.False(t, failed, "evaluation error: %s", evalErr)
+	return denials
+}
+
+// admissionReview is one request to evaluate a validating policy on: obj
+// created (old nil) or updated from old, in namespace ns.
+type admissionReview struct {
+	obj, old runtime.Object
+	gvk      schema.GroupVersionKind
+	resource string
+	ns       *corev1.Namespace
+	// budget is the CEL cost budget (0: the API server's runtime budget).
+	budget int64
+}
+
+// decide runs v on r as the API server would and returns the denial
+// messages; at the first evaluation error (such as an exceeded cost budget)
+// it stops, with that error's message and failed set.
+func decide(v validating.Validator, r admissionReview) (denials []string, evalErr string, failed bool) {
+	op, opts := admission.Create, runtime.Object(&metav1.CreateOptions{})
+	if r.old != nil {
+		op, opts = admission.Update, &metav1.UpdateOptions{}
+	}
+	meta := r.obj.(metav1.Object)
+	gvr := r.gvk.GroupVersion().WithResource(r.resource)
+	attr := admission.NewAttributesRecord(r.obj, r.old, r.gvk, r.ns.Name, meta.GetName(), gvr, "", op, opts, false, &user.DefaultInfo{Name: "someone"})
+	va := &admission.VersionedAttributes{Attributes: attr, VersionedKind: r.gvk}
+	va.VersionedObject.Set(r.obj)
+	if r.old != nil {
+		va.VersionedOldObject.Set(r.old)
+	}
+	budget := r.budget
+	if budget == 0 {
+		budget = celconfig.RuntimeCELCostBudget
+	}
+	res := v.Validate(context.Background(), gvr, va, nil, r.ns, budget, nil)
 	for _, d := range res.Decisions {
-		require.NotEqual(t, validating.EvalError, d.Evaluation, "evaluation error: %s", d.Message)
+		if d.Evaluation == validating.EvalError {
+			return denials, d.Message, true
+		}
 		if d.Action == validating.ActionDeny {
-			out = append(out, d.Message)
+			denials = append(denials, d.Message)
 		}
 	}
-	return out
+	return denials, "", false
 }
 
 // defaulted is svc as the API server hands it to the policies: protocol and

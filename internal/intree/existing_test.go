@@ -1,7 +1,6 @@
 package intree_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -12,11 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apiserver/pkg/admission"
-	"k8s.io/apiserver/pkg/admission/plugin/policy/validating"
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
-	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/utils/ptr"
 
 	"github.com/meshgate/meshgate/internal/intree"
@@ -29,31 +24,12 @@ import (
 func judge(t *testing.T, p *admissionregistrationv1.ValidatingAdmissionPolicy, svc, old *corev1.Service, budget int64) ([]string, bool) {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{"istio-injection": "enabled", corev1.LabelMetadataName: "shop"}}}
-	gvk := corev1.SchemeGroupVersion.WithKind("Service")
-	gvr := corev1.SchemeGroupVersion.WithResource("services")
-	op, opts := admission.Create, runtime.Object(&metav1.CreateOptions{})
-	var oldObj runtime.Object
+	r := admissionReview{obj: defaulted(svc), gvk: corev1.SchemeGroupVersion.WithKind("Service"), resource: "services", ns: ns, budget: budget}
 	if old != nil {
-		op, opts, oldObj = admission.Update, &metav1.UpdateOptions{}, defaulted(old)
+		r.old = defaulted(old)
 	}
-	svc = defaulted(svc)
-	attr := admission.NewAttributesRecord(svc, oldObj, gvk, ns.Name, svc.Name, gvr, "", op, opts, false, &user.DefaultInfo{Name: "someone"})
-	va := &admission.VersionedAttributes{Attributes: attr, VersionedKind: gvk}
-	va.VersionedObject.Set(svc)
-	if old != nil {
-		va.VersionedOldObject.Set(oldObj)
-	}
-	res := validator(t, p).Validate(context.Background(), gvr, va, nil, ns, budget, nil)
-	var out []string
-	for _, d := range res.Decisions {
-		if d.Evaluation == validating.EvalError {
-			return out, true
-		}
-		if d.Action == validating.ActionDeny {
-			out = append(out, d.Message)
-		}
-	}
-	return out, false
+	denials, _, failed := decide(validator(t, p), r)
+	return denials, failed
 }
 
 func service(names ...string) *corev1.Service {
@@ -158,22 +134,10 @@ func TestServicePortNamePolicyCostIsBounded(t *testing.T) {
 // namespace ns) and returns the messages of its failed validations.
 func judgeObject(t *testing.T, p *admissionregistrationv1.ValidatingAdmissionPolicy, obj, old *unstructured.Unstructured, ns, resource string) []string {
 	t.Helper()
-	gvk := obj.GroupVersionKind()
-	gvr := gvk.GroupVersion().WithResource(resource)
-	attr := admission.NewAttributesRecord(obj, old, gvk, ns, obj.GetName(), gvr, "", admission.Update, &metav1.UpdateOptions{}, false, &user.DefaultInfo{Name: "someone"})
-	va := &admission.VersionedAttributes{Attributes: attr, VersionedKind: gvk}
-	va.VersionedObject.Set(obj)
-	va.VersionedOldObject.Set(old)
 	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{corev1.LabelMetadataName: ns}}}
-	res := validator(t, p).Validate(context.Background(), gvr, va, nil, nsObj, celconfig.RuntimeCELCostBudget, nil)
-	var out []string
-	for _, d := range res.Decisions {
-		require.NotEqual(t, validating.EvalError, d.Evaluation, "evaluation error: %s", d.Message)
-		if d.Action == validating.ActionDeny {
-			out = append(out, d.Message)
-		}
-	}
-	return out
+	denials, evalErr, failed := decide(validator(t, p), admissionReview{obj: obj, old: old, gvk: obj.GroupVersionKind(), resource: resource, ns: nsObj})
+	require.False(t, failed, "evaluation error: %s", evalErr)
+	return denials
 }
 
 // TestMappingTLSContextPolicyOnUpdate: intree.LinesUpdate gives

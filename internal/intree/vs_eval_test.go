@@ -10,11 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/admission/plugin/policy/validating"
-	celconfig "k8s.io/apiserver/pkg/apis/cel"
-	"k8s.io/apiserver/pkg/authentication/user"
 
 	"github.com/meshgate/meshgate/internal/intree"
 	"github.com/meshgate/meshgate/internal/policy"
@@ -93,19 +89,8 @@ func TestVirtualServiceGatewayRefPolicyAgreesWithTheRule(t *testing.T) {
 // the denial messages (none: admitted).
 func evaluateVirtualService(t *testing.T, v validating.Validator, vs *unstructured.Unstructured) []string {
 	t.Helper()
-	gvk := vs.GroupVersionKind()
-	gvr := schema.GroupVersionResource{Group: gvk.Group, Version: gvk.Version, Resource: "virtualservices"}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: vs.GetNamespace(), Labels: map[string]string{corev1.LabelMetadataName: vs.GetNamespace()}}}
-	attr := admission.NewAttributesRecord(vs, nil, gvk, vs.GetNamespace(), vs.GetName(), gvr, "", admission.Create, &metav1.CreateOptions{}, false, &user.DefaultInfo{Name: "someone"})
-	va := &admission.VersionedAttributes{Attributes: attr, VersionedKind: gvk}
-	va.VersionedObject.Set(vs)
-	res := v.Validate(context.Background(), gvr, va, nil, ns, celconfig.RuntimeCELCostBudget, nil)
-	var out []string
-	for _, d := range res.Decisions {
-		require.NotEqual(t, validating.EvalError, d.Evaluation, "evaluation error: %s", d.Message)
-		if d.Action == validating.ActionDeny {
-			out = append(out, d.Message)
-		}
-	}
-	return out
+	denials, evalErr, failed := decide(v, admissionReview{obj: vs, gvk: vs.GroupVersionKind(), resource: "virtualservices", ns: ns})
+	require.False(t, failed, "evaluation error: %s", evalErr)
+	return denials
 }
